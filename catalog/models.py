@@ -1,0 +1,222 @@
+"""What exists: people (the directory), applications, roles, identity-provider groups."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils.dateparse import parse_duration
+from django.utils.duration import duration_iso_string
+
+
+class Person(models.Model):
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        SUSPENDED = "suspended", "Suspended"
+        DEPROVISIONED = "deprovisioned", "Deprovisioned"
+
+    email = models.EmailField(max_length=254)
+    name = models.CharField(max_length=200)
+    manager = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reports"
+    )
+    department = models.CharField(max_length=120, blank=True)
+    title = models.CharField(max_length=160, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
+    is_contractor = models.BooleanField(default=False)
+    last_login_at = models.DateTimeField(null=True, blank=True, help_text="Last sign-in seen at the identity provider.")
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="person",
+        help_text="The Django login of this person, for admin and approver pages.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["email"]
+        constraints = [
+            models.UniqueConstraint(Lower("email"), name="person_email_unique_ci"),
+        ]
+        indexes = [models.Index(fields=["status"])]
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.email}>"
+
+    def clean(self) -> None:
+        self.email = (self.email or "").strip().lower()
+        if self.manager_id and self.manager_id == self.pk:
+            raise ValidationError({"manager": "A person cannot be their own manager."})
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == self.Status.ACTIVE
+
+
+class Application(models.Model):
+    class Status(models.TextChoices):
+        APPROVED = "approved", "Approved"
+        DRAFT = "draft", "Draft"
+        RETIRED = "retired", "Retired"
+
+    class RiskTier(models.TextChoices):
+        LOW = "low", "Low"
+        MEDIUM = "medium", "Medium"
+        HIGH = "high", "High"
+        PRIVILEGED = "privileged", "Privileged"
+
+    class ProvisioningMode(models.TextChoices):
+        AUTOMATIC = "automatic", "Automatic (identity-provider groups)"
+        MANUAL = "manual", "Manual (fulfilment task for IT)"
+
+    slug = models.SlugField(max_length=80, unique=True)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    owner = models.ForeignKey(
+        Person, null=True, blank=True, on_delete=models.SET_NULL, related_name="owned_applications"
+    )
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT)
+    risk_tier = models.CharField(max_length=20, choices=RiskTier.choices, default=RiskTier.MEDIUM)
+    provisioning_mode = models.CharField(
+        max_length=20, choices=ProvisioningMode.choices, default=ProvisioningMode.AUTOMATIC
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_requestable(self) -> bool:
+        return self.status == self.Status.APPROVED
+
+
+def validate_iso_durations(value: object) -> None:
+    """Allowed durations are a list of positive ISO-8601 durations such as "PT6H" or "P7D"."""
+    if not isinstance(value, list):
+        raise ValidationError("Enter a list of ISO-8601 durations, e.g. [\"PT1H\", \"P1D\"].")
+    for item in value:
+        parsed = parse_duration(item) if isinstance(item, str) else None
+        if parsed is None or not item.upper().startswith("P") or parsed <= timedelta(0):
+            raise ValidationError(f"{item!r} is not a positive ISO-8601 duration (e.g. PT6H, P7D).")
+
+
+class Role(models.Model):
+    application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="roles")
+    slug = models.SlugField(max_length=80)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    requestable = models.BooleanField(default=True)
+    allowed_durations = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_iso_durations],
+        help_text='ISO-8601 durations a requester may choose, e.g. ["PT1H", "PT6H", "P1D"]. Empty: any.',
+    )
+    max_duration = models.DurationField(null=True, blank=True, help_text="Longest grant allowed.")
+    duration_required = models.BooleanField(
+        null=True,
+        blank=True,
+        help_text="Whether a request must name a duration. Unset: required for privileged applications.",
+    )
+    groups = models.ManyToManyField("IdpGroup", through="RoleGroup", related_name="roles", blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["application__name", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["application", "slug"], name="role_slug_unique_in_app"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.application.name} / {self.name}"
+
+    @property
+    def requires_duration(self) -> bool:
+        if self.duration_required is not None:
+            return self.duration_required
+        return self.application.risk_tier == Application.RiskTier.PRIVILEGED
+
+    def allowed_timedeltas(self) -> list[timedelta]:
+        return [parse_duration(d) for d in self.allowed_durations]
+
+    def clean(self) -> None:
+        if self.max_duration is not None and self.max_duration <= timedelta(0):
+            raise ValidationError({"max_duration": "The maximum must be positive."})
+        if self.max_duration is not None and isinstance(self.allowed_durations, list):
+            too_long = [
+                d for d in self.allowed_durations
+                if isinstance(d, str) and (p := parse_duration(d)) and p > self.max_duration
+            ]
+            if too_long:
+                raise ValidationError(
+                    {"allowed_durations": f"{', '.join(too_long)} exceed the maximum "
+                     f"{duration_iso_string(self.max_duration)}."}
+                )
+
+
+class IdpGroup(models.Model):
+    """A group in an identity provider. `connector` names the provider (see provisioning)."""
+
+    connector = models.CharField(max_length=40, default="local")
+    external_id = models.CharField(max_length=200)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["connector", "name"]
+        verbose_name = "identity-provider group"
+        constraints = [
+            models.UniqueConstraint(fields=["connector", "external_id"], name="idp_group_unique_external_id"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.connector})"
+
+
+class RoleGroup(models.Model):
+    """Granting the role makes the person a member of this group."""
+
+    role = models.ForeignKey(Role, on_delete=models.CASCADE, related_name="group_mappings")
+    group = models.ForeignKey(IdpGroup, on_delete=models.PROTECT, related_name="role_mappings")
+
+    class Meta:
+        verbose_name = "role → group mapping"
+        constraints = [models.UniqueConstraint(fields=["role", "group"], name="role_group_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.role} → {self.group}"
+
+
+class GroupMembership(models.Model):
+    """What Gatehouse knows of a membership in the provider (kept by provisioning and sync).
+
+    `origin` says whether Gatehouse put the person there or found them there: a membership
+    that existed before any grant is never silently removed when a grant ends.
+    """
+
+    class Origin(models.TextChoices):
+        GATEHOUSE = "gatehouse", "Added by Gatehouse"
+        EXTERNAL = "external", "Found in the provider"
+
+    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="memberships")
+    group = models.ForeignKey(IdpGroup, on_delete=models.CASCADE, related_name="memberships")
+    origin = models.CharField(max_length=20, choices=Origin.choices)
+    since = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["person", "group"], name="group_membership_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.person.email} ∈ {self.group.name}"

@@ -1,0 +1,15 @@
+from django.apps import AppConfig
+
+
+class GovernanceConfig(AppConfig):
+    name = "governance"
+    verbose_name = "Requests, approvals and grants"
+
+    def ready(self) -> None:
+        from provisioning import outbox
+
+        from . import services
+
+        # provisioning knows nothing of grants; it reports settled changes to whoever listens.
+        outbox.on_change_settled(services.membership_change_settled)
+        outbox.on_fulfilment_done(services.fulfilment_task_done)

@@ -1,0 +1,232 @@
+"""What was asked and decided: requests, approval steps, grants, policies, audit, API tokens."""
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models
+from django.db.models import Q
+
+from catalog.models import Application, Person, Role
+
+
+class ApprovalPolicy(models.Model):
+    """An ordered list of steps. The most specific active policy applies: role, then
+    application, then the application's risk tier, then the global default (no scope)."""
+
+    name = models.CharField(max_length=200)
+    application = models.ForeignKey(
+        Application, null=True, blank=True, on_delete=models.CASCADE, related_name="approval_policies"
+    )
+    role = models.ForeignKey(Role, null=True, blank=True, on_delete=models.CASCADE, related_name="approval_policies")
+    risk_tier = models.CharField(max_length=20, choices=Application.RiskTier.choices, blank=True)
+    fallback_approvers = models.ManyToManyField(
+        Person,
+        blank=True,
+        related_name="+",
+        help_text="Who decides a step when its own approvers are missing, inactive or the requester.",
+    )
+    version = models.PositiveIntegerField(default=1, editable=False)
+    is_active = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "approval policies"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["role"], condition=Q(is_active=True, role__isnull=False), name="one_active_policy_per_role"
+            ),
+            models.UniqueConstraint(
+                fields=["application"],
+                condition=Q(is_active=True, role__isnull=True, application__isnull=False),
+                name="one_active_policy_per_application",
+            ),
+            models.UniqueConstraint(
+                fields=["risk_tier"],
+                condition=Q(is_active=True, role__isnull=True, application__isnull=True) & ~Q(risk_tier=""),
+                name="one_active_policy_per_risk_tier",
+            ),
+            models.UniqueConstraint(
+                fields=["is_active"],
+                condition=Q(is_active=True, role__isnull=True, application__isnull=True, risk_tier=""),
+                name="one_active_global_policy",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} (v{self.version})"
+
+    @property
+    def scope_label(self) -> str:
+        if self.role_id:
+            return f"role {self.role}"
+        if self.application_id:
+            return f"application {self.application}"
+        if self.risk_tier:
+            return f"risk tier {self.risk_tier}"
+        return "global default"
+
+
+class StepKind(models.TextChoices):
+    AUTOMATIC = "automatic", "Automatic"
+    MANAGER = "manager", "Beneficiary's manager"
+    APP_OWNER = "app_owner", "Application owner"
+    NAMED = "named", "Named people (any one)"
+
+
+class PolicyStep(models.Model):
+    policy = models.ForeignKey(ApprovalPolicy, on_delete=models.CASCADE, related_name="steps")
+    order = models.PositiveSmallIntegerField(default=1)
+    kind = models.CharField(max_length=20, choices=StepKind.choices)
+    approvers = models.ManyToManyField(Person, blank=True, related_name="+", help_text="For named-people steps.")
+
+    class Meta:
+        ordering = ["order", "id"]
+        constraints = [models.UniqueConstraint(fields=["policy", "order"], name="policy_step_order_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.order}. {self.get_kind_display()}"
+
+
+class AccessRequest(models.Model):
+    class Status(models.TextChoices):
+        PENDING_APPROVAL = "pending_approval", "Pending approval"
+        APPROVED = "approved", "Approved"
+        PROVISIONING = "provisioning", "Provisioning"
+        FULFILLED = "fulfilled", "Fulfilled"
+        DENIED = "denied", "Denied"
+        CANCELLED = "cancelled", "Cancelled"
+        FAILED = "failed", "Failed"
+
+    OPEN = (Status.PENDING_APPROVAL, Status.APPROVED, Status.PROVISIONING)
+    TERMINAL = (Status.FULFILLED, Status.DENIED, Status.CANCELLED, Status.FAILED)
+
+    jira_issue_key = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    requester = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="requests_made")
+    beneficiary = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="access_requests")
+    application = models.ForeignKey(Application, on_delete=models.PROTECT, related_name="access_requests")
+    role = models.ForeignKey(Role, on_delete=models.PROTECT, related_name="access_requests")
+    duration = models.DurationField(null=True, blank=True)
+    reason = models.TextField()
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING_APPROVAL)
+    status_reason = models.TextField(blank=True, help_text="Why the request ended as it did (failed, cancelled).")
+    policy = models.ForeignKey(ApprovalPolicy, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    policy_version = models.PositiveIntegerField(null=True, blank=True)
+    policy_label = models.CharField(max_length=300, blank=True, help_text="The route's policy, as it was.")
+    fingerprint = models.CharField(max_length=64, blank=True, help_text="Hash of the submitted body (idempotency).")
+    source = models.CharField(max_length=20, default="api")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "created_at"]), models.Index(fields=["beneficiary", "status"])]
+        permissions = [("decide_any_step", "Can approve or deny any step (recorded as an override)")]
+
+    def __str__(self) -> str:
+        return self.jira_issue_key or f"request #{self.pk}"
+
+
+class ApprovalStep(models.Model):
+    class Status(models.TextChoices):
+        WAITING = "waiting", "Waiting for earlier steps"
+        PENDING = "pending", "Awaiting decision"
+        APPROVED = "approved", "Approved"
+        DENIED = "denied", "Denied"
+        CANCELLED = "cancelled", "Cancelled"
+
+    request = models.ForeignKey(AccessRequest, on_delete=models.CASCADE, related_name="steps")
+    order = models.PositiveSmallIntegerField()
+    kind = models.CharField(max_length=20, choices=StepKind.choices)
+    approvers = models.ManyToManyField(Person, blank=True, related_name="approval_steps")
+    route_note = models.TextField(blank=True, help_text="How the approvers were chosen (fallbacks, exclusions).")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.WAITING)
+    decided_by = models.ForeignKey(Person, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    decided_by_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    channel = models.CharField(max_length=20, blank=True)
+    comment = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["order"]
+        constraints = [models.UniqueConstraint(fields=["request", "order"], name="approval_step_order_unique")]
+        indexes = [models.Index(fields=["status"])]
+
+    def __str__(self) -> str:
+        return f"{self.request} step {self.order} ({self.kind}, {self.status})"
+
+
+class Grant(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending provisioning"
+        ACTIVE = "active", "Active"
+        EXPIRED = "expired", "Expired"
+        REVOKED = "revoked", "Revoked"
+        FAILED = "failed", "Failed"
+
+    LIVE = (Status.PENDING, Status.ACTIVE)
+
+    request = models.OneToOneField(AccessRequest, null=True, blank=True, on_delete=models.PROTECT, related_name="grant")
+    person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="grants")
+    role = models.ForeignKey(Role, on_delete=models.PROTECT, related_name="grants")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    duration = models.DurationField(null=True, blank=True)
+    starts_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True, help_text="When the grant stopped being in force.")
+    removed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When every membership removal was confirmed by the provider."
+    )
+    ended_by = models.ForeignKey(Person, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    end_reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            # The expiry sweep: active grants whose time has come.
+            models.Index(fields=["status", "expires_at"], name="grant_status_expires"),
+            models.Index(fields=["person", "status"], name="grant_person_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"grant #{self.pk} {self.person.email} → {self.role} [{self.status}]"
+
+
+class AuditEvent(models.Model):
+    """Append-only evidence. One row per state change, written in the same transaction."""
+
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    action = models.CharField(max_length=60, db_index=True)
+    actor = models.CharField(max_length=254, help_text='Who did it: a person\'s email, "admin:<user>", or "system:<what>".')
+    actor_person = models.ForeignKey(Person, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    request = models.ForeignKey(AccessRequest, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_events")
+    grant = models.ForeignKey(Grant, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_events")
+    subject = models.ForeignKey(Person, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    message = models.TextField()
+    data = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.action}: {self.message}"
+
+
+class ApiToken(models.Model):
+    """A bearer token for the REST API. Only a SHA-256 hash of the secret is stored."""
+
+    name = models.CharField(max_length=100, unique=True)
+    prefix = models.CharField(max_length=16, unique=True, help_text="Public part, to find the token.")
+    secret_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "API token"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"

@@ -1,0 +1,52 @@
+"""Read-side queries shared by the API and the admin, with every relation prefetched."""
+from __future__ import annotations
+
+from django.db.models import Prefetch, QuerySet
+
+from catalog.models import Application, GroupMembership, Person, Role
+from governance.models import AccessRequest, ApprovalStep, Grant
+from provisioning.models import FulfilmentTask, MembershipChange
+
+
+def _changes() -> Prefetch:
+    return Prefetch("membership_changes", queryset=MembershipChange.objects.select_related("group").order_by("id"))
+
+
+def grants_with_detail() -> QuerySet[Grant]:
+    return Grant.objects.select_related("person", "role__application", "request").prefetch_related(
+        _changes(), Prefetch("fulfilment_tasks", queryset=FulfilmentTask.objects.order_by("id"))
+    )
+
+
+def requests_with_detail() -> QuerySet[AccessRequest]:
+    steps = ApprovalStep.objects.select_related("decided_by", "decided_by_user").prefetch_related("approvers")
+    return AccessRequest.objects.select_related(
+        "requester", "beneficiary", "application", "role", "grant"
+    ).prefetch_related(
+        Prefetch("steps", queryset=steps.order_by("order")),
+        Prefetch("grant__membership_changes", queryset=MembershipChange.objects.select_related("group").order_by("id")),
+        Prefetch("grant__fulfilment_tasks", queryset=FulfilmentTask.objects.order_by("id")),
+        "grant__role__application", "grant__person",
+    )
+
+
+def requestable_applications() -> QuerySet[Application]:
+    roles = Role.objects.filter(requestable=True).select_related("application").order_by("name")
+    return (
+        Application.objects.filter(status=Application.Status.APPROVED)
+        .select_related("owner")
+        .prefetch_related(Prefetch("roles", queryset=roles, to_attr="requestable_roles"))
+        .order_by("name")
+    )
+
+
+def person_with_access(email: str) -> Person | None:
+    live = grants_with_detail().filter(status__in=Grant.LIVE).order_by("id")
+    memberships = GroupMembership.objects.select_related("group").order_by("group__name")
+    return (
+        Person.objects.select_related("manager")
+        .prefetch_related(Prefetch("grants", queryset=live, to_attr="live_grants"),
+                          Prefetch("memberships", queryset=memberships))
+        .filter(email__iexact=email.strip())
+        .first()
+    )

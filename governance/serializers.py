@@ -1,0 +1,190 @@
+"""API input and output shapes. Output serializers read only what selectors prefetched."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.utils.dateparse import parse_duration
+from django.utils.duration import duration_iso_string
+from rest_framework import serializers
+
+
+class IsoDurationField(serializers.Field):
+    """An ISO-8601 duration such as PT6H or P7D, in both directions."""
+
+    default_error_messages = {"invalid": "Use an ISO-8601 duration such as PT6H or P7D."}
+
+    def to_internal_value(self, data) -> timedelta:
+        if not isinstance(data, str) or not data.upper().startswith("P"):
+            self.fail("invalid")
+        try:
+            parsed = parse_duration(data.upper())
+        except (OverflowError, ValueError):
+            parsed = None
+        if parsed is None:
+            self.fail("invalid")
+        return parsed
+
+    def to_representation(self, value: timedelta) -> str:
+        return duration_iso_string(value)
+
+
+class _Input(serializers.Serializer):
+    def create(self, validated_data):  # pragma: no cover - inputs are never saved directly
+        raise NotImplementedError
+
+    def update(self, instance, validated_data):  # pragma: no cover
+        raise NotImplementedError
+
+
+class SubmitRequestInput(_Input):
+    jira_issue_key = serializers.RegexField(r"^[A-Za-z][A-Za-z0-9_]*-\d+$", max_length=64,
+                                            error_messages={"invalid": "Use a Jira issue key such as ITHELP-123."})
+    requester = serializers.EmailField()
+    beneficiary = serializers.EmailField(required=False, allow_null=True)
+    application = serializers.SlugField()
+    role = serializers.SlugField()
+    duration = IsoDurationField(required=False, allow_null=True)
+    reason = serializers.CharField(max_length=5000, allow_blank=False, trim_whitespace=True)
+
+
+class DecisionInput(_Input):
+    approver = serializers.EmailField()
+    comment = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
+
+
+class CancelInput(_Input):
+    by = serializers.EmailField()
+    reason = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
+
+
+class RevokeInput(_Input):
+    by = serializers.EmailField()
+    reason = serializers.CharField(max_length=5000, allow_blank=False)
+
+
+class ChangeOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    action = serializers.CharField()
+    group = serializers.CharField(source="group.name")
+    connector = serializers.CharField(source="group.connector")
+    status = serializers.CharField()
+    result = serializers.CharField()
+    attempts = serializers.IntegerField()
+    error = serializers.CharField(source="last_error")
+    created_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField()
+
+
+class FulfilmentTaskOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    action = serializers.CharField()
+    status = serializers.CharField()
+    instructions = serializers.CharField()
+    done_at = serializers.DateTimeField()
+
+
+class GrantOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+    person = serializers.EmailField(source="person.email")
+    application = serializers.CharField(source="role.application.slug")
+    role = serializers.CharField(source="role.slug")
+    request = serializers.CharField(source="request.jira_issue_key", allow_null=True, default=None)
+    duration = IsoDurationField(allow_null=True)
+    starts_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField()
+    ended_at = serializers.DateTimeField()
+    removed_at = serializers.DateTimeField()
+    end_reason = serializers.CharField()
+    changes = ChangeOutput(source="membership_changes.all", many=True)
+    fulfilment_tasks = FulfilmentTaskOutput(source="fulfilment_tasks.all", many=True)
+
+
+class StepOutput(serializers.Serializer):
+    order = serializers.IntegerField()
+    kind = serializers.CharField()
+    status = serializers.CharField()
+    approvers = serializers.SerializerMethodField()
+    route_note = serializers.CharField()
+    decided_by = serializers.SerializerMethodField()
+    decided_at = serializers.DateTimeField()
+    channel = serializers.CharField()
+    comment = serializers.CharField()
+
+    def get_approvers(self, step) -> list[str]:
+        return [p.email for p in step.approvers.all()]
+
+    def get_decided_by(self, step) -> str | None:
+        if step.decided_by:
+            return step.decided_by.email
+        if step.decided_by_user:
+            return f"admin:{step.decided_by_user.get_username()}"
+        return "policy" if step.status == "approved" else None
+
+
+class RequestOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    jira_issue_key = serializers.CharField()
+    status = serializers.CharField()
+    status_reason = serializers.CharField()
+    requester = serializers.EmailField(source="requester.email")
+    beneficiary = serializers.EmailField(source="beneficiary.email")
+    application = serializers.CharField(source="application.slug")
+    role = serializers.CharField(source="role.slug")
+    duration = IsoDurationField(allow_null=True)
+    reason = serializers.CharField()
+    policy = serializers.CharField(source="policy_label")
+    created_at = serializers.DateTimeField()
+    closed_at = serializers.DateTimeField()
+    steps = StepOutput(many=True, source="steps.all")
+    grant = serializers.SerializerMethodField()
+
+    def get_grant(self, request) -> dict | None:
+        grant = getattr(request, "grant", None)
+        if grant is None:
+            return None
+        data = GrantOutput(grant).data
+        return {k: v for k, v in data.items() if k not in ("person", "application", "role", "request")}
+
+
+class RoleOutput(serializers.Serializer):
+    slug = serializers.CharField()
+    name = serializers.CharField()
+    description = serializers.CharField()
+    allowed_durations = serializers.ListField(child=serializers.CharField())
+    max_duration = IsoDurationField(allow_null=True)
+    duration_required = serializers.BooleanField(source="requires_duration")
+    approval_route = serializers.SerializerMethodField()
+
+    def get_approval_route(self, role) -> list[dict]:
+        return self.context["route_for"](role)
+
+
+class ApplicationOutput(serializers.Serializer):
+    slug = serializers.CharField()
+    name = serializers.CharField()
+    description = serializers.CharField()
+    owner = serializers.EmailField(source="owner.email", allow_null=True, default=None)
+    risk_tier = serializers.CharField()
+    provisioning_mode = serializers.CharField()
+    roles = RoleOutput(many=True, source="requestable_roles")
+
+
+class MembershipOutput(serializers.Serializer):
+    group = serializers.CharField(source="group.name")
+    connector = serializers.CharField(source="group.connector")
+    origin = serializers.CharField()
+    since = serializers.DateTimeField()
+
+
+class PersonOutput(serializers.Serializer):
+    email = serializers.EmailField()
+    name = serializers.CharField()
+    status = serializers.CharField()
+    department = serializers.CharField()
+    title = serializers.CharField()
+    manager = serializers.EmailField(source="manager.email", allow_null=True, default=None)
+    is_contractor = serializers.BooleanField()
+    last_login_at = serializers.DateTimeField()
+    active_grants = GrantOutput(many=True, source="live_grants")
+    memberships = MembershipOutput(many=True, source="memberships.all")

@@ -1,0 +1,45 @@
+"""Every state change of governance goes through these functions (see DESIGN.md)."""
+from .audit import Actor, record
+from .grants import (
+    activate_grant,
+    expire_due_grants,
+    expire_grant,
+    fulfilment_task_done,
+    may_revoke,
+    membership_change_settled,
+    revoke_grant,
+    start_grant,
+)
+from .requests import (
+    RequestInput,
+    cancel_request,
+    current_step,
+    decide_step,
+    find_person,
+    submit_request,
+    validate_duration,
+)
+from .tokens import create_api_token, revoke_api_token, verify_api_token
+
+__all__ = [
+    "Actor",
+    "RequestInput",
+    "activate_grant",
+    "cancel_request",
+    "create_api_token",
+    "current_step",
+    "decide_step",
+    "expire_due_grants",
+    "expire_grant",
+    "find_person",
+    "fulfilment_task_done",
+    "may_revoke",
+    "membership_change_settled",
+    "record",
+    "revoke_api_token",
+    "revoke_grant",
+    "start_grant",
+    "submit_request",
+    "validate_duration",
+    "verify_api_token",
+]

@@ -1,0 +1,59 @@
+"""Who did something, and the audit event every state change writes."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+
+from catalog.models import Person
+from governance.models import AccessRequest, AuditEvent, Grant
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The one who acts: a directory person, a signed-in admin, or the system itself."""
+
+    label: str
+    person: Person | None = None
+    user: AbstractBaseUser | None = None
+
+    @classmethod
+    def of_person(cls, person: Person) -> Actor:
+        return cls(label=person.email, person=person)
+
+    @classmethod
+    def of_admin(cls, user: AbstractBaseUser) -> Actor:
+        person = getattr(user, "person", None) if user.is_authenticated else None
+        return cls(label=f"admin:{user.get_username()}", person=person, user=user)
+
+    @classmethod
+    def system(cls, what: str) -> Actor:
+        return cls(label=f"system:{what}")
+
+
+def record(
+    action: str,
+    message: str,
+    *,
+    actor: Actor,
+    request: AccessRequest | None = None,
+    grant: Grant | None = None,
+    subject: Person | None = None,
+    data: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Append one audit event. Call inside the transaction of the change it records."""
+    if subject is None:
+        subject = (grant.person if grant else None) or (request.beneficiary if request else None)
+    if request is None and grant is not None and grant.request_id:
+        request = grant.request
+    return AuditEvent.objects.create(
+        action=action,
+        message=message,
+        actor=actor.label,
+        actor_person=actor.person,
+        request=request,
+        grant=grant,
+        subject=subject,
+        data=data or {},
+    )

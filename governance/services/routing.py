@@ -1,0 +1,154 @@
+"""Approval routing: which policy applies, and who decides each step."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from django.db.models import Prefetch, Q
+
+from catalog.models import Application, Person, Role
+from governance.models import ApprovalPolicy, PolicyStep, StepKind
+
+#: Used when no policy at all is configured, so no request is ever unroutable by omission.
+BUILT_IN_ROUTE = (StepKind.MANAGER,)
+
+
+@dataclass
+class PlannedStep:
+    order: int
+    kind: str
+    approvers: list[Person] = field(default_factory=list)
+    note: str = ""
+
+
+@dataclass
+class RoutePlan:
+    policy: ApprovalPolicy | None
+    steps: list[PlannedStep]
+    error: str = ""
+
+    @property
+    def policy_label(self) -> str:
+        if self.policy is None:
+            return "built-in default (manager approval): no policy configured"
+        return f"{self.policy.name} v{self.policy.version} ({self.policy.scope_label})"
+
+
+def active_policies() -> list[ApprovalPolicy]:
+    """Every active policy with its steps and people, in a fixed number of queries."""
+    return list(
+        ApprovalPolicy.objects.filter(is_active=True).prefetch_related(
+            Prefetch("steps", queryset=PolicyStep.objects.prefetch_related("approvers")),
+            "fallback_approvers",
+        )
+    )
+
+
+def pick_policy(role: Role, policies: Iterable[ApprovalPolicy]) -> ApprovalPolicy | None:
+    """The most specific policy: role, then application, then risk tier, then global."""
+    by_rank: dict[int, ApprovalPolicy] = {}
+    for policy in policies:
+        if policy.role_id:
+            if policy.role_id == role.id:
+                by_rank[0] = policy
+        elif policy.application_id:
+            if policy.application_id == role.application_id:
+                by_rank[1] = policy
+        elif policy.risk_tier:
+            if policy.risk_tier == role.application.risk_tier:
+                by_rank[2] = policy
+        else:
+            by_rank[3] = policy
+    return by_rank[min(by_rank)] if by_rank else None
+
+
+def resolve_policy(role: Role) -> ApprovalPolicy | None:
+    app = role.application
+    candidates = (
+        ApprovalPolicy.objects.filter(is_active=True)
+        .filter(
+            Q(role=role)
+            | Q(role__isnull=True, application=app)
+            | Q(role__isnull=True, application__isnull=True, risk_tier=app.risk_tier)
+            | Q(role__isnull=True, application__isnull=True, risk_tier="")
+        )
+        .prefetch_related(
+            Prefetch("steps", queryset=PolicyStep.objects.prefetch_related("approvers")), "fallback_approvers"
+        )
+    )
+    return pick_policy(role, candidates)
+
+
+def describe_route(role: Role, policy: ApprovalPolicy | None) -> list[dict]:
+    """The route a request would take, without naming a requester (for the catalog API)."""
+    if policy is None:
+        return [{"order": 1, "kind": kind, "approvers": []} for kind in BUILT_IN_ROUTE]
+    route = []
+    for step in policy.steps.all():
+        approvers: list[str] = []
+        if step.kind == StepKind.NAMED:
+            approvers = [p.email for p in step.approvers.all()]
+        elif step.kind == StepKind.APP_OWNER and role.application.owner:
+            approvers = [role.application.owner.email]
+        route.append({"order": step.order, "kind": step.kind, "approvers": approvers})
+    return route
+
+
+def _why_not(person: Person | None, label: str, requester: Person, beneficiary: Person) -> str:
+    if person is None:
+        return f"there is no {label}"
+    if person.id == requester.id:
+        return f"the {label} ({person.email}) is the requester"
+    if person.id == beneficiary.id:
+        return f"the {label} ({person.email}) is the beneficiary"
+    return f"the {label} ({person.email}) is {person.status}"
+
+
+def _eligible(people: Iterable[Person | None], excluded: set[int]) -> list[Person]:
+    return [p for p in people if p is not None and p.is_active and p.id not in excluded]
+
+
+def _candidates(kind: str, step: PolicyStep | None, app: Application, beneficiary: Person) -> tuple[list, str]:
+    if kind == StepKind.MANAGER:
+        return [beneficiary.manager], "beneficiary's manager"
+    if kind == StepKind.APP_OWNER:
+        return [app.owner], "application owner"
+    return (list(step.approvers.all()) if step else []), "named approvers"
+
+
+def _plan_step(order, kind, step, app, requester, beneficiary, policy) -> PlannedStep:
+    if kind == StepKind.AUTOMATIC:
+        return PlannedStep(order, kind, [], "approved automatically by policy")
+    excluded = {requester.id, beneficiary.id}
+    people, label = _candidates(kind, step, app, beneficiary)
+    chosen = _eligible(people, excluded)
+    if chosen:
+        return PlannedStep(order, kind, chosen)
+    reasons = "; ".join(_why_not(p, label, requester, beneficiary) for p in people) if people else f"no {label} named"
+    if kind != StepKind.APP_OWNER:
+        owner = _eligible([app.owner], excluded)
+        if owner:
+            return PlannedStep(order, kind, owner, f"{reasons}: routed to the application owner")
+    fallback = _eligible(policy.fallback_approvers.all() if policy else [], excluded)
+    if fallback:
+        return PlannedStep(order, kind, fallback, f"{reasons}: routed to the policy's fallback approvers")
+    return PlannedStep(order, kind, [], f"{reasons}, and no fallback approver is eligible")
+
+
+def plan_route(*, role: Role, requester: Person, beneficiary: Person) -> RoutePlan:
+    """Who must approve, in what order. `error` is set when a step has nobody eligible."""
+    policy = resolve_policy(role)
+    app = role.application
+    if policy is None:
+        kinds = [(i + 1, kind, None) for i, kind in enumerate(BUILT_IN_ROUTE)]
+    else:
+        kinds = [(s.order, s.kind, s) for s in policy.steps.all()]
+    steps = [_plan_step(order, kind, step, app, requester, beneficiary, policy) for order, kind, step in kinds]
+    plan = RoutePlan(policy=policy, steps=steps)
+    if not steps:
+        plan.error = f"Policy {plan.policy_label} has no steps; add at least one (use an automatic step for no approval)."
+    for step in steps:
+        if step.kind != StepKind.AUTOMATIC and not step.approvers:
+            plan.error = f"Step {step.order} ({StepKind(step.kind).label}) cannot be routed: {step.note}."
+            break
+    return plan

@@ -1,0 +1,112 @@
+"""The connector interface every identity provider implements, and its typed errors."""
+from __future__ import annotations
+
+import abc
+import enum
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+class ConnectorError(Exception):
+    """A provider call failed. `retryable` errors (429, 5xx, timeouts) may succeed later."""
+
+    def __init__(self, message: str, *, retryable: bool, retry_after: float | None = None, status: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.retryable = retryable
+        self.retry_after = retry_after
+        self.status = status
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class RetryableError(ConnectorError):
+    def __init__(self, message: str, *, retry_after: float | None = None, status: int | None = None):
+        super().__init__(message, retryable=True, retry_after=retry_after, status=status)
+
+
+class PermanentError(ConnectorError):
+    def __init__(self, message: str, *, status: int | None = None):
+        super().__init__(message, retryable=False, status=status)
+
+
+class AddResult(enum.Enum):
+    ADDED = "added"
+    ALREADY_MEMBER = "already_member"
+
+
+class RemoveResult(enum.Enum):
+    REMOVED = "removed"
+    NOT_A_MEMBER = "not_a_member"
+
+
+@dataclass(frozen=True)
+class UserRef:
+    """Who a change is about: the email always, the provider's id when Gatehouse knows it."""
+
+    email: str
+    external_id: str | None = None
+
+
+@dataclass
+class DirectoryUser:
+    external_id: str
+    email: str
+    name: str
+    status: str  # "active" | "suspended" | "deprovisioned"
+    manager_email: str | None = None
+    department: str = ""
+    title: str = ""
+    last_login: datetime | None = None
+    last_login_known: bool = True  # False when the provider cannot say (e.g. unlicensed)
+
+
+@dataclass
+class DirectoryGroup:
+    external_id: str
+    name: str
+    description: str = ""
+    writable: bool = True  # False for groups the provider will not let us change
+
+
+@dataclass
+class DirectoryApplication:
+    external_id: str
+    name: str
+    group_ids: list[str] = field(default_factory=list)
+
+
+class Connector(abc.ABC):
+    """One identity provider. Implementations must make add/remove idempotent."""
+
+    name: str = ""
+    #: settings names this connector reads, and which of them are secret (never logged or shown)
+    parameters: tuple[str, ...] = ()
+    sensitive_parameters: tuple[str, ...] = ()
+
+    @abc.abstractmethod
+    def iter_users(self) -> Iterator[DirectoryUser]: ...
+
+    @abc.abstractmethod
+    def iter_groups(self) -> Iterator[DirectoryGroup]: ...
+
+    @abc.abstractmethod
+    def iter_group_members(self, group_id: str) -> Iterator[str]:
+        """External ids of the group's direct members."""
+
+    @abc.abstractmethod
+    def add_member(self, group_id: str, user: UserRef) -> AddResult: ...
+
+    @abc.abstractmethod
+    def remove_member(self, group_id: str, user: UserRef) -> RemoveResult: ...
+
+    @abc.abstractmethod
+    def find_user_by_email(self, email: str) -> DirectoryUser | None: ...
+
+    def iter_applications(self) -> Iterator[DirectoryApplication]:
+        return iter(())
+
+    def close(self) -> None:
+        """Release connections; called when the connector is no longer needed."""

@@ -1,0 +1,1 @@
+"""Review campaigns and Auto Reclaim live here (not built yet)."""

@@ -1,0 +1,21 @@
+"""Settings for the test run: the product's settings, with test-only choices made explicit."""
+import os
+
+os.environ.setdefault("GATEHOUSE_DEV_DEFAULTS", "true")
+os.environ.setdefault("SECRET_KEY", "test-only-secret-key")
+
+from governance.settings import *  # noqa: E402,F403
+from governance.settings import Q_CLUSTER  # noqa: E402
+
+if os.environ.get("TEST_DATABASE_URL"):
+    import environ
+
+    DATABASES = {"default": environ.Env.db_url_config(os.environ["TEST_DATABASE_URL"])}
+
+# Tasks run inline in the test process (enqueue happens on commit).
+Q_CLUSTER = {**Q_CLUSTER, "sync": True}
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}

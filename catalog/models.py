@@ -1,4 +1,5 @@
 """What exists: people (the directory), applications, roles, identity-provider groups."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -19,9 +20,7 @@ class Person(models.Model):
 
     email = models.EmailField(max_length=254)
     name = models.CharField(max_length=200)
-    manager = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reports"
-    )
+    manager = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reports")
     department = models.CharField(max_length=120, blank=True)
     title = models.CharField(max_length=160, blank=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
@@ -102,7 +101,7 @@ class Application(models.Model):
 def validate_iso_durations(value: object) -> None:
     """Allowed durations are a list of positive ISO-8601 durations such as "PT6H" or "P7D"."""
     if not isinstance(value, list):
-        raise ValidationError("Enter a list of ISO-8601 durations, e.g. [\"PT1H\", \"P1D\"].")
+        raise ValidationError('Enter a list of ISO-8601 durations, e.g. ["PT1H", "P1D"].')
     for item in value:
         parsed = parse_duration(item) if isinstance(item, str) else None
         if parsed is None or not item.upper().startswith("P") or parsed <= timedelta(0):
@@ -153,13 +152,16 @@ class Role(models.Model):
             raise ValidationError({"max_duration": "The maximum must be positive."})
         if self.max_duration is not None and isinstance(self.allowed_durations, list):
             too_long = [
-                d for d in self.allowed_durations
+                d
+                for d in self.allowed_durations
                 if isinstance(d, str) and (p := parse_duration(d)) and p > self.max_duration
             ]
             if too_long:
                 raise ValidationError(
-                    {"allowed_durations": f"{', '.join(too_long)} exceed the maximum "
-                     f"{duration_iso_string(self.max_duration)}."}
+                    {
+                        "allowed_durations": f"{', '.join(too_long)} exceed the maximum "
+                        f"{duration_iso_string(self.max_duration)}."
+                    }
                 )
 
 

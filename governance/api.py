@@ -1,4 +1,5 @@
 """REST API for Jira Automation and other clients. Thin: parse, call one service, render."""
+
 from __future__ import annotations
 
 from django.http import Http404
@@ -24,11 +25,18 @@ from .services.routing import active_policies, describe_route, pick_policy
 
 ERROR = inline_serializer(
     "Error",
-    {"error": inline_serializer("ErrorBody", {
-        "code": serializers.CharField(),
-        "message": serializers.CharField(),
-        "fields": serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False),
-    })},
+    {
+        "error": inline_serializer(
+            "ErrorBody",
+            {
+                "code": serializers.CharField(),
+                "message": serializers.CharField(),
+                "fields": serializers.DictField(
+                    child=serializers.ListField(child=serializers.CharField()), required=False
+                ),
+            },
+        )
+    },
 )
 ERRORS = {code: OpenApiResponse(ERROR) for code in (400, 401, 403, 404, 409)}
 
@@ -52,15 +60,18 @@ def _render_request(key: str, code: int = status.HTTP_200_OK) -> Response:
 
 class AccessRequestCollection(APIView):
     @extend_schema(
-        operation_id="submit_access_request", request=SubmitRequestInput,
+        operation_id="submit_access_request",
+        request=SubmitRequestInput,
         responses={201: RequestOutput, 200: RequestOutput, **ERRORS},
         description="Submit a request. Idempotent on jira_issue_key: the same key and body again answers 200 "
-                    "with the first request; the same key with a different body answers 409.",
+        "with the first request; the same key with a different body answers 409.",
     )
     def post(self, request: Request) -> Response:
         data = _parse(SubmitRequestInput, request)
         access_request, created = services.submit_request(data=services.RequestInput(**data))
-        return _render_request(access_request.jira_issue_key, status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+        return _render_request(
+            access_request.jira_issue_key, status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        )
 
 
 class AccessRequestDetail(APIView):
@@ -75,20 +86,33 @@ class _Decision(APIView):
     def post(self, request: Request, key: str) -> Response:
         data = _parse(DecisionInput, request)
         approver = services.find_person(data["approver"], field="approver", must_be_active=False)
-        services.decide_step(request=_request_or_404(key), actor=services.Actor.of_person(approver),
-                             approve=self.approve, comment=data["comment"], channel="api")
+        services.decide_step(
+            request=_request_or_404(key),
+            actor=services.Actor.of_person(approver),
+            approve=self.approve,
+            comment=data["comment"],
+            channel="api",
+        )
         return _render_request(key)
 
 
-@extend_schema(operation_id="approve_access_request", request=DecisionInput, responses={200: RequestOutput, **ERRORS},
-               description="Approve the current step as `approver`: 403 unless they are one of its approvers, "
-                           "409 unless the request awaits a decision.")
+@extend_schema(
+    operation_id="approve_access_request",
+    request=DecisionInput,
+    responses={200: RequestOutput, **ERRORS},
+    description="Approve the current step as `approver`: 403 unless they are one of its approvers, "
+    "409 unless the request awaits a decision.",
+)
 class ApproveAccessRequest(_Decision):
     approve = True
 
 
-@extend_schema(operation_id="deny_access_request", request=DecisionInput, responses={200: RequestOutput, **ERRORS},
-               description="Deny the current step as `approver`; a denial ends the request.")
+@extend_schema(
+    operation_id="deny_access_request",
+    request=DecisionInput,
+    responses={200: RequestOutput, **ERRORS},
+    description="Deny the current step as `approver`; a denial ends the request.",
+)
 class DenyAccessRequest(_Decision):
     approve = False
 
@@ -103,8 +127,11 @@ class CancelAccessRequest(APIView):
 
 
 class ApplicationCollection(APIView):
-    @extend_schema(operation_id="list_applications", responses={200: ApplicationOutput(many=True), **ERRORS},
-                   description="The requestable catalog, with the approval route each role's requests take.")
+    @extend_schema(
+        operation_id="list_applications",
+        responses={200: ApplicationOutput(many=True), **ERRORS},
+        description="The requestable catalog, with the approval route each role's requests take.",
+    )
     def get(self, request: Request) -> Response:
         policies = active_policies()
 
@@ -138,9 +165,13 @@ class GrantDetail(APIView):
 
 
 class RevokeGrant(APIView):
-    @extend_schema(operation_id="revoke_grant", request=RevokeInput, responses={200: GrantOutput, **ERRORS},
-                   description="Revoke now. `by` must be the holder, their manager, the application owner, or a "
-                               "fallback approver of the role's policy.")
+    @extend_schema(
+        operation_id="revoke_grant",
+        request=RevokeInput,
+        responses={200: GrantOutput, **ERRORS},
+        description="Revoke now. `by` must be the holder, their manager, the application owner, or a "
+        "fallback approver of the role's policy.",
+    )
     def post(self, request: Request, grant_id: int) -> Response:
         data = _parse(RevokeInput, request)
         by = services.find_person(data["by"], field="by", must_be_active=False)

@@ -1,7 +1,8 @@
 """One JSON error shape for the whole API:
 
-    {"error": {"code": "invalid", "message": "…", "fields": {"duration": ["…"]}}}
+{"error": {"code": "invalid", "message": "…", "fields": {"duration": ["…"]}}}
 """
+
 from __future__ import annotations
 
 from django.http import Http404

@@ -1,4 +1,5 @@
 """Bearer-token authentication for the REST API."""
+
 from __future__ import annotations
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension

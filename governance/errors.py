@@ -1,4 +1,5 @@
 """Errors raised by governance services. The API maps each class to one HTTP status."""
+
 from __future__ import annotations
 
 

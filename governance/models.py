@@ -1,4 +1,5 @@
 """What was asked and decided: requests, approval steps, grants, policies, audit, API tokens."""
+
 from __future__ import annotations
 
 from django.conf import settings
@@ -200,9 +201,13 @@ class AuditEvent(models.Model):
 
     at = models.DateTimeField(auto_now_add=True, db_index=True)
     action = models.CharField(max_length=60, db_index=True)
-    actor = models.CharField(max_length=254, help_text='Who did it: a person\'s email, "admin:<user>", or "system:<what>".')
+    actor = models.CharField(
+        max_length=254, help_text='Who did it: a person\'s email, "admin:<user>", or "system:<what>".'
+    )
     actor_person = models.ForeignKey(Person, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    request = models.ForeignKey(AccessRequest, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_events")
+    request = models.ForeignKey(
+        AccessRequest, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_events"
+    )
     grant = models.ForeignKey(Grant, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_events")
     subject = models.ForeignKey(Person, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     message = models.TextField()

@@ -1,4 +1,5 @@
 """Read-side queries shared by the API and the admin, with every relation prefetched."""
+
 from __future__ import annotations
 
 from django.db.models import Prefetch, QuerySet
@@ -26,7 +27,8 @@ def requests_with_detail() -> QuerySet[AccessRequest]:
         Prefetch("steps", queryset=steps.order_by("order")),
         Prefetch("grant__membership_changes", queryset=MembershipChange.objects.select_related("group").order_by("id")),
         Prefetch("grant__fulfilment_tasks", queryset=FulfilmentTask.objects.order_by("id")),
-        "grant__role__application", "grant__person",
+        "grant__role__application",
+        "grant__person",
     )
 
 
@@ -45,8 +47,9 @@ def person_with_access(email: str) -> Person | None:
     memberships = GroupMembership.objects.select_related("group").order_by("group__name")
     return (
         Person.objects.select_related("manager")
-        .prefetch_related(Prefetch("grants", queryset=live, to_attr="live_grants"),
-                          Prefetch("memberships", queryset=memberships))
+        .prefetch_related(
+            Prefetch("grants", queryset=live, to_attr="live_grants"), Prefetch("memberships", queryset=memberships)
+        )
         .filter(email__iexact=email.strip())
         .first()
     )

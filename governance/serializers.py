@@ -1,4 +1,5 @@
 """API input and output shapes. Output serializers read only what selectors prefetched."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -37,8 +38,11 @@ class _Input(serializers.Serializer):
 
 
 class SubmitRequestInput(_Input):
-    jira_issue_key = serializers.RegexField(r"^[A-Za-z][A-Za-z0-9_]*-\d+$", max_length=64,
-                                            error_messages={"invalid": "Use a Jira issue key such as ITHELP-123."})
+    jira_issue_key = serializers.RegexField(
+        r"^[A-Za-z][A-Za-z0-9_]*-\d+$",
+        max_length=64,
+        error_messages={"invalid": "Use a Jira issue key such as ITHELP-123."},
+    )
     requester = serializers.EmailField()
     beneficiary = serializers.EmailField(required=False, allow_null=True)
     application = serializers.SlugField()

@@ -1,4 +1,5 @@
 """Gatehouse settings. Every value comes from the environment (see `.env.example`)."""
+
 from __future__ import annotations
 
 from pathlib import Path

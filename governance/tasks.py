@@ -1,4 +1,5 @@
 """django-q2 entry points for governance (thin: ids in, one service call)."""
+
 from __future__ import annotations
 
 from . import services

@@ -1,4 +1,5 @@
 """How decisions are executed: the outbox of membership changes and manual fulfilment tasks."""
+
 from __future__ import annotations
 
 from django.conf import settings

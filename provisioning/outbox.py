@@ -4,6 +4,7 @@ provisioning executes changes but does not know what they are for; the app that 
 (governance) registers here once, at start-up, and is called inside the same transaction that
 records the outcome, so its own state (grant activation, audit) commits together with it.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable

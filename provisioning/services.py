@@ -1,4 +1,5 @@
 """The outbox: queue membership changes, execute them idempotently, recover what was left behind."""
+
 from __future__ import annotations
 
 import logging
@@ -77,12 +78,9 @@ def _claim(change_id: int) -> MembershipChange | None:
 
 def _has_earlier_open_change(change: MembershipChange) -> bool:
     """Changes to one person-in-group run in the order they were queued."""
-    return (
-        MembershipChange.objects.filter(
-            person_id=change.person_id, group_id=change.group_id, status__in=MembershipChange.OPEN, id__lt=change.id
-        )
-        .exists()
-    )
+    return MembershipChange.objects.filter(
+        person_id=change.person_id, group_id=change.group_id, status__in=MembershipChange.OPEN, id__lt=change.id
+    ).exists()
 
 
 def _call_provider(change: MembershipChange) -> AddResult | RemoveResult:
@@ -112,7 +110,7 @@ def execute_change(change_id: int) -> MembershipChange | None:
         result = _call_provider(change)
     except ConnectorError as error:
         return _record_failure(change, error)
-    except Exception as error:  # noqa: BLE001 - an unexpected error must not strand the change
+    except Exception as error:
         logger.exception("membership change %s raised", change.pk)
         return _record_failure(change, ConnectorError(f"unexpected error: {error!r}", retryable=True))
     return _record_success(change, result)
@@ -140,7 +138,9 @@ def _finish(change: MembershipChange, **fields) -> bool:
 def _record_success(change: MembershipChange, result: AddResult | RemoveResult) -> MembershipChange:
     now = timezone.now()
     with transaction.atomic():
-        if not _finish(change, status=MembershipChange.Status.SUCCEEDED, result=result.value, finished_at=now, last_error=""):
+        if not _finish(
+            change, status=MembershipChange.Status.SUCCEEDED, result=result.value, finished_at=now, last_error=""
+        ):
             return change
         _mirror_membership(change, result, now)
         outbox.notify_change_settled(change)

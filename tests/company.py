@@ -1,4 +1,5 @@
 """Test personas and catalog builders (plain functions, no mocks)."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -11,28 +12,48 @@ def person(email: str, name: str | None = None, manager: Person | None = None, *
     return Person.objects.create(email=email, name=name or email.split("@")[0].title(), manager=manager, **extra)
 
 
-def app(slug: str, owner: Person | None = None, *, risk: str = "medium", mode: str = "automatic",
-        status: str = "approved") -> Application:
-    return Application.objects.create(slug=slug, name=slug.title(), owner=owner, risk_tier=risk,
-                                      provisioning_mode=mode, status=status)
+def app(
+    slug: str, owner: Person | None = None, *, risk: str = "medium", mode: str = "automatic", status: str = "approved"
+) -> Application:
+    return Application.objects.create(
+        slug=slug, name=slug.title(), owner=owner, risk_tier=risk, provisioning_mode=mode, status=status
+    )
 
 
 def group(name: str, connector: str = "local") -> IdpGroup:
     return IdpGroup.objects.create(connector=connector, external_id=name, name=name)
 
 
-def role(application: Application, slug: str, *groups: IdpGroup, durations: list[str] | None = None,
-         max_duration: timedelta | None = None, **extra) -> Role:
-    r = Role.objects.create(application=application, slug=slug, name=slug.title(),
-                            allowed_durations=durations or [], max_duration=max_duration, **extra)
+def role(
+    application: Application,
+    slug: str,
+    *groups: IdpGroup,
+    durations: list[str] | None = None,
+    max_duration: timedelta | None = None,
+    **extra,
+) -> Role:
+    r = Role.objects.create(
+        application=application,
+        slug=slug,
+        name=slug.title(),
+        allowed_durations=durations or [],
+        max_duration=max_duration,
+        **extra,
+    )
     for g in groups:
         RoleGroup.objects.create(role=r, group=g)
     return r
 
 
-def policy(name: str, *kinds: str, application: Application | None = None, role: Role | None = None,
-           risk_tier: str = "", named: list[Person] | None = None, fallback: list[Person] | None = None
-           ) -> ApprovalPolicy:
+def policy(
+    name: str,
+    *kinds: str,
+    application: Application | None = None,
+    role: Role | None = None,
+    risk_tier: str = "",
+    named: list[Person] | None = None,
+    fallback: list[Person] | None = None,
+) -> ApprovalPolicy:
     p = ApprovalPolicy.objects.create(name=name, application=application, role=role, risk_tier=risk_tier)
     for order, kind in enumerate(kinds, start=1):
         step = PolicyStep.objects.create(policy=p, order=order, kind=kind)

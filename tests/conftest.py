@@ -1,4 +1,5 @@
 """Shared fixtures: a small company (alice owns, bob is on her team, charlie has no access)."""
+
 from __future__ import annotations
 
 import pytest
@@ -22,5 +23,15 @@ def company(db):
     editor = c.role(wiki, "editor", editors, readers, durations=["PT6H", "P1D", "P7D"])
     reader = c.role(wiki, "reader", readers)
     default = c.policy("Default", "manager", fallback=[dana])
-    return SimpleNamespace(alice=alice, bob=bob, charlie=charlie, dana=dana, wiki=wiki, editors=editors,
-                           readers=readers, editor=editor, reader=reader, default_policy=default)
+    return SimpleNamespace(
+        alice=alice,
+        bob=bob,
+        charlie=charlie,
+        dana=dana,
+        wiki=wiki,
+        editors=editors,
+        readers=readers,
+        editor=editor,
+        reader=reader,
+        default_policy=default,
+    )

@@ -1,11 +1,12 @@
 """Settings for the test run: the product's settings, with test-only choices made explicit."""
+
 import os
 
 os.environ.setdefault("GATEHOUSE_DEV_DEFAULTS", "true")
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key")
 
-from governance.settings import *  # noqa: E402,F403
-from governance.settings import Q_CLUSTER  # noqa: E402
+from governance.settings import *  # noqa: F403
+from governance.settings import Q_CLUSTER
 
 if os.environ.get("TEST_DATABASE_URL"):
     import environ

@@ -8,8 +8,14 @@ from provisioning.models import LocalMembership
 
 
 def submit(company, key="IT-1", **over):
-    data = dict(jira_issue_key=key, requester="bob@example.com", application="wiki", role="editor",
-                duration=timedelta(hours=6), reason="docs sprint")
+    data = dict(
+        jira_issue_key=key,
+        requester="bob@example.com",
+        application="wiki",
+        role="editor",
+        duration=timedelta(hours=6),
+        reason="docs sprint",
+    )
     data.update(over)
     return services.submit_request(data=services.RequestInput(**data))
 

@@ -1,4 +1,5 @@
 """Every state change of governance goes through these functions (see DESIGN.md)."""
+
 from .audit import Actor, record
 from .grants import (
     activate_grant,

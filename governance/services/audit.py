@@ -1,4 +1,5 @@
 """Who did something, and the audit event every state change writes."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,4 +1,5 @@
 """Grants: provisioning after approval, activation, expiry, revocation (reference-counted)."""
+
 from __future__ import annotations
 
 import logging
@@ -29,17 +30,26 @@ def start_grant(*, request: AccessRequest) -> Grant:
     """After the last approval: create the grant and queue its changes (never call an IdP here)."""
     role = request.role
     grant = Grant.objects.create(request=request, person=request.beneficiary, role=role, duration=request.duration)
-    record("grant.created", f"Grant #{grant.pk} created for {grant.person.email}.", actor=Actor.system("approval"),
-           grant=grant)
+    record(
+        "grant.created",
+        f"Grant #{grant.pk} created for {grant.person.email}.",
+        actor=Actor.system("approval"),
+        grant=grant,
+    )
     move_request(request, R.PROVISIONING, actor=Actor.system("approval"), message="Provisioning started.")
     if role.application.provisioning_mode == Application.ProvisioningMode.MANUAL:
         provisioning.open_fulfilment_task(
-            grant=grant, action=FulfilmentTask.Action.GRANT,
+            grant=grant,
+            action=FulfilmentTask.Action.GRANT,
             instructions=f"Give {grant.person.name} <{grant.person.email}> the role “{role.name}” in "
-                         f"{role.application.name}, then mark this task done.",
+            f"{role.application.name}, then mark this task done.",
         )
-        record("fulfilment.opened", f"Manual fulfilment task opened for IT ({role.application.name}).",
-               actor=Actor.system("provisioning"), grant=grant)
+        record(
+            "fulfilment.opened",
+            f"Manual fulfilment task opened for IT ({role.application.name}).",
+            actor=Actor.system("provisioning"),
+            grant=grant,
+        )
         return grant
     groups = [m.group for m in role.group_mappings.select_related("group")]
     if not groups:
@@ -47,8 +57,13 @@ def start_grant(*, request: AccessRequest) -> Grant:
         return grant
     for group in groups:
         provisioning.queue_change(action=MembershipChange.Action.ADD, person=grant.person, group=group, grant=grant)
-    record("membership.queued", f"Queued: add {grant.person.email} to {', '.join(g.name for g in groups)}.",
-           actor=Actor.system("provisioning"), grant=grant, data={"groups": [g.name for g in groups]})
+    record(
+        "membership.queued",
+        f"Queued: add {grant.person.email} to {', '.join(g.name for g in groups)}.",
+        actor=Actor.system("provisioning"),
+        grant=grant,
+        data={"groups": [g.name for g in groups]},
+    )
     return grant
 
 
@@ -63,17 +78,28 @@ def membership_change_settled(change: MembershipChange) -> None:
     grant = _lock_grant(change.grant_id)
     verb = "added to" if change.action == MembershipChange.Action.ADD else "removed from"
     if change.status == C.FAILED:
-        record(f"membership.{change.action}_failed", f"{change.person.email} could not be {verb} "
-               f"{change.group.name}: {change.last_error}", actor=Actor.system("provisioning"), grant=grant,
-               data={"change": change.pk, "group": change.group.name, "error": change.last_error})
+        record(
+            f"membership.{change.action}_failed",
+            f"{change.person.email} could not be {verb} {change.group.name}: {change.last_error}",
+            actor=Actor.system("provisioning"),
+            grant=grant,
+            data={"change": change.pk, "group": change.group.name, "error": change.last_error},
+        )
         if change.action == MembershipChange.Action.ADD and grant.status == G.PENDING:
             _fail(grant, f"Adding {change.person.email} to {change.group.name} failed: {change.last_error}")
         return
-    record(f"membership.{change.action}ed" if change.action == "add" else "membership.removed",
-           f"{change.person.email} {verb} {change.group.name} ({change.get_result_display().lower()}).",
-           actor=Actor.system("provisioning"), grant=grant,
-           data={"change": change.pk, "group": change.group.name, "connector": change.group.connector,
-                 "result": change.result})
+    record(
+        f"membership.{change.action}ed" if change.action == "add" else "membership.removed",
+        f"{change.person.email} {verb} {change.group.name} ({change.get_result_display().lower()}).",
+        actor=Actor.system("provisioning"),
+        grant=grant,
+        data={
+            "change": change.pk,
+            "group": change.group.name,
+            "connector": change.group.connector,
+            "result": change.result,
+        },
+    )
     if change.action == MembershipChange.Action.ADD and grant.status == G.PENDING and _all_done(grant, "add"):
         activate_grant(grant)
     elif change.action == MembershipChange.Action.REMOVE and grant.removed_at is None and _all_done(grant, "remove"):
@@ -87,16 +113,25 @@ def _all_done(grant: Grant, action: str) -> bool:
 def _mark_removed(grant: Grant) -> None:
     grant.removed_at = timezone.now()
     grant.save(update_fields=["removed_at"])
-    record("grant.removal_confirmed", f"Every membership of grant #{grant.pk} is removed.",
-           actor=Actor.system("provisioning"), grant=grant)
+    record(
+        "grant.removal_confirmed",
+        f"Every membership of grant #{grant.pk} is removed.",
+        actor=Actor.system("provisioning"),
+        grant=grant,
+    )
 
 
 def fulfilment_task_done(task: FulfilmentTask) -> None:
     """Called by provisioning when IT marks a manual task done."""
     grant = _lock_grant(task.grant_id)
     actor = Actor.of_admin(task.done_by) if task.done_by else Actor.system("fulfilment")
-    record("fulfilment.done", f"IT marked the manual task “{task.get_action_display()}” done. {task.note}".strip(),
-           actor=actor, grant=grant, data={"task": task.pk})
+    record(
+        "fulfilment.done",
+        f"IT marked the manual task “{task.get_action_display()}” done. {task.note}".strip(),
+        actor=actor,
+        grant=grant,
+        data={"task": task.pk},
+    )
     if task.action == FulfilmentTask.Action.GRANT and grant.status == G.PENDING:
         activate_grant(grant)
     elif task.action == FulfilmentTask.Action.REMOVE and grant.removed_at is None:
@@ -107,8 +142,14 @@ def activate_grant(grant: Grant) -> Grant:
     now = timezone.now()
     expires_at = now + grant.duration if grant.duration else None
     until = f" until {expires_at.isoformat()}" if expires_at else " with no end date"
-    move_grant(grant, G.ACTIVE, actor=Actor.system("provisioning"), message=f"Grant #{grant.pk} active{until}.",
-               starts_at=now, expires_at=expires_at)
+    move_grant(
+        grant,
+        G.ACTIVE,
+        actor=Actor.system("provisioning"),
+        message=f"Grant #{grant.pk} active{until}.",
+        starts_at=now,
+        expires_at=expires_at,
+    )
     if grant.request and grant.request.status == R.PROVISIONING:
         move_request(grant.request, R.FULFILLED, actor=Actor.system("provisioning"), message="Access is in place.")
     if expires_at:
@@ -118,20 +159,33 @@ def activate_grant(grant: Grant) -> Grant:
 
 def _schedule_expiry(grant: Grant) -> None:
     """One task at the exact expiry time; the periodic sweep catches any it misses."""
+
     def create() -> None:
         Schedule.objects.update_or_create(
             name=f"expire-grant-{grant.pk}",
-            defaults={"func": EXPIRE_TASK, "args": str(grant.pk), "schedule_type": Schedule.ONCE,
-                      "repeats": -1, "next_run": grant.expires_at},
+            defaults={
+                "func": EXPIRE_TASK,
+                "args": str(grant.pk),
+                "schedule_type": Schedule.ONCE,
+                "repeats": -1,
+                "next_run": grant.expires_at,
+            },
         )
+
     transaction.on_commit(create)
-    record("grant.expiry_scheduled", f"Removal scheduled for {grant.expires_at.isoformat()}.",
-           actor=Actor.system("expiry"), grant=grant, data={"expires_at": grant.expires_at})
+    record(
+        "grant.expiry_scheduled",
+        f"Removal scheduled for {grant.expires_at.isoformat()}.",
+        actor=Actor.system("expiry"),
+        grant=grant,
+        data={"expires_at": grant.expires_at},
+    )
 
 
 def _fail(grant: Grant, reason: str) -> None:
-    move_grant(grant, G.FAILED, actor=Actor.system("provisioning"), message=reason, ended_at=timezone.now(),
-               end_reason=reason)
+    move_grant(
+        grant, G.FAILED, actor=Actor.system("provisioning"), message=reason, ended_at=timezone.now(), end_reason=reason
+    )
     if grant.request and grant.request.status in (R.PROVISIONING, R.APPROVED):
         move_request(grant.request, R.FAILED, actor=Actor.system("provisioning"), message=reason, reason=reason)
     _remove_memberships(grant, why="provisioning failed; undoing the groups that were added")
@@ -139,27 +193,41 @@ def _fail(grant: Grant, reason: str) -> None:
 
 def _groups_of(grant: Grant) -> list[IdpGroup]:
     """The groups this grant put (or is putting) the person in."""
-    ids = (grant.membership_changes.filter(action=MembershipChange.Action.ADD)
-           .exclude(status=C.FAILED).values_list("group_id", flat=True))
+    ids = (
+        grant.membership_changes.filter(action=MembershipChange.Action.ADD)
+        .exclude(status=C.FAILED)
+        .values_list("group_id", flat=True)
+    )
     return list(IdpGroup.objects.filter(id__in=set(ids)))
 
 
 def _still_needed_by(grant: Grant, group: IdpGroup) -> Grant | None:
-    return (Grant.objects.filter(person_id=grant.person_id, status__in=Grant.LIVE, role__group_mappings__group=group)
-            .exclude(pk=grant.pk).first())
+    return (
+        Grant.objects.filter(person_id=grant.person_id, status__in=Grant.LIVE, role__group_mappings__group=group)
+        .exclude(pk=grant.pk)
+        .first()
+    )
 
 
 def _remove_memberships(grant: Grant, *, why: str) -> None:
     """Queue the removals this grant's end calls for, keeping what is still needed."""
     Person.objects.select_for_update().filter(pk=grant.person_id).first()  # serialise reference counting
     if grant.role.application.provisioning_mode == Application.ProvisioningMode.MANUAL:
-        if grant.fulfilment_tasks.filter(action=FulfilmentTask.Action.GRANT, status=FulfilmentTask.Status.DONE).exists():
+        if grant.fulfilment_tasks.filter(
+            action=FulfilmentTask.Action.GRANT, status=FulfilmentTask.Status.DONE
+        ).exists():
             provisioning.open_fulfilment_task(
-                grant=grant, action=FulfilmentTask.Action.REMOVE,
+                grant=grant,
+                action=FulfilmentTask.Action.REMOVE,
                 instructions=f"Remove the role “{grant.role.name}” in {grant.role.application.name} from "
-                             f"{grant.person.name} <{grant.person.email}> ({why}), then mark this task done.")
-            record("fulfilment.opened", "Manual removal task opened for IT.", actor=Actor.system("provisioning"),
-                   grant=grant)
+                f"{grant.person.name} <{grant.person.email}> ({why}), then mark this task done.",
+            )
+            record(
+                "fulfilment.opened",
+                "Manual removal task opened for IT.",
+                actor=Actor.system("provisioning"),
+                grant=grant,
+            )
             return
         provisioning.cancel_open_fulfilment_tasks(tasks=grant.fulfilment_tasks.all())
         _mark_removed(grant)
@@ -173,20 +241,31 @@ def _remove_memberships(grant: Grant, *, why: str) -> None:
         elif membership and membership.origin == GroupMembership.Origin.EXTERNAL:
             _keep(grant, group, "the membership existed before Gatehouse granted it")
         else:
-            provisioning.queue_change(action=MembershipChange.Action.REMOVE, person=grant.person, group=group,
-                                      grant=grant)
+            provisioning.queue_change(
+                action=MembershipChange.Action.REMOVE, person=grant.person, group=group, grant=grant
+            )
             queued.append(group.name)
     if queued:
-        record("membership.queued", f"Queued: remove {grant.person.email} from {', '.join(queued)} ({why}).",
-               actor=Actor.system("provisioning"), grant=grant, data={"groups": queued})
+        record(
+            "membership.queued",
+            f"Queued: remove {grant.person.email} from {', '.join(queued)} ({why}).",
+            actor=Actor.system("provisioning"),
+            grant=grant,
+            data={"groups": queued},
+        )
     else:
         _mark_removed(grant)
 
 
 def _keep(grant: Grant, group: IdpGroup, reason: str) -> None:
     provisioning.record_kept_membership(person=grant.person, group=group, grant=grant, reason=reason)
-    record("membership.kept", f"{grant.person.email} stays in {group.name}: {reason}.",
-           actor=Actor.system("provisioning"), grant=grant, data={"group": group.name, "reason": reason})
+    record(
+        "membership.kept",
+        f"{grant.person.email} stays in {group.name}: {reason}.",
+        actor=Actor.system("provisioning"),
+        grant=grant,
+        data={"group": group.name, "reason": reason},
+    )
 
 
 def expire_grant(grant_id: int) -> Grant | None:
@@ -196,17 +275,25 @@ def expire_grant(grant_id: int) -> Grant | None:
         now = timezone.now()
         if grant.status != G.ACTIVE or grant.expires_at is None or grant.expires_at > now:
             return None
-        move_grant(grant, G.EXPIRED, actor=Actor.system("expiry"),
-                   message=f"Grant #{grant.pk} expired (scheduled for {grant.expires_at.isoformat()}).",
-                   ended_at=now, end_reason="expired")
+        move_grant(
+            grant,
+            G.EXPIRED,
+            actor=Actor.system("expiry"),
+            message=f"Grant #{grant.pk} expired (scheduled for {grant.expires_at.isoformat()}).",
+            ended_at=now,
+            end_reason="expired",
+        )
         _remove_memberships(grant, why="expired")
     return grant
 
 
 def expire_due_grants(*, limit: int = 5000) -> int:
     """The expiry sweep: every active grant past its end, earliest first."""
-    due = list(Grant.objects.filter(status=G.ACTIVE, expires_at__lte=timezone.now())
-               .order_by("expires_at", "id").values_list("id", flat=True)[:limit])
+    due = list(
+        Grant.objects.filter(status=G.ACTIVE, expires_at__lte=timezone.now())
+        .order_by("expires_at", "id")
+        .values_list("id", flat=True)[:limit]
+    )
     return sum(1 for grant_id in due if expire_grant(grant_id))
 
 
@@ -226,13 +313,26 @@ def revoke_grant(*, grant: Grant, actor: Actor, reason: str, authorised: bool = 
         if not authorised and (actor.person is None or not may_revoke(actor.person, grant)):
             raise NotAllowed(f"{actor.label} may not revoke grant #{grant.pk}.", field="by")
         if grant.status not in Grant.LIVE:
-            raise Conflict(f"Grant #{grant.pk} is {grant.status}; only pending or active grants can be revoked.",
-                           code="not_live")
-        move_grant(grant, G.REVOKED, actor=actor, message=f"Revoked by {actor.label}: {reason}",
-                   ended_at=timezone.now(), ended_by=actor.person, end_reason=reason)
+            raise Conflict(
+                f"Grant #{grant.pk} is {grant.status}; only pending or active grants can be revoked.", code="not_live"
+            )
+        move_grant(
+            grant,
+            G.REVOKED,
+            actor=actor,
+            message=f"Revoked by {actor.label}: {reason}",
+            ended_at=timezone.now(),
+            ended_by=actor.person,
+            end_reason=reason,
+        )
         if grant.request and grant.request.status in (R.PROVISIONING, R.APPROVED):
-            move_request(grant.request, R.FAILED, actor=actor, message="Revoked before provisioning finished.",
-                         reason=f"revoked: {reason}")
+            move_request(
+                grant.request,
+                R.FAILED,
+                actor=actor,
+                message="Revoked before provisioning finished.",
+                reason=f"revoked: {reason}",
+            )
         provisioning.cancel_open_fulfilment_tasks(tasks=grant.fulfilment_tasks.filter(action="grant"))
         _remove_memberships(grant, why=f"revoked by {actor.label}")
     return grant

@@ -1,4 +1,5 @@
 """Access requests: submit, decide a step, cancel."""
+
 from __future__ import annotations
 
 import hashlib
@@ -62,16 +63,19 @@ def _find_role(app_slug: str, role_slug: str) -> Role:
     if app is None:
         raise InvalidInput(f"No application with slug {app_slug!r}.", field="application")
     if not app.is_requestable:
-        raise InvalidInput(f"Application {app.slug!r} is {app.status}; only approved applications can be requested.",
-                           field="application")
+        raise InvalidInput(
+            f"Application {app.slug!r} is {app.status}; only approved applications can be requested.",
+            field="application",
+        )
     role = Role.objects.select_related("application__owner").filter(application=app, slug=role_slug).first()
     if role is None:
         raise InvalidInput(f"Application {app.slug!r} has no role {role_slug!r}.", field="role")
     if not role.requestable:
         raise InvalidInput(f"Role {role_slug!r} of {app.slug!r} is not requestable.", field="role")
     if app.provisioning_mode == Application.ProvisioningMode.AUTOMATIC and not role.group_mappings.exists():
-        raise InvalidInput(f"Role {role_slug!r} maps to no identity-provider group, so it cannot be provisioned.",
-                           field="role")
+        raise InvalidInput(
+            f"Role {role_slug!r} maps to no identity-provider group, so it cannot be provisioned.", field="role"
+        )
     return role
 
 
@@ -86,8 +90,9 @@ def validate_duration(role: Role, duration: timedelta | None) -> None:
     allowed = role.allowed_timedeltas()
     if allowed and duration not in allowed:
         choices = ", ".join(duration_iso_string(d) for d in allowed)
-        raise InvalidInput(f"{duration_iso_string(duration)} is not one of the allowed durations: {choices}.",
-                           field="duration")
+        raise InvalidInput(
+            f"{duration_iso_string(duration)} is not one of the allowed durations: {choices}.", field="duration"
+        )
     if role.max_duration and duration > role.max_duration:
         raise InvalidInput(
             f"{duration_iso_string(duration)} exceeds the maximum {duration_iso_string(role.max_duration)}.",
@@ -101,12 +106,20 @@ def _refuse_duplicates(beneficiary: Person, role: Role) -> None:
         until = f" until {live.expires_at.isoformat()}" if live.expires_at else ""
         raise Conflict(
             f"{beneficiary.email} already holds {role}{until} (grant #{live.pk}); ask for an extension instead.",
-            field="role", code="already_granted", data={"grant": live.pk},
+            field="role",
+            code="already_granted",
+            data={"grant": live.pk},
         )
-    open_request = AccessRequest.objects.filter(beneficiary=beneficiary, role=role, status__in=AccessRequest.OPEN).first()
+    open_request = AccessRequest.objects.filter(
+        beneficiary=beneficiary, role=role, status__in=AccessRequest.OPEN
+    ).first()
     if open_request:
-        raise Conflict(f"Request {open_request} for the same access is already open.", field="role",
-                       code="duplicate_request", data={"request": str(open_request)})
+        raise Conflict(
+            f"Request {open_request} for the same access is already open.",
+            field="role",
+            code="duplicate_request",
+            data={"request": str(open_request)},
+        )
 
 
 def _existing(data: RequestInput) -> AccessRequest | None:
@@ -116,7 +129,8 @@ def _existing(data: RequestInput) -> AccessRequest | None:
     if existing and existing.fingerprint != data.fingerprint():
         raise Conflict(
             f"Jira issue {data.jira_issue_key} already has a request with different details.",
-            field="jira_issue_key", code="idempotency_conflict",
+            field="jira_issue_key",
+            code="idempotency_conflict",
         )
     return existing
 
@@ -148,22 +162,38 @@ def submit_request(*, data: RequestInput, source: str = "api") -> tuple[AccessRe
 def _create_request(data: RequestInput, requester: Person, beneficiary: Person, role: Role, source: str):
     plan = plan_route(role=role, requester=requester, beneficiary=beneficiary)
     request = AccessRequest.objects.create(
-        jira_issue_key=data.jira_issue_key or None, requester=requester, beneficiary=beneficiary,
-        application=role.application, role=role, duration=data.duration, reason=data.reason.strip(),
-        policy=plan.policy, policy_version=plan.policy.version if plan.policy else None,
-        policy_label=plan.policy_label, fingerprint=data.fingerprint(), source=source,
+        jira_issue_key=data.jira_issue_key or None,
+        requester=requester,
+        beneficiary=beneficiary,
+        application=role.application,
+        role=role,
+        duration=data.duration,
+        reason=data.reason.strip(),
+        policy=plan.policy,
+        policy_version=plan.policy.version if plan.policy else None,
+        policy_label=plan.policy_label,
+        fingerprint=data.fingerprint(),
+        source=source,
     )
     actor = Actor.of_person(requester)
-    route = [{"order": s.order, "kind": s.kind, "approvers": [p.email for p in s.approvers], "note": s.note}
-             for s in plan.steps]
-    record("request.submitted", f"{requester.email} asked for {role} for {beneficiary.email}.",
-           actor=actor, request=request, data={"policy": plan.policy_label, "route": route, "source": source})
+    route = [
+        {"order": s.order, "kind": s.kind, "approvers": [p.email for p in s.approvers], "note": s.note}
+        for s in plan.steps
+    ]
+    record(
+        "request.submitted",
+        f"{requester.email} asked for {role} for {beneficiary.email}.",
+        actor=actor,
+        request=request,
+        data={"policy": plan.policy_label, "route": route, "source": source},
+    )
     if plan.error:
         move_request(request, R.FAILED, actor=Actor.system("routing"), message=plan.error, reason=plan.error)
         return request
     for planned in plan.steps:
-        step = ApprovalStep.objects.create(request=request, order=planned.order, kind=planned.kind,
-                                           route_note=planned.note)
+        step = ApprovalStep.objects.create(
+            request=request, order=planned.order, kind=planned.kind, route_note=planned.note
+        )
         step.approvers.set(planned.approvers)
     _advance(request)
     return request
@@ -176,14 +206,23 @@ def _advance(request: AccessRequest) -> None:
             return
         if step.kind == StepKind.AUTOMATIC:
             _set_step(step, S.APPROVED, comment=step.route_note)
-            record("step.approved", f"Step {step.order} approved automatically by policy.",
-                   actor=Actor.system("policy"), request=request, data={"step": step.order, "kind": step.kind})
+            record(
+                "step.approved",
+                f"Step {step.order} approved automatically by policy.",
+                actor=Actor.system("policy"),
+                request=request,
+                data={"step": step.order, "kind": step.kind},
+            )
             continue
         _set_step(step, S.PENDING)
         approvers = ", ".join(step.approvers.values_list("email", flat=True))
-        record("step.pending", f"Step {step.order} awaits a decision from {approvers}.",
-               actor=Actor.system("routing"), request=request,
-               data={"step": step.order, "kind": step.kind, "note": step.route_note})
+        record(
+            "step.pending",
+            f"Step {step.order} awaits a decision from {approvers}.",
+            actor=Actor.system("routing"),
+            request=request,
+            data={"step": step.order, "kind": step.kind, "note": step.route_note},
+        )
         return
     move_request(request, R.APPROVED, actor=Actor.system("routing"), message="Every approval step is approved.")
     grants.start_grant(request=request)
@@ -201,26 +240,37 @@ def current_step(request: AccessRequest) -> ApprovalStep | None:
 
 
 def _lock(request: AccessRequest) -> AccessRequest:
-    return AccessRequest.objects.select_for_update().select_related(
-        "requester", "beneficiary", "role__application"
-    ).get(pk=request.pk)
+    return (
+        AccessRequest.objects.select_for_update()
+        .select_related("requester", "beneficiary", "role__application")
+        .get(pk=request.pk)
+    )
 
 
 def _check_decider(request: AccessRequest, step: ApprovalStep, actor: Actor, override: bool) -> None:
     person = actor.person
     if person is not None and person.id in (request.requester_id, request.beneficiary_id):
-        raise NotAllowed(f"{person.email} cannot decide a request they made or would benefit from.",
-                         field="approver", code="self_approval")
+        raise NotAllowed(
+            f"{person.email} cannot decide a request they made or would benefit from.",
+            field="approver",
+            code="self_approval",
+        )
     if override:
         return
     if person is None or not step.approvers.filter(pk=person.pk).exists():
         who = person.email if person else actor.label
-        raise NotAllowed(f"{who} is not an approver of step {step.order} of {request}.", field="approver",
-                         code="not_an_approver")
+        raise NotAllowed(
+            f"{who} is not an approver of step {step.order} of {request}.", field="approver", code="not_an_approver"
+        )
 
 
 def decide_step(
-    *, request: AccessRequest, actor: Actor, approve: bool, comment: str = "", channel: str = "api",
+    *,
+    request: AccessRequest,
+    actor: Actor,
+    approve: bool,
+    comment: str = "",
+    channel: str = "api",
     override: bool = False,
 ) -> AccessRequest:
     """Approve or deny the request's current step as `actor`. `override` (admins with the
@@ -228,17 +278,29 @@ def decide_step(
     with transaction.atomic():
         request = _lock(request)
         if request.status != R.PENDING_APPROVAL:
-            raise Conflict(f"Request {request} is not awaiting a decision (it is {request.status}).",
-                           code="not_pending")
+            raise Conflict(
+                f"Request {request} is not awaiting a decision (it is {request.status}).", code="not_pending"
+            )
         step = current_step(request)
         _check_decider(request, step, actor, override)
         decision = S.APPROVED if approve else S.DENIED
-        _set_step(step, decision, decided_by=actor.person, decided_by_user=actor.user, decided_at=timezone.now(),
-                  channel=channel, comment=comment)
+        _set_step(
+            step,
+            decision,
+            decided_by=actor.person,
+            decided_by_user=actor.user,
+            decided_at=timezone.now(),
+            channel=channel,
+            comment=comment,
+        )
         as_override = override and not (actor.person and step.approvers.filter(pk=actor.person.pk).exists())
-        record(f"step.{decision}", f"Step {step.order} {decision} by {actor.label} via {channel}"
-               f"{' (override)' if as_override else ''}.", actor=actor, request=request,
-               data={"step": step.order, "comment": comment, "channel": channel, "override": as_override})
+        record(
+            f"step.{decision}",
+            f"Step {step.order} {decision} by {actor.label} via {channel}{' (override)' if as_override else ''}.",
+            actor=actor,
+            request=request,
+            data={"step": step.order, "comment": comment, "channel": channel, "override": as_override},
+        )
         if approve:
             _advance(request)
         else:
@@ -256,8 +318,9 @@ def cancel_request(*, request: AccessRequest, actor: Actor, reason: str = "") ->
         if actor.user is None and not is_party:
             raise NotAllowed(f"Only the requester or the beneficiary can cancel {request}.", field="by")
         if request.status != R.PENDING_APPROVAL:
-            raise Conflict(f"Request {request} can no longer be cancelled (it is {request.status}).",
-                           code="not_pending")
+            raise Conflict(
+                f"Request {request} can no longer be cancelled (it is {request.status}).", code="not_pending"
+            )
         request.steps.filter(status__in=[S.WAITING, S.PENDING]).update(status=S.CANCELLED)
         move_request(request, R.CANCELLED, actor=actor, message=f"Cancelled by {actor.label}.", reason=reason)
     return request

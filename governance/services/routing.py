@@ -1,4 +1,5 @@
 """Approval routing: which policy applies, and who decides each step."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -146,7 +147,9 @@ def plan_route(*, role: Role, requester: Person, beneficiary: Person) -> RoutePl
     steps = [_plan_step(order, kind, step, app, requester, beneficiary, policy) for order, kind, step in kinds]
     plan = RoutePlan(policy=policy, steps=steps)
     if not steps:
-        plan.error = f"Policy {plan.policy_label} has no steps; add at least one (use an automatic step for no approval)."
+        plan.error = (
+            f"Policy {plan.policy_label} has no steps; add at least one (use an automatic step for no approval)."
+        )
     for step in steps:
         if step.kind != StepKind.AUTOMATIC and not step.approvers:
             plan.error = f"Step {step.order} ({StepKind(step.kind).label}) cannot be routed: {step.note}."

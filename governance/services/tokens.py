@@ -1,4 +1,5 @@
 """API tokens: shown once at creation, stored as a SHA-256 hash, compared in constant time."""
+
 from __future__ import annotations
 
 import hashlib

@@ -1,4 +1,5 @@
 """The two state machines, in one place. Every transition is validated and audited."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -60,7 +61,9 @@ def move_grant(
     """Move a grant to status `to` (setting `fields` too), or raise InvalidTransition."""
     current = grant.status
     if to not in GRANT_TRANSITIONS[current]:
-        raise InvalidTransition(f"Grant #{grant.pk} cannot go from {current} to {to}.", data={"status": current, "to": to})
+        raise InvalidTransition(
+            f"Grant #{grant.pk} cannot go from {current} to {to}.", data={"status": current, "to": to}
+        )
     grant.status = to
     for name, value in fields.items():
         setattr(grant, name, value)

@@ -3,6 +3,7 @@
 Nothing outside `provisioning/` should know which provider is in use; it asks for the
 connector of a group (`connector_for(group.connector)`).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable

@@ -1,4 +1,5 @@
 """The connector interface every identity provider implements, and its typed errors."""
+
 from __future__ import annotations
 
 import abc

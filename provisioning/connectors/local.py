@@ -1,4 +1,5 @@
 """The embedded directory: people and groups held in Gatehouse's own database."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator

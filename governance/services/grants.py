@@ -68,7 +68,11 @@ def start_grant(*, request: AccessRequest) -> Grant:
 
 
 def _lock_grant(grant_id: int) -> Grant:
-    return Grant.objects.select_for_update().select_related("person", "role__application", "request").get(pk=grant_id)
+    return (
+        Grant.objects.select_for_update(of=("self",))
+        .select_related("person", "role__application", "request")
+        .get(pk=grant_id)
+    )
 
 
 def membership_change_settled(change: MembershipChange) -> None:

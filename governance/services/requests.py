@@ -241,7 +241,7 @@ def current_step(request: AccessRequest) -> ApprovalStep | None:
 
 def _lock(request: AccessRequest) -> AccessRequest:
     return (
-        AccessRequest.objects.select_for_update()
+        AccessRequest.objects.select_for_update(of=("self",))
         .select_related("requester", "beneficiary", "role__application")
         .get(pk=request.pk)
     )

@@ -1,0 +1,53 @@
+"""manage.py bootstrap — first-run set-up used by the run command: demo data, admin login, API token."""
+
+from __future__ import annotations
+
+import secrets
+
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+from catalog.models import Person
+from governance.services import Actor, create_api_token
+
+ADMIN_USERNAME = "admin"
+
+
+class Command(BaseCommand):
+    help = "Load demo data into an empty database, and create an admin login and an API token on first run."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--no-demo", action="store_true", help="Do not load demo data.")
+        parser.add_argument(
+            "--admin-email",
+            default="priya@northwind.example",
+            help="Directory person the admin login acts as (approvals are recorded as them).",
+        )
+
+    def handle(self, *args, no_demo: bool = False, admin_email: str = "", **options) -> None:
+        if not no_demo:
+            call_command("load_demo", if_empty=True, stdout=self.stdout)
+        call_command("setup_schedules", stdout=self.stdout)
+        user_model = get_user_model()
+        if user_model.objects.filter(username=ADMIN_USERNAME).exists():
+            self.stdout.write(
+                "Admin login and API token were printed on the first run "
+                "(new token: manage.py create_api_token NAME; new password: "
+                "manage.py changepassword admin)."
+            )
+            return
+        password = secrets.token_urlsafe(12)
+        user = user_model.objects.create_superuser(ADMIN_USERNAME, admin_email, password)
+        person = Person.objects.filter(email__iexact=admin_email, user__isnull=True).first()
+        if person:
+            person.user = user
+            person.save(update_fields=["user"])
+        _, token = create_api_token(name="jira-automation", actor=Actor.system("bootstrap"))
+        acting = f" (acts as {person.email})" if person else ""
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"\n  Admin login:  {ADMIN_USERNAME} / {password}{acting}\n  API token:    {token}\n"
+                "  Both are shown only now; keep them.\n"
+            )
+        )

@@ -1,0 +1,24 @@
+"""manage.py setup_schedules — declares every periodic task; idempotent, run on every deploy."""
+
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand
+from django_q.models import Schedule
+
+#: name -> (task, minutes between runs)
+SCHEDULES: dict[str, tuple[str, int]] = {
+    "recover membership changes": ("provisioning.tasks.recover_membership_changes", 1),
+    "expire due grants": ("governance.tasks.expire_due_grants", 1),
+}
+
+
+class Command(BaseCommand):
+    help = "Create or update the periodic task schedules (safe to run repeatedly)."
+
+    def handle(self, *args, **options) -> None:
+        for name, (func, minutes) in SCHEDULES.items():
+            _, created = Schedule.objects.update_or_create(
+                name=name,
+                defaults={"func": func, "schedule_type": Schedule.MINUTES, "minutes": minutes, "repeats": -1},
+            )
+            self.stdout.write(f"{'created' if created else 'updated'}: {name} (every {minutes} min)")

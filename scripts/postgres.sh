@@ -1,0 +1,20 @@
+# Sourced by test.sh: a throwaway PostgreSQL server on 127.0.0.1, from Debian's packages.
+# Sets PG_URL. The server is stopped when the calling shell exits.
+pg_port="${PG_PORT:-55432}"
+pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)
+if [ -z "$pg_bin" ]; then
+  echo "Installing PostgreSQL from Debian's packages..."
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq postgresql >/dev/null
+  pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+fi
+pg_dir=$(mktemp -d /tmp/gatehouse-pg.XXXXXX)
+pg_user=postgres
+id "$pg_user" >/dev/null 2>&1 || pg_user=$(id -un)
+as_pg() { if [ "$(id -un)" = "$pg_user" ]; then "$@"; else runuser -u "$pg_user" -- "$@"; fi; }
+chown "$pg_user" "$pg_dir"
+as_pg "$pg_bin/initdb" -D "$pg_dir/data" -A trust -U postgres >/dev/null
+as_pg "$pg_bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/log" -w \
+  -o "-h 127.0.0.1 -p $pg_port -k $pg_dir -c fsync=off -c synchronous_commit=off -c full_page_writes=off" start >/dev/null
+trap 'as_pg "$pg_bin/pg_ctl" -D "$pg_dir/data" -m immediate stop >/dev/null 2>&1 || true' EXIT
+PG_URL="postgres://postgres@127.0.0.1:$pg_port/gatehouse"

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Install what the tests need and run the whole suite: lint, migrations check, the tests on SQLite,
+# then again on PostgreSQL (installed from Debian's packages and started on 127.0.0.1 if absent).
+# SKIP_POSTGRES=1 skips the PostgreSQL pass (never in CI).
+set -euo pipefail
+cd "$(dirname "$0")"
+source scripts/venv.sh requirements-dev.txt
+export GATEHOUSE_DEV_DEFAULTS=true
+
+echo "== ruff"
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+echo "== migrations are up to date"
+.venv/bin/python manage.py makemigrations --check --dry-run --settings=tests.settings
+echo "== tests on SQLite"
+.venv/bin/pytest -n "${TEST_WORKERS:-2}" -p no:cacheprovider "$@"
+
+if [ "${SKIP_POSTGRES:-0}" = "1" ] && [ "${CI:-}" != "true" ]; then
+  echo "== PostgreSQL pass skipped (SKIP_POSTGRES=1)"
+  exit 0
+fi
+echo "== tests on PostgreSQL"
+source scripts/postgres.sh
+TEST_DATABASE_URL="$PG_URL" .venv/bin/pytest -n "${TEST_WORKERS:-2}" -p no:cacheprovider "$@"

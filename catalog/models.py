@@ -8,8 +8,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Lower
-from django.utils.dateparse import parse_duration
-from django.utils.duration import duration_iso_string
+
+from .durations import format_iso_duration, parse_iso_duration
 
 
 class Person(models.Model):
@@ -103,8 +103,7 @@ def validate_iso_durations(value: object) -> None:
     if not isinstance(value, list):
         raise ValidationError('Enter a list of ISO-8601 durations, e.g. ["PT1H", "P1D"].')
     for item in value:
-        parsed = parse_duration(item) if isinstance(item, str) else None
-        if parsed is None or not item.upper().startswith("P") or parsed <= timedelta(0):
+        if parse_iso_duration(item) is None:
             raise ValidationError(f"{item!r} is not a positive ISO-8601 duration (e.g. PT6H, P7D).")
 
 
@@ -145,22 +144,18 @@ class Role(models.Model):
         return self.application.risk_tier == Application.RiskTier.PRIVILEGED
 
     def allowed_timedeltas(self) -> list[timedelta]:
-        return [parse_duration(d) for d in self.allowed_durations]
+        return [parse_iso_duration(d) for d in self.allowed_durations]
 
     def clean(self) -> None:
         if self.max_duration is not None and self.max_duration <= timedelta(0):
             raise ValidationError({"max_duration": "The maximum must be positive."})
         if self.max_duration is not None and isinstance(self.allowed_durations, list):
-            too_long = [
-                d
-                for d in self.allowed_durations
-                if isinstance(d, str) and (p := parse_duration(d)) and p > self.max_duration
-            ]
+            too_long = [d for d in self.allowed_durations if (p := parse_iso_duration(d)) and p > self.max_duration]
             if too_long:
                 raise ValidationError(
                     {
                         "allowed_durations": f"{', '.join(too_long)} exceed the maximum "
-                        f"{duration_iso_string(self.max_duration)}."
+                        f"{format_iso_duration(self.max_duration)}."
                     }
                 )
 

@@ -7,6 +7,7 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
+from catalog.durations import parse_iso_duration
 from catalog.models import Application, GroupMembership, IdpGroup, Person, Role, RoleGroup
 from governance.models import ApprovalPolicy, PolicyStep
 from provisioning.models import LocalMembership
@@ -298,9 +299,7 @@ def _load_apps(people: dict[str, Person]) -> dict[str, Role]:
 
 
 def _iso(value: str | None) -> timedelta | None:
-    from django.utils.dateparse import parse_duration
-
-    return parse_duration(value) if value else None
+    return parse_iso_duration(value) if value else None
 
 
 def _load_policies(people: dict[str, Person], roles: dict[str, Role]) -> None:

@@ -4,29 +4,24 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.utils.dateparse import parse_duration
-from django.utils.duration import duration_iso_string
 from rest_framework import serializers
+
+from catalog.durations import format_iso_duration, parse_iso_duration
 
 
 class IsoDurationField(serializers.Field):
     """An ISO-8601 duration such as PT6H or P7D, in both directions."""
 
-    default_error_messages = {"invalid": "Use an ISO-8601 duration such as PT6H or P7D."}
+    default_error_messages = {"invalid": "Use a positive ISO-8601 duration such as PT6H or P7D."}
 
     def to_internal_value(self, data) -> timedelta:
-        if not isinstance(data, str) or not data.upper().startswith("P"):
-            self.fail("invalid")
-        try:
-            parsed = parse_duration(data.upper())
-        except (OverflowError, ValueError):
-            parsed = None
+        parsed = parse_iso_duration(data)
         if parsed is None:
             self.fail("invalid")
         return parsed
 
     def to_representation(self, value: timedelta) -> str:
-        return duration_iso_string(value)
+        return format_iso_duration(value)
 
 
 class _Input(serializers.Serializer):

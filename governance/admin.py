@@ -15,7 +15,17 @@ from provisioning.models import MembershipChange
 
 from . import services
 from .errors import GovernanceError
-from .models import AccessRequest, ApiToken, ApprovalPolicy, ApprovalStep, AuditEvent, Grant, PolicyStep
+from .models import (
+    AccessRequest,
+    ApiToken,
+    ApprovalPolicy,
+    ApprovalStep,
+    AuditEvent,
+    AutoApprovalRule,
+    Delegation,
+    Grant,
+    PolicyStep,
+)
 from .services.audit import Actor
 from .services.policies import policy_changed
 
@@ -362,3 +372,25 @@ class ApiTokenAdmin(admin.ModelAdmin):
             lambda token: services.revoke_api_token(token=token, actor=Actor.of_admin(request.user)),
             "Revoked",
         )
+
+
+@admin.register(Delegation)
+class DelegationAdmin(admin.ModelAdmin):
+    """Who decides for whom while they are away; steps opened in the window go to the delegate."""
+
+    list_display = ("person", "delegate", "starts_at", "ends_at", "reason")
+    search_fields = ("person__email", "delegate__email")
+    list_select_related = ("person", "delegate")
+    autocomplete_fields = ("person", "delegate")
+
+
+@admin.register(AutoApprovalRule)
+class AutoApprovalRuleAdmin(admin.ModelAdmin):
+    """Birthright access: a role (or any role of an application) for people in these departments.
+    Privileged applications are never approved by a rule."""
+
+    list_display = ("name", "application", "role", "departments", "include_contractors", "is_active")
+    list_filter = ("is_active",)
+    list_select_related = ("application", "role__application")
+    autocomplete_fields = ("application",)
+    raw_id_fields = ("role",)

@@ -70,8 +70,10 @@ class ApprovalPolicy(models.Model):
 class StepKind(models.TextChoices):
     AUTOMATIC = "automatic", "Automatic"
     MANAGER = "manager", "Beneficiary's manager"
+    SECOND_LEVEL_MANAGER = "second_level_manager", "Beneficiary's manager's manager"
     APP_OWNER = "app_owner", "Application owner"
     NAMED = "named", "Named people (any one)"
+    NAMED_ALL = "named_all", "Named people (all of them)"
 
 
 class PolicyStep(models.Model):
@@ -96,10 +98,11 @@ class AccessRequest(models.Model):
         FULFILLED = "fulfilled", "Fulfilled"
         DENIED = "denied", "Denied"
         CANCELLED = "cancelled", "Cancelled"
+        EXPIRED = "expired", "Expired undecided"
         FAILED = "failed", "Failed"
 
     OPEN = (Status.PENDING_APPROVAL, Status.APPROVED, Status.PROVISIONING)
-    TERMINAL = (Status.FULFILLED, Status.DENIED, Status.CANCELLED, Status.FAILED)
+    TERMINAL = (Status.FULFILLED, Status.DENIED, Status.CANCELLED, Status.EXPIRED, Status.FAILED)
 
     jira_issue_key = models.CharField(max_length=64, unique=True, null=True, blank=True)
     requester = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="requests_made")
@@ -113,6 +116,14 @@ class AccessRequest(models.Model):
     policy = models.ForeignKey(ApprovalPolicy, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     policy_version = models.PositiveIntegerField(null=True, blank=True)
     policy_label = models.CharField(max_length=300, blank=True, help_text="The route's policy, as it was.")
+    auto_approval_rule = models.ForeignKey(
+        "AutoApprovalRule",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The rule that approved this request without a person, if any.",
+    )
     fingerprint = models.CharField(max_length=64, blank=True, help_text="Hash of the submitted body (idempotency).")
     source = models.CharField(max_length=20, default="api")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -149,14 +160,100 @@ class ApprovalStep(models.Model):
     decided_at = models.DateTimeField(null=True, blank=True)
     channel = models.CharField(max_length=20, blank=True)
     comment = models.TextField(blank=True)
+    opened_at = models.DateTimeField(null=True, blank=True, help_text="When the step started awaiting a decision.")
+    delegated_from = models.JSONField(
+        default=dict, blank=True, help_text="Delegate email → the approver they stand in for."
+    )
+    reminded_at = models.DateTimeField(null=True, blank=True)
+    escalated_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["order"]
         constraints = [models.UniqueConstraint(fields=["request", "order"], name="approval_step_order_unique")]
-        indexes = [models.Index(fields=["status"])]
+        # The follow-up sweep: pending steps by the time they opened.
+        indexes = [models.Index(fields=["status", "opened_at"], name="step_status_opened")]
 
     def __str__(self) -> str:
         return f"{self.request} step {self.order} ({self.kind}, {self.status})"
+
+
+class ApprovalDecision(models.Model):
+    """One person's decision on a step (a step of kind "all of them" collects several)."""
+
+    step = models.ForeignKey(ApprovalStep, on_delete=models.CASCADE, related_name="decisions")
+    person = models.ForeignKey(Person, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    approved = models.BooleanField()
+    decided_at = models.DateTimeField()
+    channel = models.CharField(max_length=20)
+    comment = models.TextField(blank=True)
+    on_behalf_of = models.ForeignKey(
+        Person,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The approver this person decided for as their delegate.",
+    )
+
+    class Meta:
+        ordering = ["decided_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["step", "person"], condition=Q(person__isnull=False), name="one_decision_per_person_per_step"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        verdict = "approved" if self.approved else "denied"
+        return f"{self.person.email if self.person else 'admin'} {verdict} step {self.step_id}"
+
+
+class Delegation(models.Model):
+    """While away, `person` hands their approvals to `delegate` for a date range."""
+
+    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="delegations")
+    delegate = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="delegations_received")
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    reason = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-starts_at"]
+        indexes = [models.Index(fields=["person", "starts_at", "ends_at"], name="delegation_window")]
+        constraints = [
+            models.CheckConstraint(condition=Q(ends_at__gt=models.F("starts_at")), name="delegation_ends_after_start"),
+            models.CheckConstraint(condition=~Q(delegate=models.F("person")), name="delegation_not_to_self"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.person.email} → {self.delegate.email} ({self.starts_at:%Y-%m-%d} – {self.ends_at:%Y-%m-%d})"
+
+
+class AutoApprovalRule(models.Model):
+    """Approve without a person: "this role (or any role of this application) for people in
+    these departments" (birthright access). Each auto-approved request records its rule."""
+
+    name = models.CharField(max_length=200)
+    application = models.ForeignKey(Application, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    role = models.ForeignKey(Role, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    departments = models.JSONField(default=list, help_text='Departments whose people qualify, e.g. ["Engineering"].')
+    include_contractors = models.BooleanField(default=False)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(application__isnull=False) | Q(role__isnull=False), name="auto_rule_names_app_or_role"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class Grant(models.Model):

@@ -145,7 +145,18 @@ GATEHOUSE = {
     "CHANGE_BACKOFF_MAX_SECONDS": env.int("GATEHOUSE_CHANGE_BACKOFF_MAX_SECONDS", default=3600),
     # A change claimed by a worker for longer than this is taken to be abandoned (worker died).
     "CHANGE_LEASE_SECONDS": env.int("GATEHOUSE_CHANGE_LEASE_SECONDS", default=300),
+    # Where people reach Gatehouse (links in emails and Jira comments).
+    "BASE_URL": env.str("GATEHOUSE_BASE_URL", default="http://127.0.0.1:8000"),
+    # Approvals: remind, then escalate to the fallback, then give up on undecided requests.
+    "APPROVAL_REMIND_AFTER_HOURS": env.int("GATEHOUSE_APPROVAL_REMIND_AFTER_HOURS", default=24),
+    "APPROVAL_ESCALATE_AFTER_HOURS": env.int("GATEHOUSE_APPROVAL_ESCALATE_AFTER_HOURS", default=72),
+    "REQUEST_DECISION_DEADLINE_DAYS": env.int("GATEHOUSE_REQUEST_DECISION_DEADLINE_DAYS", default=14),
+    "APPROVAL_LINK_MAX_AGE_DAYS": env.int("GATEHOUSE_APPROVAL_LINK_MAX_AGE_DAYS", default=7),
 }
+
+# Mail (approver links, reminders): e.g. smtp+tls://user:password@smtp.example.com:587
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="gatehouse@localhost")
 
 LOGGING = {
     "version": 1,

@@ -12,3 +12,15 @@ def expire_grant(grant_id: int) -> str:
 
 def expire_due_grants() -> int:
     return services.expire_due_grants()
+
+
+def send_approval_email(step_id: int, person_id: int, reason: str) -> bool:
+    from .services.notifications import send_approval_email as send
+
+    return send(step_id, person_id, reason)
+
+
+def follow_up_approvals() -> dict[str, int]:
+    from .services.followup import follow_up_approvals as follow_up
+
+    return follow_up()

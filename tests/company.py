@@ -57,7 +57,7 @@ def policy(
     p = ApprovalPolicy.objects.create(name=name, application=application, role=role, risk_tier=risk_tier)
     for order, kind in enumerate(kinds, start=1):
         step = PolicyStep.objects.create(policy=p, order=order, kind=kind)
-        if kind == "named":
+        if kind in ("named", "named_all"):
             step.approvers.set(named or [])
     p.fallback_approvers.set(fallback or [])
     return p

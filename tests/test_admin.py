@@ -132,3 +132,18 @@ def test_it_versions_a_policy_on_each_save(admin_client, company):
     assert (policy.version, policy.steps.get().kind) == (2, "app_owner")
     assert AuditEvent.objects.filter(action="policy.changed", data__version=2).exists()
     assert ApprovalPolicy.objects.count() == 1
+
+
+def test_it_refuses_a_staff_member_who_is_not_the_approver(client, company):
+    from django.contrib.auth.models import Permission
+
+    user = User.objects.create_user("charlie", password="pw", is_staff=True)
+    user.user_permissions.add(*Permission.objects.filter(codename__in=["view_accessrequest", "change_accessrequest"]))
+    company.charlie.user = user
+    company.charlie.save(update_fields=["user"])
+    client.force_login(user)
+    request = submit()
+    response = act(client, "accessrequest", "approve_current_step", [request.pk], confirm="yes", reason="ok")
+    request.refresh_from_db()
+    assert request.status == AccessRequest.Status.PENDING_APPROVAL
+    assert any("is not an approver" in str(m) for m in response.wsgi_request._messages)

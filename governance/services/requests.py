@@ -13,11 +13,10 @@ from django.utils import timezone
 from catalog.durations import format_iso_duration
 from catalog.models import Application, Person, Role
 from governance.errors import Conflict, InvalidInput, NotAllowed
-from governance.models import AccessRequest, ApprovalStep, Grant, StepKind
+from governance.models import AccessRequest, ApprovalDecision, ApprovalStep, Grant, StepKind
 
-from . import grants
+from . import grants, notifications, routing
 from .audit import Actor, record
-from .routing import plan_route
 from .transitions import move_request
 
 R = AccessRequest.Status
@@ -50,7 +49,7 @@ class RequestInput:
 
 
 def find_person(email: str, *, field: str, must_be_active: bool = True) -> Person:
-    person = Person.objects.select_related("manager").filter(email__iexact=(email or "").strip()).first()
+    person = Person.objects.select_related("manager__manager").filter(email__iexact=(email or "").strip()).first()
     if person is None:
         raise InvalidInput(f"No person with email {email!r} in the directory.", field=field)
     if must_be_active and not person.is_active:
@@ -160,7 +159,12 @@ def submit_request(*, data: RequestInput, source: str = "api") -> tuple[AccessRe
 
 
 def _create_request(data: RequestInput, requester: Person, beneficiary: Person, role: Role, source: str):
-    plan = plan_route(role=role, requester=requester, beneficiary=beneficiary)
+    rule = routing.matching_auto_rule(role, beneficiary)
+    plan = (
+        routing.RoutePlan(policy=None, steps=[])
+        if rule
+        else routing.plan_route(role=role, requester=requester, beneficiary=beneficiary)
+    )
     request = AccessRequest.objects.create(
         jira_issue_key=data.jira_issue_key or None,
         requester=requester,
@@ -171,11 +175,11 @@ def _create_request(data: RequestInput, requester: Person, beneficiary: Person, 
         reason=data.reason.strip(),
         policy=plan.policy,
         policy_version=plan.policy.version if plan.policy else None,
-        policy_label=plan.policy_label,
+        policy_label=f"auto-approval rule {rule.name!r}" if rule else plan.policy_label,
+        auto_approval_rule=rule,
         fingerprint=data.fingerprint(),
         source=source,
     )
-    actor = Actor.of_person(requester)
     route = [
         {"order": s.order, "kind": s.kind, "approvers": [p.email for p in s.approvers], "note": s.note}
         for s in plan.steps
@@ -183,10 +187,20 @@ def _create_request(data: RequestInput, requester: Person, beneficiary: Person, 
     record(
         "request.submitted",
         f"{requester.email} asked for {role} for {beneficiary.email}.",
-        actor=actor,
+        actor=Actor.of_person(requester),
         request=request,
-        data={"policy": plan.policy_label, "route": route, "source": source},
+        data={"policy": request.policy_label, "route": route, "source": source},
     )
+    if rule:
+        move_request(
+            request,
+            R.APPROVED,
+            actor=Actor.system("auto-approval"),
+            data={"rule": rule.pk},
+            message=f"Approved automatically by rule {rule.name!r} ({beneficiary.department}).",
+        )
+        grants.start_grant(request=request)
+        return request
     if plan.error:
         move_request(request, R.FAILED, actor=Actor.system("routing"), message=plan.error, reason=plan.error)
         return request
@@ -205,27 +219,43 @@ def _advance(request: AccessRequest) -> None:
         if step.status == S.PENDING:
             return
         if step.kind == StepKind.AUTOMATIC:
-            _set_step(step, S.APPROVED, comment=step.route_note)
+            _set_step(step, S.APPROVED, comment=step.route_note, decided_at=timezone.now())
             record(
                 "step.approved",
-                f"Step {step.order} approved automatically by policy.",
+                f"Step {step.order} approved automatically by policy {request.policy_label}.",
                 actor=Actor.system("policy"),
                 request=request,
-                data={"step": step.order, "kind": step.kind},
+                data={"step": step.order, "kind": step.kind, "policy": request.policy_label},
             )
             continue
-        _set_step(step, S.PENDING)
-        approvers = ", ".join(step.approvers.values_list("email", flat=True))
-        record(
-            "step.pending",
-            f"Step {step.order} awaits a decision from {approvers}.",
-            actor=Actor.system("routing"),
-            request=request,
-            data={"step": step.order, "kind": step.kind, "note": step.route_note},
-        )
+        _open_step(request, step)
         return
     move_request(request, R.APPROVED, actor=Actor.system("routing"), message="Every approval step is approved.")
     grants.start_grant(request=request)
+
+
+def _open_step(request: AccessRequest, step: ApprovalStep) -> None:
+    """The step starts awaiting a decision; approvers who are away hand it to their delegate."""
+    now = timezone.now()
+    excluded = {request.requester_id, request.beneficiary_id}
+    delegated = {}
+    for approver in list(step.approvers.all()):
+        delegate = routing.active_delegate(approver, now, excluded)
+        if delegate:
+            step.approvers.remove(approver)
+            step.approvers.add(delegate)
+            delegated[delegate.email] = approver.email
+    _set_step(step, S.PENDING, opened_at=now, delegated_from=delegated)
+    approvers = ", ".join(step.approvers.values_list("email", flat=True))
+    note = "; ".join(f"{d} stands in for {a} (delegation)" for d, a in delegated.items())
+    record(
+        "step.pending",
+        f"Step {step.order} awaits a decision from {approvers}." + (f" {note}." if note else ""),
+        actor=Actor.system("routing"),
+        request=request,
+        data={"step": step.order, "kind": step.kind, "note": step.route_note, "delegated_from": delegated},
+    )
+    notifications.approvers_asked(step, reason="asked")
 
 
 def _set_step(step: ApprovalStep, status: str, **fields) -> None:
@@ -247,7 +277,8 @@ def _lock(request: AccessRequest) -> AccessRequest:
     )
 
 
-def _check_decider(request: AccessRequest, step: ApprovalStep, actor: Actor, override: bool) -> None:
+def _check_decider(request: AccessRequest, step: ApprovalStep, actor: Actor, override: bool) -> bool:
+    """Raise NotAllowed unless `actor` may decide `step`; True when deciding as an override."""
     person = actor.person
     if person is not None and person.id in (request.requester_id, request.beneficiary_id):
         raise NotAllowed(
@@ -255,13 +286,15 @@ def _check_decider(request: AccessRequest, step: ApprovalStep, actor: Actor, ove
             field="approver",
             code="self_approval",
         )
-    if override:
-        return
-    if person is None or not step.approvers.filter(pk=person.pk).exists():
+    is_approver = person is not None and step.approvers.filter(pk=person.pk).exists()
+    if not is_approver and not override:
         who = person.email if person else actor.label
         raise NotAllowed(
             f"{who} is not an approver of step {step.order} of {request}.", field="approver", code="not_an_approver"
         )
+    if is_approver and step.decisions.filter(person=person).exists():
+        raise Conflict(f"{person.email} has already decided step {step.order} of {request}.", code="already_decided")
+    return not is_approver
 
 
 def decide_step(
@@ -274,7 +307,8 @@ def decide_step(
     override: bool = False,
 ) -> AccessRequest:
     """Approve or deny the request's current step as `actor`. `override` (admins with the
-    decide_any_step permission) lifts the approver check, never the self-approval check."""
+    decide_any_step permission) lifts the approver check, never the self-approval check.
+    A step of kind "all of them" is approved when every approver has approved."""
     with transaction.atomic():
         request = _lock(request)
         if request.status != R.PENDING_APPROVAL:
@@ -282,24 +316,47 @@ def decide_step(
                 f"Request {request} is not awaiting a decision (it is {request.status}).", code="not_pending"
             )
         step = current_step(request)
-        _check_decider(request, step, actor, override)
-        decision = S.APPROVED if approve else S.DENIED
+        as_override = _check_decider(request, step, actor, override)
+        now = timezone.now()
+        on_behalf_of = step.delegated_from.get(actor.person.email) if actor.person else None
+        ApprovalDecision.objects.create(
+            step=step,
+            person=actor.person,
+            user=actor.user,
+            approved=approve,
+            decided_at=now,
+            channel=channel,
+            comment=comment,
+            on_behalf_of=Person.objects.filter(email=on_behalf_of).first() if on_behalf_of else None,
+        )
+        waiting_for = _still_waiting_for(step) if approve and not as_override else []
+        decision = "partially_approved" if waiting_for else (S.APPROVED if approve else S.DENIED)
+        behalf = f" for {on_behalf_of}" if on_behalf_of else ""
+        record(
+            f"step.{decision}",
+            f"Step {step.order} {decision.replace('_', ' ')} by {actor.label}{behalf} via {channel}"
+            f"{' (override)' if as_override else ''}"
+            + (f"; still waiting for {', '.join(waiting_for)}." if waiting_for else "."),
+            actor=actor,
+            request=request,
+            data={
+                "step": step.order,
+                "comment": comment,
+                "channel": channel,
+                "override": as_override,
+                "on_behalf_of": on_behalf_of,
+            },
+        )
+        if waiting_for:
+            return request
         _set_step(
             step,
             decision,
             decided_by=actor.person,
             decided_by_user=actor.user,
-            decided_at=timezone.now(),
+            decided_at=now,
             channel=channel,
             comment=comment,
-        )
-        as_override = override and not (actor.person and step.approvers.filter(pk=actor.person.pk).exists())
-        record(
-            f"step.{decision}",
-            f"Step {step.order} {decision} by {actor.label} via {channel}{' (override)' if as_override else ''}.",
-            actor=actor,
-            request=request,
-            data={"step": step.order, "comment": comment, "channel": channel, "override": as_override},
         )
         if approve:
             _advance(request)
@@ -307,6 +364,13 @@ def decide_step(
             request.steps.filter(status__in=[S.WAITING, S.PENDING]).update(status=S.CANCELLED)
             move_request(request, R.DENIED, actor=actor, message=f"Denied by {actor.label}.", reason=comment)
     return request
+
+
+def _still_waiting_for(step: ApprovalStep) -> list[str]:
+    if step.kind != StepKind.NAMED_ALL:
+        return []
+    approved = step.decisions.filter(approved=True).values_list("person_id", flat=True)
+    return list(step.approvers.exclude(id__in=approved).values_list("email", flat=True))
 
 
 def cancel_request(*, request: AccessRequest, actor: Actor, reason: str = "") -> AccessRequest:

@@ -9,6 +9,7 @@ from django_q.models import Schedule
 SCHEDULES: dict[str, tuple[str, int]] = {
     "recover membership changes": ("provisioning.tasks.recover_membership_changes", 1),
     "expire due grants": ("governance.tasks.expire_due_grants", 1),
+    "follow up approvals": ("governance.tasks.follow_up_approvals", 15),
 }
 
 

@@ -24,3 +24,9 @@ def follow_up_approvals() -> dict[str, int]:
     from .services.followup import follow_up_approvals as follow_up
 
     return follow_up()
+
+
+def send_email(address: str, subject: str, body: str) -> int:
+    from .services.notifications import send_email as send
+
+    return send(address, subject, body)

@@ -8,9 +8,11 @@ from .grants import (
     fulfilment_task_done,
     may_revoke,
     membership_change_settled,
+    remove_standing_membership,
     revoke_grant,
     start_grant,
 )
+from .notifications import notify_person
 from .requests import (
     RequestInput,
     cancel_request,
@@ -36,7 +38,9 @@ __all__ = [
     "fulfilment_task_done",
     "may_revoke",
     "membership_change_settled",
+    "notify_person",
     "record",
+    "remove_standing_membership",
     "revoke_api_token",
     "revoke_grant",
     "start_grant",

@@ -340,3 +340,31 @@ def revoke_grant(*, grant: Grant, actor: Actor, reason: str, authorised: bool = 
         provisioning.cancel_open_fulfilment_tasks(tasks=grant.fulfilment_tasks.filter(action="grant"))
         _remove_memberships(grant, why=f"revoked by {actor.label}")
     return grant
+
+
+def remove_standing_membership(*, person: Person, group: IdpGroup, actor: Actor, reason: str) -> MembershipChange:
+    """Remove access that no grant explains (found in the provider) through the outbox.
+
+    Refuses when a live grant maps to the group: revoke that grant instead, so the record stays whole."""
+    with transaction.atomic():
+        Person.objects.select_for_update().filter(pk=person.pk).first()
+        covering = (
+            Grant.objects.filter(person=person, status__in=Grant.LIVE, role__group_mappings__group=group)
+            .order_by("id")
+            .first()
+        )
+        if covering:
+            raise Conflict(
+                f"{person.email} is in {group.name} through grant #{covering.pk}; revoke that grant instead.",
+                code="granted",
+                data={"grant": covering.pk},
+            )
+        change = provisioning.queue_change(action=MembershipChange.Action.REMOVE, person=person, group=group)
+        record(
+            "membership.standing_removal_queued",
+            f"Queued: remove {person.email} from {group.name} (access found in the provider): {reason}",
+            actor=actor,
+            subject=person,
+            data={"group": group.name, "connector": group.connector, "change": change.pk, "reason": reason},
+        )
+    return change

@@ -70,3 +70,13 @@ def send_approval_email(step_id: int, person_id: int, reason: str) -> bool:
     )
     send_mail(subject, body, None, [person.email])
     return True
+
+
+def notify_person(person: Person, *, subject: str, body: str) -> None:
+    """Email one person after the current transaction commits (the product's notification channel)."""
+    address = person.email
+    transaction.on_commit(lambda: async_task("governance.tasks.send_email", address, subject, body))
+
+
+def send_email(address: str, subject: str, body: str) -> int:
+    return send_mail(subject, body, None, [address])

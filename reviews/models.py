@@ -1,1 +1,0 @@
-"""Review campaigns and Auto Reclaim live here (not built yet)."""

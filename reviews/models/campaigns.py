@@ -1,0 +1,1 @@
+"""Review campaigns: models."""

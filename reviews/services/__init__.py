@@ -1,0 +1,1 @@
+"""Review services, one module per topic: campaigns.py, reclaim.py."""

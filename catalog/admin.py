@@ -18,7 +18,16 @@ class PersonAdmin(admin.ModelAdmin):
 
 class RoleInline(admin.TabularInline):
     model = Role
-    fields = ("slug", "name", "requestable", "allowed_durations", "max_duration", "duration_required")
+    fields = (
+        "slug",
+        "name",
+        "requestable",
+        "allowed_durations",
+        "default_duration",
+        "max_duration",
+        "duration_required",
+        "break_glass_allowed",
+    )
     extra = 0
     show_change_link = True
 
@@ -42,7 +51,16 @@ class RoleGroupInline(admin.TabularInline):
 
 @admin.register(Role)
 class RoleAdmin(admin.ModelAdmin):
-    list_display = ("name", "slug", "application", "requestable", "max_duration", "duration_required")
+    list_display = (
+        "name",
+        "slug",
+        "application",
+        "requestable",
+        "default_duration",
+        "max_duration",
+        "duration_required",
+        "break_glass_allowed",
+    )
     list_filter = ("requestable", "application__risk_tier", "application")
     search_fields = ("name", "slug", "application__name")
     list_select_related = ("application",)

@@ -119,11 +119,20 @@ class Role(models.Model):
         validators=[validate_iso_durations],
         help_text='ISO-8601 durations a requester may choose, e.g. ["PT1H", "PT6H", "P1D"]. Empty: any.',
     )
-    max_duration = models.DurationField(null=True, blank=True, help_text="Longest grant allowed.")
+    default_duration = models.DurationField(
+        null=True, blank=True, help_text="Used when a request names no duration (and none is required)."
+    )
+    max_duration = models.DurationField(null=True, blank=True, help_text="Longest grant allowed, extensions included.")
     duration_required = models.BooleanField(
         null=True,
         blank=True,
-        help_text="Whether a request must name a duration. Unset: required for privileged applications.",
+        help_text="Whether a request must name a duration. Unset: required for high and privileged applications.",
+    )
+    break_glass_allowed = models.BooleanField(
+        default=False, help_text="Emergency access: granted at once for a short window, reviewed afterwards."
+    )
+    break_glass_max_duration = models.DurationField(
+        null=True, blank=True, help_text="Longest emergency window (default one hour)."
     )
     groups = models.ManyToManyField("IdpGroup", through="RoleGroup", related_name="roles", blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -141,23 +150,41 @@ class Role(models.Model):
     def requires_duration(self) -> bool:
         if self.duration_required is not None:
             return self.duration_required
-        return self.application.risk_tier == Application.RiskTier.PRIVILEGED
+        return self.application.risk_tier in (Application.RiskTier.HIGH, Application.RiskTier.PRIVILEGED)
 
     def allowed_timedeltas(self) -> list[timedelta]:
         return [parse_iso_duration(d) for d in self.allowed_durations]
 
     def clean(self) -> None:
-        if self.max_duration is not None and self.max_duration <= timedelta(0):
-            raise ValidationError({"max_duration": "The maximum must be positive."})
-        if self.max_duration is not None and isinstance(self.allowed_durations, list):
-            too_long = [d for d in self.allowed_durations if (p := parse_iso_duration(d)) and p > self.max_duration]
+        """Every duration field positive; choices and default within the maximum; default a choice."""
+        errors: dict[str, str] = {}
+        for name in ("default_duration", "max_duration", "break_glass_max_duration"):
+            value = getattr(self, name)
+            if value is not None and value <= timedelta(0):
+                errors[name] = "Must be positive."
+        allowed = (
+            [parse_iso_duration(d) for d in self.allowed_durations] if isinstance(self.allowed_durations, list) else []
+        )
+        if self.max_duration and self.max_duration > timedelta(0):
+            too_long = [
+                d for d, p in zip(self.allowed_durations or [], allowed, strict=False) if p and p > self.max_duration
+            ]
             if too_long:
-                raise ValidationError(
-                    {
-                        "allowed_durations": f"{', '.join(too_long)} exceed the maximum "
-                        f"{format_iso_duration(self.max_duration)}."
-                    }
+                errors["allowed_durations"] = (
+                    f"{', '.join(too_long)} exceed the maximum {format_iso_duration(self.max_duration)}."
                 )
+            if self.default_duration and self.default_duration > self.max_duration:
+                errors["default_duration"] = "The default exceeds the maximum."
+        if self.default_duration and allowed and None not in allowed and self.default_duration not in allowed:
+            errors["default_duration"] = "The default must be one of the allowed durations."
+        if self.break_glass_max_duration and not self.break_glass_allowed:
+            errors["break_glass_max_duration"] = "Set only when emergency access is allowed."
+        if errors:
+            raise ValidationError(errors)
+
+    @property
+    def break_glass_window(self) -> timedelta:
+        return self.break_glass_max_duration or timedelta(hours=1)
 
 
 class IdpGroup(models.Model):

@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils.html import format_html, format_html_join
 
+from catalog.durations import parse_iso_duration
 from provisioning.models import MembershipChange
 
 from . import services
@@ -23,6 +24,7 @@ from .models import (
     AuditEvent,
     AutoApprovalRule,
     Delegation,
+    EmergencyReview,
     Grant,
     PolicyStep,
 )
@@ -40,10 +42,13 @@ def ask_reason(
     explanation: str,
     required: bool,
     submit_label: str,
+    ask_duration: bool = False,
 ) -> str | HttpResponse:
-    """An intermediate page asking for a reason; returns the reason once confirmed."""
+    """An intermediate page asking for a reason (and a duration); returns the reason once confirmed."""
     reason = (request.POST.get("reason") or "").strip()
-    if request.POST.get("confirm") == "yes" and (reason or not required):
+    duration_text = (request.POST.get("duration") or "").strip()
+    duration_ok = not ask_duration or parse_iso_duration(duration_text) is not None
+    if request.POST.get("confirm") == "yes" and (reason or not required) and duration_ok:
         return reason
     context = {
         **modeladmin.admin_site.each_context(request),
@@ -55,7 +60,13 @@ def ask_reason(
         "reason_required": required,
         "reason_label": "Reason" + (" (required)" if required else " (optional)"),
         "submit_label": submit_label,
-        "error": "A reason is required." if request.POST.get("confirm") == "yes" else "",
+        "ask_duration": ask_duration,
+        "duration": duration_text,
+        "error": (
+            "A reason and a positive ISO-8601 duration are required." if ask_duration else "A reason is required."
+        )
+        if request.POST.get("confirm") == "yes"
+        else "",
         "opts": modeladmin.model._meta,
     }
     return TemplateResponse(request, "admin/gatehouse_reason.html", context)
@@ -272,7 +283,7 @@ class GrantAdmin(admin.ModelAdmin):
     )
     fields = readonly_fields
     inlines = [MembershipChangeInline]
-    actions = ["revoke_now"]
+    actions = ["revoke_now", "extend"]
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -303,6 +314,33 @@ class GrantAdmin(admin.ModelAdmin):
                 grant=grant, actor=Actor.of_admin(request.user), reason=reason, authorised=True
             ),
             "Revoked",
+        )
+        return None
+
+    @admin.action(description="Extend (memberships stay in place)")
+    def extend(self, request: HttpRequest, queryset: QuerySet):
+        reason = ask_reason(
+            self,
+            request,
+            queryset,
+            action="extend",
+            required=True,
+            ask_duration=True,
+            title="Extend access",
+            submit_label="Extend",
+            explanation="Within the role's policy the grant is extended at once; "
+            "otherwise an extension request is opened and routed for approval.",
+        )
+        if isinstance(reason, HttpResponse):
+            return reason
+        added = parse_iso_duration(request.POST["duration"])
+        actor = Actor.of_admin(request.user)
+        run_each(
+            self,
+            request,
+            queryset,
+            lambda grant: services.extend_grant(grant=grant, actor=actor, added=added, reason=reason),
+            "Extended or sent for approval",
         )
         return None
 
@@ -394,3 +432,64 @@ class AutoApprovalRuleAdmin(admin.ModelAdmin):
     list_select_related = ("application", "role__application")
     autocomplete_fields = ("application",)
     raw_id_fields = ("role",)
+
+
+@admin.register(EmergencyReview)
+class EmergencyReviewAdmin(admin.ModelAdmin):
+    """Break-glass access awaiting its after-the-fact review."""
+
+    list_display = ("request", "status", "created_at", "decided_by", "decided_at")
+    list_filter = ("status",)
+    list_select_related = ("request", "decided_by")
+    readonly_fields = ("request", "status", "decided_by", "decided_at", "comment", "created_at")
+    exclude = ("reviewers",)
+    actions = ["confirm", "reject"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def _review(self, request: HttpRequest, queryset: QuerySet, confirm: bool, comment: str) -> None:
+        actor = Actor.of_admin(request.user)
+        run_each(
+            self,
+            request,
+            queryset,
+            lambda review: services.review_emergency(
+                request=review.request, actor=actor, confirm=confirm, comment=comment
+            ),
+            "Confirmed" if confirm else "Rejected and revoked",
+        )
+
+    @admin.action(description="Confirm the emergency access")
+    def confirm(self, request: HttpRequest, queryset: QuerySet):
+        comment = ask_reason(
+            self,
+            request,
+            queryset,
+            action="confirm",
+            required=False,
+            submit_label="Confirm",
+            title="Confirm emergency access",
+            explanation="The access was justified.",
+        )
+        if isinstance(comment, HttpResponse):
+            return comment
+        self._review(request, queryset, True, comment)
+        return None
+
+    @admin.action(description="Reject the emergency access (revokes it now)")
+    def reject(self, request: HttpRequest, queryset: QuerySet):
+        comment = ask_reason(
+            self,
+            request,
+            queryset,
+            action="reject",
+            required=True,
+            submit_label="Reject",
+            title="Reject emergency access",
+            explanation="Rejecting revokes the access at once.",
+        )
+        if isinstance(comment, HttpResponse):
+            return comment
+        self._review(request, queryset, False, comment)
+        return None

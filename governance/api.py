@@ -15,6 +15,8 @@ from .serializers import (
     ApplicationOutput,
     CancelInput,
     DecisionInput,
+    EmergencyReviewInput,
+    ExtendInput,
     GrantOutput,
     PersonOutput,
     RequestOutput,
@@ -177,3 +179,48 @@ class RevokeGrant(APIView):
         by = services.find_person(data["by"], field="by", must_be_active=False)
         services.revoke_grant(grant=_grant_or_404(grant_id), actor=services.Actor.of_person(by), reason=data["reason"])
         return Response(GrantOutput(_grant_or_404(grant_id)).data)
+
+
+class ExtendGrant(APIView):
+    @extend_schema(
+        operation_id="extend_grant",
+        request=ExtendInput,
+        responses={200: GrantOutput, 202: RequestOutput, **ERRORS},
+        description="Add time to an active grant. Within the role's policy (allowed durations, the total under "
+        "the role's maximum) and when a person approved the original, it is extended at once: 200 with the "
+        "grant. Otherwise an extension request is opened and routed like a new one: 202 with that request. "
+        "The memberships stay in place either way.",
+    )
+    def post(self, request: Request, grant_id: int) -> Response:
+        data = _parse(ExtendInput, request)
+        by = services.find_person(data["by"], field="by")
+        _, routed = services.extend_grant(
+            grant=_grant_or_404(grant_id),
+            actor=services.Actor.of_person(by),
+            added=data["duration"],
+            reason=data["reason"],
+            jira_issue_key=data.get("jira_issue_key"),
+        )
+        if routed is not None:
+            found = selectors.requests_with_detail().get(pk=routed.pk)
+            return Response(RequestOutput(found).data, status=status.HTTP_202_ACCEPTED)
+        return Response(GrantOutput(_grant_or_404(grant_id)).data)
+
+
+class ReviewEmergency(APIView):
+    @extend_schema(
+        operation_id="review_emergency_access",
+        request=EmergencyReviewInput,
+        responses={200: RequestOutput, **ERRORS},
+        description="The after-the-fact review of break-glass access: `confirm`, or `reject` (revokes at once).",
+    )
+    def post(self, request: Request, key: str) -> Response:
+        data = _parse(EmergencyReviewInput, request)
+        approver = services.find_person(data["approver"], field="approver", must_be_active=False)
+        services.review_emergency(
+            request=_request_or_404(key),
+            actor=services.Actor.of_person(approver),
+            confirm=data["decision"] == "confirm",
+            comment=data["comment"],
+        )
+        return _render_request(key)

@@ -8,8 +8,10 @@ urlpatterns = [
     path("access-requests/<str:key>/approve/", api.ApproveAccessRequest.as_view(), name="access-request-approve"),
     path("access-requests/<str:key>/deny/", api.DenyAccessRequest.as_view(), name="access-request-deny"),
     path("access-requests/<str:key>/cancel/", api.CancelAccessRequest.as_view(), name="access-request-cancel"),
+    path("access-requests/<str:key>/emergency-review/", api.ReviewEmergency.as_view(), name="access-request-emergency"),
     path("applications/", api.ApplicationCollection.as_view(), name="applications"),
     path("people/<str:email>/", api.PersonDetail.as_view(), name="person"),
     path("grants/<int:grant_id>/", api.GrantDetail.as_view(), name="grant"),
     path("grants/<int:grant_id>/revoke/", api.RevokeGrant.as_view(), name="grant-revoke"),
+    path("grants/<int:grant_id>/extend/", api.ExtendGrant.as_view(), name="grant-extend"),
 ]

@@ -104,7 +104,7 @@ APPS = [
         "approved",
         [
             ("member", "Member", [], None, None, ["github-members"]),
-            ("maintainer", "Maintainer", ["P7D", "P30D"], "P30D", None, ["github-members", "github-maintainers"]),
+            ("maintainer", "Maintainer", ["P7D", "P30D"], "P90D", None, ["github-members", "github-maintainers"]),
         ],
     ),
     (
@@ -139,7 +139,7 @@ APPS = [
         "automatic",
         "approved",
         [
-            ("user", "Sales User", [], None, None, ["sfdc-users"]),
+            ("user", "Sales User", [], None, False, ["sfdc-users"]),
             ("admin", "System Administrator", ["P1D", "P7D"], "P7D", True, ["sfdc-admins"]),
         ],
     ),
@@ -151,7 +151,7 @@ APPS = [
         "manual",
         "approved",
         [
-            ("ap-clerk", "AP Clerk", [], None, None, []),
+            ("ap-clerk", "AP Clerk", [], None, False, []),
             ("controller", "Controller", ["P30D"], "P90D", None, []),
         ],
     ),
@@ -212,6 +212,9 @@ APPS = [
         ],
     ),
 ]
+
+# roles that allow emergency (break-glass) access for up to one hour
+BREAK_GLASS = {"aws-prod/admin", "okta-admin/helpdesk"}
 
 # name, scope (application slug, role "app/role", or risk tier), kinds, named approvers
 POLICIES = [
@@ -274,7 +277,10 @@ def _load_apps(people: dict[str, Person]) -> dict[str, Role]:
             description=f"{name} at Northwind Robotics.",
         )
         for role_slug, role_name, durations, maximum, required, group_names in role_rows:
+            break_glass = f"{slug}/{role_slug}" in BREAK_GLASS
             role = Role.objects.create(
+                break_glass_allowed=break_glass,
+                break_glass_max_duration=timedelta(hours=1) if break_glass else None,
                 application=app,
                 slug=role_slug,
                 name=role_name,

@@ -125,6 +125,15 @@ class AccessRequest(models.Model):
         help_text="The rule that approved this request without a person, if any.",
     )
     fingerprint = models.CharField(max_length=64, blank=True, help_text="Hash of the submitted body (idempotency).")
+    extends_grant = models.ForeignKey(
+        "Grant",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="extension_requests",
+        help_text="Set when this request asks to extend an existing grant rather than create one.",
+    )
+    is_emergency = models.BooleanField(default=False, help_text="Break-glass: granted at once, reviewed after.")
     source = models.CharField(max_length=20, default="api")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -291,6 +300,68 @@ class Grant(models.Model):
 
     def __str__(self) -> str:
         return f"grant #{self.pk} {self.person.email} → {self.role} [{self.status}]"
+
+
+class GrantExtension(models.Model):
+    """One extension of a grant: the grant keeps one history and its memberships stay in place."""
+
+    grant = models.ForeignKey(Grant, on_delete=models.CASCADE, related_name="extensions")
+    requested_by = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="+")
+    added = models.DurationField()
+    previous_expires_at = models.DateTimeField()
+    new_expires_at = models.DateTimeField()
+    reason = models.TextField()
+    request = models.ForeignKey(AccessRequest, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    approved_without_round = models.BooleanField(
+        help_text="True when the role's policy allowed it without a new approval round."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"grant #{self.grant_id} extended to {self.new_expires_at:%Y-%m-%d %H:%M}"
+
+
+class ExpiryWarning(models.Model):
+    """A warning sent before expiry; the unique key makes a second sweep send nothing."""
+
+    grant = models.ForeignKey(Grant, on_delete=models.CASCADE, related_name="expiry_warnings")
+    lead_seconds = models.PositiveIntegerField(help_text="How long before expiry this warning is for.")
+    expires_at = models.DateTimeField(help_text="The expiry it warned about (an extension warns again).")
+    sent_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["grant", "lead_seconds", "expires_at"], name="one_warning_per_lead")
+        ]
+
+    def __str__(self) -> str:
+        return f"warning for grant #{self.grant_id} ({self.lead_seconds}s before)"
+
+
+class EmergencyReview(models.Model):
+    """The after-the-fact review a break-glass grant owes: confirm it, or reject (revokes at once)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Awaiting review"
+        CONFIRMED = "confirmed", "Confirmed"
+        REJECTED = "rejected", "Rejected"
+
+    request = models.OneToOneField(AccessRequest, on_delete=models.CASCADE, related_name="emergency_review")
+    reviewers = models.ManyToManyField(Person, related_name="+")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    decided_by = models.ForeignKey(Person, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "created_at"], name="emergency_review_status")]
+
+    def __str__(self) -> str:
+        return f"emergency review of {self.request} [{self.status}]"
 
 
 class AuditEvent(models.Model):

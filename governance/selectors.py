@@ -15,7 +15,7 @@ def _changes() -> Prefetch:
 
 def grants_with_detail() -> QuerySet[Grant]:
     return Grant.objects.select_related("person", "role__application", "request").prefetch_related(
-        _changes(), Prefetch("fulfilment_tasks", queryset=FulfilmentTask.objects.order_by("id"))
+        _changes(), Prefetch("fulfilment_tasks", queryset=FulfilmentTask.objects.order_by("id")), "extensions"
     )
 
 
@@ -29,6 +29,7 @@ def requests_with_detail() -> QuerySet[AccessRequest]:
         Prefetch("grant__fulfilment_tasks", queryset=FulfilmentTask.objects.order_by("id")),
         "grant__role__application",
         "grant__person",
+        "grant__extensions",
     )
 
 

@@ -44,6 +44,28 @@ class SubmitRequestInput(_Input):
     role = serializers.SlugField()
     duration = IsoDurationField(required=False, allow_null=True)
     reason = serializers.CharField(max_length=5000, allow_blank=False, trim_whitespace=True)
+    emergency = serializers.BooleanField(
+        required=False, default=False, help_text="Break-glass: granted at once for the role's short window."
+    )
+
+
+class ExtendInput(_Input):
+    by = serializers.EmailField()
+    duration = IsoDurationField(help_text="Time to add to the current end, e.g. P1D.")
+    reason = serializers.CharField(max_length=5000, allow_blank=False)
+    jira_issue_key = serializers.RegexField(
+        r"^[A-Za-z][A-Za-z0-9_]*-\d+$",
+        max_length=64,
+        required=False,
+        allow_null=True,
+        help_text="Jira issue of the extension request, when it needs a new approval round.",
+    )
+
+
+class EmergencyReviewInput(_Input):
+    approver = serializers.EmailField()
+    decision = serializers.ChoiceField(choices=["confirm", "reject"])
+    comment = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
 
 
 class DecisionInput(_Input):
@@ -95,8 +117,21 @@ class GrantOutput(serializers.Serializer):
     ended_at = serializers.DateTimeField()
     removed_at = serializers.DateTimeField()
     end_reason = serializers.CharField()
+    extensions = serializers.SerializerMethodField()
     changes = ChangeOutput(source="membership_changes.all", many=True)
     fulfilment_tasks = FulfilmentTaskOutput(source="fulfilment_tasks.all", many=True)
+
+    def get_extensions(self, grant) -> list[dict]:
+        return [
+            {
+                "added": format_iso_duration(e.added),
+                "previous_expires_at": e.previous_expires_at,
+                "new_expires_at": e.new_expires_at,
+                "reason": e.reason,
+                "approved_without_round": e.approved_without_round,
+            }
+            for e in grant.extensions.all()
+        ]
 
 
 class StepOutput(serializers.Serializer):
@@ -132,6 +167,8 @@ class RequestOutput(serializers.Serializer):
     role = serializers.CharField(source="role.slug")
     duration = IsoDurationField(allow_null=True)
     reason = serializers.CharField()
+    emergency = serializers.BooleanField(source="is_emergency")
+    extends_grant = serializers.IntegerField(source="extends_grant_id", allow_null=True)
     policy = serializers.CharField(source="policy_label")
     created_at = serializers.DateTimeField()
     closed_at = serializers.DateTimeField()
@@ -151,8 +188,11 @@ class RoleOutput(serializers.Serializer):
     name = serializers.CharField()
     description = serializers.CharField()
     allowed_durations = serializers.ListField(child=serializers.CharField())
+    default_duration = IsoDurationField(allow_null=True)
     max_duration = IsoDurationField(allow_null=True)
     duration_required = serializers.BooleanField(source="requires_duration")
+    break_glass_allowed = serializers.BooleanField()
+    break_glass_window = IsoDurationField(allow_null=True, source="break_glass_max_duration")
     approval_route = serializers.SerializerMethodField()
 
     def get_approval_route(self, role) -> list[dict]:

@@ -152,6 +152,10 @@ GATEHOUSE = {
     "APPROVAL_ESCALATE_AFTER_HOURS": env.int("GATEHOUSE_APPROVAL_ESCALATE_AFTER_HOURS", default=72),
     "REQUEST_DECISION_DEADLINE_DAYS": env.int("GATEHOUSE_REQUEST_DECISION_DEADLINE_DAYS", default=14),
     "APPROVAL_LINK_MAX_AGE_DAYS": env.int("GATEHOUSE_APPROVAL_LINK_MAX_AGE_DAYS", default=7),
+    # Time-bound access: contractors' default on roles without one; warnings before expiry
+    # (ISO-8601 lead times; each applies to grants longer than it).
+    "CONTRACTOR_DEFAULT_DAYS": env.int("GATEHOUSE_CONTRACTOR_DEFAULT_DAYS", default=30),
+    "EXPIRY_WARNINGS": env.list("GATEHOUSE_EXPIRY_WARNINGS", default=["PT1H", "P1D"]),
 }
 
 # Mail (approver links, reminders): e.g. smtp+tls://user:password@smtp.example.com:587

@@ -30,3 +30,15 @@ def send_email(address: str, subject: str, body: str) -> int:
     from .services.notifications import send_email as send
 
     return send(address, subject, body)
+
+
+def run_expiry_timer() -> int:
+    from .services.expiry import run_expiry_timer as run
+
+    return run()
+
+
+def send_expiry_warnings() -> int:
+    from .services.expiry import send_expiry_warnings as send
+
+    return send()

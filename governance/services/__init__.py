@@ -1,6 +1,8 @@
 """Every state change of governance goes through these functions (see DESIGN.md)."""
 
 from .audit import Actor, record
+from .emergency import review_emergency
+from .extensions import extend_grant
 from .grants import (
     activate_grant,
     expire_due_grants,
@@ -34,6 +36,7 @@ __all__ = [
     "decide_step",
     "expire_due_grants",
     "expire_grant",
+    "extend_grant",
     "find_person",
     "fulfilment_task_done",
     "may_revoke",
@@ -41,6 +44,7 @@ __all__ = [
     "notify_person",
     "record",
     "remove_standing_membership",
+    "review_emergency",
     "revoke_api_token",
     "revoke_grant",
     "start_grant",

@@ -157,12 +157,12 @@ def activate_grant(grant: Grant) -> Grant:
     if grant.request and grant.request.status == R.PROVISIONING:
         move_request(grant.request, R.FULFILLED, actor=Actor.system("provisioning"), message="Access is in place.")
     if expires_at:
-        _schedule_expiry(grant)
+        schedule_expiry(grant)
     return grant
 
 
-def _schedule_expiry(grant: Grant) -> None:
-    """One task at the exact expiry time; the periodic sweep catches any it misses."""
+def schedule_expiry(grant: Grant, *, announce: bool = True) -> None:
+    """One task at the exact expiry time; the expiry timer and sweep catch any it misses."""
 
     def create() -> None:
         Schedule.objects.update_or_create(
@@ -177,6 +177,8 @@ def _schedule_expiry(grant: Grant) -> None:
         )
 
     transaction.on_commit(create)
+    if not announce:
+        return
     record(
         "grant.expiry_scheduled",
         f"Removal scheduled for {grant.expires_at.isoformat()}.",

@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -15,7 +16,7 @@ from catalog.models import Application, Person, Role
 from governance.errors import Conflict, InvalidInput, NotAllowed
 from governance.models import AccessRequest, ApprovalDecision, ApprovalStep, Grant, StepKind
 
-from . import grants, notifications, routing
+from . import emergency, extensions, grants, notifications, routing
 from .audit import Actor, record
 from .transitions import move_request
 
@@ -34,6 +35,7 @@ class RequestInput:
     beneficiary: str | None = None
     duration: timedelta | None = None
     jira_issue_key: str | None = None
+    emergency: bool = False
 
     def fingerprint(self) -> str:
         """Identical submissions (as Jira Automation retries them) hash the same."""
@@ -44,6 +46,7 @@ class RequestInput:
             "role": self.role,
             "duration": self.duration.total_seconds() if self.duration else None,
             "reason": self.reason.strip(),
+            "emergency": self.emergency,
         }
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
@@ -82,7 +85,12 @@ def validate_duration(role: Role, duration: timedelta | None) -> None:
     """Raise InvalidInput(field="duration") unless `duration` fits the role's policy."""
     if duration is None:
         if role.requires_duration:
-            raise InvalidInput(f"Role {role.slug!r} requires a duration (e.g. PT6H).", field="duration")
+            choices = ", ".join(role.allowed_durations) or "for example PT6H or P7D"
+            raise InvalidInput(
+                f"Role {role.slug!r} of {role.application.slug!r} ({role.application.risk_tier} risk) requires a "
+                f"duration: {choices}.",
+                field="duration",
+            )
         return
     if duration <= timedelta(0):
         raise InvalidInput("The duration must be positive.", field="duration")
@@ -97,6 +105,21 @@ def validate_duration(role: Role, duration: timedelta | None) -> None:
             f"{format_iso_duration(duration)} exceeds the maximum {format_iso_duration(role.max_duration)}.",
             field="duration",
         )
+
+
+def effective_duration(role: Role, beneficiary: Person, asked: timedelta | None) -> tuple[timedelta | None, str]:
+    """The duration a grant will get, and where it came from (asked, role default, contractor default)."""
+    validate_duration(role, asked)
+    if asked is not None:
+        return asked, "asked"
+    if role.default_duration:
+        return role.default_duration, "the role's default"
+    if beneficiary.is_contractor:
+        default = timedelta(days=settings.GATEHOUSE["CONTRACTOR_DEFAULT_DAYS"])
+        if role.max_duration:
+            default = min(default, role.max_duration)
+        return default, "the contractor default"
+    return None, "no end date"
 
 
 def _refuse_duplicates(beneficiary: Person, role: Role) -> None:
@@ -145,11 +168,15 @@ def submit_request(*, data: RequestInput, source: str = "api") -> tuple[AccessRe
     requester = find_person(data.requester, field="requester")
     beneficiary = find_person(data.beneficiary, field="beneficiary") if data.beneficiary else requester
     role = _find_role(data.application, data.role)
-    validate_duration(role, data.duration)
+    if data.emergency:
+        duration, source_of = emergency.emergency_window(role, data.duration), "the emergency window"
+    else:
+        duration, source_of = effective_duration(role, beneficiary, data.duration)
     _refuse_duplicates(beneficiary, role)
+    draft = Draft(data, requester, beneficiary, role, source, duration, source_of)
     try:
         with transaction.atomic():
-            return _create_request(data, requester, beneficiary, role, source), True
+            return create_request(draft), True
     except IntegrityError:
         # Two deliveries of the same Jira issue raced; the loser answers like a retry.
         existing = _existing(data)
@@ -158,39 +185,65 @@ def submit_request(*, data: RequestInput, source: str = "api") -> tuple[AccessRe
         return existing, False
 
 
-def _create_request(data: RequestInput, requester: Person, beneficiary: Person, role: Role, source: str):
-    rule = routing.matching_auto_rule(role, beneficiary)
-    plan = (
-        routing.RoutePlan(policy=None, steps=[])
-        if rule
-        else routing.plan_route(role=role, requester=requester, beneficiary=beneficiary)
-    )
+@dataclass
+class Draft:
+    """A request resolved and validated, ready to be written."""
+
+    data: RequestInput
+    requester: Person
+    beneficiary: Person
+    role: Role
+    source: str
+    duration: timedelta | None
+    duration_source: str
+    extends_grant: Grant | None = None
+
+
+def create_request(draft: Draft) -> AccessRequest:
+    """Write a validated request and route it (inside the caller's transaction)."""
+    data, role, beneficiary = draft.data, draft.role, draft.beneficiary
+    rule = None if (data.emergency or draft.extends_grant) else routing.matching_auto_rule(role, beneficiary)
+    plan = routing.plan_route(role=role, requester=draft.requester, beneficiary=beneficiary)
+    label = f"auto-approval rule {rule.name!r}" if rule else plan.policy_label
     request = AccessRequest.objects.create(
         jira_issue_key=data.jira_issue_key or None,
-        requester=requester,
+        requester=draft.requester,
         beneficiary=beneficiary,
         application=role.application,
         role=role,
-        duration=data.duration,
+        duration=draft.duration,
         reason=data.reason.strip(),
-        policy=plan.policy,
-        policy_version=plan.policy.version if plan.policy else None,
-        policy_label=f"auto-approval rule {rule.name!r}" if rule else plan.policy_label,
+        policy=None if rule else plan.policy,
+        policy_version=plan.policy.version if plan.policy and not rule else None,
+        policy_label=("break-glass: " if data.emergency else "") + label,
         auto_approval_rule=rule,
         fingerprint=data.fingerprint(),
-        source=source,
+        source=draft.source,
+        extends_grant=draft.extends_grant,
+        is_emergency=data.emergency,
     )
     route = [
         {"order": s.order, "kind": s.kind, "approvers": [p.email for p in s.approvers], "note": s.note}
         for s in plan.steps
     ]
+    what = f"an extension of grant #{draft.extends_grant.pk}" if draft.extends_grant else str(role)
     record(
         "request.submitted",
-        f"{requester.email} asked for {role} for {beneficiary.email}.",
-        actor=Actor.of_person(requester),
+        f"{draft.requester.email} asked for {what} for {beneficiary.email}"
+        + (" — EMERGENCY (break-glass)." if data.emergency else "."),
+        actor=Actor.of_person(draft.requester),
         request=request,
-        data={"policy": request.policy_label, "route": route, "source": source},
+        data={
+            "policy": request.policy_label,
+            "route": route,
+            "source": draft.source,
+            "emergency": data.emergency,
+            "duration_source": draft.duration_source,
+        },
     )
+    if data.emergency:
+        emergency.grant_emergency_access(request, plan)
+        return request
     if rule:
         move_request(
             request,
@@ -231,7 +284,10 @@ def _advance(request: AccessRequest) -> None:
         _open_step(request, step)
         return
     move_request(request, R.APPROVED, actor=Actor.system("routing"), message="Every approval step is approved.")
-    grants.start_grant(request=request)
+    if request.extends_grant_id:
+        extensions.apply_approved_extension(request)
+    else:
+        grants.start_grant(request=request)
 
 
 def _open_step(request: AccessRequest, step: ApprovalStep) -> None:

@@ -8,7 +8,8 @@ from django_q.models import Schedule
 #: name -> (task, minutes between runs)
 SCHEDULES: dict[str, tuple[str, int]] = {
     "recover membership changes": ("provisioning.tasks.recover_membership_changes", 1),
-    "expire due grants": ("governance.tasks.expire_due_grants", 1),
+    "expire due grants": ("governance.tasks.run_expiry_timer", 1),
+    "warn before expiry": ("governance.tasks.send_expiry_warnings", 1),
     "follow up approvals": ("governance.tasks.follow_up_approvals", 15),
 }
 

@@ -47,6 +47,10 @@ class MembershipChange(models.Model):
     claimed_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
+    maybe_applied = models.BooleanField(
+        default=False,
+        help_text="An earlier attempt failed in a way the provider may still have applied (timeout, 5xx).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -152,7 +152,15 @@ def _record_failure(change: MembershipChange, error: ConnectorError) -> Membersh
     message = str(error)[:2000]
     if error.retryable and change.attempts < _config("CHANGE_MAX_ATTEMPTS"):
         retry_at = now + _backoff(change.attempts, error.retry_after)
-        if _finish(change, status=MembershipChange.Status.QUEUED, next_attempt_at=retry_at, last_error=message):
+        # A throttled call (429) was refused before it ran; a timeout or a 5xx may have been applied.
+        maybe_applied = change.maybe_applied or error.status != 429
+        if _finish(
+            change,
+            status=MembershipChange.Status.QUEUED,
+            next_attempt_at=retry_at,
+            last_error=message,
+            maybe_applied=maybe_applied,
+        ):
             logger.info("change %s will be retried at %s: %s", change.pk, retry_at.isoformat(), message)
         return change
     if not error.retryable:
@@ -170,7 +178,10 @@ def _mirror_membership(change: MembershipChange, result: AddResult | RemoveResul
     if change.action == MembershipChange.Action.REMOVE:
         GroupMembership.objects.filter(person_id=change.person_id, group_id=change.group_id).delete()
         return
-    origin = GroupMembership.Origin.GATEHOUSE if result == AddResult.ADDED else GroupMembership.Origin.EXTERNAL
+    # "Already a member" after an attempt that may have gone through is most likely our own add:
+    # recording it as pre-existing would leave the access in place when the grant ends.
+    ours = result == AddResult.ADDED or change.maybe_applied
+    origin = GroupMembership.Origin.GATEHOUSE if ours else GroupMembership.Origin.EXTERNAL
     GroupMembership.objects.get_or_create(
         person_id=change.person_id, group_id=change.group_id, defaults={"origin": origin, "since": now}
     )

@@ -1,0 +1,56 @@
+"""Shared start-up for benchmarks: a throwaway database, migrated, and a query counter."""
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def django_up(database_url: str | None = None) -> str:
+    """Point Django at `database_url` (default: a new SQLite file), migrate, and return the URL."""
+    if not database_url:
+        database_url = f"sqlite:///{tempfile.mkdtemp(prefix='gatehouse-bench-')}/bench.sqlite3"
+    os.environ["DATABASE_URL"] = database_url
+    os.environ.setdefault("GATEHOUSE_DEV_DEFAULTS", "true")
+    os.environ.setdefault("Q_SYNC", "true")  # tasks run inline, in this process
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "governance.settings")
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0)
+    return database_url
+
+
+class QueryCounter:
+    def __init__(self) -> None:
+        self.count = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, execute, sql, params, many, context):
+        with self._lock:
+            self.count += 1
+        return execute(sql, params, many, context)
+
+
+@contextmanager
+def counting_queries():
+    from django.db import connection
+
+    counter = QueryCounter()
+    with connection.execute_wrapper(counter):
+        yield counter
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return 0.0
+    index = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
+    return ordered[index]

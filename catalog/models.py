@@ -9,7 +9,6 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils.dateparse import parse_duration
-from django.utils.duration import duration_iso_string
 
 
 class Person(models.Model):
@@ -98,6 +97,21 @@ class Application(models.Model):
         return self.status == self.Status.APPROVED
 
 
+def iso_duration(value: timedelta) -> str:
+    """The shortest ISO-8601 form of a duration, as people write it: PT6H, P7D, P1DT12H30M."""
+    sign, value = ("-", -value) if value < timedelta(0) else ("", value)
+    hours, rest = divmod(value.seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    second_part = f"{seconds}.{value.microseconds:06d}".rstrip("0") if value.microseconds else str(seconds)
+    time = "".join(f"{n}{unit}" for n, unit in ((hours, "H"), (minutes, "M")) if n)
+    if value.seconds % 60 or value.microseconds:
+        time += f"{second_part}S"
+    days = f"{value.days}D" if value.days else ""
+    if not days and not time:
+        return "PT0S"
+    return f"{sign}P{days}{'T' + time if time else ''}"
+
+
 def validate_iso_durations(value: object) -> None:
     """Allowed durations are a list of positive ISO-8601 durations such as "PT6H" or "P7D"."""
     if not isinstance(value, list):
@@ -160,7 +174,7 @@ class Role(models.Model):
                 raise ValidationError(
                     {
                         "allowed_durations": f"{', '.join(too_long)} exceed the maximum "
-                        f"{duration_iso_string(self.max_duration)}."
+                        f"{iso_duration(self.max_duration)}."
                     }
                 )
 

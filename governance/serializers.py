@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.utils.dateparse import parse_duration
-from django.utils.duration import duration_iso_string
 from rest_framework import serializers
+
+from catalog.models import iso_duration
 
 
 class IsoDurationField(serializers.Field):
@@ -26,7 +27,7 @@ class IsoDurationField(serializers.Field):
         return parsed
 
     def to_representation(self, value: timedelta) -> str:
-        return duration_iso_string(value)
+        return iso_duration(value)
 
 
 class _Input(serializers.Serializer):

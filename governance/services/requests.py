@@ -9,9 +9,8 @@ from datetime import timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from django.utils.duration import duration_iso_string
 
-from catalog.models import Application, Person, Role
+from catalog.models import Application, Person, Role, iso_duration
 from governance.errors import Conflict, InvalidInput, NotAllowed
 from governance.models import AccessRequest, ApprovalStep, Grant, StepKind
 
@@ -89,13 +88,13 @@ def validate_duration(role: Role, duration: timedelta | None) -> None:
         raise InvalidInput("The duration must be positive.", field="duration")
     allowed = role.allowed_timedeltas()
     if allowed and duration not in allowed:
-        choices = ", ".join(duration_iso_string(d) for d in allowed)
+        choices = ", ".join(iso_duration(d) for d in allowed)
         raise InvalidInput(
-            f"{duration_iso_string(duration)} is not one of the allowed durations: {choices}.", field="duration"
+            f"{iso_duration(duration)} is not one of the allowed durations: {choices}.", field="duration"
         )
     if role.max_duration and duration > role.max_duration:
         raise InvalidInput(
-            f"{duration_iso_string(duration)} exceeds the maximum {duration_iso_string(role.max_duration)}.",
+            f"{iso_duration(duration)} exceeds the maximum {iso_duration(role.max_duration)}.",
             field="duration",
         )
 

@@ -170,7 +170,10 @@ def _mirror_membership(change: MembershipChange, result: AddResult | RemoveResul
     if change.action == MembershipChange.Action.REMOVE:
         GroupMembership.objects.filter(person_id=change.person_id, group_id=change.group_id).delete()
         return
-    origin = GroupMembership.Origin.GATEHOUSE if result == AddResult.ADDED else GroupMembership.Origin.EXTERNAL
+    # "Already a member" on a retry may be this change's own earlier attempt (the worker died, or
+    # the provider acted but the reply was lost): treat it as ours, so the grant's end removes it.
+    ours = result == AddResult.ADDED or change.attempts > 1
+    origin = GroupMembership.Origin.GATEHOUSE if ours else GroupMembership.Origin.EXTERNAL
     GroupMembership.objects.get_or_create(
         person_id=change.person_id, group_id=change.group_id, defaults={"origin": origin, "since": now}
     )

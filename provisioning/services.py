@@ -117,12 +117,16 @@ def execute_change(change_id: int) -> MembershipChange | None:
 
 
 def _release(change: MembershipChange, *, delay: timedelta, error: str) -> None:
+    fields = {
+        "status": MembershipChange.Status.QUEUED,
+        "next_attempt_at": timezone.now() + delay,
+        "last_error": error,
+    }
     MembershipChange.objects.filter(id=change.id, status=MembershipChange.Status.RUNNING).update(
-        status=MembershipChange.Status.QUEUED,
-        attempts=F("attempts") - 1,
-        next_attempt_at=timezone.now() + delay,
-        last_error=error,
+        attempts=F("attempts") - 1, **fields
     )
+    for name, value in {**fields, "attempts": change.attempts - 1}.items():
+        setattr(change, name, value)
 
 
 def _finish(change: MembershipChange, **fields) -> bool:

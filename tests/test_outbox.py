@@ -12,7 +12,7 @@ from governance import services
 from governance.models import AccessRequest, AuditEvent, Grant
 from provisioning.connectors import PermanentError, RetryableError
 from provisioning.models import LocalMembership, MembershipChange
-from provisioning.services import execute_change, recover_changes
+from provisioning.services import execute_change, recover_changes, retry_failed_change
 from tests import company as c
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -252,3 +252,50 @@ def test_it_never_removes_a_membership_that_existed_before_the_grant(company, ta
     assert (kept.status, kept.result) == (C.SKIPPED, MembershipChange.Result.KEPT)
     assert "existed before" in kept.last_error
     assert member(company.bob, "wiki-readers")
+
+
+# Ordering and late outcomes --------------------------------------------------------------------
+
+
+def test_it_removes_access_revoked_while_the_add_was_still_queued(company, vault, flaky, tasks):
+    with time_machine.travel(T0, tick=False) as clock:
+        request = request_vault(company)  # the add is queued, not yet run
+        revoke(c.grant_of(request), company.alice)
+        add, remove = MembershipChange.objects.order_by("id")
+        assert (add.action, remove.action) == ("add", "remove")
+
+        assert execute_change(remove.pk).status == C.QUEUED  # waits for the earlier add
+        assert execute_change(add.pk).status == C.SUCCEEDED
+        clock.move_to(T0 + timedelta(seconds=5))
+        with tasks():
+            recover_changes()
+
+    remove.refresh_from_db()
+    assert (remove.status, remove.result, remove.attempts) == (C.SUCCEEDED, MembershipChange.Result.REMOVED, 1)
+    assert flaky.changes() == [("add", "vault-users", "bob@example.com"), ("remove", "vault-users", "bob@example.com")]
+    assert not member(company.bob, "vault-users")
+    grant = c.grant_of(request)
+    assert grant.status == G.REVOKED and grant.removed_at is not None
+
+
+def test_it_takes_back_an_add_that_succeeds_after_its_grant_failed(company, flaky, tasks):
+    """IT retries a failed add (admin action) after the grant already failed: the access it
+    creates has no live grant behind it, so it is removed again."""
+    app = c.app("vault", owner=company.alice)
+    c.role(app, "user", c.group("vault-users", connector="flaky"))
+    flaky.fail(1, PermanentError("User not found", status=404))
+    with tasks():
+        request = request_vault(company)
+    change = MembershipChange.objects.get()
+    assert c.grant_of(request).status == G.FAILED
+
+    with tasks():
+        retry_failed_change(change=change)
+
+    change.refresh_from_db()
+    assert change.status == C.SUCCEEDED
+    assert not member(company.bob, "vault-users")
+    assert not GroupMembership.objects.filter(person=company.bob).exists()
+    grant = c.grant_of(request)
+    assert grant.status == G.FAILED and grant.removed_at is not None
+    assert AuditEvent.objects.filter(grant=grant, action="membership.queued", message__contains="added after").exists()

@@ -248,3 +248,16 @@ def test_it_ends_the_request_on_denial_and_cancels_remaining_steps(company):
     assert not Grant.objects.exists() and not MembershipChange.objects.exists()
     with pytest.raises(Conflict):
         c.decide(request, company.alice)
+
+
+@pytest.mark.parametrize("status", ["suspended", "deprovisioned"])
+def test_it_refuses_a_decision_by_an_approver_who_is_no_longer_active(company, status):
+    request = c.submit()
+    company.alice.status = status
+    company.alice.save()
+
+    with pytest.raises(NotAllowed) as caught:
+        c.decide(request, company.alice)
+
+    assert caught.value.code == "inactive_approver" and status in caught.value.message
+    assert steps_of(request)[0].status == S.PENDING

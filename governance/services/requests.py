@@ -254,6 +254,12 @@ def _check_decider(request: AccessRequest, step: ApprovalStep, actor: Actor, ove
             field="approver",
             code="self_approval",
         )
+    if person is not None and not person.is_active:
+        raise NotAllowed(
+            f"{person.email} is {person.status}; only active people can decide.",
+            field="approver",
+            code="inactive_approver",
+        )
     if override:
         return
     if person is None or not step.approvers.filter(pk=person.pk).exists():

@@ -210,6 +210,16 @@ def test_it_answers_403_to_self_approval(company, api, party):
     assert rows() == before
 
 
+def test_it_answers_403_to_an_approver_who_is_no_longer_active(company, api):
+    post(api, "/access-requests/", GOOD)
+    company.alice.status = "deprovisioned"
+    company.alice.save()
+
+    response = post(api, "/access-requests/ITHELP-1/approve/", {"approver": "alice@example.com"})
+
+    assert_error(response, 403, "inactive_approver", "approver")
+
+
 @pytest.mark.parametrize("action", ["approve", "deny"])
 def test_it_answers_409_when_the_request_is_not_pending(company, api, action):
     post(api, "/access-requests/", GOOD)
@@ -267,13 +277,22 @@ def granted(company, api, tasks) -> Grant:
     return grant
 
 
-def test_it_revokes_for_the_manager(granted, api, tasks):
+@pytest.mark.parametrize(
+    "by",
+    [
+        "bob@example.com",  # the holder
+        "alice@example.com",  # the manager and application owner
+        "dana@example.com",  # the policy's fallback approver (IT)
+    ],
+)
+def test_it_revokes_for_someone_allowed(granted, api, tasks, by):
     with tasks():
-        response = post(api, f"/grants/{granted.pk}/revoke/", {"by": "alice@example.com", "reason": "left team"})
+        response = post(api, f"/grants/{granted.pk}/revoke/", {"by": by, "reason": "left team"})
 
     assert response.status_code == 200, response.content
+    assert response.json()["status"] == "revoked"
     granted.refresh_from_db()
-    assert (granted.status, granted.end_reason, granted.ended_by.email) == ("revoked", "left team", "alice@example.com")
+    assert (granted.status, granted.end_reason, granted.ended_by.email) == ("revoked", "left team", by)
     assert granted.removed_at is not None
     assert not LocalMembership.objects.filter(person=granted.person).exists()
 

@@ -1,4 +1,5 @@
 """Shared start-up for benchmarks: a throwaway database, migrated, and a query counter."""
+
 from __future__ import annotations
 
 import os

@@ -7,6 +7,7 @@ the confirmed removal (p50, p99, max) and the queries per expired grant.
 
     .venv/bin/python bench/expiry_bench.py [--grants 10000] [--database-url postgres://…]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,16 +34,40 @@ def build(n: int, lead_seconds: float) -> None:
     now = timezone.now()
     start = now + timedelta(seconds=lead_seconds)
     grants = Grant.objects.bulk_create(
-        [Grant(person=p, role=role, status="active", duration=timedelta(hours=1), starts_at=now - timedelta(hours=1),
-               expires_at=start + timedelta(seconds=60 * i / n)) for i, p in enumerate(people)],
+        [
+            Grant(
+                person=p,
+                role=role,
+                status="active",
+                duration=timedelta(hours=1),
+                starts_at=now - timedelta(hours=1),
+                expires_at=start + timedelta(seconds=60 * i / n),
+            )
+            for i, p in enumerate(people)
+        ],
         batch_size=2000,
     )
     MembershipChange.objects.bulk_create(
-        [MembershipChange(action="add", person=g.person, group=group, grant=g, status="succeeded", result="added",
-                          attempts=1, next_attempt_at=now, finished_at=now) for g in grants], batch_size=2000)
+        [
+            MembershipChange(
+                action="add",
+                person=g.person,
+                group=group,
+                grant=g,
+                status="succeeded",
+                result="added",
+                attempts=1,
+                next_attempt_at=now,
+                finished_at=now,
+            )
+            for g in grants
+        ],
+        batch_size=2000,
+    )
     LocalMembership.objects.bulk_create([LocalMembership(person=p, group=group) for p in people], batch_size=2000)
     GroupMembership.objects.bulk_create(
-        [GroupMembership(person=p, group=group, origin="gatehouse", since=now) for p in people], batch_size=2000)
+        [GroupMembership(person=p, group=group, origin="gatehouse", since=now) for p in people], batch_size=2000
+    )
 
 
 def run(n: int) -> dict:
@@ -74,8 +99,10 @@ def main() -> None:
     result = run(args.grants)
     lags = result["lags"]
     print(f"removals confirmed: {result['confirmed']}/{args.grants}")
-    print(f"lag expires_at -> removal confirmed: p50 {percentile(lags, 50):.2f}s  p99 {percentile(lags, 99):.2f}s  "
-          f"max {max(lags, default=0):.2f}s")
+    print(
+        f"lag expires_at -> removal confirmed: p50 {percentile(lags, 50):.2f}s  p99 {percentile(lags, 99):.2f}s  "
+        f"max {max(lags, default=0):.2f}s"
+    )
     print(f"queries: {result['queries']}  per expired grant: {result['queries'] / max(1, result['confirmed']):.1f}")
 
 

@@ -117,12 +117,16 @@ def execute_change(change_id: int) -> MembershipChange | None:
 
 
 def _release(change: MembershipChange, *, delay: timedelta, error: str) -> None:
+    fields = {
+        "status": MembershipChange.Status.QUEUED,
+        "next_attempt_at": timezone.now() + delay,
+        "last_error": error,
+    }
     MembershipChange.objects.filter(id=change.id, status=MembershipChange.Status.RUNNING).update(
-        status=MembershipChange.Status.QUEUED,
-        attempts=F("attempts") - 1,
-        next_attempt_at=timezone.now() + delay,
-        last_error=error,
+        attempts=F("attempts") - 1, **fields
     )
+    for name, value in {**fields, "attempts": change.attempts - 1}.items():
+        setattr(change, name, value)
 
 
 def _finish(change: MembershipChange, **fields) -> bool:
@@ -205,7 +209,12 @@ def recover_changes(*, limit: int = 1000) -> dict[str, int]:
     lease = timedelta(seconds=_config("CHANGE_LEASE_SECONDS"))
     reclaimed = MembershipChange.objects.filter(
         status=MembershipChange.Status.RUNNING, claimed_at__lt=now - lease
-    ).update(status=MembershipChange.Status.QUEUED, next_attempt_at=now, last_error="worker stopped mid-way; retried")
+    ).update(
+        status=MembershipChange.Status.QUEUED,
+        next_attempt_at=now,
+        last_error="worker stopped mid-way; retried",
+        maybe_applied=True,  # it may have reached the provider before the worker died
+    )
     due_ids = list(
         MembershipChange.objects.filter(status=MembershipChange.Status.QUEUED, next_attempt_at__lte=now)
         .order_by("next_attempt_at", "id")

@@ -61,3 +61,45 @@ def policy(
             step.approvers.set(named or [])
     p.fallback_approvers.set(fallback or [])
     return p
+
+
+def submit(
+    key: str | None = "IT-1",
+    *,
+    requester: str = "bob@example.com",
+    beneficiary: str | None = None,
+    application: str = "wiki",
+    role: str = "editor",
+    duration: timedelta | None = timedelta(hours=6),
+    reason: str = "docs sprint",
+):
+    """Submit a request through the service, as the API would; returns the request."""
+    from governance import services
+
+    data = services.RequestInput(
+        jira_issue_key=key,
+        requester=requester,
+        beneficiary=beneficiary,
+        application=application,
+        role=role,
+        duration=duration,
+        reason=reason,
+    )
+    request, _ = services.submit_request(data=data)
+    return request
+
+
+def decide(request, who: Person, *, approve: bool = True, comment: str = "", override: bool = False):
+    """`who` approves (or denies) the request's current step."""
+    from governance import services
+
+    return services.decide_step(
+        request=request, actor=services.Actor.of_person(who), approve=approve, comment=comment, override=override
+    )
+
+
+def grant_of(request):
+    """The request's grant, fresh from the database."""
+    from governance.models import Grant
+
+    return Grant.objects.get(request_id=request.pk)

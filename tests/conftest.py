@@ -35,3 +35,52 @@ def company(db):
         reader=reader,
         default_policy=default,
     )
+
+
+@pytest.fixture
+def tasks(django_capture_on_commit_callbacks):
+    """`with tasks(): ...` runs what the block enqueues on commit (django-q2 runs inline), and
+    fails the test if any task raised: the inline worker would otherwise swallow the error."""
+    from contextlib import contextmanager
+
+    from django_q.models import Failure
+
+    @contextmanager
+    def run():
+        before = set(Failure.objects.values_list("id", flat=True))
+        with django_capture_on_commit_callbacks(execute=True):
+            yield
+        failed = Failure.objects.exclude(id__in=before)
+        assert not failed.exists(), [f"{t.func}: {t.result}" for t in failed]
+
+    return run
+
+
+@pytest.fixture
+def api_secret(db) -> str:
+    """The full secret of a live API token (as `manage.py create_api_token` would print it)."""
+    from governance.services import Actor, create_api_token
+
+    _, secret = create_api_token(name="jira-automation", actor=Actor.system("tests"))
+    return secret
+
+
+@pytest.fixture
+def api(api_secret):
+    """An API client holding a valid bearer token."""
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_secret}")
+    return client
+
+
+@pytest.fixture
+def flaky(db):
+    """A provider that fails on demand: see tests.connectors.FlakyProvider."""
+    from provisioning.connectors import register
+    from tests.connectors import FlakyConnector, FlakyProvider
+
+    provider = FlakyProvider()
+    register(FlakyConnector.name, lambda: FlakyConnector(provider))
+    return provider

@@ -104,7 +104,9 @@ def membership_change_settled(change: MembershipChange) -> None:
             "result": change.result,
         },
     )
-    if change.action == MembershipChange.Action.ADD and grant.status == G.PENDING and _all_done(grant, "add"):
+    if change.action == MembershipChange.Action.ADD and grant.status not in Grant.LIVE:
+        _take_back(grant, change)
+    elif change.action == MembershipChange.Action.ADD and grant.status == G.PENDING and _all_done(grant, "add"):
         activate_grant(grant)
     elif change.action == MembershipChange.Action.REMOVE and grant.removed_at is None and _all_done(grant, "remove"):
         _mark_removed(grant)
@@ -238,19 +240,7 @@ def _remove_memberships(grant: Grant, *, why: str) -> None:
         provisioning.cancel_open_fulfilment_tasks(tasks=grant.fulfilment_tasks.all())
         _mark_removed(grant)
         return
-    queued = []
-    for group in _groups_of(grant):
-        other = _still_needed_by(grant, group)
-        membership = GroupMembership.objects.filter(person_id=grant.person_id, group=group).first()
-        if other:
-            _keep(grant, group, f"still granted by grant #{other.pk}")
-        elif membership and membership.origin == GroupMembership.Origin.EXTERNAL:
-            _keep(grant, group, "the membership existed before Gatehouse granted it")
-        else:
-            provisioning.queue_change(
-                action=MembershipChange.Action.REMOVE, person=grant.person, group=group, grant=grant
-            )
-            queued.append(group.name)
+    queued = [group.name for group in _groups_of(grant) if _remove_or_keep(grant, group)]
     if queued:
         record(
             "membership.queued",
@@ -261,6 +251,41 @@ def _remove_memberships(grant: Grant, *, why: str) -> None:
         )
     else:
         _mark_removed(grant)
+
+
+def _remove_or_keep(grant: Grant, group: IdpGroup) -> bool:
+    """Queue the removal of the person from `group` unless it must stay; True when queued."""
+    other = _still_needed_by(grant, group)
+    membership = GroupMembership.objects.filter(person_id=grant.person_id, group=group).first()
+    if other:
+        _keep(grant, group, f"still granted by grant #{other.pk}")
+    elif membership and membership.origin == GroupMembership.Origin.EXTERNAL:
+        _keep(grant, group, "the membership existed before Gatehouse granted it")
+    else:
+        provisioning.queue_change(action=MembershipChange.Action.REMOVE, person=grant.person, group=group, grant=grant)
+        return True
+    return False
+
+
+def _take_back(grant: Grant, change: MembershipChange) -> None:
+    """An add that succeeded after its grant ended (e.g. IT retried it): nothing stands behind
+    that access any more, so it is removed again unless a removal is already on its way."""
+    if grant.membership_changes.filter(
+        action=MembershipChange.Action.REMOVE, group_id=change.group_id, id__gt=change.id
+    ).exists():
+        return
+    Person.objects.select_for_update().filter(pk=grant.person_id).first()  # serialise reference counting
+    if _remove_or_keep(grant, change.group):
+        grant.removed_at = None
+        grant.save(update_fields=["removed_at"])
+        record(
+            "membership.queued",
+            f"Queued: remove {grant.person.email} from {change.group.name} (added after grant #{grant.pk} "
+            f"was {grant.status}).",
+            actor=Actor.system("provisioning"),
+            grant=grant,
+            data={"groups": [change.group.name]},
+        )
 
 
 def _keep(grant: Grant, group: IdpGroup, reason: str) -> None:

@@ -342,6 +342,12 @@ def _check_decider(request: AccessRequest, step: ApprovalStep, actor: Actor, ove
             field="approver",
             code="self_approval",
         )
+    if person is not None and not person.is_active:
+        raise NotAllowed(
+            f"{person.email} is {person.status}; only active people can decide.",
+            field="approver",
+            code="inactive_approver",
+        )
     is_approver = person is not None and step.approvers.filter(pk=person.pk).exists()
     if not is_approver and not override:
         who = person.email if person else actor.label

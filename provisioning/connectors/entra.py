@@ -183,9 +183,11 @@ class EntraConnector(Connector):
         timeout: float = 30.0,
         max_retries: int = 3,
         max_retry_wait: float = 30.0,
+        page_size: int = PAGE_SIZE,
     ) -> None:
         """`credential` is an azure-core async token credential (ClientSecretCredential in production)."""
         self.tenant_id = tenant_id
+        self.page_size = page_size
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self._credential = credential
@@ -263,7 +265,7 @@ class EntraConnector(Connector):
         params = self.graph.users.UsersRequestBuilderGetQueryParameters(
             select=USER_FIELDS + (["signInActivity"] if with_sign_in else []),
             expand=[MANAGER_EXPAND],
-            top=SIGN_IN_PAGE_SIZE if with_sign_in else PAGE_SIZE,
+            top=min(self.page_size, SIGN_IN_PAGE_SIZE) if with_sign_in else self.page_size,
             filter=filter,
         )
         return RequestConfiguration(query_parameters=params)
@@ -358,7 +360,7 @@ class EntraConnector(Connector):
 
     # -- groups --------------------------------------------------------------------------------
     def iter_groups(self) -> Iterator[DirectoryGroup]:
-        params = self.graph.groups.GroupsRequestBuilderGetQueryParameters(select=GROUP_FIELDS, top=PAGE_SIZE)
+        params = self.graph.groups.GroupsRequestBuilderGetQueryParameters(select=GROUP_FIELDS, top=self.page_size)
         config = RequestConfiguration(query_parameters=params)
         pages = self._pages(
             lambda: self.graph.groups.get(request_configuration=config),
@@ -376,7 +378,7 @@ class EntraConnector(Connector):
     def iter_group_members(self, group_id: str) -> Iterator[str]:
         """Direct members that are users (nested groups, devices and contacts are left out)."""
         builder = self.graph.groups.by_group_id(group_id).members.graph_user
-        params = builder.GraphUserRequestBuilderGetQueryParameters(select=["id"], top=PAGE_SIZE)
+        params = builder.GraphUserRequestBuilderGetQueryParameters(select=["id"], top=self.page_size)
         config = RequestConfiguration(query_parameters=params)
         pages = self._pages(
             lambda: builder.get(request_configuration=config),
@@ -429,7 +431,7 @@ class EntraConnector(Connector):
         """Enterprise applications (service principals) and the groups assigned to them."""
         sps = self.graph.service_principals
         params = sps.ServicePrincipalsRequestBuilderGetQueryParameters(
-            select=["id", "displayName", "appId"], filter=ENTERPRISE_APP_FILTER, top=PAGE_SIZE
+            select=["id", "displayName", "appId"], filter=ENTERPRISE_APP_FILTER, top=self.page_size
         )
         config = RequestConfiguration(query_parameters=params)
         pages = self._pages(
@@ -447,7 +449,7 @@ class EntraConnector(Connector):
         # Graph does not document as supported on this relationship.
         builder = self.graph.service_principals.by_service_principal_id(service_principal_id).app_role_assigned_to
         params = builder.AppRoleAssignedToRequestBuilderGetQueryParameters(
-            select=["principalId", "principalType"], top=PAGE_SIZE
+            select=["principalId", "principalType"], top=self.page_size
         )
         config = RequestConfiguration(query_parameters=params)
         pages = self._pages(

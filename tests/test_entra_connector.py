@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import urllib.error
+import urllib.request
 import uuid
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -266,6 +269,28 @@ def test_it_times_out_as_retryable(graph, tenant):
     connector.close()
 
 
+def test_it_sends_the_credentials_token_for_the_graph_host(graph, tenant):
+    credential = StaticTokenCredential("t0ken")
+    connector = EntraConnector(credential=credential, base_url=f"{graph.base_url}/v1.0")
+    list(connector.iter_groups())
+    connector.close()
+
+    assert graph.calls[0].headers["authorization"] == "Bearer t0ken"
+    assert credential.requests == [("http://127.0.0.1/.default",)]  # host only: Entra rejects ports in scopes
+
+
+def test_the_emulator_requires_a_bearer_token(graph):
+    request = urllib.request.Request(f"{graph.base_url}/v1.0/users")
+
+    with pytest.raises(urllib.error.HTTPError) as error:
+        urllib.request.urlopen(request, timeout=5)
+
+    body = json.loads(error.value.read())
+    assert error.value.code == 401
+    assert body["error"]["code"] == "InvalidAuthenticationToken"
+    assert set(body["error"]["innerError"]) == {"date", "request-id", "client-request-id"}
+
+
 def test_it_reads_retry_after_as_seconds_or_http_date():
     assert retry_after_seconds({"Retry-After": "7"}) == 7
     later = datetime.now(UTC) + timedelta(seconds=90)
@@ -399,3 +424,14 @@ def test_it_reschedules_an_outbox_change_no_earlier_than_graphs_retry_after(db, 
     assert change.status == MembershipChange.Status.QUEUED
     assert change.next_attempt_at >= timezone.now() + timedelta(seconds=590)
     assert bob.id not in graph.member_ids(editors)
+
+
+def test_it_classifies_credential_failures():
+    from azure.core.exceptions import ClientAuthenticationError
+
+    from provisioning.connectors.entra import classify
+
+    refused = classify(ClientAuthenticationError(message="AADSTS7000215: Invalid client secret"), "listing users")
+
+    assert isinstance(refused, PermanentError)
+    assert "Invalid client secret" in str(refused)

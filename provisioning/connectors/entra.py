@@ -148,7 +148,11 @@ def classify(error: Exception, action: str) -> ConnectorError:
     if isinstance(error, httpx.TransportError | ServiceRequestError):
         return RetryableError(f"Could not reach Microsoft Graph while {action}: {error}")
     if isinstance(error, ClientAuthenticationError):
-        return PermanentError(f"Entra ID refused Gatehouse's app credentials while {action}: {error.message}")
+        status = getattr(error.response, "status_code", None) or 0
+        text = f"Entra ID refused Gatehouse's app credentials while {action}: {error.message}"
+        if status == 429 or status >= 500:  # the token endpoint itself is unwell, not our credentials
+            return RetryableError(text, status=status)
+        return PermanentError(text, status=status or None)
     return RetryableError(f"Unexpected error from the Graph SDK while {action}: {error!r}")
 
 

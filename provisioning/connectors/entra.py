@@ -3,7 +3,8 @@
 The SDK is async; Gatehouse's callers are sync. Each connector owns one event loop and runs every
 Graph call on it: a GraphServiceClient (its httpx client and credential) is bound to the loop it
 first ran on, and reusing it across separate `asyncio.run()` calls fails with "Event loop is
-closed". `close()` closes the client, the credential and the loop.
+closed". `close()` closes the client, the credential and the loop. An instance is therefore not
+thread-safe: use one per thread (the registry builds a fresh one per use).
 """
 
 from __future__ import annotations
@@ -239,7 +240,9 @@ class EntraConnector(Connector):
         except Exception as error:
             raise classify(error, action) from error
 
-    def _pages(self, first: Callable[[], Awaitable[Any]], follow: Callable[[str], Awaitable[Any]], action: str):
+    def _pages(
+        self, first: Callable[[], Awaitable[Any]], follow: Callable[[str], Awaitable[Any]], action: str
+    ) -> Iterator[Any]:
         """Every item of a collection, following @odata.nextLink (absolute URL) page by page."""
         page = self._run(first, action)
         while page is not None:

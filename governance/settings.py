@@ -169,3 +169,23 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
+
+# --- Microsoft Entra ID connector (provisioning/connectors/entra.py; see docs/entra.md) ------------
+# Unset ENTRA_TENANT_ID/ENTRA_CLIENT_ID means "not configured": groups with connector "entra" then
+# fail with a clear permanent error instead of calling Graph.
+ENTRA = {
+    "TENANT_ID": env.str("ENTRA_TENANT_ID", default=""),
+    "CLIENT_ID": env.str("ENTRA_CLIENT_ID", default=""),
+    # One of: a client secret (inline or read from a file), or a certificate (PEM/PKCS12 path).
+    "CLIENT_SECRET": env.str("ENTRA_CLIENT_SECRET", default=""),
+    "CLIENT_SECRET_FILE": env.str("ENTRA_CLIENT_SECRET_FILE", default=""),
+    "CLIENT_CERTIFICATE_PATH": env.str("ENTRA_CLIENT_CERTIFICATE_PATH", default=""),
+    "CLIENT_CERTIFICATE_PASSWORD": env.str("ENTRA_CLIENT_CERTIFICATE_PASSWORD", default=""),
+    "GRAPH_BASE_URL": env.str("ENTRA_GRAPH_BASE_URL", default="https://graph.microsoft.com/v1.0"),
+    # Seconds before a Graph call is abandoned (then retried later by the outbox).
+    "TIMEOUT_SECONDS": env.float("ENTRA_TIMEOUT_SECONDS", default=30.0),
+    # In-process retries of 429/503/504 by the SDK, and the longest Retry-After waited for in-process;
+    # a longer one is handed to the outbox, which reschedules the change instead of blocking a worker.
+    "MAX_RETRIES": env.int("ENTRA_MAX_RETRIES", default=3),
+    "MAX_RETRY_WAIT_SECONDS": env.float("ENTRA_MAX_RETRY_WAIT_SECONDS", default=30.0),
+}

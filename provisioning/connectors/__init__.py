@@ -49,6 +49,17 @@ def _local() -> Connector:
 
 register("local", _local)
 
+
+def _entra() -> Connector:
+    from django.conf import settings
+
+    from .entra import EntraConnector
+
+    return EntraConnector.from_settings(getattr(settings, "ENTRA", {}))
+
+
+register("entra", _entra)
+
 __all__ = [
     "AddResult",
     "Connector",

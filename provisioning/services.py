@@ -22,6 +22,7 @@ from .models import FulfilmentTask, MembershipChange
 logger = logging.getLogger(__name__)
 
 EXECUTE_TASK = "provisioning.tasks.execute_membership_change"
+EXECUTE_MANY_TASK = "provisioning.tasks.execute_membership_changes"
 
 
 class ProvisioningError(Exception):
@@ -39,6 +40,22 @@ def queue_change(*, action: str, person: Person, group: IdpGroup, grant=None) ->
     )
     transaction.on_commit(lambda: async_task(EXECUTE_TASK, change.pk))
     return change
+
+
+def queue_changes(changes: list[MembershipChange], *, chunk: int = 50) -> list[MembershipChange]:
+    """Write many changes to the outbox at once; they are executed after commit, `chunk` per task."""
+    now = timezone.now()
+    for change in changes:
+        change.next_attempt_at = now
+    created = MembershipChange.objects.bulk_create(changes, batch_size=1000)
+    ids = [c.pk for c in created if c.status == MembershipChange.Status.QUEUED]
+
+    def enqueue() -> None:
+        for start in range(0, len(ids), chunk):
+            async_task(EXECUTE_MANY_TASK, ids[start : start + chunk])
+
+    transaction.on_commit(enqueue)
+    return created
 
 
 def record_kept_membership(*, person: Person, group: IdpGroup, grant, reason: str) -> MembershipChange:

@@ -10,5 +10,10 @@ def execute_membership_change(change_id: int) -> str:
     return "not due or already taken" if change is None else f"{change.status} {change.result}".strip()
 
 
+def execute_membership_changes(change_ids: list[int]) -> int:
+    """Run a batch of changes queued together (e.g. by the expiry timer); each one is independent."""
+    return sum(1 for change_id in change_ids if services.execute_change(change_id) is not None)
+
+
 def recover_membership_changes() -> dict[str, int]:
     return services.recover_changes()

@@ -58,3 +58,28 @@ def record(
         subject=subject,
         data=data or {},
     )
+
+
+def record_many(rows: list[dict[str, Any]], *, actor: Actor) -> list[AuditEvent]:
+    """Append many audit events in one INSERT (bulk paths such as the expiry timer).
+
+    Each row holds the keyword arguments of `record` (action, message, grant, request, subject, data)."""
+    events = []
+    for row in rows:
+        grant, request = row.get("grant"), row.get("request")
+        if request is None and grant is not None and grant.request_id:
+            request = grant.request
+        subject = row.get("subject") or (grant.person if grant else None) or (request.beneficiary if request else None)
+        events.append(
+            AuditEvent(
+                action=row["action"],
+                message=row["message"],
+                actor=actor.label,
+                actor_person=actor.person,
+                request=request,
+                grant=grant,
+                subject=subject,
+                data=row.get("data") or {},
+            )
+        )
+    return AuditEvent.objects.bulk_create(events, batch_size=1000)

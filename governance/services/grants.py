@@ -318,14 +318,14 @@ def expire_grant(grant_id: int) -> Grant | None:
     return grant
 
 
-def expire_due_grants(*, limit: int = 5000) -> int:
-    """The expiry sweep: every active grant past its end, earliest first."""
-    due = list(
-        Grant.objects.filter(status=G.ACTIVE, expires_at__lte=timezone.now())
-        .order_by("expires_at", "id")
-        .values_list("id", flat=True)[:limit]
-    )
-    return sum(1 for grant_id in due if expire_grant(grant_id))
+def expire_due_grants(*, limit: int = 20000) -> int:
+    """The expiry sweep: every active grant past its end, earliest first, in batches."""
+    from .bulk_expiry import expire_due_batch
+
+    ended = 0
+    while ended < limit and (count := expire_due_batch(limit=min(500, limit - ended))):
+        ended += count
+    return ended
 
 
 def may_revoke(person: Person, grant: Grant) -> bool:

@@ -147,3 +147,47 @@ def test_it_refuses_a_staff_member_who_is_not_the_approver(client, company):
     request.refresh_from_db()
     assert request.status == AccessRequest.Status.PENDING_APPROVAL
     assert any("is not an approver" in str(m) for m in response.wsgi_request._messages)
+
+
+def test_it_retries_a_failed_change_from_the_admin(admin_client, company, django_capture_on_commit_callbacks):
+    from provisioning.models import MembershipChange
+
+    change = MembershipChange.objects.create(
+        action="add",
+        person=company.bob,
+        group=company.readers,
+        status="failed",
+        attempts=8,
+        last_error="boom",
+        next_attempt_at="2026-01-01T00:00:00Z",
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client.post(
+            reverse("admin:provisioning_membershipchange_changelist"),
+            {"action": "retry", "_selected_action": [change.pk]},
+        )
+    change.refresh_from_db()
+    assert (change.status, change.result) == ("succeeded", "added")
+    assert LocalMembership.objects.filter(person=company.bob, group=company.readers).exists()
+
+
+def test_it_marks_manual_fulfilment_done_from_the_admin(admin_client, company, django_capture_on_commit_callbacks):
+    from provisioning.models import FulfilmentTask
+    from tests import company as c
+
+    erp = c.app("erp", owner=company.alice, mode="manual")
+    c.role(erp, "clerk")
+    request = services.submit_request(
+        data=services.RequestInput(
+            jira_issue_key="IT-8", requester="bob@example.com", application="erp", role="clerk", reason="month end"
+        )
+    )[0]
+    services.decide_step(request=request, actor=services.Actor.of_person(company.alice), approve=True)
+    task = FulfilmentTask.objects.get()
+    admin_client.post(
+        reverse("admin:provisioning_fulfilmenttask_changelist"), {"action": "mark_done", "_selected_action": [task.pk]}
+    )
+    task.refresh_from_db()
+    request.refresh_from_db()
+    assert task.status == "done" and task.done_by.username == "dana"
+    assert request.status == AccessRequest.Status.FULFILLED and request.grant.status == Grant.Status.ACTIVE

@@ -1,0 +1,93 @@
+"""Admin for IT: the outbox of membership changes and manual fulfilment tasks (actions call services)."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from . import services
+from .models import FulfilmentTask, LocalMembership, MembershipChange
+
+
+@admin.register(MembershipChange)
+class MembershipChangeAdmin(admin.ModelAdmin):
+    list_display = ("id", "action", "person", "group", "status", "result", "attempts", "next_attempt_at", "grant")
+    list_filter = ("status", "action", "result", "group__connector")
+    search_fields = ("person__email", "group__name", "last_error")
+    list_select_related = ("person", "group")
+    readonly_fields = (
+        "action",
+        "person",
+        "group",
+        "grant",
+        "status",
+        "result",
+        "attempts",
+        "next_attempt_at",
+        "claimed_at",
+        "finished_at",
+        "last_error",
+        "maybe_applied",
+        "created_at",
+    )
+    fields = readonly_fields
+    actions = ["retry"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.action(description="Retry the selected failed changes")
+    def retry(self, request: HttpRequest, queryset: QuerySet) -> None:
+        retried = 0
+        for change in queryset:
+            try:
+                services.retry_failed_change(change=change)
+                retried += 1
+            except services.ProvisioningError as error:
+                self.message_user(request, f"Change #{change.pk}: {error}", messages.ERROR)
+        if retried:
+            self.message_user(request, f"Queued again: {retried}.", messages.SUCCESS)
+
+
+@admin.register(FulfilmentTask)
+class FulfilmentTaskAdmin(admin.ModelAdmin):
+    list_display = ("id", "action", "grant", "status", "created_at", "done_by", "done_at")
+    list_filter = ("status", "action")
+    search_fields = ("instructions", "grant__person__email")
+    list_select_related = ("grant__person", "grant__role", "done_by")
+    readonly_fields = ("action", "grant", "instructions", "status", "done_by", "done_at", "note", "created_at")
+    fields = readonly_fields
+    actions = ["mark_done"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.action(description="Mark done (I made this change by hand)")
+    def mark_done(self, request: HttpRequest, queryset: QuerySet) -> None:
+        done = 0
+        for task in queryset:
+            try:
+                services.complete_fulfilment_task(task=task, user=request.user)
+                done += 1
+            except services.ProvisioningError as error:
+                self.message_user(request, f"Task #{task.pk}: {error}", messages.ERROR)
+        if done:
+            self.message_user(request, f"Marked done: {done}.", messages.SUCCESS)
+
+
+@admin.register(LocalMembership)
+class LocalMembershipAdmin(admin.ModelAdmin):
+    """The built-in directory's memberships (what the `local` provider holds)."""
+
+    list_display = ("person", "group", "added_at")
+    list_filter = ("group",)
+    search_fields = ("person__email", "group__name")
+    list_select_related = ("person", "group")
+    autocomplete_fields = ("person", "group")

@@ -13,13 +13,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def django_up(database_url: str | None = None) -> str:
-    """Point Django at `database_url` (default: a new SQLite file), migrate, and return the URL."""
+def django_up(database_url: str | None = None, *, inline_tasks: bool = True) -> str:
+    """Point Django at `database_url` (default: a new SQLite file), migrate, and return the URL.
+    With inline_tasks, tasks run in this process; otherwise they go to the broker (start a cluster)."""
     if not database_url:
         database_url = f"sqlite:///{tempfile.mkdtemp(prefix='gatehouse-bench-')}/bench.sqlite3"
     os.environ["DATABASE_URL"] = database_url
     os.environ.setdefault("GATEHOUSE_DEV_DEFAULTS", "true")
-    os.environ.setdefault("Q_SYNC", "true")  # tasks run inline, in this process
+    os.environ["Q_SYNC"] = "true" if inline_tasks else "false"
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "governance.settings")
     import django
     from django.core.management import call_command
@@ -55,3 +57,27 @@ def percentile(values: list[float], p: float) -> float:
         return 0.0
     index = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
     return ordered[index]
+
+
+@contextmanager
+def task_cluster(workers: int = 2):
+    """A real `manage.py qcluster` on the same database, stopped on exit."""
+    import signal
+    import subprocess
+
+    env = {**os.environ, "Q_WORKERS": str(workers), "LOG_LEVEL": "WARNING"}
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "manage.py"), "qcluster"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield process
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()

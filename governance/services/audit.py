@@ -8,6 +8,7 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser
 
 from catalog.models import Person
+from governance.jira.queue import enqueue_for_event
 from governance.models import AccessRequest, AuditEvent, Grant
 
 
@@ -48,7 +49,7 @@ def record(
         subject = (grant.person if grant else None) or (request.beneficiary if request else None)
     if request is None and grant is not None and grant.request_id:
         request = grant.request
-    return AuditEvent.objects.create(
+    event = AuditEvent.objects.create(
         action=action,
         message=message,
         actor=actor.label,
@@ -58,3 +59,5 @@ def record(
         subject=subject,
         data=data or {},
     )
+    enqueue_for_event(event)  # Jira write-back, in this same transaction (no-op unless configured)
+    return event

@@ -170,7 +170,7 @@ def render_submitted(event: AuditEvent) -> Node:
             f" {beneficiary}, {human_duration(request.duration)}.",
         ),
         paragraph(strong("Reason: "), request.reason),
-        paragraph(f"Approval route ({policy}), in this order:") if route_items else None,
+        paragraph(f"Approval route, by policy {policy}, in this order:") if route_items else None,
         bullet_list(*route_items) if route_items else None,
     )
 
@@ -307,6 +307,8 @@ def render_revoked(event: AuditEvent) -> Node:
 def render_removal_confirmed(event: AuditEvent) -> Node:
     grant = event.grant
     changes = list(grant.membership_changes.filter(action="remove").select_related("group").order_by("id"))
+    if not changes and grant.status == Grant.Status.FAILED:
+        return None  # nothing was in place; the failure comment tells the story
     return doc(
         paragraph(strong("Removal confirmed"), f" at {when(event.at)}: the access of this request has ended."),
         bullet_list(*(_change_line(c) for c in changes)) if changes else None,

@@ -8,6 +8,7 @@ retry-after in seconds) versus `JiraPermanentError` (400/401/403/404, with Jira'
 from __future__ import annotations
 
 import email.utils
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -59,9 +60,7 @@ class JiraConfig:
         return f"JiraConfig(base_url={self.base_url!r}, email={self.email!r}, timeout={self.timeout})"
 
 
-def parse_retry_after(
-    headers: requests.structures.CaseInsensitiveDict | dict, now: datetime | None = None
-) -> float | None:
+def parse_retry_after(headers: Mapping[str, str], now: datetime | None = None) -> float | None:
     """Seconds to wait, from `Retry-After` (seconds or HTTP date) or `X-RateLimit-Reset` (ISO 8601)."""
     now = now or datetime.now(UTC)
     value = headers.get("Retry-After")

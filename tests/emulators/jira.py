@@ -4,7 +4,6 @@ issue properties, transitions, create issue, Basic auth, Jira's error bodies and
 from __future__ import annotations
 
 import base64
-import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -238,7 +237,3 @@ class JiraEmulator(Emulator):
         return Reply(
             201, {"id": issue["id"], "key": issue["key"], "self": f"{self.base_url}/rest/api/3/issue/{issue['id']}"}
         )
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(value)

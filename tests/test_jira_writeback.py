@@ -10,6 +10,7 @@ import pytest
 import time_machine
 
 from governance import services, tasks
+from governance.errors import Conflict
 from governance.jira import adf
 from governance.jira import services as jira
 from governance.jira.client import JiraClient, JiraConfig, JiraPermanentError, parse_retry_after
@@ -422,3 +423,35 @@ def test_it_keeps_the_property_under_32kb(company, jira_on, emu, run):
     value = adf.issue_property(req)
     assert adf.property_size(value) <= adf.PROPERTY_MAX_BYTES
     assert len(value["steps"][0]["comment"]) == 500
+
+
+def test_it_sends_a_waiting_update_now_and_refuses_a_sent_one(company, jira_on, emu, clock, run):
+    emu.fail(1)
+    run(submit)
+    update = U.objects.get(kind=U.Kind.COMMENT)
+    assert update.status == U.Status.QUEUED and update.next_attempt_at > T0
+    run(jira.retry_update, update=update)
+    update.refresh_from_db()
+    assert update.status == U.Status.SENT and len(emu.comments("IT-1")) == 1
+    with pytest.raises(Conflict, match="this one is sent"):
+        jira.retry_update(update=update)
+
+
+def test_the_admin_action_retries_through_the_service(company, jira_on, emu, clock, run, rf, admin_user):
+    from django.contrib import admin as django_admin
+    from django.contrib.messages.storage.fallback import FallbackStorage
+
+    from governance.admin_jira import JiraUpdateAdmin
+
+    run(submit, key="IT-404")
+    update = U.objects.get(kind=U.Kind.COMMENT)
+    assert update.status == U.Status.FAILED
+    emu.add_issue("IT-404")
+    model_admin = JiraUpdateAdmin(U, django_admin.site)
+    request = rf.post("/admin/governance/jiraupdate/")
+    request.user = admin_user
+    request.session = {}
+    request._messages = FallbackStorage(request)
+    run(model_admin.retry_now, request, U.objects.filter(pk=update.pk))
+    update.refresh_from_db()
+    assert update.status == U.Status.SENT and len(emu.comments("IT-404")) == 1

@@ -212,12 +212,15 @@ def _record_missing_transition(update: JiraUpdate, error: TransitionNotFound) ->
 
 
 def retry_update(*, update: JiraUpdate) -> JiraUpdate:
-    """Put a failed update back in the queue now (IT's "retry now" in the admin)."""
-    if update.status != U.Status.FAILED:
-        raise Conflict(f"Only failed Jira updates can be retried; this one is {update.status}.")
-    U.objects.filter(id=update.id, status=U.Status.FAILED).update(
-        status=U.Status.QUEUED, attempts=0, next_attempt_at=timezone.now(), last_error=""
-    )
+    """Send a failed or waiting update now (IT's "retry now" in the admin); a failed one starts
+    its attempts afresh. Sending or sent updates are refused."""
+    if update.status not in (U.Status.FAILED, U.Status.QUEUED):
+        raise Conflict(f"Only failed or queued Jira updates can be retried; this one is {update.status}.")
+    fields: dict[str, Any] = {"status": U.Status.QUEUED, "next_attempt_at": timezone.now()}
+    if update.status == U.Status.FAILED:
+        fields["attempts"] = 0
+    if not U.objects.filter(id=update.id, status=update.status).update(**fields):
+        raise Conflict("This Jira update changed meanwhile; reload and try again.")
     update.refresh_from_db()
     transaction.on_commit(lambda: async_task(SEND_TASK, update.pk))
     return update

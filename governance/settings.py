@@ -171,7 +171,8 @@ if not JIRA_API_TOKEN and JIRA_API_TOKEN_FILE:
         raise ImproperlyConfigured(f"JIRA_API_TOKEN_FILE {JIRA_API_TOKEN_FILE!r} cannot be read: {error}") from error
 # Gatehouse status -> Jira transition name, e.g. "approved=Approved,fulfilled=Done,denied=Declined".
 JIRA_TRANSITIONS = env.dict("JIRA_TRANSITIONS", default={})
-JIRA_ENABLED = env.bool("JIRA_ENABLED", default=bool(JIRA_BASE_URL))
+# An empty JIRA_ENABLED (as copied from .env.example) means "not said": on when a URL is set.
+JIRA_ENABLED = env.bool("JIRA_ENABLED") if env.str("JIRA_ENABLED", default="") else bool(JIRA_BASE_URL)
 JIRA = {
     "TIMEOUT_SECONDS": env.float("JIRA_TIMEOUT_SECONDS", default=10.0),
     "MAX_ATTEMPTS": env.int("JIRA_MAX_ATTEMPTS", default=12),

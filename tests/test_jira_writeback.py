@@ -264,6 +264,7 @@ def test_it_posts_once_after_a_worker_crashed_after_the_post(
     update.refresh_from_db()
     assert update.status == U.Status.SENT and update.result["found_existing"] is True
     assert len(emu.comments("IT-1")) == 1
+    assert len(emu.calls_to("POST", r"/comment$")) == 1  # only the crashed worker's
 
 
 def test_it_delays_comments_but_never_provisioning_while_jira_is_down(company, jira_on, emu, clock, run):

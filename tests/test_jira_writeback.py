@@ -456,3 +456,23 @@ def test_the_admin_action_retries_through_the_service(company, jira_on, emu, clo
     run(model_admin.retry_now, request, U.objects.filter(pk=update.pk))
     update.refresh_from_db()
     assert update.status == U.Status.SENT and len(emu.comments("IT-404")) == 1
+
+
+def test_it_tells_it_about_manual_fulfilment(company, jira_on, emu, clock, run, admin_user):
+    from provisioning import services as provisioning
+
+    hr = c.app("hr", owner=company.alice, mode="manual")
+    c.role(hr, "viewer")
+    req = run(submit, application="hr", role="viewer", duration=None)
+    run(approve, req, company.alice)
+    assert texts(emu)[-1] == (
+        "Manual step for IT: Give Bob Builder <bob@example.com> the role “Viewer” in Hr, then mark this task done.\n"
+        "Mark the task done in the Gatehouse admin (Provisioning → fulfilment tasks) when it is done."
+    )
+    task = req.grant.fulfilment_tasks.get()
+    run(provisioning.complete_fulfilment_task, task=task, user=admin_user, note="done in the HR system")
+    assert texts(emu)[-1] == (
+        "Access is in place: Bob Builder <bob@example.com> now has Hr — Viewer\n"
+        "Fulfilled by hand by admin at 2026-11-23 09:00 UTC. Note: done in the HR system\n"
+        "It has no end date."
+    )

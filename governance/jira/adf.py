@@ -272,6 +272,17 @@ def render_failed(event: AuditEvent) -> Node | None:
     )
 
 
+def render_fulfilment_opened(event: AuditEvent) -> Node | None:
+    grant = event.grant
+    task = grant.fulfilment_tasks.filter(status="open").order_by("-id").first() if grant else None
+    if task is None:
+        return None
+    return doc(
+        paragraph(strong("Manual step for IT: "), task.instructions),
+        paragraph("Mark the task done in the Gatehouse admin (Provisioning → fulfilment tasks) when it is done."),
+    )
+
+
 def render_expiry_scheduled(event: AuditEvent) -> Node:
     grant = event.grant
     expires = event.data.get("expires_at") or (grant.expires_at if grant else None)
@@ -331,6 +342,7 @@ RENDERERS: dict[str, Callable[[AuditEvent], Node | None]] = {
     "request.fulfilled": render_fulfilled,
     "request.failed": render_failed,
     "request.cancelled": render_cancelled,
+    "fulfilment.opened": render_fulfilment_opened,
     "grant.expiry_scheduled": render_expiry_scheduled,
     "grant.expired": render_expired,
     "grant.revoked": render_revoked,

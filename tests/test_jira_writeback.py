@@ -11,7 +11,7 @@ import time_machine
 
 from governance import services, tasks
 from governance.errors import Conflict
-from governance.jira import adf
+from governance.jira import adf, state
 from governance.jira import services as jira
 from governance.jira.client import JiraClient, JiraConfig, JiraPermanentError, parse_retry_after
 from governance.models import AccessRequest, AuditEvent, Grant, JiraUpdate
@@ -145,7 +145,7 @@ def test_it_tells_the_whole_story_of_a_granted_then_expired_request(company, jir
         ("wiki-editors", "local", "added"),
         ("wiki-readers", "local", "added"),
     }
-    assert adf.property_size(prop) <= adf.PROPERTY_MAX_BYTES
+    assert state.property_size(prop) <= state.PROPERTY_MAX_BYTES
 
     clock.shift(timedelta(hours=6, seconds=1))
     run(services.expire_due_grants)
@@ -421,8 +421,8 @@ def test_it_keeps_the_property_under_32kb(company, jira_on, emu, run):
     step = req.steps.get()
     step.comment = "x" * 100_000
     step.save()
-    value = adf.issue_property(req)
-    assert adf.property_size(value) <= adf.PROPERTY_MAX_BYTES
+    value = state.issue_property(req)
+    assert state.property_size(value) <= state.PROPERTY_MAX_BYTES
     assert len(value["steps"][0]["comment"]) == 500
 
 

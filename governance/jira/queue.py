@@ -16,8 +16,9 @@ from django_q.tasks import async_task
 
 from governance.models import AccessRequest, AuditEvent, JiraUpdate
 
-from .adf import PROPERTY_KEY, render_event
+from .adf import render_event
 from .client import JiraConfig
+from .state import PROPERTY_KEY
 
 logger = logging.getLogger(__name__)
 

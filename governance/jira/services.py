@@ -23,9 +23,9 @@ from governance.errors import Conflict
 from governance.models import AccessRequest, JiraUpdate
 from governance.services.audit import Actor, record
 
-from .adf import PROPERTY_KEY, issue_property
 from .client import JiraClient, JiraError, JiraRetryableError, TransitionNotFound
 from .queue import SEND_TASK, jira_config, queue_issue_creation
+from .state import PROPERTY_KEY, issue_property
 
 logger = logging.getLogger(__name__)
 

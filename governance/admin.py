@@ -493,3 +493,6 @@ class EmergencyReviewAdmin(admin.ModelAdmin):
             return comment
         self._review(request, queryset, False, comment)
         return None
+
+
+from . import admin_jira  # noqa: E402,F401  (registers the Jira write-back queue)

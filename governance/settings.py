@@ -189,3 +189,30 @@ ENTRA = {
     "MAX_RETRIES": env.int("ENTRA_MAX_RETRIES", default=3),
     "MAX_RETRY_WAIT_SECONDS": env.float("ENTRA_MAX_RETRY_WAIT_SECONDS", default=30.0),
 }
+
+# --- Jira Cloud write-back (docs/jira.md) ------------------------------------------------------
+# Comments, the `gatehouse` issue property and optional transitions on the request's Jira issue.
+# Nothing is queued unless Jira is enabled and the URL, email and token are all set.
+JIRA_BASE_URL = env.str("JIRA_BASE_URL", default="").rstrip("/")
+JIRA_EMAIL = env.str("JIRA_EMAIL", default="")
+JIRA_API_TOKEN = env.str("JIRA_API_TOKEN", default="")
+JIRA_API_TOKEN_FILE = env.str("JIRA_API_TOKEN_FILE", default="")
+if not JIRA_API_TOKEN and JIRA_API_TOKEN_FILE:
+    try:
+        JIRA_API_TOKEN = Path(JIRA_API_TOKEN_FILE).read_text().strip()
+    except OSError as error:
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(f"JIRA_API_TOKEN_FILE {JIRA_API_TOKEN_FILE!r} cannot be read: {error}") from error
+# Gatehouse status -> Jira transition name, e.g. "approved=Approved,fulfilled=Done,denied=Declined".
+JIRA_TRANSITIONS = env.dict("JIRA_TRANSITIONS", default={})
+# An empty JIRA_ENABLED (as copied from .env.example) means "not said": on when a URL is set.
+JIRA_ENABLED = env.bool("JIRA_ENABLED") if env.str("JIRA_ENABLED", default="") else bool(JIRA_BASE_URL)
+JIRA = {
+    "TIMEOUT_SECONDS": env.float("JIRA_TIMEOUT_SECONDS", default=10.0),
+    "MAX_ATTEMPTS": env.int("JIRA_MAX_ATTEMPTS", default=12),
+    "BACKOFF_SECONDS": env.int("JIRA_BACKOFF_SECONDS", default=30),
+    "BACKOFF_MAX_SECONDS": env.int("JIRA_BACKOFF_MAX_SECONDS", default=3600),
+    # A row claimed for longer than this is taken to be abandoned (the worker died mid-call).
+    "LEASE_SECONDS": env.int("JIRA_LEASE_SECONDS", default=300),
+}

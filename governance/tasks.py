@@ -42,3 +42,16 @@ def send_expiry_warnings() -> int:
     from .services.expiry import send_expiry_warnings as send
 
     return send()
+
+
+def send_jira_update(update_id: int) -> str:
+    from .jira import services as jira
+
+    update = jira.send_update(update_id)
+    return "not due or already taken" if update is None else update.status
+
+
+def sweep_jira_updates() -> dict[str, int]:
+    from .jira import services as jira
+
+    return jira.sweep_updates()

@@ -8,6 +8,7 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser
 
 from catalog.models import Person
+from governance.jira.queue import enqueue_for_event
 from governance.models import AccessRequest, AuditEvent, Grant
 
 
@@ -48,7 +49,7 @@ def record(
         subject = (grant.person if grant else None) or (request.beneficiary if request else None)
     if request is None and grant is not None and grant.request_id:
         request = grant.request
-    return AuditEvent.objects.create(
+    event = AuditEvent.objects.create(
         action=action,
         message=message,
         actor=actor.label,
@@ -58,6 +59,8 @@ def record(
         subject=subject,
         data=data or {},
     )
+    enqueue_for_event(event)  # Jira write-back, in this same transaction (no-op unless configured)
+    return event
 
 
 def record_many(rows: list[dict[str, Any]], *, actor: Actor) -> list[AuditEvent]:
@@ -82,4 +85,7 @@ def record_many(rows: list[dict[str, Any]], *, actor: Actor) -> list[AuditEvent]
                 data=row.get("data") or {},
             )
         )
-    return AuditEvent.objects.bulk_create(events, batch_size=1000)
+    created = AuditEvent.objects.bulk_create(events, batch_size=1000)
+    for event in created:
+        enqueue_for_event(event)  # Jira write-back, as for `record`
+    return created

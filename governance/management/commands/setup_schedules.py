@@ -11,6 +11,7 @@ SCHEDULES: dict[str, tuple[str, int]] = {
     "expire due grants": ("governance.tasks.run_expiry_timer", 1),
     "warn before expiry": ("governance.tasks.send_expiry_warnings", 1),
     "follow up approvals": ("governance.tasks.follow_up_approvals", 15),
+    "send due Jira updates": ("governance.tasks.sweep_jira_updates", 1),
 }
 
 

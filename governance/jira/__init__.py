@@ -1,0 +1,1 @@
+"""Jira Cloud write-back: REST client, ADF rendering, the outbound queue."""

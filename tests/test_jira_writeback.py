@@ -477,3 +477,25 @@ def test_it_tells_it_about_manual_fulfilment(company, jira_on, emu, clock, run, 
         "Fulfilled by hand by admin at 2026-11-23 09:00 UTC. Note: done in the HR system\n"
         "It has no end date."
     )
+
+
+def test_it_writes_extensions_and_warnings_on_the_issue(company, jira_on, emu, clock, run):
+    from governance.services.expiry import send_expiry_warnings
+
+    run(submit, duration=timedelta(days=7))
+    request = AccessRequest.objects.get(jira_issue_key="IT-1")
+    run(c.decide, request, company.alice)
+    grant = Grant.objects.get(request=request)
+    run(
+        services.extend_grant,
+        grant=grant,
+        actor=services.Actor.of_person(company.bob),
+        added=timedelta(days=1),
+        reason="release slipped",
+    )
+    grant.refresh_from_db()
+    clock.move_to(grant.expires_at - timedelta(hours=1))
+    run(send_expiry_warnings)
+    said = texts(emu)
+    assert any(t.startswith("Access extended") and "extended by P1D" in t for t in said)
+    assert any(t.startswith("Access ends soon") and "/extend/" in t for t in said)

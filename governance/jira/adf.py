@@ -330,7 +330,31 @@ def render_cancelled(event: AuditEvent) -> Node:
     )
 
 
+def _headline(title: str) -> Callable[[AuditEvent], Node]:
+    """A renderer for events whose audit message already reads well: a bold title, then the message."""
+
+    def render(event: AuditEvent) -> Node:
+        comment = (event.data or {}).get("comment")
+        return doc(
+            paragraph(strong(title), f" ({when(event.at)})."),
+            paragraph(event.message),
+            paragraph(strong("Comment: "), comment) if comment else None,
+        )
+
+    return render
+
+
 RENDERERS: dict[str, Callable[[AuditEvent], Node | None]] = {
+    "step.partially_approved": _headline("Approval recorded; more approvers must decide"),
+    "step.reminded": _headline("Approvers reminded"),
+    "step.escalated": _headline("Approval escalated"),
+    "request.expired": _headline("Request expired undecided"),
+    "grant.extended": _headline("Access extended"),
+    "grant.extension_requested": _headline("Extension needs approval"),
+    "grant.expiry_warning": _headline("Access ends soon"),
+    "emergency.review_opened": _headline("EMERGENCY access granted (break-glass): review required"),
+    "emergency.confirmed": _headline("Emergency access confirmed"),
+    "emergency.rejected": _headline("Emergency access rejected"),
     "request.submitted": render_submitted,
     "step.approved": render_step_approved,
     "step.denied": render_step_denied,

@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 
 SEND_TASK = "governance.tasks.send_jira_update"
 # Events that change what the issue property shows (coalesced: one queued row per issue).
-PROPERTY_PREFIXES = ("request.", "step.", "grant.", "membership.", "fulfilment.")
+PROPERTY_PREFIXES = ("request.", "step.", "grant.", "membership.", "fulfilment.", "emergency.")
 # Events whose name maps to a Gatehouse status that JIRA_TRANSITIONS may name a transition for.
 TRANSITION_EVENTS = {f"request.{s}": s for s in AccessRequest.Status.values} | {
     "grant.expired": "expired",

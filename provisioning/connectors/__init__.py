@@ -49,6 +49,15 @@ def _local() -> Connector:
 
 register("local", _local)
 
+
+def _okta() -> Connector:
+    from .okta import OktaConnector
+
+    return OktaConnector.from_settings()
+
+
+register("okta", _okta)
+
 __all__ = [
     "AddResult",
     "Connector",

@@ -165,7 +165,9 @@ OKTA = {
     "PRIVATE_KEY": env.str("OKTA_PRIVATE_KEY", default="", multiline=True),
     "PRIVATE_KEY_FILE": env.str("OKTA_PRIVATE_KEY_FILE", default=""),
     "KEY_ID": env.str("OKTA_KEY_ID", default=""),
-    "SCOPES": env.list("OKTA_SCOPES", default=["okta.users.read", "okta.groups.manage", "okta.apps.read"]),
+    "SCOPES": env.list(
+        "OKTA_SCOPES", default=["okta.users.read", "okta.groups.read", "okta.groups.manage", "okta.apps.read"]
+    ),
     # Rate-limit retries inside one call (the SDK waits until X-Rate-Limit-Reset); beyond them the
     # outbox re-queues the change for after the reset. Keep waits below the task timeout (Q_TIMEOUT).
     "RATE_LIMIT_MAX_RETRIES": env.int("OKTA_RATE_LIMIT_MAX_RETRIES", default=1),

@@ -54,6 +54,13 @@ class OktaEmulator(Emulator):
         self._window_count = 0
         self._ids = itertools.count(1)
 
+    def start(self) -> OktaEmulator:
+        super().start()
+        # The base handler writes headers and body separately; without TCP_NODELAY a keep-alive
+        # client waits on delayed ACKs (~40 ms a request), which would make the benchmark a Nagle test.
+        self._server.RequestHandlerClass.disable_nagle_algorithm = True
+        return self
+
     # -- seeding ---------------------------------------------------------------------------
     def _new_id(self, prefix: str) -> str:
         return f"{prefix}{next(self._ids):05d}{secrets.token_hex(6)}"

@@ -44,7 +44,7 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--changes", type=int, default=2000, help="membership changes to push (default 2000)")
     parser.add_argument("--groups", type=int, default=20, help="Okta groups the changes spread over")
-    parser.add_argument("--requests-per-minute", type=int, default=4000, help="the emulator's budget N")
+    parser.add_argument("--requests-per-minute", type=int, default=3500, help="the emulator's budget N")
     parser.add_argument(
         "--sdk-retries", type=int, default=1, help="OKTA_RATE_LIMIT_MAX_RETRIES (0: every 429 goes back to the outbox)"
     )

@@ -332,3 +332,31 @@ def test_outbox_fails_an_app_group_change_permanently(okta_settings, okta, org):
 
     assert change.status == MembershipChange.Status.FAILED
     assert "APP_GROUP" in change.last_error and change.last_error.endswith("(permanent: not retried)")
+
+
+def test_it_authenticates_with_an_oauth_private_key(okta, org, tmp_path, settings):
+    from jwcrypto import jwk
+
+    key_file = tmp_path / "okta-key.pem"
+    key_file.write_bytes(jwk.JWK.generate(kty="RSA", size=2048).export_to_pem(private_key=True, password=None))
+    okta.oauth_clients["0oagatehouse"] = {"okta.users.read", "okta.groups.read", "okta.groups.manage"}
+    settings.OKTA = {
+        "ORG_URL": okta.base_url,
+        "CLIENT_ID": "0oagatehouse",
+        "PRIVATE_KEY_FILE": str(key_file),
+        "KEY_ID": "key-1",
+        "SCOPES": ["okta.users.read", "okta.groups.read", "okta.groups.manage"],
+    }
+    conn = connector_for("okta")
+    try:
+        assert conn.add_member(org.editors, UserRef("alice@example.com")) == AddResult.ADDED
+    finally:
+        conn.close()
+    assert len(okta.calls_to("POST", r"^/oauth2/v1/token$")) == 1
+    assert {call.headers["authorization"].split()[0] for call in okta.calls_to("GET", r"^/api/")} == {"Bearer"}
+
+
+def test_it_explains_an_unreadable_private_key_file(settings, okta):
+    settings.OKTA = {"ORG_URL": okta.base_url, "CLIENT_ID": "0oagatehouse", "PRIVATE_KEY_FILE": "/nonexistent/key.pem"}
+    with pytest.raises(PermanentError, match="Cannot read OKTA_PRIVATE_KEY_FILE: No such file or directory"):
+        connector_for("okta")

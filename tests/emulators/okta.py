@@ -10,13 +10,15 @@ per-minute request budget answers 429 (E0000047) once spent, until the next minu
 
 from __future__ import annotations
 
+import base64
 import itertools
+import json
 import re
 import secrets
 import time
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode
 
 from .base import Emulator, Incoming, Reply, route
 
@@ -50,6 +52,8 @@ class OktaEmulator(Emulator):
         self.apps: dict[str, dict[str, Any]] = {}
         self.app_groups: dict[str, list[str]] = {}
         self.rate_limited = 0  # 429s answered because the budget was spent
+        self.oauth_clients: dict[str, set[str]] = {}  # client id -> scopes it may be granted
+        self.access_tokens: dict[str, set[str]] = {}  # issued bearer token -> granted scopes
         self._window_start = 0
         self._window_count = 0
         self._ids = itertools.count(1)
@@ -177,7 +181,10 @@ class OktaEmulator(Emulator):
     def before_request(self, incoming: Incoming) -> Reply | None:
         with self.lock:
             auth = incoming.headers.get("authorization", "")
-            if auth not in (f"SSWS {self.token}", f"SSWS{self.token}"):
+            if incoming.path == "/oauth2/v1/token":
+                return None  # the client authenticates with its signed assertion
+            bearer = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else None
+            if auth not in (f"SSWS {self.token}", f"SSWS{self.token}") and bearer not in self.access_tokens:
                 return self.okta_error(401)
             if self.requests_per_minute is None:
                 return None
@@ -216,6 +223,28 @@ class OktaEmulator(Emulator):
             query.update(after=page[-1]["id"], limit=str(limit))
             headers["Link"] = f'<{self.base_url}{incoming.path}?{urlencode(query)}>; rel="next"'
         return self.ok(page, headers=headers)
+
+    # -- OAuth 2.0 (private-key JWT client credentials) ----------------------------------------
+    @route("POST", r"/oauth2/v1/token")
+    def token(self, incoming: Incoming) -> Reply:
+        """Issue a bearer token. The assertion's signature is not verified: its claims are."""
+        form = {k: v[0] for k, v in parse_qs(incoming.body.decode()).items()}
+        assertion = form.get("client_assertion", "")
+        try:
+            payload = assertion.split(".")[1]
+            claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        except (IndexError, ValueError):
+            return Reply(400, {"error": "invalid_client", "error_description": "Malformed client assertion."})
+        client_id = claims.get("sub")
+        scopes = set(form.get("scope", "").split())
+        if form.get("grant_type") != "client_credentials" or client_id not in self.oauth_clients:
+            return Reply(401, {"error": "invalid_client", "error_description": "Client authentication failed."})
+        if not scopes or not scopes <= self.oauth_clients[client_id]:
+            return Reply(400, {"error": "invalid_scope", "error_description": "The requested scope is invalid."})
+        access_token = secrets.token_urlsafe(24)
+        self.access_tokens[access_token] = scopes
+        body = {"token_type": "Bearer", "expires_in": 3600, "access_token": access_token, "scope": " ".join(scopes)}
+        return Reply(200, body, self._rate_headers())
 
     # -- users -----------------------------------------------------------------------------
     @staticmethod

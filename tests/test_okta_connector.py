@@ -13,6 +13,7 @@ from provisioning.connectors import AddResult, PermanentError, RemoveResult, Ret
 from provisioning.connectors.okta import OktaConnector
 from provisioning.models import MembershipChange
 from tests import company as c
+from tests.emulators.base import Reply
 from tests.emulators.okta import OktaEmulator
 
 TOKEN = "test-token"
@@ -360,3 +361,33 @@ def test_it_explains_an_unreadable_private_key_file(settings, okta):
     settings.OKTA = {"ORG_URL": okta.base_url, "CLIENT_ID": "0oagatehouse", "PRIVATE_KEY_FILE": "/nonexistent/key.pem"}
     with pytest.raises(PermanentError, match="Cannot read OKTA_PRIVATE_KEY_FILE: No such file or directory"):
         connector_for("okta")
+
+
+def test_it_survives_a_short_burst_of_503_inside_one_call(okta, org):
+    conn = make_connector(okta, max_retries=2)
+    okta.fail(2, 503)
+    try:
+        assert conn.remove_member(org.editors, UserRef("bob@example.com")) == RemoveResult.REMOVED
+    finally:
+        conn.close()
+    assert okta.member_ids(org.editors) == []
+
+
+class BareProxyOkta(OktaEmulator):
+    """An Okta behind a proxy that answers 503 without Okta's rate-limit headers."""
+
+    def throttled_reply(self):
+        return Reply(503, "<html>Service Unavailable</html>", content_type="text/html")
+
+
+def test_it_reports_a_503_without_rate_limit_headers_as_retryable():
+    with BareProxyOkta(TOKEN) as okta:
+        okta.add_group("wiki-editors")
+        conn = make_connector(okta, max_retries=1)
+        okta.throttle(1)
+        try:
+            with pytest.raises(RetryableError, match="Okta answered HTTP 503 while trying to list groups") as error:
+                list(conn.iter_groups())
+        finally:
+            conn.close()
+    assert error.value.status == 503

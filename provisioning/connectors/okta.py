@@ -58,10 +58,12 @@ class _TimedHTTPClient(HTTPClient):
         super().__init__(http_config)
         self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
         self.last_transport_error: BaseException | None = None
+        self.last_status: int | None = None
 
     async def send_request(self, request: dict) -> tuple:
         result = await super().send_request(request)
         self.last_transport_error = result[3]
+        self.last_status = result[1].status if result[1] is not None else None
         return result
 
 
@@ -99,7 +101,7 @@ def retry_after_from(headers: Any) -> float | None:
 
 
 class OktaConnector(Connector):
-    """Users, groups, memberships and apps of one Okta org."""
+    """Users, groups, memberships and apps of one Okta org. Not thread-safe: one per worker."""
 
     name = "okta"
     parameters = (
@@ -215,13 +217,21 @@ class OktaConnector(Connector):
         (connection refused, timeout) it fails inside its own code, so that is caught here.
         """
         if self._http is not None:
-            self._http.last_transport_error = None
+            self._http.last_transport_error, self._http.last_status = None, None
         try:
             result = self._run(method(*args, **kwargs))
         except ConnectorError:
             raise
         except Exception as error:
-            cause = (self._http.last_transport_error if self._http else None) or error
+            transport_error = self._http.last_transport_error if self._http else None
+            status = self._http.last_status if self._http else None
+            if transport_error is None and status is not None:
+                # e.g. a 429/503 without Date or X-Rate-Limit-Reset: the SDK gives up without a response.
+                message = f"Okta answered HTTP {status} while trying to {what}, and the SDK could not use it: {error!r}"
+                if status in _RETRYABLE_STATUSES:
+                    raise RetryableError(message, status=status) from None
+                raise PermanentError(message, status=status) from None
+            cause = transport_error or error
             raise RetryableError(f"Okta did not answer while trying to {what}: {cause!r}") from None
         if len(result) == 2:
             data, (response, error) = None, result

@@ -216,3 +216,22 @@ JIRA = {
     # A row claimed for longer than this is taken to be abandoned (the worker died mid-call).
     "LEASE_SECONDS": env.int("JIRA_LEASE_SECONDS", default=300),
 }
+
+# --- Okta connector (provisioning/connectors/okta.py; see docs/okta.md) -------------------------
+# Either an API token (SSWS) or OAuth 2.0 private-key JWT (client id + private key). Secrets are
+# never logged: OktaConnector.sensitive_parameters names them.
+OKTA = {
+    "ORG_URL": env.str("OKTA_ORG_URL", default=""),
+    "API_TOKEN": env.str("OKTA_API_TOKEN", default=""),
+    "CLIENT_ID": env.str("OKTA_CLIENT_ID", default=""),
+    "PRIVATE_KEY": env.str("OKTA_PRIVATE_KEY", default="", multiline=True),
+    "PRIVATE_KEY_FILE": env.str("OKTA_PRIVATE_KEY_FILE", default=""),
+    "KEY_ID": env.str("OKTA_KEY_ID", default=""),
+    "SCOPES": env.list(
+        "OKTA_SCOPES", default=["okta.users.read", "okta.groups.read", "okta.groups.manage", "okta.apps.read"]
+    ),
+    # Rate-limit retries inside one call (the SDK waits until X-Rate-Limit-Reset); beyond them the
+    # outbox re-queues the change for after the reset. Keep waits below the task timeout (Q_TIMEOUT).
+    "RATE_LIMIT_MAX_RETRIES": env.int("OKTA_RATE_LIMIT_MAX_RETRIES", default=1),
+    "REQUEST_TIMEOUT_SECONDS": env.int("OKTA_REQUEST_TIMEOUT_SECONDS", default=30),
+}

@@ -60,6 +60,15 @@ def _entra() -> Connector:
 
 register("entra", _entra)
 
+
+def _okta() -> Connector:
+    from .okta import OktaConnector
+
+    return OktaConnector.from_settings()
+
+
+register("okta", _okta)
+
 __all__ = [
     "AddResult",
     "Connector",

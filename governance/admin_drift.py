@@ -1,10 +1,16 @@
-"""Admin for drift findings (read-only: findings change only through drift detection)."""
+"""Admin for drift findings (read-only: findings change only through drift detection).
+
+Importing this module registers the admin (governance/admin.py: `from . import admin_drift`).
+"""
 
 from __future__ import annotations
 
 from django.contrib import admin
 
+from .models import DriftFinding
 
+
+@admin.register(DriftFinding)
 class DriftFindingAdmin(admin.ModelAdmin):
     list_display = ("kind", "person", "group", "grant", "status", "detected_at", "resolved_at")
     list_filter = ("status", "kind", "group__connector")

@@ -128,17 +128,13 @@ def _sync_people(connector: Connector, connector_name: str, counts: _Counts, pro
     if not users and any(p.directory == connector_name for p in existing.values()):
         raise SyncAborted(f"{connector_name} returned no users; refusing to deprovision everyone it reported before.")
     with transaction.atomic():
-        new = [_new_person(email, user, connector_name) for email, user in users.items() if email not in existing]
-        Person.objects.bulk_create(new, batch_size=BATCH)
-        if any(p.pk is None for p in new):  # databases without RETURNING on bulk insert
-            new = list(Person.objects.filter(email__in=[p.email for p in new]))
-        existing.update({p.email.lower(): p for p in new})
+        new = _create_people({e: u for e, u in users.items() if e not in existing}, existing, connector_name)
         created_ids = {p.pk for p in new}
         changes: dict[tuple[str, ...], list[Person]] = {}
         deactivated = 0
         for email, user in users.items():
             person = existing[email]
-            manager = existing.get((user.manager_email or "").strip().lower())
+            manager = existing.get(_manager_key(user))
             manager_id = manager.pk if manager and manager.pk != person.pk else None
             wanted = _desired(user, connector_name, manager_id, person)
             deactivated += _becomes_deprovisioned(person, wanted, created_ids)
@@ -156,11 +152,32 @@ def _sync_people(connector: Connector, connector_name: str, counts: _Counts, pro
     progress("people written", counts.created + counts.updated, None)
 
 
-def _new_person(email: str, user: DirectoryUser, connector_name: str) -> Person:
-    person = Person(email=email)
-    for name, value in _desired(user, connector_name, None, person).items():
-        setattr(person, name, value)
-    return person
+def _manager_key(user: DirectoryUser) -> str:
+    return (user.manager_email or "").strip().lower()
+
+
+def _create_people(todo: dict[str, DirectoryUser], existing: dict[str, Person], connector_name: str) -> list[Person]:
+    """Insert new people managers first (one bulk insert per level of the org chart), so their
+    manager is set on insert rather than by a second, row-by-row-priced bulk UPDATE."""
+    created: list[Person] = []
+    while todo:
+        wave = {e: u for e, u in todo.items() if _manager_key(u) not in todo or _manager_key(u) == e}
+        wave = wave or dict(todo)  # a reporting cycle: insert the rest; the update pass links managers
+        people = []
+        for email, user in wave.items():
+            manager = existing.get(_manager_key(user))
+            person = Person(email=email)
+            for name, value in _desired(user, connector_name, manager.pk if manager else None, person).items():
+                setattr(person, name, value)
+            people.append(person)
+        Person.objects.bulk_create(people, batch_size=BATCH)
+        if any(p.pk is None for p in people):  # databases without RETURNING on bulk insert
+            people = list(Person.objects.filter(email__in=list(wave)))
+        existing.update({p.email.lower(): p for p in people})
+        created.extend(people)
+        for email in wave:
+            del todo[email]
+    return created
 
 
 def _becomes_deprovisioned(person: Person, wanted: dict, created_ids: set[int]) -> int:

@@ -293,3 +293,14 @@ def test_the_scheduled_task_syncs_every_directory(idp):
     IdpGroup.objects.create(connector="fakeidp", external_id="g2", name="all-staff")
     assert sync_all_directories() == [str(SyncRun.objects.get())]
     assert Person.objects.count() == 3
+
+
+def test_a_reporting_cycle_still_links_both_managers(db):
+    d = FakeDirectory("cycle").install()
+    d.user("a", "a@example.com", manager_email="b@example.com")
+    d.user("b", "b@example.com", manager_email="a@example.com")
+    d.user("c", "c@example.com", manager_email="c@example.com")  # their own manager: ignored
+    run = sync_directory("cycle")
+    assert run.status == SyncRun.Status.SUCCEEDED and run.created == 3
+    managers = dict(Person.objects.values_list("email", "manager__email"))
+    assert managers == {"a@example.com": "b@example.com", "b@example.com": "a@example.com", "c@example.com": None}

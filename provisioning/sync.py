@@ -128,6 +128,9 @@ def _sync_people(connector: Connector, connector_name: str, counts: _Counts, pro
     if not users and any(p.directory == connector_name for p in existing.values()):
         raise SyncAborted(f"{connector_name} returned no users; refusing to deprovision everyone it reported before.")
     with transaction.atomic():
+        counts.people_by_external_id = {  # members the user listing left out (e.g. deprovisioned)
+            p.external_id: p.pk for p in existing.values() if p.directory == connector_name and p.external_id
+        }
         new = _create_people({e: u for e, u in users.items() if e not in existing}, existing, connector_name)
         created_ids = {p.pk for p in new}
         changes: dict[tuple[str, ...], list[Person]] = {}

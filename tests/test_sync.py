@@ -304,3 +304,15 @@ def test_a_reporting_cycle_still_links_both_managers(db):
     assert run.status == SyncRun.Status.SUCCEEDED and run.created == 3
     managers = dict(Person.objects.values_list("email", "manager__email"))
     assert managers == {"a@example.com": "b@example.com", "b@example.com": "a@example.com", "c@example.com": None}
+
+
+def test_a_member_the_user_listing_left_out_is_matched_by_their_stored_provider_id(idp):
+    sync_directory("fakeidp")
+    editors_map = map_group("g1")
+    del idp.users["u3"]  # e.g. deprovisioned users are not listed, yet still in the group
+    run = sync_directory("fakeidp")
+    assert run.errors == 0
+    assert set(editors_map.memberships.values_list("person__email", flat=True)) == {
+        "bob@example.com",
+        "charlie@example.com",
+    }

@@ -2,6 +2,7 @@
 
 from django.urls import path
 
+from governance import admin_drift  # noqa: F401  (registers the drift admin, as governance/admin.py will)
 from governance.api_drift import DriftFindingCollection
 from governance.urls import urlpatterns as project
 

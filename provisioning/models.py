@@ -136,6 +136,10 @@ class SyncRun(models.Model):
     class Meta:
         ordering = ["-started_at", "-id"]
         indexes = [models.Index(fields=["connector", "started_at"])]
+        constraints = [
+            # Two syncs of one directory at once would race each other's writes.
+            models.UniqueConstraint(fields=["connector"], condition=models.Q(status="running"), name="one_running_sync")
+        ]
 
     def __str__(self) -> str:
         return f"sync {self.connector} {self.started_at:%Y-%m-%d %H:%M} [{self.status}]"

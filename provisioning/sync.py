@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Model
 from django.utils import timezone
 from django.utils.text import slugify
@@ -24,6 +25,8 @@ from .models import MembershipChange, SyncRun
 logger = logging.getLogger(__name__)
 
 BATCH = 1000
+#: a run still marked running after this long is taken to be abandoned (its process died)
+STALE = timedelta(hours=3)
 #: called as progress(stage, done, total); total is None while unknown
 Progress = Callable[[str, int, int | None], None]
 STATUSES = {s.value for s in Person.Status}
@@ -58,7 +61,9 @@ def _batched(items: list, size: int = BATCH) -> Iterable[list]:
 def sync_directory(connector_name: str, progress: Progress | None = None) -> SyncRun:
     """Mirror one provider into the catalog and return the run. Provider errors fail the run (not raised)."""
     progress = progress or _no_progress
-    run = SyncRun.objects.create(connector=connector_name, started_at=timezone.now())
+    run = _start(connector_name)
+    if run.status == SyncRun.Status.FAILED:
+        return run
     counts = _Counts()
     connector: Connector | None = None
     try:
@@ -77,6 +82,25 @@ def sync_directory(connector_name: str, progress: Progress | None = None) -> Syn
         if connector is not None:
             connector.close()
     return _finish(run, counts, SyncRun.Status.SUCCEEDED, "")
+
+
+def _start(connector_name: str) -> SyncRun:
+    """A new running SyncRun, or an unsaved failed one when another sync of this directory is running."""
+    now = timezone.now()
+    SyncRun.objects.filter(connector=connector_name, status=SyncRun.Status.RUNNING, started_at__lt=now - STALE).update(
+        status=SyncRun.Status.FAILED, finished_at=now, error="abandoned: the process running it stopped"
+    )
+    try:
+        with transaction.atomic():
+            return SyncRun.objects.create(connector=connector_name, started_at=now)
+    except IntegrityError:
+        return SyncRun(
+            connector=connector_name,
+            started_at=now,
+            finished_at=now,
+            status=SyncRun.Status.FAILED,
+            error=f"Another sync of {connector_name} is running; this one was not started.",
+        )
 
 
 def _finish(run: SyncRun, counts: _Counts, status: str, error: str) -> SyncRun:

@@ -316,3 +316,38 @@ def test_a_member_the_user_listing_left_out_is_matched_by_their_stored_provider_
         "bob@example.com",
         "charlie@example.com",
     }
+
+
+def test_a_second_sync_of_the_same_directory_does_not_start_while_one_runs(idp):
+    from django.utils import timezone
+
+    SyncRun.objects.create(connector="fakeidp", started_at=timezone.now())
+    run = sync_directory("fakeidp")
+    assert run.status == SyncRun.Status.FAILED and "Another sync of fakeidp is running" in run.error
+    assert not Person.objects.exists()
+
+
+def test_an_abandoned_run_does_not_block_the_next(idp):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    stale = SyncRun.objects.create(connector="fakeidp", started_at=timezone.now() - timedelta(hours=4))
+    assert sync_directory("fakeidp").status == SyncRun.Status.SUCCEEDED
+    stale.refresh_from_db()
+    assert stale.status == SyncRun.Status.FAILED and "abandoned" in stale.error
+
+
+def test_membership_changes_pass_the_provider_id_sync_stored(idp, django_capture_on_commit_callbacks):
+    from provisioning import services as provisioning
+
+    sync_directory("fakeidp")
+    group = map_group("g2")
+    idp.users["u1"].email = "alice.renamed@example.com"  # the provider knows her by id, not by the old email
+    alice = Person.objects.get(email="alice@example.com")
+    idp.members["g2"].discard("u1")
+    with django_capture_on_commit_callbacks(execute=True):
+        change = provisioning.queue_change(action="add", person=alice, group=group)
+    change.refresh_from_db()
+    assert (change.status, change.result) == ("succeeded", "added")
+    assert "u1" in idp.members["g2"]

@@ -324,6 +324,7 @@ def _free_slug(base: str, taken: set[str]) -> str:
 def _sync_memberships(connector: Connector, connector_name: str, counts: _Counts, progress: Progress) -> None:
     mapped = list(IdpGroup.objects.filter(connector=connector_name, role_mappings__isnull=False).distinct())
     people = counts.people_by_external_id
+    read_started = timezone.now()
     listed: set[tuple[int, int]] = set()
     for done, group in enumerate(mapped, start=1):
         for member_id in connector.iter_group_members(group.external_id):
@@ -335,12 +336,11 @@ def _sync_memberships(connector: Connector, connector_name: str, counts: _Counts
             listed.add((person_id, group.pk))
         progress("members", done, len(mapped))
     group_ids = [g.pk for g in mapped]
-    held = {
-        (m["person_id"], m["group_id"]): m["id"]
-        for m in GroupMembership.objects.filter(group_id__in=group_ids).values("id", "person_id", "group_id")
-    }
+    rows = GroupMembership.objects.filter(group_id__in=group_ids).values("id", "person_id", "group_id", "since")
+    held = {(m["person_id"], m["group_id"]): m for m in rows}
     added = listed - held.keys()
-    gone = [held[pair] for pair in held.keys() - listed]
+    # A row the outbox wrote while we were reading is newer than what we read: leave it.
+    gone = [held[pair]["id"] for pair in held.keys() - listed if held[pair]["since"] < read_started]
     now = timezone.now()
     ours = _added_by_gatehouse(group_ids) if added else set()
     with transaction.atomic():
@@ -357,6 +357,7 @@ def _sync_memberships(connector: Connector, connector_name: str, counts: _Counts
                 for person_id, group_id in sorted(added)
             ],
             batch_size=BATCH,
+            ignore_conflicts=True,  # the outbox may have recorded the same membership meanwhile
         )
         for batch in _batched(gone):
             GroupMembership.objects.filter(id__in=batch).delete()

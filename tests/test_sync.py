@@ -351,3 +351,23 @@ def test_membership_changes_pass_the_provider_id_sync_stored(idp, django_capture
     change.refresh_from_db()
     assert (change.status, change.result) == ("succeeded", "added")
     assert "u1" in idp.members["g2"]
+
+
+def test_a_membership_recorded_while_the_members_were_read_is_kept(idp):
+    """The outbox adds bob to a group after sync read its members: sync must not delete that row."""
+    from django.utils import timezone
+
+    sync_directory("fakeidp")
+    group = map_group("g2")
+    alice = Person.objects.get(email="alice@example.com")
+    idp.members["g2"].discard("u1")
+    real = idp.iter_group_members
+
+    def read_then_outbox_adds(group_id):
+        yield from real(group_id)
+        GroupMembership.objects.create(person=alice, group=group, origin="gatehouse", since=timezone.now())
+
+    idp.iter_group_members = read_then_outbox_adds
+    run = sync_directory("fakeidp")
+    assert run.status == SyncRun.Status.SUCCEEDED, run.error
+    assert group.memberships.filter(person=alice, origin="gatehouse").exists()

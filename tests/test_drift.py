@@ -177,3 +177,16 @@ def test_the_api_rejects_bad_filters_and_missing_tokens(api):
     response = api.get("/api/v1/drift/", {"kind": "bogus"})
     assert response.status_code == 400 and response.json()["error"]["fields"]["kind"]
     assert APIClient().get("/api/v1/drift/").status_code == 401
+
+
+def test_detecting_again_with_nothing_changed_writes_nothing(company, django_capture_on_commit_callbacks):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    grant_editor(company, django_capture_on_commit_callbacks)
+    LocalMembership.objects.create(person=company.charlie, group=company.readers)
+    sync_and_detect(django_capture_on_commit_callbacks)
+    with CaptureQueriesContext(connection) as ctx:
+        report = detect_drift(connector="local")
+    assert (report.unexplained, report.resolved) == (1, 0)
+    assert not [q for q in ctx.captured_queries if q["sql"].lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE"))]

@@ -79,14 +79,19 @@ def _granted(group_ids: list[int]) -> tuple[set[Pair], dict[Pair, int]]:
     """Pairs some live grant explains, and pairs an active grant needs (with one such grant)."""
     rows = (
         Grant.objects.filter(status__in=Grant.LIVE, role__group_mappings__group_id__in=group_ids)
-        .values_list("id", "person_id", "role__group_mappings__group_id", "status")
+        .values_list(
+            "id", "person_id", "role__group_mappings__group_id", "status", "role__application__provisioning_mode"
+        )
         .order_by("id")
     )
+    watched = set(group_ids)
     live: set[Pair] = set()
     active: dict[Pair, int] = {}
-    for grant_id, person_id, group_id, status in rows:
+    for grant_id, person_id, group_id, status, mode in rows:
+        if group_id not in watched:
+            continue
         live.add((person_id, group_id))
-        if status == Grant.Status.ACTIVE:
+        if status == Grant.Status.ACTIVE and mode == Application.ProvisioningMode.AUTOMATIC:
             active.setdefault((person_id, group_id), grant_id)
     return live, active
 

@@ -26,6 +26,10 @@ class Person(models.Model):
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
     is_contractor = models.BooleanField(default=False)
     last_login_at = models.DateTimeField(null=True, blank=True, help_text="Last sign-in seen at the identity provider.")
+    directory = models.CharField(
+        max_length=40, blank=True, help_text="The connector whose directory sync last reported this person."
+    )
+    external_id = models.CharField(max_length=200, blank=True, help_text="The person's id in that directory.")
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -83,6 +87,13 @@ class Application(models.Model):
     risk_tier = models.CharField(max_length=20, choices=RiskTier.choices, default=RiskTier.MEDIUM)
     provisioning_mode = models.CharField(
         max_length=20, choices=ProvisioningMode.choices, default=ProvisioningMode.AUTOMATIC
+    )
+    external_ref = models.CharField(
+        max_length=250,
+        null=True,
+        blank=True,
+        unique=True,
+        help_text='"<connector>:<id>" of the provider application this entry was proposed from by sync.',
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

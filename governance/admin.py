@@ -495,4 +495,5 @@ class EmergencyReviewAdmin(admin.ModelAdmin):
         return None
 
 
-from . import admin_jira  # noqa: E402,F401  (registers the Jira write-back queue)
+# Admins of other topics register themselves on import.
+from . import admin_drift, admin_jira  # noqa: E402,F401

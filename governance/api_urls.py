@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import api
+from . import api, api_drift
 
 urlpatterns = [
     path("access-requests/", api.AccessRequestCollection.as_view(), name="access-requests"),
@@ -9,6 +9,7 @@ urlpatterns = [
     path("access-requests/<str:key>/deny/", api.DenyAccessRequest.as_view(), name="access-request-deny"),
     path("access-requests/<str:key>/cancel/", api.CancelAccessRequest.as_view(), name="access-request-cancel"),
     path("access-requests/<str:key>/emergency-review/", api.ReviewEmergency.as_view(), name="access-request-emergency"),
+    path("drift/", api_drift.DriftFindingCollection.as_view(), name="drift-findings"),
     path("applications/", api.ApplicationCollection.as_view(), name="applications"),
     path("people/<str:email>/", api.PersonDetail.as_view(), name="person"),
     path("grants/<int:grant_id>/", api.GrantDetail.as_view(), name="grant"),

@@ -91,3 +91,6 @@ class LocalMembershipAdmin(admin.ModelAdmin):
     search_fields = ("person__email", "group__name")
     list_select_related = ("person", "group")
     autocomplete_fields = ("person", "group")
+
+
+from . import admin_sync  # noqa: E402,F401  (registers directory sync runs)

@@ -103,7 +103,10 @@ def _has_earlier_open_change(change: MembershipChange) -> bool:
 def _call_provider(change: MembershipChange) -> AddResult | RemoveResult:
     connector = connector_for(change.group.connector)
     try:
-        user = UserRef(email=change.person.email)
+        person = change.person
+        # The provider's id is known once a sync of that provider has listed the person.
+        known = person.external_id if person.directory == change.group.connector and person.external_id else None
+        user = UserRef(email=person.email, external_id=known)
         if change.action == MembershipChange.Action.ADD:
             return connector.add_member(change.group.external_id, user)
         return connector.remove_member(change.group.external_id, user)

@@ -17,3 +17,10 @@ def execute_membership_changes(change_ids: list[int]) -> int:
 
 def recover_membership_changes() -> dict[str, int]:
     return services.recover_changes()
+
+
+def sync_all_directories() -> list[str]:
+    """The scheduled directory sync (drift detection is run after it by governance.tasks)."""
+    from .sync import sync_all_directories as sync_all
+
+    return [str(run) for run in sync_all()]

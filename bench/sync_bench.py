@@ -1,0 +1,129 @@
+"""Full directory sync at scale: 20,000 users, 2,000 groups (50 mapped to roles, 100 members each).
+
+The provider is an in-process fake behind the connector interface (tests/fake_directory.py), paged
+200 items per call like a real API, with optional added latency per call. Runs a first sync (all
+new), a second one (nothing changed: must write nothing), and a third after a few changes.
+Prints wall time, connector calls, database queries (and writes) and peak Python memory
+(tracemalloc) for each. Nothing is asserted on time.
+
+    .venv/bin/python bench/sync_bench.py [--users 20000] [--groups 2000] [--mapped 50] [--members 100]
+                                         [--latency-ms 0] [--database-url postgres://…]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def django_up(database_url: str | None) -> None:
+    if not database_url:
+        database_url = f"sqlite:///{tempfile.mkdtemp(prefix='gatehouse-bench-')}/bench.sqlite3"
+    os.environ["DATABASE_URL"] = database_url
+    os.environ.setdefault("GATEHOUSE_DEV_DEFAULTS", "true")
+    os.environ.setdefault("Q_SYNC", "true")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "governance.settings")
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0)
+
+
+def build_provider(args):
+    from tests.fake_directory import FakeDirectory
+
+    d = FakeDirectory("benchidp", latency=args.latency_ms / 1000, page_size=200)
+    for i in range(args.users):
+        d.user(
+            f"00u{i:06d}",
+            f"user{i}@bench.example",
+            f"User {i}",
+            manager_email=f"user{i // 8}@bench.example" if i else None,
+            department=f"Dept {i % 40}",
+            title=f"Title {i % 25}",
+        )
+    for g in range(args.groups):
+        members = [f"00u{(g * 37 + k * 13) % args.users:06d}" for k in range(args.members)] if g < args.mapped else []
+        d.group(f"00g{g:05d}", f"group-{g}", *members)
+    for a in range(20):
+        d.app(f"0oa{a:03d}", f"Bench app {a}", f"00g{a:05d}")
+    return d.install()
+
+
+def map_groups(args) -> None:
+    """IT has mapped `mapped` groups to roles before the sync (groups created ahead, as an admin would)."""
+    from catalog.models import Application, IdpGroup, Role, RoleGroup
+
+    app = Application.objects.create(slug="bench", name="Bench", status="approved")
+    groups = IdpGroup.objects.bulk_create(
+        [IdpGroup(connector="benchidp", external_id=f"00g{g:05d}", name=f"group-{g}") for g in range(args.mapped)]
+    )
+    roles = Role.objects.bulk_create([Role(application=app, slug=f"r{g}", name=f"R {g}") for g in range(args.mapped)])
+    RoleGroup.objects.bulk_create([RoleGroup(role=r, group=g) for r, g in zip(roles, groups, strict=True)])
+
+
+def measure(label: str, provider) -> None:
+    from django.db import connection
+
+    from provisioning.sync import sync_directory
+
+    statements: list[str] = []
+
+    def count(execute, sql, params, many, context):
+        statements.append(sql.lstrip()[:6].upper())
+        return execute(sql, params, many, context)
+
+    provider.calls.clear()
+    tracemalloc.start()
+    started = time.perf_counter()
+    with connection.execute_wrapper(count):
+        run = sync_directory(provider.name)
+    wall = time.perf_counter() - started
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    writes = sum(s in ("INSERT", "UPDATE", "DELETE") for s in statements)
+    print(f"\n{label}: {run.status} {run.error}")
+    print(f"  wall time        {wall:8.2f} s (tracemalloc on: slower than without)")
+    print(f"  connector calls  {sum(provider.calls.values()):8d}  {dict(provider.calls)}")
+    print(f"  database queries {len(statements):8d}  (writes {writes}, incl. the SyncRun row)")
+    print(f"  peak memory      {peak / 1e6:8.1f} MB")
+    print(
+        f"  run: created {run.created}, updated {run.updated}, deactivated {run.deactivated}, groups {run.groups}, "
+        f"memberships {run.memberships}, applications {run.applications}, errors {run.errors}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--users", type=int, default=20_000)
+    parser.add_argument("--groups", type=int, default=2_000)
+    parser.add_argument("--mapped", type=int, default=50)
+    parser.add_argument("--members", type=int, default=100)
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="added to every connector page call")
+    parser.add_argument("--database-url", default=None)
+    args = parser.parse_args()
+    django_up(args.database_url)
+    provider = build_provider(args)
+    map_groups(args)
+    print(
+        f"{args.users} users, {args.groups} groups ({args.mapped} mapped x {args.members} members), "
+        f"latency {args.latency_ms} ms per call"
+    )
+    measure("first sync (everything new)", provider)
+    measure("second sync (nothing changed)", provider)
+    for i in range(0, args.users, 100):  # 1% of people change title; one mapped group loses a member
+        provider.users[f"00u{i:06d}"].title = "Promoted"
+    provider.members["00g00000"].pop()
+    measure("third sync (1% changed)", provider)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+"""manage.py sync_directory [--provider NAME]: mirror identity-provider directories into the catalog."""
+
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand, CommandError
+
+from provisioning.models import SyncRun
+from provisioning.sync import directories_to_sync, sync_directory
+
+
+class Command(BaseCommand):
+    help = "Sync people, groups, mapped memberships and applications from identity providers."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument(
+            "--provider",
+            action="append",
+            dest="providers",
+            help="Connector name (repeatable). Default: every connector an identity-provider group uses.",
+        )
+
+    def handle(self, *args, providers: list[str] | None = None, verbosity: int = 1, **options) -> None:
+        names = providers or directories_to_sync()
+        if not providers:
+            self.stdout.write("Skipping 'local': the local directory is Gatehouse's own database; nothing to sync.")
+        if not names:
+            self.stdout.write("No external directory to sync (no identity-provider group uses one).")
+            return
+        live = verbosity >= 1 and self.stdout.isatty()
+        runs = [sync_directory(name, progress=self._progress(name) if verbosity >= 1 else None) for name in names]
+        if live:
+            self.stdout.write("")
+        for run in runs:
+            self._summary(run)
+        failed = [run.connector for run in runs if run.status != SyncRun.Status.SUCCEEDED]
+        if failed:
+            raise CommandError(f"Sync failed for {', '.join(failed)}.")
+
+    def _progress(self, name: str):
+        tty = self.stdout.isatty()
+        last: dict[str, str] = {}
+
+        def show(stage: str, done: int, total: int | None) -> None:
+            line = f"{name}: {stage} {done}/{total if total is not None else '…'}"
+            if tty:
+                self.stdout.write("\r\033[K" + line, ending="")
+                self.stdout.flush()
+            elif total is not None and last.get(stage) != line:  # not a terminal: only stage totals
+                last[stage] = line
+                self.stdout.write(line)
+
+        return show
+
+    def _summary(self, run: SyncRun) -> None:
+        text = (
+            f"{run.connector}: {run.status} — created {run.created}, updated {run.updated}, "
+            f"deactivated {run.deactivated}, groups {run.groups}, memberships {run.memberships}, "
+            f"applications proposed {run.applications}, errors {run.errors}"
+        )
+        if run.error:
+            text += f"\n  {run.error}"
+        style = self.style.SUCCESS if run.status == SyncRun.Status.SUCCEEDED else self.style.ERROR
+        self.stdout.write(style(text))

@@ -180,13 +180,14 @@ def grant_items(ctx: Context, live: QuerySet[Grant], skip_apps: set[int]) -> Ite
 def drift_items(ctx: Context) -> Iterator[ReviewItem]:
     """Memberships of the scoped groups that no live grant (of any role) explains."""
     roles = scoped_roles(ctx.campaign)
-    group_owner: dict[int, tuple[int, int]] = {}  # group -> (role, app): the first scoped role mapping it
-    for group_id, role_id, app_id in (
-        RoleGroup.objects.filter(role__in=roles)
-        .order_by("id")
-        .values_list("group_id", "role_id", "role__application_id")
-    ):
-        group_owner.setdefault(group_id, (role_id, app_id))
+    # group -> (role, app): the narrowest scoped role mapping it (fewest groups), so a membership of
+    # "readers" reads as the reader role rather than the editor role that also includes it.
+    group_owner: dict[int, tuple[int, int]] = {}
+    mappings = RoleGroup.objects.filter(role__in=roles).order_by("id")
+    for group_id, role_id, app_id in mappings.values_list("group_id", "role_id", "role__application_id"):
+        current = group_owner.get(group_id)
+        if current is None or len(ctx.roles[role_id]["groups"]) < len(ctx.roles[current[0]]["groups"]):
+            group_owner[group_id] = (role_id, app_id)
     scoped_groups = RoleGroup.objects.filter(role__in=roles).values("group_id")
     explained = set(
         Grant.objects.filter(status__in=Grant.LIVE, role__group_mappings__group__in=scoped_groups).values_list(

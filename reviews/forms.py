@@ -17,8 +17,10 @@ class ItemFilterForm(forms.Form):
         choices=[("", "Any recommendation"), *ReviewItem.Recommendation.choices],
         widget=forms.Select(attrs={"id": "f-rec"}),
     )
-    decision = forms.ChoiceField(
+    # Not "decision": the per-item form posts that name, and carries these filters along.
+    state = forms.ChoiceField(
         required=False,
+        label="Decision",
         choices=[("", "Any decision"), *ReviewItem.Decision.choices],
         widget=forms.Select(attrs={"id": "f-dec"}),
     )
@@ -32,8 +34,8 @@ class ItemFilterForm(forms.Form):
             items = items.filter(application_id=data["app"])
         if data.get("recommendation"):
             items = items.filter(recommendation=data["recommendation"])
-        if data.get("decision"):
-            items = items.filter(decision=data["decision"])
+        if data.get("state"):
+            items = items.filter(decision=data["state"])
         if data.get("q"):
             text = data["q"].strip()
             items = items.filter(Q(account_name__icontains=text) | Q(account_email__icontains=text))

@@ -166,7 +166,6 @@ def test_it_imports_an_account_list_for_an_application_without_groups(world):
 def test_it_reads_xlsx(world):
     import openpyxl
 
-    app = payroll(world)
     book = openpyxl.Workbook()
     sheet = book.active
     sheet.append(["name", "email", "role", "last_login"])
@@ -219,7 +218,7 @@ def test_it_rejects_a_file_without_the_required_columns():
 def test_it_asks_for_the_missing_account_list(world):
     app = payroll(world)
     campaign = make_campaign(world, apps=[world.wiki, app])
-    with pytest.raises(InvalidInput, match="Upload the account list .* of Payroll"):
+    with pytest.raises(InvalidInput, match=r"Upload the account list .* of Payroll"):
         launch(campaign)
     assert not ReviewItem.objects.exists()
 
@@ -471,9 +470,11 @@ def test_undecided_items_are_revoked_at_the_due_date(world, django_capture_on_co
     campaigns.decide_item(campaign_id=campaign.pk, item_id=charlie.pk, reviewer=world.dana, decision="keep")
     with time_machine.travel(campaign.due_at - timedelta(minutes=1), tick=False):
         assert campaigns.close_due_campaigns() == 0
-    with time_machine.travel(campaign.due_at + timedelta(minutes=1), tick=False):
-        with django_capture_on_commit_callbacks(execute=True):
-            assert campaigns.close_due_campaigns() == 1
+    with (
+        time_machine.travel(campaign.due_at + timedelta(minutes=1), tick=False),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        assert campaigns.close_due_campaigns() == 1
     campaign.refresh_from_db()
     assert campaign.status == "closed"
     bob = item_of(campaign, "bob@example.com")
@@ -530,9 +531,11 @@ def test_pending_items_escalate_to_the_fallback_reviewer(world, mailoutbox, djan
     campaign = launch(make_campaign(world, escalate_days_before_due=2))
     with time_machine.travel(campaign.due_at - timedelta(days=3), tick=False):
         assert campaigns.escalate_overdue() == 0
-    with time_machine.travel(campaign.due_at - timedelta(days=2), tick=False):
-        with django_capture_on_commit_callbacks(execute=True):
-            assert campaigns.escalate_overdue() == 1
+    with (
+        time_machine.travel(campaign.due_at - timedelta(days=2), tick=False),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        assert campaigns.escalate_overdue() == 1
     bob = item_of(campaign, "bob@example.com")
     assert (bob.reviewer, bob.escalated_from) == (world.dana, world.alice)
     assert any(m.subject.startswith("Access review") and m.to == ["dana@example.com"] for m in mailoutbox)
@@ -608,3 +611,15 @@ def test_the_reviewer_page_query_count_does_not_grow_with_items(world, client, d
     small, large = queries_for(2), queries_for(40)
     assert small == large
     assert large <= 12
+
+
+def test_a_decision_keeps_the_filter_it_was_made_under(world, client):
+    campaign = launch(make_campaign(world))
+    sign_in(client, world.alice)
+    bob = item_of(campaign, "bob@example.com")
+    response = client.post(
+        page_url(campaign, "items", bob.pk), {"decision": "revoke", "reason": "gone", "state": "undecided", "q": "bo"}
+    )
+    assert response["Location"] == f"{page_url(campaign)}?state=undecided&q=bo#item-{bob.pk}"
+    body = client.get(page_url(campaign) + "?state=undecided").content.decode()
+    assert "No items match this filter." in body

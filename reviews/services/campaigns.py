@@ -165,7 +165,8 @@ def decide_item(*, campaign_id: int, item_id: int, reviewer: Person, decision: s
         raise InvalidInput("Say why the access should be revoked.", field="reason")
     with transaction.atomic():
         campaign = _open_campaign(campaign_id)
-        item = reviewer_items(campaign_id=campaign_id, reviewer=reviewer).select_for_update().filter(pk=item_id).first()
+        mine = reviewer_items(campaign_id=campaign_id, reviewer=reviewer)
+        item = mine.select_for_update(of=("self",)).filter(pk=item_id).order_by().first()
         if item is None:
             raise NotFound("No such item in your review.")
         if item.is_final:
@@ -219,7 +220,7 @@ def submit_review(*, campaign_id: int, reviewer: Person) -> int:
     with transaction.atomic():
         campaign = _open_campaign(campaign_id)
         pending = reviewer_items(campaign_id=campaign_id, reviewer=reviewer).filter(submitted_at__isnull=True)
-        items = list(pending.select_for_update())
+        items = list(pending.select_for_update(of=("self",)).order_by("id"))
         if not items:
             raise Conflict("Nothing to submit: your review is already submitted.")
         undecided = sum(1 for i in items if i.decision == D.UNDECIDED)

@@ -623,3 +623,15 @@ def test_a_decision_keeps_the_filter_it_was_made_under(world, client):
     assert response["Location"] == f"{page_url(campaign)}?state=undecided&q=bo#item-{bob.pk}"
     body = client.get(page_url(campaign) + "?state=undecided").content.decode()
     assert "No items match this filter." in body
+
+
+def test_the_report_command_writes_csv(world, tmp_path):
+    from django.core.management import CommandError, call_command
+
+    campaign = launch(make_campaign(world))
+    target = tmp_path / "report.csv"
+    call_command("campaign_report", campaign.pk, output=str(target))
+    text = target.read_text()
+    assert "snapshot_size,3" in text and "bob@example.com" in text
+    with pytest.raises(CommandError, match="No review campaign with id 999"):
+        call_command("campaign_report", 999)

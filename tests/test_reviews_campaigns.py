@@ -635,3 +635,12 @@ def test_the_report_command_writes_csv(world, tmp_path):
     assert "snapshot_size,3" in text and "bob@example.com" in text
     with pytest.raises(CommandError, match="No review campaign with id 999"):
         call_command("campaign_report", 999)
+
+
+def test_the_home_page_lists_the_reviewers_campaigns(world, client):
+    campaign = launch(make_campaign(world))
+    sign_in(client, world.alice)
+    body = client.get("/reviews/").content.decode()
+    assert campaign.name in body and "0 / 1 decided" in body
+    sign_in(client, world.charlie)
+    assert "Nothing to review." in client.get("/reviews/").content.decode()

@@ -93,6 +93,8 @@ def test_a_reviewer_signs_in_filters_bulk_accepts_revokes_and_submits(review, li
     page.wait_for_selector("text=Submitted 3 decisions.")
     assert page.locator("text=Your review is submitted").count() == 1
     assert page.locator("button:has-text('Revoke')").count() == 0
+    page.reload()  # the removals were confirmed after the submit's commit
+    assert page.locator("dd.removal:has-text('removed, confirmed')").count() == 3
     page.screenshot(path=str(artifacts / "reviews-submitted.png"), full_page=True)
     context.close()
 

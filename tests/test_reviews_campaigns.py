@@ -644,3 +644,13 @@ def test_the_home_page_lists_the_reviewers_campaigns(world, client):
     assert campaign.name in body and "0 / 1 decided" in body
     sign_in(client, world.charlie)
     assert "Nothing to review." in client.get("/reviews/").content.decode()
+
+
+def test_the_csv_report_defuses_formulas(world, admin_client):
+    app = payroll(world)
+    campaign = make_campaign(world, apps=[app])
+    rows = [["name", "email", "role"], ['=HYPERLINK("http://x")', "f@example.com", "user"]]
+    launch(campaign, uploads={app.pk: ("p.csv", to_csv(rows))})
+    response = admin_client.get(f"/admin/reviews/reviewcampaign/{campaign.pk}/report.csv")
+    text = b"".join(response.streaming_content).decode()
+    assert "'=HYPERLINK" in text and ",=HYPERLINK" not in text

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import islice
+
 from django import forms as django_forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -19,6 +21,8 @@ from reviews.models import CampaignAppOverride, ReviewCampaign, ReviewItem
 from reviews.services import campaign_report, campaigns
 from reviews.services.campaign_import import ImportRejected
 from reviews.services.campaign_snapshot import applications_without_groups
+
+HTML_REPORT_ROWS = 1000  # the CSV has every row
 
 
 class OverrideInline(admin.TabularInline):
@@ -119,7 +123,11 @@ class ReviewCampaignAdmin(admin.ModelAdmin):
             "campaign": campaign,
             "header": campaign_report.report_header(campaign),
             "columns": campaign_report.COLUMNS,
-            "rows": ([row[c] for c in campaign_report.COLUMNS] for row in campaign_report.report_rows(campaign)),
+            "rows": [
+                [row[c] for c in campaign_report.COLUMNS]
+                for row in islice(campaign_report.report_rows(campaign), HTML_REPORT_ROWS)
+            ],
+            "shown": HTML_REPORT_ROWS,
             "opts": self.model._meta,
         }
         return TemplateResponse(request, "reviews/admin_report.html", context)

@@ -34,6 +34,14 @@ COLUMNS = [
 ]
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: str) -> str:
+    """Text a spreadsheet will not run as a formula (names and reasons come from people and uploads)."""
+    return "'" + value if value.startswith(FORMULA_START) else value
+
+
 def _iso(value) -> str:
     return value.isoformat() if value else ""
 
@@ -97,10 +105,10 @@ def report_csv_lines(campaign: ReviewCampaign) -> Iterator[str]:
         return text
 
     for key, value in report_header(campaign).items():
-        writer.writerow([key, value])
+        writer.writerow([key, _cell(value)])
     writer.writerow([])
     writer.writerow(COLUMNS)
     yield flush()
     for row in report_rows(campaign):
-        writer.writerow([row[c] for c in COLUMNS])
+        writer.writerow([_cell(row[c]) for c in COLUMNS])
         yield flush()

@@ -654,3 +654,18 @@ def test_the_csv_report_defuses_formulas(world, admin_client):
     response = admin_client.get(f"/admin/reviews/reviewcampaign/{campaign.pk}/report.csv")
     text = b"".join(response.streaming_content).decode()
     assert "'=HYPERLINK" in text and ",=HYPERLINK" not in text
+
+
+def test_the_admin_pages_render(world, admin_client):
+    draft = make_campaign(world, name="Draft one")
+    active = launch(make_campaign(world, name="Active one"))
+    base = "/admin/reviews/reviewcampaign/"
+    listing = admin_client.get(base).content.decode()
+    assert "Launch…" in listing and "0 / 3" in listing
+    assert admin_client.get(f"{base}add/").status_code == 200
+    assert admin_client.get(f"{base}{draft.pk}/change/").status_code == 200
+    assert admin_client.get(f"{base}{active.pk}/change/").status_code == 200
+    assert "no account list is needed" in admin_client.get(f"{base}{draft.pk}/launch/").content.decode()
+    assert admin_client.get("/admin/reviews/reviewitem/").status_code == 200
+    item = item_of(active, "bob@example.com")
+    assert admin_client.get(f"/admin/reviews/reviewitem/{item.pk}/change/").status_code == 200

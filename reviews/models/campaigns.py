@@ -1,1 +1,182 @@
-"""Review campaigns: models."""
+"""Review campaigns: a snapshot of who has what, one reviewer decision per item, evidence."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+from catalog.models import Application, IdpGroup, Person, Role
+from governance.models import Grant
+
+__all__ = ["CampaignAppOverride", "ReviewCampaign", "ReviewItem", "ReviewerStrategy"]
+
+
+class ReviewerStrategy(models.TextChoices):
+    MANAGER = "manager", "The person's manager"
+    APP_OWNER = "app_owner", "The application owner"
+    NAMED = "named", "A named reviewer"
+
+
+class ReviewCampaign(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        ACTIVE = "active", "Active (reviewers deciding)"
+        CLOSED = "closed", "Closed"
+
+    class UndecidedAction(models.TextChoices):
+        NOTHING = "nothing", "Nothing (left as they are)"
+        REVOKE = "revoke", "Revoke"
+
+    name = models.CharField(max_length=200)
+    applications = models.ManyToManyField(Application, blank=True, related_name="+", help_text="Every role of these.")
+    roles = models.ManyToManyField(Role, blank=True, related_name="+", help_text="And/or these roles only.")
+    starts_at = models.DateTimeField()
+    due_at = models.DateTimeField(help_text="Undecided items get the undecided rule at this time.")
+    reviewer_strategy = models.CharField(
+        max_length=20, choices=ReviewerStrategy.choices, default=ReviewerStrategy.MANAGER
+    )
+    named_reviewer = models.ForeignKey(
+        Person, null=True, blank=True, on_delete=models.PROTECT, related_name="+", help_text="For the named strategy."
+    )
+    fallback_reviewer = models.ForeignKey(
+        Person,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Reviews items with no usable reviewer, self-reviews, and escalations.",
+    )
+    undecided_action = models.CharField(max_length=20, choices=UndecidedAction.choices, default=UndecidedAction.NOTHING)
+    allow_self_review = models.BooleanField(
+        default=False, help_text="If off, a reviewer's own access goes to the fallback reviewer."
+    )
+    inactivity_days = models.PositiveIntegerField(
+        default=90, help_text="Recommend revoke when the last login is older than this many days."
+    )
+    reminder_every_days = models.PositiveIntegerField(
+        default=3, help_text="Remind reviewers with pending items every N days (0: never)."
+    )
+    escalate_days_before_due = models.PositiveIntegerField(
+        default=2, help_text="This many days before the due date, pending items move to the fallback reviewer."
+    )
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT, editable=False)
+    launched_at = models.DateTimeField(null=True, blank=True, editable=False)
+    closed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    snapshot_source = models.TextField(blank=True, editable=False, help_text="Where the population came from.")
+    snapshot_size = models.PositiveIntegerField(default=0, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "due_at"], name="campaign_status_due")]
+        constraints = [
+            models.CheckConstraint(condition=Q(due_at__gt=models.F("starts_at")), name="campaign_due_after_start"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CampaignAppOverride(models.Model):
+    """A different reviewer strategy for one application of the campaign."""
+
+    campaign = models.ForeignKey(ReviewCampaign, on_delete=models.CASCADE, related_name="overrides")
+    application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="+")
+    reviewer_strategy = models.CharField(max_length=20, choices=ReviewerStrategy.choices)
+    named_reviewer = models.ForeignKey(Person, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        verbose_name = "per-application reviewer"
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "application"], name="campaign_override_unique_app"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.application}: {self.get_reviewer_strategy_display()}"
+
+
+class ReviewItem(models.Model):
+    """One person's access to one application (a grant, a provider membership, or an imported account)."""
+
+    class Source(models.TextChoices):
+        GATEHOUSE_GRANT = "gatehouse_grant", "Granted through Gatehouse"
+        PROVIDER_MEMBERSHIP = "provider_membership", "Found in the provider (no grant)"
+        CSV_IMPORT = "csv_import", "Imported account list"
+
+    class Decision(models.TextChoices):
+        UNDECIDED = "undecided", "Undecided"
+        KEEP = "keep", "Keep"
+        REVOKE = "revoke", "Revoke"
+
+    class Recommendation(models.TextChoices):
+        KEEP = "keep", "Keep"
+        REVOKE = "revoke", "Revoke"
+
+    class TicketStatus(models.TextChoices):
+        NONE = "", "None"
+        TO_OPEN = "to_open", "To open"
+        OPEN = "open", "Open"
+        TO_RESOLVE = "to_resolve", "To resolve"
+        RESOLVED = "resolved", "Resolved"
+
+    campaign = models.ForeignKey(ReviewCampaign, on_delete=models.CASCADE, related_name="items")
+    person = models.ForeignKey(
+        Person, null=True, blank=True, on_delete=models.PROTECT, related_name="+", help_text="Empty: not in directory."
+    )
+    account_email = models.CharField(max_length=254, help_text="As snapshotted (or imported).")
+    account_name = models.CharField(max_length=200, blank=True)
+    application = models.ForeignKey(Application, on_delete=models.PROTECT, related_name="+")
+    role = models.ForeignKey(Role, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    role_label = models.CharField(
+        max_length=200, blank=True, help_text="Role as shown (imported roles may be free text)."
+    )
+    grant = models.ForeignKey(Grant, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    group = models.ForeignKey(
+        IdpGroup, null=True, blank=True, on_delete=models.PROTECT, related_name="+", help_text="For provider drift."
+    )
+    groups_label = models.CharField(max_length=500, blank=True)
+    source = models.CharField(max_length=30, choices=Source.choices)
+    # Context as it was at the snapshot (evidence; also keeps the reviewer page to a few queries).
+    status_at_snapshot = models.CharField(max_length=20, blank=True)
+    department = models.CharField(max_length=120, blank=True)
+    department_at_grant = models.CharField(max_length=120, blank=True, help_text="Empty: not recorded.")
+    title = models.CharField(max_length=160, blank=True)
+    last_login_at = models.DateTimeField(null=True, blank=True)
+    granted_via = models.CharField(max_length=300, blank=True, help_text="Request key and approvers.")
+    granted_at = models.DateTimeField(null=True, blank=True)
+    # Routing.
+    reviewer = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="review_items")
+    routing_note = models.CharField(max_length=300, blank=True)
+    escalated_from = models.ForeignKey(Person, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    escalated_at = models.DateTimeField(null=True, blank=True)
+    reminded_at = models.DateTimeField(null=True, blank=True)
+    # Recommendation and decision.
+    recommendation = models.CharField(max_length=10, choices=Recommendation.choices)
+    recommendation_reason = models.CharField(max_length=500)
+    decision = models.CharField(max_length=10, choices=Decision.choices, default=Decision.UNDECIDED)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(Person, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    reason = models.TextField(blank=True)
+    submitted_at = models.DateTimeField(null=True, blank=True, help_text="Decision final from then on.")
+    # Execution of a revoke.
+    executed_at = models.DateTimeField(null=True, blank=True)
+    execution_note = models.CharField(max_length=500, blank=True)
+    removal_confirmed_at = models.DateTimeField(null=True, blank=True)
+    ticket_key = models.CharField(max_length=64, blank=True)
+    ticket_status = models.CharField(max_length=20, choices=TicketStatus.choices, blank=True, default="")
+
+    class Meta:
+        ordering = ["application__name", "account_name", "id"]
+        indexes = [
+            # The reviewer page: one reviewer's items of one campaign, filtered.
+            models.Index(fields=["campaign", "reviewer", "decision"], name="review_item_reviewer"),
+            # Follow-through sweeps: pending items per campaign; removals awaiting confirmation.
+            models.Index(fields=["campaign", "submitted_at"], name="review_item_pending"),
+            models.Index(fields=["executed_at", "removal_confirmed_at"], name="review_item_removal"),
+            models.Index(fields=["ticket_status"], name="review_item_ticket"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_email} → {self.application.name} {self.role_label} [{self.decision}]"
+
+    @property
+    def is_final(self) -> bool:
+        return self.submitted_at is not None

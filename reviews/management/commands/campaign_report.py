@@ -1,0 +1,34 @@
+"""Write a review campaign's evidence report as CSV: manage.py campaign_report <id> [-o file.csv]."""
+
+from __future__ import annotations
+
+import sys
+
+from django.core.management.base import BaseCommand, CommandError
+
+from reviews.models import ReviewCampaign
+from reviews.services.campaign_report import report_csv_lines
+
+
+class Command(BaseCommand):
+    help = "Write a review campaign's report (population, decisions, removals, Jira keys) as CSV."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("campaign_id", type=int)
+        parser.add_argument("-o", "--output", help="file to write (default: standard output)")
+
+    def handle(self, *args, campaign_id: int, output: str | None = None, **options) -> None:
+        campaign = ReviewCampaign.objects.filter(pk=campaign_id).first()
+        if campaign is None:
+            raise CommandError(f"No review campaign with id {campaign_id}.")
+        with open(output, "w", newline="", encoding="utf-8") if output else _stdout() as out:
+            for chunk in report_csv_lines(campaign):
+                out.write(chunk)
+
+
+class _stdout:
+    def __enter__(self):
+        return sys.stdout
+
+    def __exit__(self, *exc) -> None:
+        sys.stdout.flush()

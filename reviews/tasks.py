@@ -1,0 +1,23 @@
+"""django-q2 entry points for review campaigns (thin: ids in, one service call). Schedules are
+declared by the lead's deploy-time command: send_review_reminders (daily), escalate_reviews (hourly),
+close_due_campaigns (every few minutes), confirm_campaign_removals (every few minutes, no argument)."""
+
+from __future__ import annotations
+
+from reviews.services import campaigns
+
+
+def confirm_campaign_removals(campaign_id: int | None = None) -> int:
+    return campaigns.confirm_removals(campaign_id=campaign_id)
+
+
+def send_review_reminders() -> int:
+    return campaigns.send_reminders()
+
+
+def escalate_reviews() -> int:
+    return campaigns.escalate_overdue()
+
+
+def close_due_campaigns() -> int:
+    return campaigns.close_due_campaigns()

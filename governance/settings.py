@@ -165,3 +165,11 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
+
+# --- Auto Reclaim (reviews/services/reclaim.py, docs/reclaim.md) ---
+GATEHOUSE.update(
+    {
+        # Removals one sweep may make per application before it stops and reports (guards against a bad feed).
+        "RECLAIM_MAX_REMOVALS_PER_RUN": env.int("GATEHOUSE_RECLAIM_MAX_REMOVALS_PER_RUN", default=50),
+    }
+)

@@ -6,6 +6,7 @@ access (a grant, or a provider membership no grant explains) and carries it to a
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -13,7 +14,7 @@ from django.db.models import Q
 from catalog.models import Application, IdpGroup, Person
 from governance.models import Grant
 
-__all__ = ["OpenReclaimCase", "ClosedReclaimCase", "ReclaimCase", "ReclaimPolicy"]
+__all__ = ["ClosedReclaimCase", "OpenReclaimCase", "ReclaimCase", "ReclaimPolicy"]
 
 DEFAULT_WARNING = (
     "You have not used {application} for {days} days. To keep your access, sign in to {application} "
@@ -69,8 +70,7 @@ class ReclaimPolicy(models.Model):
                 fields=["application"],
                 condition=Q(is_active=True),
                 name="one_active_reclaim_policy_per_app",
-                violation_error_message="This application already has an active reclaim policy; "
-                "deactivate it first.",
+                violation_error_message="This application already has an active reclaim policy; deactivate it first.",
             ),
             models.CheckConstraint(
                 condition=Q(threshold_days__gt=0) & Q(grace_days__gt=0),
@@ -86,6 +86,18 @@ class ReclaimPolicy(models.Model):
     @property
     def enforcing(self) -> bool:
         return self.mode == self.Mode.ENFORCE
+
+    def clean(self) -> None:
+        if self.warning_text:
+            try:
+                self.warning_text.format(name="", application="", days=0, revoke_after="")
+            except (KeyError, IndexError, ValueError) as error:
+                raise ValidationError(
+                    {
+                        "warning_text": f"Unknown placeholder {error}; use {{name}}, {{application}}, {{days}}, "
+                        "{revoke_after}."
+                    }
+                ) from error
 
 
 class ReclaimCase(models.Model):

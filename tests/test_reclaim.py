@@ -79,7 +79,9 @@ def test_it_opens_a_case_from_the_threshold_day_on(
     assert len(mailoutbox) == int(opened)
 
 
-def test_it_warns_then_removes_after_the_grace_period(company, wiki_policy, mailoutbox, django_capture_on_commit_callbacks):
+def test_it_warns_then_removes_after_the_grace_period(
+    company, wiki_policy, mailoutbox, django_capture_on_commit_callbacks
+):
     grant = grant_reader(company, company.bob, "IT-1", django_capture_on_commit_callbacks)
     last_login(company.bob, T0 - 100 * DAY)
     mailoutbox.clear()
@@ -102,7 +104,8 @@ def test_it_warns_then_removes_after_the_grace_period(company, wiki_policy, mail
     assert grant.status == Grant.Status.REVOKED and grant.removed_at is not None
     assert not LocalMembership.objects.filter(person=company.bob).exists()
     assert (case.status, case.outcome, case.removal_detail) == ("closed", "reclaimed", f"grant #{grant.pk} revoked")
-    history = list(AuditEvent.objects.filter(grant=grant, action__startswith="reclaim.").values_list("action", flat=True))
+    events = AuditEvent.objects.filter(grant=grant, action__startswith="reclaim.")
+    history = list(events.values_list("action", flat=True))
     assert history == ["reclaim.warned", "reclaim.removal_requested", "reclaim.reclaimed"]
 
 
@@ -269,9 +272,7 @@ def test_leavers_are_left_to_the_leaver_path(company, wiki_policy, django_captur
     assert summary.apps[0].skipped_deprovisioned == 1 and not ReclaimCase.objects.exists()
 
 
-def test_per_application_activity_when_the_policy_asks_for_it(
-    company, wiki_policy, django_capture_on_commit_callbacks
-):
+def test_per_application_activity_when_the_policy_asks_for_it(company, wiki_policy, django_capture_on_commit_callbacks):
     grant = grant_reader(company, company.bob, "IT-1", django_capture_on_commit_callbacks)
     last_login(company.bob, T0 - DAY)  # signs in daily, but never opens the wiki
     wiki_policy.activity_source = ReclaimPolicy.ActivitySource.APP_ACTIVITY

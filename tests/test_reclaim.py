@@ -342,3 +342,31 @@ def test_the_task_runs_the_sweep(company, wiki_policy, django_capture_on_commit_
     with time_machine.travel(T0, tick=False), django_capture_on_commit_callbacks(execute=True):
         lines = run_reclaim_sweep()
     assert lines[0].startswith("wiki [enforce]") and ReclaimCase.objects.filter(status="warned").count() == 1
+
+
+def test_deactivating_a_policy_closes_its_open_cases(company, wiki_policy, django_capture_on_commit_callbacks):
+    grant = grant_reader(company, company.bob, "IT-1", django_capture_on_commit_callbacks)
+    drift(company.charlie, company.readers)
+    last_login(company.bob, T0 - 100 * DAY)
+    last_login(company.charlie, T0 - 100 * DAY)
+    sweep(django_capture_on_commit_callbacks, T0)
+    wiki_policy.is_active = False
+    wiki_policy.save()
+    apply_policy_change(policy=wiki_policy, actor=services.Actor.system("test"))
+    assert ReclaimCase.objects.get(grant=grant).outcome == "policy_changed"
+    ReclaimCase.objects.filter(person=company.charlie).update(status="warned", outcome="", closed_at=None)
+    summary = sweep(django_capture_on_commit_callbacks, T0 + 30 * DAY)  # the sweep closes what is left
+    assert summary.orphans_closed == 1 and summary.apps == []
+    assert not ReclaimCase.objects.filter(status__in=["open", "warned"]).exists()
+    assert LocalMembership.objects.filter(group=company.readers).count() == 2
+
+
+def test_access_that_ends_elsewhere_closes_the_case(company, wiki_policy, django_capture_on_commit_callbacks):
+    grant = grant_reader(company, company.bob, "IT-1", django_capture_on_commit_callbacks)
+    last_login(company.bob, T0 - 100 * DAY)
+    sweep(django_capture_on_commit_callbacks, T0)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.revoke_grant(grant=grant, actor=services.Actor.system("test"), reason="moved team", authorised=True)
+    summary = sweep(django_capture_on_commit_callbacks, T0 + 15 * DAY)
+    assert summary.apps[0].access_gone == 1 and summary.apps[0].removed == 0
+    assert ReclaimCase.objects.get().outcome == "access_gone"

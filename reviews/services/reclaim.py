@@ -232,7 +232,10 @@ def _judge_open_case(
     if not policy.is_active:
         return Outcome.POLICY_CHANGED, "the policy was deactivated"
     if target is None:
-        return Outcome.ACCESS_GONE, "the access ended elsewhere (revoked, expired, removed, or the person left)"
+        return (
+            Outcome.ACCESS_GONE,
+            "the access is no longer there as it was (revoked, expired, removed, now granted, or a leaver)",
+        )
     if case.person_id in excluded:
         return Outcome.EXCLUDED, "the person (or one of their groups) is now excluded by the policy"
     if not policy.enforcing:

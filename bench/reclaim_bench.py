@@ -35,7 +35,7 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--people", type=int, default=100_000)
     parser.add_argument("--inactive", type=float, default=0.05, help="Share of people inactive (default 0.05).")
     parser.add_argument("--drift", type=float, default=0.10, help="Share with access found in the provider only.")
-    parser.add_argument("--cap", type=int, default=500, help="Removal cap for the removal sweep (default 500).")
+    parser.add_argument("--cap", type=int, default=200, help="Removal cap for the removal sweep (default 200).")
     return parser.parse_args()
 
 
@@ -46,6 +46,11 @@ def setup_django(db_path: str) -> None:
     from django.conf import settings
 
     django.setup()
+    if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # as the product configures SQLite
+        settings.DATABASES["default"]["OPTIONS"] = {
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA busy_timeout=10000; PRAGMA synchronous=NORMAL;",
+            "transaction_mode": "IMMEDIATE",
+        }
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     logging.disable(logging.INFO)
     # As in production: tasks (emails, membership changes) are enqueued to the ORM broker for the

@@ -415,14 +415,16 @@ def _report(policy: ReclaimPolicy, reports: list[tuple[Target, str]], now: datet
             _record_outcome(case, actor=SYSTEM)
 
 
-def _remove(policy: ReclaimPolicy, case: ReclaimCase, now: datetime) -> bool:
-    """Remove the access of one due case through the revocation services; safe to call twice."""
+def _remove(policy: ReclaimPolicy, case: ReclaimCase, now: datetime) -> str:
+    """Remove the access of one due case through the revocation services; safe to call twice.
+
+    Returns "removed", "gone" (the access had ended meanwhile) or "" (another sweep took the case)."""
     with transaction.atomic():
         claimed = ReclaimCase.objects.filter(
             pk=case.pk, status__in=ReclaimCase.OPEN_STATUSES, removal_requested_at__isnull=True
         ).update(removal_requested_at=now)
         if not claimed:
-            return False
+            return ""
         case = ReclaimCase.objects.select_related("person", "application", "grant__request", "group").get(pk=case.pk)
         days = f"unused since {case.last_activity_at:%Y-%m-%d}" if case.last_activity_at else "unused"
         reason = f"Auto Reclaim: {policy.application.name} {days} (case #{case.pk})"
@@ -437,7 +439,7 @@ def _remove(policy: ReclaimPolicy, case: ReclaimCase, now: datetime) -> bool:
             ReclaimCase.objects.filter(pk=case.pk).update(removal_requested_at=None)
             case.refresh_from_db()
             _close(case, Outcome.ACCESS_GONE, error.message, actor=SYSTEM, now=now)
-            return False
+            return "gone"
         record(
             "reclaim.removal_requested",
             f"Auto Reclaim removes {case.person.email}'s access to {policy.application.name}: {detail}.",
@@ -448,7 +450,7 @@ def _remove(policy: ReclaimPolicy, case: ReclaimCase, now: datetime) -> bool:
         )
         ReclaimCase.objects.filter(pk=case.pk).update(removal_detail=detail[:300])
         _close(case, Outcome.RECLAIMED, detail, actor=SYSTEM, now=now)
-    return True
+    return "removed"
 
 
 # --- the sweep -------------------------------------------------------------------------------------
@@ -486,10 +488,9 @@ def sweep_policy(policy: ReclaimPolicy, *, now: datetime, dry_run: bool = False)
     _report(policy, plan.reports, now)
     summary.warned = _open_cases(policy, plan.new_inactive, now)
     for case in plan.due[:cap]:
-        if _remove(policy, case, now):
-            summary.removed += 1
-        else:
-            summary.access_gone += 1
+        result = _remove(policy, case, now)
+        summary.removed += result == "removed"
+        summary.access_gone += result == "gone"
     if len(plan.due) > cap:
         summary.stopped_at_cap = True
         summary.due_not_removed = len(plan.due) - cap

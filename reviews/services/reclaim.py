@@ -531,7 +531,9 @@ def _close_orphaned_cases(now: datetime) -> int:
     )
 
 
-def run_reclaim(*, app_slug: str | None = None, dry_run: bool | None = None, now: datetime | None = None):
+def run_reclaim(
+    app_slug: str | None = None, dry_run: bool | None = None, now: datetime | None = None
+) -> ReclaimSummary:
     """The sweep over every application with an active policy (or just `app_slug`).
 
     `dry_run=True` writes nothing and reports what would happen; otherwise each policy's own mode applies

@@ -370,3 +370,14 @@ def test_access_that_ends_elsewhere_closes_the_case(company, wiki_policy, django
     summary = sweep(django_capture_on_commit_callbacks, T0 + 15 * DAY)
     assert summary.apps[0].access_gone == 1 and summary.apps[0].removed == 0
     assert ReclaimCase.objects.get().outcome == "access_gone"
+
+
+def test_the_warning_uses_the_policys_text(company, wiki_policy, mailoutbox, django_capture_on_commit_callbacks):
+    wiki_policy.warning_text = "Hi {name}, {application} unused {days} days; removal after {revoke_after}."
+    wiki_policy.save()
+    drift(company.charlie, company.readers)
+    last_login(company.charlie, T0 - 100 * DAY)
+    sweep(django_capture_on_commit_callbacks, T0)
+    assert mailoutbox[0].body == "Hi Charlie Outsider, Wiki unused 90 days; removal after 2026-03-16 09:00 UTC."
+    ticket = AuditEvent.objects.get(action="reclaim.ticket_requested")
+    assert (ticket.subject, ticket.data["application"]) == (company.charlie, "wiki")

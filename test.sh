@@ -12,6 +12,8 @@ echo "== ruff"
 .venv/bin/ruff format --check .
 echo "== migrations are up to date"
 .venv/bin/python manage.py makemigrations --check --dry-run --settings=tests.settings
+echo "== Chromium for the browser tests (Debian's package)"
+bash scripts/chromium.sh
 echo "== tests on SQLite"
 .venv/bin/pytest -n "${TEST_WORKERS:-2}" -p no:cacheprovider "$@"
 

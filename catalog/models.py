@@ -255,3 +255,22 @@ class GroupMembership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.person.email} ∈ {self.group.name}"
+
+
+class AppActivity(models.Model):
+    """When a person last used one application, where the provider reports it (for Auto Reclaim)."""
+
+    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="app_activity")
+    application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="activity")
+    last_activity_at = models.DateTimeField()
+    source = models.CharField(max_length=40, help_text="Where the figure came from, e.g. the connector's name.")
+
+    class Meta:
+        verbose_name = "application activity"
+        verbose_name_plural = "application activity"
+        constraints = [
+            models.UniqueConstraint(fields=["person", "application"], name="app_activity_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.person.email} last used {self.application.name} at {self.last_activity_at:%Y-%m-%d %H:%M}"

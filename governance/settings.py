@@ -208,6 +208,13 @@ if not JIRA_API_TOKEN and JIRA_API_TOKEN_FILE:
 JIRA_TRANSITIONS = env.dict("JIRA_TRANSITIONS", default={})
 # An empty JIRA_ENABLED (as copied from .env.example) means "not said": on when a URL is set.
 JIRA_ENABLED = env.bool("JIRA_ENABLED") if env.str("JIRA_ENABLED", default="") else bool(JIRA_BASE_URL)
+# Removals decided by reviews and Auto Reclaim get an issue of their own in this project, resolved
+# with this transition once the provider confirms the removal.
+JIRA_TICKETS = {
+    "PROJECT": env.str("JIRA_TICKET_PROJECT", default=""),
+    "ISSUE_TYPE": env.str("JIRA_TICKET_ISSUE_TYPE", default="Task"),
+    "RESOLVE_TRANSITION": env.str("JIRA_TICKET_RESOLVE_TRANSITION", default="Done"),
+}
 JIRA = {
     "TIMEOUT_SECONDS": env.float("JIRA_TIMEOUT_SECONDS", default=10.0),
     "MAX_ATTEMPTS": env.int("JIRA_MAX_ATTEMPTS", default=12),
@@ -235,3 +242,11 @@ OKTA = {
     "RATE_LIMIT_MAX_RETRIES": env.int("OKTA_RATE_LIMIT_MAX_RETRIES", default=1),
     "REQUEST_TIMEOUT_SECONDS": env.int("OKTA_REQUEST_TIMEOUT_SECONDS", default=30),
 }
+
+# --- Auto Reclaim (reviews/services/reclaim.py, docs/reclaim.md) ---
+GATEHOUSE.update(
+    {
+        # Removals one sweep may make per application before it stops and reports (guards against a bad feed).
+        "RECLAIM_MAX_REMOVALS_PER_RUN": env.int("GATEHOUSE_RECLAIM_MAX_REMOVALS_PER_RUN", default=50),
+    }
+)

@@ -11,5 +11,6 @@ urlpatterns = [
     path("api/v1/", include("governance.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("approvals/<str:token>/", views.approval_page, name="approval-page"),
+    path("", include("reviews.urls")),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

@@ -21,3 +21,11 @@ def escalate_reviews() -> int:
 
 def close_due_campaigns() -> int:
     return campaigns.close_due_campaigns()
+
+
+def sync_jira_tickets() -> int:
+    """Copy the keys of Jira issues created for review removals and reclaim cases; resolve confirmed ones."""
+    from reviews.services.campaign_tickets import sync_removal_tickets
+    from reviews.services.reclaim_tickets import sync_case_tickets
+
+    return sync_removal_tickets() + sync_case_tickets()

@@ -23,8 +23,6 @@ from reviews.services.campaign_import import ImportRejected, parse_account_list
 from reviews.services.campaign_recommend import Facts, recommend
 from tests import company as c
 
-pytestmark = pytest.mark.urls("tests.browser.urls")
-
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 ADMIN = services.Actor.system("test")
 

@@ -95,3 +95,17 @@ def queue_issue_creation(
         return None
     issue = {"project_key": project_key, "summary": summary, "description": description, "issue_type": issue_type}
     return _create(U.Kind.CREATE_ISSUE, "", {"issue": issue}, event)
+
+
+def queue_transition(*, issue_key: str, transition: str, event: AuditEvent | None = None) -> JiraUpdate | None:
+    """Queue a named transition on any issue (e.g. resolving a removal ticket); None when Jira is off."""
+    if jira_config() is None or not issue_key or not transition:
+        return None
+    return _create(U.Kind.TRANSITION, issue_key, {"transition": transition, "event": "ticket.resolve"}, event)
+
+
+def plain_doc(text: str) -> dict:
+    """An ADF document with one paragraph per line of `text`."""
+    from .adf import doc, paragraph
+
+    return doc(*(paragraph(line) for line in text.splitlines() if line.strip()))

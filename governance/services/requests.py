@@ -234,6 +234,7 @@ def create_request(draft: Draft) -> AccessRequest:
         actor=Actor.of_person(draft.requester),
         request=request,
         data={
+            "department": beneficiary.department,  # as it was when asked (reviews compare it later)
             "policy": request.policy_label,
             "route": route,
             "source": draft.source,

@@ -162,6 +162,14 @@ class ReviewItem(models.Model):
     removal_confirmed_at = models.DateTimeField(null=True, blank=True)
     ticket_key = models.CharField(max_length=64, blank=True)
     ticket_status = models.CharField(max_length=20, choices=TicketStatus.choices, blank=True, default="")
+    ticket_update = models.ForeignKey(
+        "governance.JiraUpdate",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The queued Jira call that creates the ticket (its key is copied once Jira answers).",
+    )
 
     class Meta:
         ordering = ["application__name", "account_name", "id"]

@@ -1,11 +1,17 @@
 """The Jira issue that documents each removal a review decided (who, what, why, campaign).
 
-For now these only mark the item ("to_open" / "to_resolve") and write the audit event; the Jira
-outbound queue picks them up once it is wired here. Call them inside the caller's transaction.
+Opening queues a "create issue" call on Jira's outbound queue (governance.jira) in the caller's
+transaction; `sync_removal_tickets` copies the new key back once Jira answered, and resolves the
+issue (JIRA_TICKET_RESOLVE_TRANSITION) when the removal was confirmed.
 """
 
 from __future__ import annotations
 
+from django.conf import settings
+from django.db import transaction
+
+from governance.jira.queue import plain_doc, queue_issue_creation, queue_transition
+from governance.models import JiraUpdate
 from governance.services.audit import Actor, record
 from reviews.models import ReviewItem
 
@@ -13,7 +19,7 @@ T = ReviewItem.TicketStatus
 
 
 def removal_ticket_fields(item: ReviewItem) -> dict[str, str]:
-    """What the Jira issue says: summary and description (plain text; the Jira client renders ADF)."""
+    """What the Jira issue says: summary and description (plain text; rendered as ADF when queued)."""
     who = f"{item.account_name} <{item.account_email}>"
     what = f"{item.application.name} {item.role_label}".strip() + (
         f" ({item.groups_label})" if item.groups_label else ""
@@ -30,24 +36,35 @@ def removal_ticket_fields(item: ReviewItem) -> dict[str, str]:
 
 
 def open_removal_ticket(item: ReviewItem) -> None:
-    """Ask for the Jira issue documenting this removal (the Jira queue creates it and fills ticket_key)."""
-    item.ticket_status = T.TO_OPEN
-    item.save(update_fields=["ticket_status"])
-    record(
+    """Queue the Jira issue documenting this removal (call inside the caller's transaction)."""
+    fields = removal_ticket_fields(item)
+    event = record(
         "review.ticket_to_open",
         f"Jira issue to open for the removal of {item.account_email} from {item.application.name}.",
         actor=Actor.system("reviews"),
         grant=item.grant,
         subject=item.person,
-        data={"item": item.pk, "campaign": item.campaign_id, **removal_ticket_fields(item)},
+        data={"item": item.pk, "campaign": item.campaign_id, **fields},
     )
+    project = settings.JIRA_TICKETS["PROJECT"]
+    item.ticket_update = (
+        queue_issue_creation(
+            project_key=project,
+            summary=fields["summary"],
+            description=plain_doc(fields["description"]),
+            issue_type=settings.JIRA_TICKETS["ISSUE_TYPE"],
+            event=event,
+        )
+        if project
+        else None
+    )
+    item.ticket_status = T.TO_OPEN
+    item.save(update_fields=["ticket_status", "ticket_update"])
 
 
 def resolve_removal_ticket(item: ReviewItem) -> None:
-    """Ask for the Jira issue to be resolved: the removal is confirmed."""
-    item.ticket_status = T.TO_RESOLVE
-    item.save(update_fields=["ticket_status"])
-    record(
+    """The removal is confirmed: resolve the issue now, or as soon as Jira has created it."""
+    event = record(
         "review.ticket_to_resolve",
         f"Jira issue {item.ticket_key or '(being opened)'} to resolve: removal of {item.account_email} confirmed.",
         actor=Actor.system("reviews"),
@@ -55,3 +72,27 @@ def resolve_removal_ticket(item: ReviewItem) -> None:
         subject=item.person,
         data={"item": item.pk, "campaign": item.campaign_id, "ticket": item.ticket_key},
     )
+    if item.ticket_key:
+        queue_transition(issue_key=item.ticket_key, transition=settings.JIRA_TICKETS["RESOLVE_TRANSITION"], event=event)
+        item.ticket_status = T.RESOLVED
+    else:
+        item.ticket_status = T.TO_RESOLVE
+    item.save(update_fields=["ticket_status"])
+
+
+def sync_removal_tickets() -> int:
+    """Copy the keys of created issues onto their items, resolving those already confirmed."""
+    waiting = ReviewItem.objects.filter(
+        ticket_status__in=[T.TO_OPEN, T.TO_RESOLVE], ticket_key="", ticket_update__status=JiraUpdate.Status.SENT
+    ).select_related("ticket_update")
+    updated = 0
+    for item in waiting:
+        with transaction.atomic():
+            item.ticket_key = item.ticket_update.issue_key
+            resolve = item.ticket_status == T.TO_RESOLVE
+            item.ticket_status = T.OPEN
+            item.save(update_fields=["ticket_key", "ticket_status"])
+            if resolve:
+                resolve_removal_ticket(item)
+        updated += 1
+    return updated

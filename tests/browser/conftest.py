@@ -43,8 +43,10 @@ def _missing() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    """Module-scoped: Playwright's sync API keeps an event loop running in this thread while it is
+    open, which would break the connectors' own loops in tests that run after these."""
     missing = _missing()
     if missing and os.environ.get("CI") != "true":
         pytest.skip(f"browser tests need Chromium: {missing}")

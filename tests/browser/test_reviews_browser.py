@@ -16,7 +16,7 @@ from reviews.models import ReviewCampaign, ReviewItem
 from reviews.services import campaigns
 from tests import company as c
 
-pytestmark = [pytest.mark.browser, pytest.mark.urls("tests.browser.urls")]
+pytestmark = [pytest.mark.browser]
 
 
 def grant(requester: str, role: str, key: str, approver) -> None:

@@ -667,3 +667,32 @@ def test_the_admin_pages_render(world, admin_client):
     assert admin_client.get("/admin/reviews/reviewitem/").status_code == 200
     item = item_of(active, "bob@example.com")
     assert admin_client.get(f"/admin/reviews/reviewitem/{item.pk}/change/").status_code == 200
+
+
+def test_a_revoke_opens_and_resolves_a_jira_issue(world, settings, django_capture_on_commit_callbacks):
+    from governance.models import JiraUpdate
+    from reviews.tasks import sync_jira_tickets
+    from tests.emulators.jira import JiraEmulator
+
+    with JiraEmulator() as jira:
+        jira.add_issue("IT-1")
+        jira.add_issue("IT-2")
+        settings.JIRA_ENABLED, settings.JIRA_BASE_URL = True, jira.base_url
+        settings.JIRA_EMAIL, settings.JIRA_API_TOKEN = jira.email, jira.api_token
+        settings.JIRA_TICKETS = {"PROJECT": "SEC", "ISSUE_TYPE": "Task", "RESOLVE_TRANSITION": "Done"}
+        campaign = launch(make_campaign(world))
+        bob = item_of(campaign, "bob@example.com")
+        with time_machine.travel(NOW + timedelta(days=1), tick=False):
+            campaigns.decide_item(
+                campaign_id=campaign.pk, item_id=bob.pk, reviewer=world.alice, decision="revoke", reason="left the team"
+            )
+            with django_capture_on_commit_callbacks(execute=True):
+                campaigns.submit_review(campaign_id=campaign.pk, reviewer=world.alice)
+        created = JiraUpdate.objects.get(kind="create_issue")
+        assert created.status == "sent" and created.issue_key.startswith("SEC-")
+        with django_capture_on_commit_callbacks(execute=True):
+            assert sync_jira_tickets() == 1
+        bob.refresh_from_db()
+        assert bob.ticket_key == created.issue_key and bob.ticket_status == "resolved"
+        resolve = JiraUpdate.objects.get(kind="transition", issue_key=created.issue_key)
+        assert resolve.payload["transition"] == "Done" and resolve.status == "sent", resolve.last_error

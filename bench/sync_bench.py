@@ -7,7 +7,11 @@ Prints wall time, connector calls, database queries (and writes) and peak Python
 (tracemalloc) for each. Nothing is asserted on time.
 
     .venv/bin/python bench/sync_bench.py [--users 20000] [--groups 2000] [--mapped 50] [--members 100]
-                                         [--latency-ms 0] [--database-url postgres://…]
+                                         [--latency-ms 0] [--database-url postgres://…] [--okta]
+
+With --okta the provider is the Okta wire emulator (tests/emulators/okta.py) on 127.0.0.1, read
+through the real `okta` SDK with --latency-ms added to every HTTP request; "connector calls" are
+then the HTTP requests the emulator received.
 """
 
 from __future__ import annotations
@@ -58,13 +62,67 @@ def build_provider(args):
     return d.install()
 
 
-def map_groups(args) -> None:
+class OktaProvider:
+    """The same directory, served by the Okta emulator and read through the real SDK."""
+
+    name = "okta"
+
+    def __init__(self, args) -> None:
+        from tests.emulators.okta import OktaEmulator
+
+        os.environ["OKTA_TESTING_TESTINGDISABLEHTTPSCHECK"] = "true"  # plain http on loopback only
+        self.emulator = OktaEmulator("bench-token").start()  # pages of 200, as Okta serves users
+        self.emulator.latency = args.latency_ms / 1000
+        ids = [
+            self.emulator.add_user(
+                f"user{i}@bench.example", "User", str(i), department=f"Dept {i % 40}", title=f"Title {i % 25}"
+            )
+            for i in range(args.users)
+        ]
+        for i, user_id in enumerate(ids[1:], start=1):
+            self.emulator.users[user_id]["profile"]["managerId"] = ids[i // 8]
+        self.user_ids = ids
+        self.group_ids = [self.emulator.add_group(f"group-{g}") for g in range(args.groups)]
+        for g in range(args.mapped):
+            for k in range(args.members):
+                self.emulator.add_member(self.group_ids[g], ids[(g * 37 + k * 13) % args.users])
+        for a in range(20):
+            self.emulator.add_app(f"Bench app {a}", [self.group_ids[a]])
+        from django.conf import settings
+
+        settings.OKTA = {**settings.OKTA, "ORG_URL": self.emulator.base_url, "API_TOKEN": "bench-token"}
+
+    @property
+    def calls(self):
+        return _EmulatorCalls(self.emulator)
+
+    def change_a_little(self, users: int) -> None:
+        for i in range(0, users, 100):
+            self.emulator.users[self.user_ids[i]]["profile"]["title"] = "Promoted"
+        members = self.emulator.members[self.group_ids[0]]
+        members.pop(next(iter(members)))
+
+
+class _EmulatorCalls(dict):
+    def __init__(self, emulator) -> None:
+        super().__init__()
+        self.emulator = emulator
+        for call in emulator.calls:
+            key = "/".join(part if part[:3] not in ("00u", "00g", "0oa") else "{id}" for part in call.path.split("/"))
+            self[key] = self.get(key, 0) + 1
+
+    def clear(self) -> None:
+        self.emulator.calls.clear()
+
+
+def map_groups(args, connector: str = "benchidp", external_ids: list[str] | None = None) -> None:
     """IT has mapped `mapped` groups to roles before the sync (groups created ahead, as an admin would)."""
     from catalog.models import Application, IdpGroup, Role, RoleGroup
 
     app = Application.objects.create(slug="bench", name="Bench", status="approved")
+    ids = external_ids or [f"00g{g:05d}" for g in range(args.mapped)]
     groups = IdpGroup.objects.bulk_create(
-        [IdpGroup(connector="benchidp", external_id=f"00g{g:05d}", name=f"group-{g}") for g in range(args.mapped)]
+        [IdpGroup(connector=connector, external_id=ids[g], name=f"group-{g}") for g in range(args.mapped)]
     )
     roles = Role.objects.bulk_create([Role(application=app, slug=f"r{g}", name=f"R {g}") for g in range(args.mapped)])
     RoleGroup.objects.bulk_create([RoleGroup(role=r, group=g) for r, g in zip(roles, groups, strict=True)])
@@ -109,19 +167,27 @@ def main() -> None:
     parser.add_argument("--members", type=int, default=100)
     parser.add_argument("--latency-ms", type=float, default=0.0, help="added to every connector page call")
     parser.add_argument("--database-url", default=None)
+    parser.add_argument("--okta", action="store_true", help="read through the okta SDK from the Okta emulator")
     args = parser.parse_args()
     django_up(args.database_url)
-    provider = build_provider(args)
-    map_groups(args)
+    if args.okta:
+        provider = OktaProvider(args)
+        map_groups(args, "okta", provider.group_ids)
+    else:
+        provider = build_provider(args)
+        map_groups(args)
     print(
         f"{args.users} users, {args.groups} groups ({args.mapped} mapped x {args.members} members), "
         f"latency {args.latency_ms} ms per call"
     )
     measure("first sync (everything new)", provider)
     measure("second sync (nothing changed)", provider)
-    for i in range(0, args.users, 100):  # 1% of people change title; one mapped group loses a member
-        provider.users[f"00u{i:06d}"].title = "Promoted"
-    provider.members["00g00000"].pop()
+    if args.okta:
+        provider.change_a_little(args.users)
+    else:
+        for i in range(0, args.users, 100):  # 1% of people change title; one mapped group loses a member
+            provider.users[f"00u{i:06d}"].title = "Promoted"
+        provider.members["00g00000"].pop()
     measure("third sync (1% changed)", provider)
 
 

@@ -8,7 +8,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from catalog.durations import format_iso_duration
-from catalog.models import Person
+from catalog.models import GroupMembership, Person
 
 from . import services
 from .errors import GovernanceError
@@ -71,6 +71,7 @@ def _refusal(request: HttpRequest, step: ApprovalStep, approver: Person) -> Http
 def _page(request: HttpRequest, step: ApprovalStep, approver: Person, *, error: str = "", comment: str = ""):
     req = step.request
     live = Grant.objects.filter(person=req.beneficiary, status__in=Grant.LIVE).select_related("role__application")
+    memberships = GroupMembership.objects.filter(person=req.beneficiary).select_related("group").order_by("group__name")
     history = (
         AccessRequest.objects.filter(beneficiary=req.beneficiary, application=req.application)
         .exclude(pk=req.pk)
@@ -85,6 +86,7 @@ def _page(request: HttpRequest, step: ApprovalStep, approver: Person, *, error: 
         "comment": comment,
         "steps": req.steps.prefetch_related("approvers").order_by("order"),
         "live_grants": live,
+        "memberships": memberships,
         "history": history,
         "duration": format_iso_duration(req.duration) if req.duration else "",
     }

@@ -121,3 +121,14 @@ def test_it_refuses_a_link_that_would_be_self_approval(client, company, pending)
     assert page.status_code == 400 and "cannot decide a request they made" in page.content.decode()
     request.refresh_from_db()
     assert request.status == AccessRequest.Status.PENDING_APPROVAL
+
+
+def test_it_shows_memberships_found_in_the_provider(client, company, pending):
+    from catalog.models import GroupMembership
+
+    _, step = pending
+    GroupMembership.objects.create(
+        person=company.bob, group=company.readers, origin="external", since="2025-01-01T00:00:00Z"
+    )
+    html = client.get(path_of(approval_link(step, company.alice))).content.decode()
+    assert "wiki-readers" in html and "found in the provider" in html

@@ -6,6 +6,10 @@ from datetime import timedelta
 
 from django.utils.dateparse import parse_duration
 
+#: No grant, default or extension is longer than this: past it the dates overflow, and no real
+#: access request means a decade.
+LONGEST = timedelta(days=3653)
+
 
 def parse_iso_duration(text: str) -> timedelta | None:
     """A positive ISO-8601 duration, or None when `text` is not one (Django's other formats refused)."""

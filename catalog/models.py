@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Lower
 
-from .durations import format_iso_duration, parse_iso_duration
+from .durations import LONGEST, format_iso_duration, parse_iso_duration
 
 
 class Person(models.Model):
@@ -114,7 +114,10 @@ def validate_iso_durations(value: object) -> None:
     if not isinstance(value, list):
         raise ValidationError('Enter a list of ISO-8601 durations, e.g. ["PT1H", "P1D"].')
     for item in value:
-        if parse_iso_duration(item) is None:
+        parsed = parse_iso_duration(item)
+        if parsed is not None and parsed > LONGEST:
+            raise ValidationError(f"{item!r} is longer than ten years.")
+        if parsed is None:
             raise ValidationError(f"{item!r} is not a positive ISO-8601 duration (e.g. PT6H, P7D).")
 
 
@@ -173,6 +176,8 @@ class Role(models.Model):
             value = getattr(self, name)
             if value is not None and value <= timedelta(0):
                 errors[name] = "Must be positive."
+            elif value is not None and value > LONGEST:
+                errors[name] = "Must be at most ten years."
         allowed = (
             [parse_iso_duration(d) for d in self.allowed_durations] if isinstance(self.allowed_durations, list) else []
         )

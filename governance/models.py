@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Q
@@ -242,6 +243,12 @@ class Delegation(models.Model):
         return f"{self.person.email} → {self.delegate.email} ({self.starts_at:%Y-%m-%d} – {self.ends_at:%Y-%m-%d})"
 
 
+def validate_departments(value: object) -> None:
+    """A list of department names, e.g. ["Engineering", "IT"]."""
+    if not isinstance(value, list) or not value or not all(isinstance(d, str) and d.strip() for d in value):
+        raise ValidationError('Enter a list of department names, e.g. ["Engineering", "IT"].')
+
+
 class AutoApprovalRule(models.Model):
     """Approve without a person: "this role (or any role of this application) for people in
     these departments" (birthright access). Each auto-approved request records its rule."""
@@ -249,7 +256,11 @@ class AutoApprovalRule(models.Model):
     name = models.CharField(max_length=200)
     application = models.ForeignKey(Application, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     role = models.ForeignKey(Role, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
-    departments = models.JSONField(default=list, help_text='Departments whose people qualify, e.g. ["Engineering"].')
+    departments = models.JSONField(
+        default=list,
+        validators=[validate_departments],
+        help_text='Departments whose people qualify, e.g. ["Engineering"].',
+    )
     include_contractors = models.BooleanField(default=False)
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)

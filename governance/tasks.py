@@ -10,10 +10,6 @@ def expire_grant(grant_id: int) -> str:
     return "expired" if grant else "not due"
 
 
-def expire_due_grants() -> int:
-    return services.expire_due_grants()
-
-
 def send_approval_email(step_id: int, person_id: int, reason: str) -> bool:
     from .services.notifications import send_approval_email as send
 

@@ -120,3 +120,19 @@ def test_it_takes_the_emergency_review(api, company, django_capture_on_commit_ca
         format="json",
     )
     assert again.status_code == 409
+
+
+def test_it_answers_400_for_an_absurd_duration(api, company):
+    response = api.post(
+        "/api/v1/access-requests/",
+        {
+            "jira_issue_key": "IT-3",
+            "requester": "bob@example.com",
+            "application": "wiki",
+            "role": "reader",
+            "duration": "P3000000D",
+            "reason": "forever",
+        },
+        format="json",
+    )
+    assert response.status_code == 400 and "duration" in response.json()["error"]["fields"]

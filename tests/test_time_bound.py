@@ -267,3 +267,33 @@ def test_it_refuses_break_glass_outside_policy(company, break_glass, role, durat
         submit(role=role, duration=duration, emergency=True)
     assert error.value.field == field
     assert not AccessRequest.objects.exists()
+
+
+def test_it_refuses_durations_past_ten_years_before_writing_anything(company):
+    with pytest.raises(InvalidInput) as error:
+        submit(role="reader", duration=timedelta(days=3_000_000))
+    assert error.value.field == "duration" and "ten years" in error.value.message
+    assert not AccessRequest.objects.exists()
+    company.reader.default_duration = timedelta(days=4000)
+    with pytest.raises(ValidationError) as invalid:
+        company.reader.full_clean()
+    assert "default_duration" in invalid.value.message_dict
+
+
+def test_it_refuses_an_extension_past_ten_years(company, django_capture_on_commit_callbacks):
+    grant = granted(company, django_capture_on_commit_callbacks, role="reader", duration=timedelta(days=3000))
+    with pytest.raises(InvalidInput, match="ten years"):
+        services.extend_grant(
+            grant=grant, actor=services.Actor.of_person(company.bob), added=timedelta(days=1000), reason="x"
+        )
+    assert not grant.extensions.exists()
+
+
+@pytest.mark.parametrize("departments", ["Engineering", [], [""], [3]])
+def test_it_validates_auto_approval_departments(company, departments):
+    from governance.models import AutoApprovalRule
+
+    rule = AutoApprovalRule(name="Eng", role=company.reader, departments=departments)
+    with pytest.raises(ValidationError) as error:
+        rule.full_clean()
+    assert "departments" in error.value.message_dict

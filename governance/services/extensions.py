@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from django.db import transaction
 
-from catalog.durations import format_iso_duration
+from catalog.durations import LONGEST, format_iso_duration
 from governance.errors import Conflict, InvalidInput, NotAllowed
 from governance.models import AccessRequest, ApprovalStep, Grant, GrantExtension
 
@@ -29,6 +29,8 @@ def _check(grant: Grant, added: timedelta) -> None:
         raise Conflict(f"Grant #{grant.pk} has no end date; there is nothing to extend.", code="no_expiry")
     if added <= timedelta(0):
         raise InvalidInput("The extension must be positive.", field="duration")
+    if grant.expires_at + added - grant.starts_at > LONGEST:
+        raise InvalidInput("A grant cannot last more than ten years, extensions included.", field="duration")
 
 
 def within_policy(grant: Grant, added: timedelta) -> tuple[bool, str]:

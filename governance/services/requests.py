@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from catalog.durations import format_iso_duration
+from catalog.durations import LONGEST, format_iso_duration
 from catalog.models import Application, Person, Role
 from governance.errors import Conflict, InvalidInput, NotAllowed
 from governance.models import AccessRequest, ApprovalDecision, ApprovalStep, Grant, StepKind
@@ -94,6 +94,8 @@ def validate_duration(role: Role, duration: timedelta | None) -> None:
         return
     if duration <= timedelta(0):
         raise InvalidInput("The duration must be positive.", field="duration")
+    if duration > LONGEST:
+        raise InvalidInput("The duration must be at most ten years (P3653D).", field="duration")
     allowed = role.allowed_timedeltas()
     if allowed and duration not in allowed:
         choices = ", ".join(format_iso_duration(d) for d in allowed)

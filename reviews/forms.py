@@ -11,7 +11,7 @@ from reviews.models import ReviewItem
 class ItemFilterForm(forms.Form):
     """The reviewer's filter; the same fields travel with the bulk actions so they act on what is shown."""
 
-    app = forms.IntegerField(required=False, label="Application")
+    app = forms.IntegerField(required=False, label="Application", min_value=1, max_value=2**63 - 1)
     recommendation = forms.ChoiceField(
         required=False,
         choices=[("", "Any recommendation"), *ReviewItem.Recommendation.choices],
@@ -27,8 +27,10 @@ class ItemFilterForm(forms.Form):
     q = forms.CharField(required=False, max_length=100, label="Person")
 
     def apply(self, items: QuerySet[ReviewItem]) -> QuerySet[ReviewItem]:
-        if not self.is_valid():
+        if not self.is_bound:
             return items
+        if not self.is_valid():
+            return items.none()  # the page shows the form's errors, never an unfiltered list
         data = self.cleaned_data
         if data.get("app"):
             items = items.filter(application_id=data["app"])

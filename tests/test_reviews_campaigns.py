@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from catalog.models import GroupMembership
 from governance import services
-from governance.errors import Conflict, InvalidInput
+from governance.errors import Conflict, InvalidInput, NotAllowed
 from governance.models import AuditEvent, Grant
 from provisioning.models import LocalMembership
 from reviews.models import CampaignAppOverride, ReviewCampaign, ReviewItem
@@ -696,3 +696,95 @@ def test_a_revoke_opens_and_resolves_a_jira_issue(world, settings, django_captur
         assert bob.ticket_key == created.issue_key and bob.ticket_status == "resolved"
         resolve = JiraUpdate.objects.get(kind="transition", issue_key=created.issue_key)
         assert resolve.payload["transition"] == "Done" and resolve.status == "sent", resolve.last_error
+
+
+# --- Found in review: bad input and permissions ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "filename,content,reason",
+    [
+        ("big.csv", b"name,email,role\n" + b'"' + b"x" * 200_000 + b'",a@example.com,user\n', "not a readable CSV"),
+        ("broken.xlsx", b"PK\x03\x04 not really a workbook", "not a readable XLSX"),
+        (
+            "long.csv",
+            ("name,email,role\n" + "N" * 250 + ",long@example.com,user\n").encode(),
+            "name is longer than 200",
+        ),
+    ],
+)
+def test_it_rejects_unreadable_or_oversized_uploads_readably(world, filename, content, reason):
+    app = payroll(world)
+    campaign = make_campaign(world, apps=[world.wiki, app])
+    with pytest.raises(ImportRejected) as caught:
+        launch(campaign, uploads={app.pk: (filename, content)})
+    assert reason in caught.value.message
+    assert not ReviewItem.objects.exists()
+
+
+def test_a_damaged_sheet_inside_a_real_workbook_is_rejected(world):
+    import zipfile
+
+    import openpyxl
+
+    app = payroll(world)
+    campaign = make_campaign(world, apps=[world.wiki, app])
+    book = openpyxl.Workbook()
+    book.active.append(["name", "email", "role"])
+    good = io.BytesIO()
+    book.save(good)
+    damaged = io.BytesIO()
+    with zipfile.ZipFile(good) as source, zipfile.ZipFile(damaged, "w") as target:
+        for entry in source.infolist():
+            data = source.read(entry)
+            target.writestr(entry, b"<worksheet><sheetData><row>" if "worksheets/sheet" in entry.filename else data)
+    with pytest.raises(ImportRejected, match="not a readable XLSX"):
+        launch(campaign, uploads={app.pk: ("damaged.xlsx", damaged.getvalue())})
+
+
+def test_an_invalid_filter_shows_an_error_and_no_items(world, client):
+    campaign = launch(make_campaign(world))
+    sign_in(client, world.alice)
+    page = client.get(page_url(campaign), {"app": "99999999999999999999999"})
+    html = page.content.decode()
+    assert page.status_code == 200 and "This filter cannot be applied" in html
+    assert "bob@example.com" not in html
+
+
+def test_the_fallback_reviewer_never_reviews_their_own_access(world):
+    world.charlie.manager = None
+    world.charlie.save()
+    campaign = launch(_with_fallback(world))
+    charlie = item_of(campaign, "charlie@example.com")
+    assert charlie.reviewer_id == world.alice.pk  # the wiki's owner, not charlie himself
+    ReviewItem.objects.filter(pk=charlie.pk).update(reviewer=world.charlie)  # e.g. reassigned by hand
+    with pytest.raises(NotAllowed):
+        campaigns.decide_item(campaign_id=campaign.pk, item_id=charlie.pk, reviewer=world.charlie, decision="keep")
+
+
+def _with_fallback(world):
+    campaign = make_campaign(world)
+    campaign.fallback_reviewer = world.charlie
+    campaign.save()
+    return campaign
+
+
+def test_a_launched_campaign_cannot_be_deleted_and_its_report_needs_permission(world, client, admin_client):
+    from django.contrib.auth.models import Permission
+
+    campaign = launch(make_campaign(world))
+    response = admin_client.post(f"/admin/reviews/reviewcampaign/{campaign.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 403 and ReviewCampaign.objects.filter(pk=campaign.pk).exists()
+    staff = get_user_model().objects.create_user("staffer", password="pw-12345", is_staff=True)
+    staff.user_permissions.add(Permission.objects.get(codename="view_accessrequest"))
+    client.force_login(staff)
+    assert client.get(f"/admin/reviews/reviewcampaign/{campaign.pk}/report.csv").status_code == 403
+    assert client.get(f"/admin/reviews/reviewcampaign/{campaign.pk}/report/").status_code == 403
+
+
+def test_the_report_command_says_when_it_cannot_write(world):
+    from django.core.management import CommandError, call_command
+
+    campaign = launch(make_campaign(world))
+    with pytest.raises(CommandError, match="Cannot write the report"):
+        call_command("campaign_report", str(campaign.pk), "-o", "/nonexistent-dir/report.csv")

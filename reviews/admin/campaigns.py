@@ -115,8 +115,25 @@ class ReviewCampaignAdmin(admin.ModelAdmin):
         }
         return TemplateResponse(request, "reviews/admin_launch.html", context)
 
-    def report_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+    def has_delete_permission(self, request: HttpRequest, obj: ReviewCampaign | None = None) -> bool:
+        """A launched campaign is evidence: only drafts can be deleted."""
+        if obj is not None and obj.status != ReviewCampaign.Status.DRAFT:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def get_actions(self, request: HttpRequest):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)  # bulk delete would skip the draft-only rule
+        return actions
+
+    def _viewable(self, request: HttpRequest, pk: int) -> ReviewCampaign:
         campaign = get_object_or_404(ReviewCampaign, pk=pk)
+        if not self.has_view_permission(request, campaign):
+            raise PermissionDenied
+        return campaign
+
+    def report_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        campaign = self._viewable(request, pk)
         context = {
             **self.admin_site.each_context(request),
             "title": f"Report: {campaign.name}",
@@ -133,7 +150,7 @@ class ReviewCampaignAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "reviews/admin_report.html", context)
 
     def report_csv_view(self, request: HttpRequest, pk: int) -> HttpResponse:
-        campaign = get_object_or_404(ReviewCampaign, pk=pk)
+        campaign = self._viewable(request, pk)
         response = StreamingHttpResponse(campaign_report.report_csv_lines(campaign), content_type="text/csv")
         response["Content-Disposition"] = f'attachment; filename="campaign-{campaign.pk}-report.csv"'
         return response

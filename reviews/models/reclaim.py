@@ -189,10 +189,6 @@ class ReclaimCase(models.Model):
         what = f"grant #{self.grant_id}" if self.grant_id else f"group #{self.group_id}"
         return f"reclaim case #{self.pk}: {self.person.email} in {self.application} ({what}, {self.status})"
 
-    @property
-    def is_open(self) -> bool:
-        return self.status in self.OPEN_STATUSES
-
 
 class OpenReclaimCase(ReclaimCase):
     class Meta:

@@ -44,6 +44,10 @@ class ImportRejected(InvalidInput):
         super().__init__(f"{filename} was not imported: {shown}{more}", field="upload", data={"errors": errors})
 
 
+#: Longest value each column may hold (the review item's field sizes).
+LIMITS = {"name": 200, "email": 254, "role": 200, "department": 120, "title": 160}
+
+
 def _header_key(value: object) -> str:
     return str(value or "").strip().lower().replace(" ", "_").replace("-", "_")
 
@@ -55,18 +59,20 @@ def _rows(filename: str, content: bytes) -> list[list[object]]:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise ImportRejected(filename, [(1, "the file is not UTF-8 text (save it as CSV UTF-8 or XLSX)")]) from None
-    return [list(r) for r in csv.reader(io.StringIO(text))]
+    try:
+        return [list(r) for r in csv.reader(io.StringIO(text))]
+    except csv.Error as exc:
+        raise ImportRejected(filename, [(1, f"not a readable CSV file ({exc})")]) from None
 
 
 def _xlsx_rows(filename: str, content: bytes) -> list[list[object]]:
     import openpyxl
 
-    try:
+    try:  # the workbook is read lazily: a damaged sheet only fails while iterating
         book = openpyxl.load_workbook(io.BytesIO(content), read_only=True, data_only=True)
+        return [list(r) for r in book.worksheets[0].iter_rows(values_only=True)]
     except Exception as exc:  # openpyxl raises many types for a broken file
         raise ImportRejected(filename, [(1, f"not a readable XLSX workbook ({exc.__class__.__name__})")]) from None
-    sheet = book.worksheets[0]
-    return [list(r) for r in sheet.iter_rows(values_only=True)]
 
 
 def _cell(value: object) -> str:
@@ -144,6 +150,9 @@ def _account(line: int, row: list[object], index: dict[str, int]) -> tuple[Impor
             validate_email(email)
         except ValidationError:
             problems.append(f"email {email!r} is not an email address")
+    for column, limit in LIMITS.items():
+        if len(_cell(get(column))) > limit:
+            problems.append(f"{column} is longer than {limit} characters")
     raw_status = _cell(get("status")).lower()
     if raw_status and raw_status not in STATUSES:
         problems.append(f"status {raw_status!r} is not one of {', '.join(sorted(STATUSES))}")

@@ -15,6 +15,7 @@ from datetime import datetime
 from django.db.models import Q, QuerySet
 
 from catalog.models import Application, GroupMembership, Person, Role, RoleGroup
+from governance.errors import InvalidInput
 from governance.models import ApprovalDecision, AuditEvent, Grant
 from reviews.models import ReviewCampaign, ReviewerStrategy, ReviewItem
 
@@ -100,10 +101,26 @@ def _route(ctx: Context, person_id: int | None, app_id: int) -> tuple[int, str]:
     }[strategy]
     label = ReviewerStrategy(strategy).label.lower()
     if candidate is None or ctx.people.get(candidate, {}).get("status") != Person.Status.ACTIVE:
-        return campaign.fallback_reviewer_id, f"fallback reviewer: no active {label}"
+        return _fallback(ctx, person_id, app_id, f"no active {label}")
     if candidate == person_id and not campaign.allow_self_review:
-        return campaign.fallback_reviewer_id, "fallback reviewer: self-review is not allowed"
+        return _fallback(ctx, person_id, app_id, "self-review is not allowed")
     return candidate, label
+
+
+def _fallback(ctx: Context, person_id: int | None, app_id: int, why: str) -> tuple[int, str]:
+    """The fallback reviewer, unless that is the person reviewed: then the application owner."""
+    campaign = ctx.campaign
+    fallback = campaign.fallback_reviewer_id
+    if fallback != person_id or campaign.allow_self_review:
+        return fallback, f"fallback reviewer: {why}"
+    owner = ctx.apps[app_id]["owner_id"]
+    if owner and owner != person_id and ctx.people.get(owner, {}).get("status") == Person.Status.ACTIVE:
+        return owner, f"application owner: {why}, and the fallback reviewer is the person reviewed"
+    raise InvalidInput(
+        f"Nobody but the person themselves can review {ctx.people.get(person_id, {}).get('email', 'a person')}'s "
+        f"access: set another fallback reviewer.",
+        field="fallback_reviewer",
+    )
 
 
 def _item(ctx: Context, *, person_id: int | None, app_id: int, facts: Facts, **fields) -> ReviewItem:

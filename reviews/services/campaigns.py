@@ -17,7 +17,7 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from catalog.models import GroupMembership, Person
-from governance.errors import Conflict, InvalidInput, NotFound
+from governance.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from governance.models import Grant
 from governance.services import notify_person, remove_standing_membership, revoke_grant
 from governance.services.audit import Actor, record
@@ -171,6 +171,8 @@ def decide_item(*, campaign_id: int, item_id: int, reviewer: Person, decision: s
             raise NotFound("No such item in your review.")
         if item.is_final:
             raise Conflict("This decision was submitted and is final.")
+        if item.person_id == reviewer.pk and not campaign.allow_self_review:
+            raise NotAllowed("Nobody reviews their own access in this campaign.", field="decision")
         item.decision, item.reason, item.decided_at, item.decided_by = decision, reason, timezone.now(), reviewer
         item.save(update_fields=["decision", "reason", "decided_at", "decided_by"])
         record(

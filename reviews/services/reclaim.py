@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -100,9 +100,6 @@ class ReclaimSummary:
         if self.orphans_closed:
             out.append(f"{self.orphans_closed} open cases of inactive policies closed (policy changed)")
         return out or ["No active reclaim policy."]
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass

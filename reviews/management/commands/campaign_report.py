@@ -21,9 +21,12 @@ class Command(BaseCommand):
         campaign = ReviewCampaign.objects.filter(pk=campaign_id).first()
         if campaign is None:
             raise CommandError(f"No review campaign with id {campaign_id}.")
-        with open(output, "w", newline="", encoding="utf-8") if output else _stdout() as out:
-            for chunk in report_csv_lines(campaign):
-                out.write(chunk)
+        try:
+            with open(output, "w", newline="", encoding="utf-8") if output else _stdout() as out:
+                for chunk in report_csv_lines(campaign):
+                    out.write(chunk)
+        except OSError as error:
+            raise CommandError(f"Cannot write the report to {output}: {error.strerror}.") from error
 
 
 class _stdout:

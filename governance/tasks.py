@@ -69,10 +69,3 @@ def sync_directories_and_detect_drift() -> dict:
         else:
             result[run.connector] = {"sync": run.status, "error": run.error}
     return result
-
-
-def detect_drift() -> dict:
-    """Drift detection over every watched group (e.g. after `manage.py sync_directory`)."""
-    from .services.drift import detect_drift as detect
-
-    return vars(detect())

@@ -31,6 +31,9 @@ class SyncRunAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields]
 
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # a run is evidence, and a running one is the lock against a second sync
+
     def has_add_permission(self, request) -> bool:
         return False
 

@@ -19,7 +19,7 @@ from django.utils.text import slugify
 
 from catalog.models import Application, GroupMembership, IdpGroup, Person, Role, RoleGroup
 
-from .connectors import Connector, ConnectorError, DirectoryUser, connector_for
+from .connectors import Connector, ConnectorError, DirectoryUser, available, connector_for
 from .models import MembershipChange, SyncRun
 
 logger = logging.getLogger(__name__)
@@ -31,6 +31,10 @@ STALE = timedelta(hours=3)
 Progress = Callable[[str, int, int | None], None]
 STATUSES = {s.value for s in Person.Status}
 PERSON_FIELDS = ("name", "status", "department", "title", "last_login_at", "manager_id", "directory", "external_id")
+
+
+class SyncRefused(Exception):
+    """No such connector in this deployment; nothing was written."""
 
 
 class SyncAborted(Exception):
@@ -61,6 +65,8 @@ def _batched(items: list, size: int = BATCH) -> Iterable[list]:
 def sync_directory(connector_name: str, progress: Progress | None = None) -> SyncRun:
     """Mirror one provider into the catalog and return the run. Provider errors fail the run (not raised)."""
     progress = progress or _no_progress
+    if connector_name not in available():
+        raise SyncRefused(f"No connector named {connector_name!r} (available: {', '.join(available())}).")
     run = _start(connector_name)
     if run.status == SyncRun.Status.FAILED:
         return run
@@ -68,7 +74,10 @@ def sync_directory(connector_name: str, progress: Progress | None = None) -> Syn
     connector: Connector | None = None
     try:
         connector = connector_for(connector_name)
-        _sync_people(connector, connector_name, counts, progress)
+        if connector_name == "local":  # its people are the catalog itself: read them, never re-stamp them
+            counts.people_by_external_id = {e.lower(): pk for e, pk in Person.objects.values_list("email", "pk")}
+        else:
+            _sync_people(connector, connector_name, counts, progress)
         groups = _sync_groups(connector, connector_name, counts, progress)
         _propose_applications(connector, connector_name, groups, counts, progress)
         _sync_memberships(connector, connector_name, counts, progress)
@@ -394,4 +403,10 @@ def directories_to_sync() -> list[str]:
 
 def sync_all_directories(progress: Progress | None = None) -> list[SyncRun]:
     """Sync every external directory in turn (one failing does not stop the others)."""
-    return [sync_directory(name, progress) for name in directories_to_sync()]
+    runs = []
+    for name in directories_to_sync():
+        try:
+            runs.append(sync_directory(name, progress))
+        except SyncRefused as error:  # a group names a connector this deployment does not have
+            logger.error("directory %s not synced: %s", name, error)
+    return runs

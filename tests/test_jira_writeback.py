@@ -499,3 +499,17 @@ def test_it_writes_extensions_and_warnings_on_the_issue(company, jira_on, emu, c
     said = texts(emu)
     assert any(t.startswith("Access extended") and "extended by P1D" in t for t in said)
     assert any(t.startswith("Access ends soon") and "/extend/" in t for t in said)
+
+
+def test_it_posts_once_when_it_failed_for_good_after_jira_accepted_and_it_retried(
+    company, jira_on, emu, clock, run, settings
+):
+    settings.JIRA = {**settings.JIRA, "MAX_ATTEMPTS": 1}  # the lost answer is the last attempt
+    emu.accept_then_fail_left = 1
+    run(submit)
+    update = U.objects.get(kind=U.Kind.COMMENT)
+    assert update.status == U.Status.FAILED
+    run(jira.retry_update, update=update)  # IT's "retry now" starts the attempts afresh
+    update.refresh_from_db()
+    assert update.status == U.Status.SENT and update.result["found_existing"] is True
+    assert len(emu.comments("IT-1")) == 1

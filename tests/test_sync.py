@@ -245,7 +245,7 @@ def test_the_local_connector_mirrors_its_own_groups(company):
     LocalMembership.objects.create(person=company.charlie, group=company.readers)
     run = sync_directory("local")
     assert run.status == SyncRun.Status.SUCCEEDED, run.error
-    assert (run.created, run.updated, run.deactivated) == (0, 4, 0)  # first run stamps directory/external_id
+    assert (run.created, run.updated, run.deactivated) == (0, 0, 0)  # people are the local directory itself
     assert list(company.readers.memberships.values_list("person__email", "origin")) == [
         ("charlie@example.com", "external")
     ]
@@ -263,9 +263,11 @@ def test_a_failing_provider_fails_the_run_with_its_error(idp):
 
 
 @pytest.mark.django_db
-def test_an_unknown_connector_fails_the_run_clearly():
-    run = sync_directory("nope")
-    assert run.status == SyncRun.Status.FAILED and "No connector named 'nope'" in run.error
+def test_an_unknown_connector_is_refused_clearly(db):
+    from provisioning.sync import SyncRefused
+
+    with pytest.raises(SyncRefused, match="No connector named 'nope'"):
+        sync_directory("nope")
 
 
 def test_the_command_syncs_every_external_directory_and_summarises(idp):
@@ -278,13 +280,6 @@ def test_the_command_syncs_every_external_directory_and_summarises(idp):
     assert "Skipping 'local'" in text
     assert "fakeidp: succeeded — created 3, updated 0, deactivated 0" in text
     assert "errors 0" in text
-
-
-def test_the_command_exits_with_an_error_when_a_sync_fails(db):
-    out = StringIO()
-    with pytest.raises(CommandError, match="Sync failed for nope"):
-        call_command("sync_directory", "--provider", "nope", stdout=out)
-    assert "No connector named 'nope'" in out.getvalue()
 
 
 def test_the_scheduled_task_syncs_every_directory(idp):
@@ -371,3 +366,19 @@ def test_a_membership_recorded_while_the_members_were_read_is_kept(idp):
     run = sync_directory("fakeidp")
     assert run.status == SyncRun.Status.SUCCEEDED, run.error
     assert group.memberships.filter(person=alice, origin="gatehouse").exists()
+
+
+def test_it_refuses_an_unknown_connector_without_writing_a_run(db):
+    from django.core.management import call_command
+
+    with pytest.raises(CommandError, match="No connector named 'nope'"):
+        call_command("sync_directory", "--provider", "nope")
+    assert not SyncRun.objects.exists()
+
+
+def test_syncing_local_never_restamps_people_of_another_directory(company):
+    company.bob.directory, company.bob.external_id = "okta", "00u-bob"
+    company.bob.save()
+    sync_directory("local")
+    company.bob.refresh_from_db()
+    assert (company.bob.directory, company.bob.external_id) == ("okta", "00u-bob")

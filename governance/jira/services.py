@@ -127,7 +127,7 @@ def _already_posted(client: JiraClient, update: JiraUpdate) -> dict | None:
 
 
 def _send_comment(client: JiraClient, update: JiraUpdate) -> dict:
-    if update.attempts > 1:  # an earlier attempt may have reached Jira: look before posting again
+    if update.attempts > 1 or update.last_error:  # an earlier attempt may have reached Jira: look first
         existing = _already_posted(client, update)
         if existing is not None:
             logger.info("Jira update %s: comment %s was already posted", update.pk, existing.get("id"))

@@ -494,12 +494,17 @@ def _credential(config: dict[str, Any], kind: str | None) -> Any:
 
     tenant, client = config["TENANT_ID"], config["CLIENT_ID"]
     if kind == "certificate":
-        return CertificateCredential(
-            tenant,
-            client,
-            certificate_path=config["CLIENT_CERTIFICATE_PATH"],
-            password=config.get("CLIENT_CERTIFICATE_PASSWORD") or None,
-        )
+        try:
+            return CertificateCredential(
+                tenant,
+                client,
+                certificate_path=config["CLIENT_CERTIFICATE_PATH"],
+                password=config.get("CLIENT_CERTIFICATE_PASSWORD") or None,
+            )
+        except (OSError, ValueError) as error:
+            raise PermanentError(
+                f"ENTRA_CLIENT_CERTIFICATE_PATH {config['CLIENT_CERTIFICATE_PATH']!r} cannot be used: {error}"
+            ) from None
     secret = config.get("CLIENT_SECRET") or ""
     if not secret:
         path = Path(config["CLIENT_SECRET_FILE"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from provisioning.models import SyncRun
-from provisioning.sync import directories_to_sync, sync_directory
+from provisioning.sync import SyncRefused, directories_to_sync, sync_directory
 
 
 class Command(BaseCommand):
@@ -27,7 +27,10 @@ class Command(BaseCommand):
             self.stdout.write("No external directory to sync (no identity-provider group uses one).")
             return
         live = verbosity >= 1 and self.stdout.isatty()
-        runs = [sync_directory(name, progress=self._progress(name) if verbosity >= 1 else None) for name in names]
+        try:
+            runs = [sync_directory(name, progress=self._progress(name) if verbosity >= 1 else None) for name in names]
+        except SyncRefused as error:
+            raise CommandError(str(error)) from error
         if live:
             self.stdout.write("")
         for run in runs:

@@ -12,11 +12,10 @@ from django.template.response import TemplateResponse
 from django.utils.html import format_html, format_html_join
 
 from catalog.durations import parse_iso_duration
-from provisioning.models import MembershipChange
-
-from . import services
-from .errors import GovernanceError
-from .models import (
+from governance import services
+from governance.audit.services import Actor
+from governance.errors import GovernanceError
+from governance.models import (
     AccessRequest,
     ApiToken,
     ApprovalPolicy,
@@ -28,8 +27,8 @@ from .models import (
     Grant,
     PolicyStep,
 )
-from .services.audit import Actor
-from .services.policies import policy_changed
+from governance.requests.policies import policy_changed
+from provisioning.models import MembershipChange
 
 
 def ask_reason(
@@ -496,4 +495,5 @@ class EmergencyReviewAdmin(admin.ModelAdmin):
 
 
 # Admins of other topics register themselves on import.
-from . import admin_drift, admin_jira  # noqa: E402,F401
+from governance.drift import admin as admin_drift  # noqa: E402,F401
+from governance.jira import admin as admin_jira  # noqa: E402,F401

@@ -1,11 +1,11 @@
 """Every state change of governance goes through these functions (see DESIGN.md)."""
 
 from governance.audit.services import Actor, record
+from governance.grants.bulk_expiry import expire_due_grants
 from governance.grants.emergency import review_emergency
 from governance.grants.extensions import extend_grant
 from governance.grants.services import (
     activate_grant,
-    expire_due_grants,
     expire_grant,
     fulfilment_task_done,
     may_revoke,

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from catalog.durations import format_iso_duration, parse_iso_duration
 from governance.audit.services import Actor, record
-from governance.grants import services as grants
+from governance.grants import bulk_expiry
 from governance.models import ExpiryWarning, Grant
 from governance.notifications.services import notify_person
 
@@ -95,7 +95,7 @@ def run_expiry_timer(window_seconds: float = 55.0, sleep: Callable[[float], None
     """Expire due grants, then wait for each next expiry in the coming window and expire it on
     time. Run every minute by the task cluster; overlapping runs are harmless (expiry is idempotent)."""
     deadline = time.monotonic() + window_seconds
-    expired = grants.expire_due_grants()
+    expired = bulk_expiry.expire_due_grants()
     while True:
         upcoming = (
             Grant.objects.filter(status=Grant.Status.ACTIVE, expires_at__gt=timezone.now())
@@ -110,4 +110,4 @@ def run_expiry_timer(window_seconds: float = 55.0, sleep: Callable[[float], None
         if wait > left:
             return expired
         sleep(max(wait, TICK_SECONDS))
-        expired += grants.expire_due_grants()
+        expired += bulk_expiry.expire_due_grants()

@@ -3,7 +3,6 @@
 from governance.audit.services import Actor, record
 from governance.grants.bulk_expiry import expire_due_grants
 from governance.grants.emergency import review_emergency
-from governance.grants.extensions import extend_grant
 from governance.grants.services import (
     activate_grant,
     expire_grant,
@@ -15,21 +14,18 @@ from governance.grants.services import (
     start_grant,
 )
 from governance.notifications.services import notify_person
-from governance.requests.services import (
-    RequestInput,
-    cancel_request,
-    current_step,
-    decide_step,
-    find_person,
-    submit_request,
-    validate_duration,
-)
+from governance.requests.decisions import Verdict, can_decide, cancel_request, decide_step
+from governance.requests.extend import extend_grant
+from governance.requests.services import RequestInput, find_person, submit_request, validate_duration
+from governance.requests.steps import current_step
 from governance.tokens.services import create_api_token, revoke_api_token, verify_api_token
 
 __all__ = [
     "Actor",
     "RequestInput",
+    "Verdict",
     "activate_grant",
+    "can_decide",
     "cancel_request",
     "create_api_token",
     "current_step",

@@ -1,14 +1,16 @@
-"""Extending a grant: one history, memberships never dropped and re-added."""
+"""Extending a grant: one history, memberships never dropped and re-added.
+
+Asking for an extension (at once within policy, else routed like a new request) is
+`governance.requests.extend`; this module checks and applies one.
+"""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from django.db import transaction
-
 from catalog.durations import LONGEST, format_iso_duration
 from governance.audit.services import Actor, record
-from governance.errors import Conflict, InvalidInput, NotAllowed
+from governance.errors import Conflict, InvalidInput
 from governance.grants import services as grants
 from governance.models import AccessRequest, ApprovalStep, Grant, GrantExtension
 from governance.transitions import move_request
@@ -21,7 +23,7 @@ def _approved_by_a_person(grant: Grant) -> bool:
     return request.steps.filter(status=ApprovalStep.Status.APPROVED).exclude(decided_by=None).exists()
 
 
-def _check(grant: Grant, added: timedelta) -> None:
+def check_extension(grant: Grant, added: timedelta) -> None:
     if grant.status != Grant.Status.ACTIVE:
         raise Conflict(f"Grant #{grant.pk} is {grant.status}; only active grants can be extended.", code="not_active")
     if grant.expires_at is None:
@@ -49,61 +51,7 @@ def within_policy(grant: Grant, added: timedelta) -> tuple[bool, str]:
     return True, ""
 
 
-def extend_grant(
-    *, grant: Grant, actor: Actor, added: timedelta, reason: str, jira_issue_key: str | None = None
-) -> tuple[Grant, AccessRequest | None]:
-    """Extend now when the policy allows it; otherwise open an extension request routed like a new
-    one. Returns (grant, the routed request or None)."""
-    from governance.requests.services import Draft, RequestInput, create_request
-
-    if not (reason or "").strip():
-        raise InvalidInput("A reason is required.", field="reason")
-    with transaction.atomic():
-        grant = (
-            Grant.objects.select_for_update(of=("self",))
-            .select_related("person__manager", "role__application__owner", "request")
-            .get(pk=grant.pk)
-        )
-        if actor.user is None and (actor.person is None or not grants.may_revoke(actor.person, grant)):
-            raise NotAllowed(f"{actor.label} may not extend grant #{grant.pk}.", field="by")
-        _check(grant, added)
-        ok, why = within_policy(grant, added)
-        if ok:
-            _apply(grant, added, actor=actor, reason=reason, request=None, without_round=True)
-            return grant, None
-        if AccessRequest.objects.filter(extends_grant=grant, status__in=AccessRequest.OPEN).exists():
-            raise Conflict(f"An extension of grant #{grant.pk} is already awaiting approval.", code="duplicate_request")
-        data = RequestInput(
-            requester=actor.person.email if actor.person else grant.person.email,
-            beneficiary=grant.person.email,
-            application=grant.role.application.slug,
-            role=grant.role.slug,
-            reason=reason,
-            duration=added,
-            jira_issue_key=jira_issue_key,
-        )
-        draft = Draft(
-            data,
-            actor.person or grant.person,
-            grant.person,
-            grant.role,
-            "extension",
-            added,
-            f"extension ({why})",
-            extends_grant=grant,
-        )
-        request = create_request(draft)
-        record(
-            "grant.extension_requested",
-            f"Extension of {format_iso_duration(added)} needs approval: {why}.",
-            actor=actor,
-            grant=grant,
-            data={"request": request.pk, "why": why},
-        )
-        return grant, request
-
-
-def _apply(
+def apply_extension(
     grant: Grant, added: timedelta, *, actor: Actor, reason: str, request: AccessRequest | None, without_round: bool
 ) -> None:
     previous = grant.expires_at
@@ -140,7 +88,7 @@ def apply_approved_extension(request: AccessRequest) -> None:
             request, AccessRequest.Status.FAILED, actor=Actor.system("extension"), message=reason, reason=reason
         )
         return
-    _apply(
+    apply_extension(
         grant,
         request.duration,
         actor=Actor.of_person(request.requester),

@@ -91,6 +91,21 @@ class AccessRequestAdmin(admin.ModelAdmin):
     def grant_and_changes(self, obj: AccessRequest) -> str:
         return render_changes(getattr(obj, "grant", None))
 
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
+        """Say whether the signed-in admin may decide the current step, and why not (can_decide)."""
+        extra_context = dict(extra_context or {})
+        access_request = AccessRequest.objects.filter(pk=object_id).first() if object_id.isdigit() else None
+        step = services.current_step(access_request) if access_request else None
+        if step is not None:
+            step.request = access_request
+            person = getattr(request.user, "person", None)
+            override = request.user.has_perm("governance.decide_any_step")
+            extra_context["decision_step"] = step
+            extra_context["decision_verdict"] = services.can_decide(
+                step, person, override=override, who=f"admin:{request.user.get_username()}"
+            )
+        return super().change_view(request, object_id, form_url, extra_context)
+
     def _decide(self, request: HttpRequest, queryset: QuerySet, approve: bool, comment: str) -> None:
         override = request.user.has_perm("governance.decide_any_step")
 

@@ -11,10 +11,10 @@ from django.utils import timezone
 from governance.audit.services import Actor, record
 from governance.models import AccessRequest, ApprovalStep
 from governance.notifications import services as notifications
-from governance.requests import routing
+from governance.requests import routing, steps
 from governance.transitions import move_request
 
-S = ApprovalStep.Status
+StepStatus = ApprovalStep.Status
 
 
 def _hours(key: str) -> timedelta:
@@ -24,7 +24,7 @@ def _hours(key: str) -> timedelta:
 def remind_step(step_id: int) -> bool:
     """Remind the approvers of a pending step, once."""
     with transaction.atomic():
-        claimed = ApprovalStep.objects.filter(pk=step_id, status=S.PENDING, reminded_at__isnull=True).update(
+        claimed = ApprovalStep.objects.filter(pk=step_id, status=StepStatus.PENDING, reminded_at__isnull=True).update(
             reminded_at=timezone.now()
         )
         if not claimed:
@@ -45,7 +45,7 @@ def remind_step(step_id: int) -> bool:
 def escalate_step(step_id: int) -> bool:
     """Add the fallback approvers to a step left undecided too long, once."""
     with transaction.atomic():
-        claimed = ApprovalStep.objects.filter(pk=step_id, status=S.PENDING, escalated_at__isnull=True).update(
+        claimed = ApprovalStep.objects.filter(pk=step_id, status=StepStatus.PENDING, escalated_at__isnull=True).update(
             escalated_at=timezone.now()
         )
         if not claimed:
@@ -88,7 +88,7 @@ def expire_undecided(request_id: int) -> bool:
         request = AccessRequest.objects.select_for_update(of=("self",)).get(pk=request_id)
         if request.status != AccessRequest.Status.PENDING_APPROVAL:
             return False
-        request.steps.filter(status__in=[S.WAITING, S.PENDING]).update(status=S.CANCELLED)
+        steps.cancel_open_steps(request)
         reason = f"No decision within {days} days; ask again if the access is still needed."
         move_request(
             request, AccessRequest.Status.EXPIRED, actor=Actor.system("follow-up"), message=reason, reason=reason
@@ -102,7 +102,7 @@ def follow_up_approvals() -> dict[str, int]:
     deadline = now - timedelta(days=settings.GATEHOUSE["REQUEST_DECISION_DEADLINE_DAYS"])
     overdue = AccessRequest.objects.filter(status=AccessRequest.Status.PENDING_APPROVAL, created_at__lte=deadline)
     expired = sum(expire_undecided(pk) for pk in overdue.values_list("pk", flat=True))
-    pending = ApprovalStep.objects.filter(status=S.PENDING)
+    pending = ApprovalStep.objects.filter(status=StepStatus.PENDING)
     to_escalate = pending.filter(opened_at__lte=now - _hours("APPROVAL_ESCALATE_AFTER_HOURS"), escalated_at=None)
     escalated = sum(escalate_step(pk) for pk in to_escalate.values_list("pk", flat=True))
     to_remind = pending.filter(opened_at__lte=now - _hours("APPROVAL_REMIND_AFTER_HOURS"), reminded_at=None)

@@ -1,4 +1,7 @@
-"""Access requests: submit, decide a step, cancel."""
+"""Access requests: submit (validated, de-duplicated, idempotent per Jira issue) and route.
+
+Deciding and cancelling are in `decisions`; the approval steps themselves in `steps`.
+"""
 
 from __future__ import annotations
 
@@ -9,21 +12,18 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
 from catalog.durations import LONGEST, format_iso_duration
 from catalog.models import Application, Person, Role
 from governance.audit.services import Actor, record
-from governance.errors import Conflict, InvalidInput, NotAllowed
-from governance.grants import emergency, extensions
+from governance.errors import Conflict, InvalidInput
+from governance.grants import emergency
 from governance.grants import services as grants
-from governance.models import AccessRequest, ApprovalDecision, ApprovalStep, Grant, StepKind
-from governance.notifications import services as notifications
-from governance.requests import routing
+from governance.models import AccessRequest, ApprovalStep, Grant
+from governance.requests import routing, steps
 from governance.transitions import move_request
 
-R = AccessRequest.Status
-S = ApprovalStep.Status
+RequestStatus = AccessRequest.Status
 
 
 @dataclass(frozen=True)
@@ -252,7 +252,7 @@ def create_request(draft: Draft) -> AccessRequest:
     if rule:
         move_request(
             request,
-            R.APPROVED,
+            RequestStatus.APPROVED,
             actor=Actor.system("auto-approval"),
             data={"rule": rule.pk},
             message=f"Approved automatically by rule {rule.name!r} ({beneficiary.department}).",
@@ -260,198 +260,14 @@ def create_request(draft: Draft) -> AccessRequest:
         grants.start_grant(request=request)
         return request
     if plan.error:
-        move_request(request, R.FAILED, actor=Actor.system("routing"), message=plan.error, reason=plan.error)
+        move_request(
+            request, RequestStatus.FAILED, actor=Actor.system("routing"), message=plan.error, reason=plan.error
+        )
         return request
     for planned in plan.steps:
         step = ApprovalStep.objects.create(
             request=request, order=planned.order, kind=planned.kind, route_note=planned.note
         )
         step.approvers.set(planned.approvers)
-    _advance(request)
-    return request
-
-
-def _advance(request: AccessRequest) -> None:
-    """Open the next step; automatic steps approve themselves; after the last, provision."""
-    for step in request.steps.filter(status__in=[S.WAITING, S.PENDING]).order_by("order"):
-        if step.status == S.PENDING:
-            return
-        if step.kind == StepKind.AUTOMATIC:
-            _set_step(step, S.APPROVED, comment=step.route_note, decided_at=timezone.now())
-            record(
-                "step.approved",
-                f"Step {step.order} approved automatically by policy {request.policy_label}.",
-                actor=Actor.system("policy"),
-                request=request,
-                data={"step": step.order, "kind": step.kind, "policy": request.policy_label},
-            )
-            continue
-        _open_step(request, step)
-        return
-    move_request(request, R.APPROVED, actor=Actor.system("routing"), message="Every approval step is approved.")
-    if request.extends_grant_id:
-        extensions.apply_approved_extension(request)
-    else:
-        grants.start_grant(request=request)
-
-
-def _open_step(request: AccessRequest, step: ApprovalStep) -> None:
-    """The step starts awaiting a decision; approvers who are away hand it to their delegate."""
-    now = timezone.now()
-    excluded = {request.requester_id, request.beneficiary_id}
-    delegated = {}
-    for approver in list(step.approvers.all()):
-        delegate = routing.active_delegate(approver, now, excluded)
-        if delegate:
-            step.approvers.remove(approver)
-            step.approvers.add(delegate)
-            delegated[delegate.email] = approver.email
-    _set_step(step, S.PENDING, opened_at=now, delegated_from=delegated)
-    approvers = ", ".join(step.approvers.values_list("email", flat=True))
-    note = "; ".join(f"{d} stands in for {a} (delegation)" for d, a in delegated.items())
-    record(
-        "step.pending",
-        f"Step {step.order} awaits a decision from {approvers}." + (f" {note}." if note else ""),
-        actor=Actor.system("routing"),
-        request=request,
-        data={"step": step.order, "kind": step.kind, "note": step.route_note, "delegated_from": delegated},
-    )
-    notifications.approvers_asked(step, reason="asked")
-
-
-def _set_step(step: ApprovalStep, status: str, **fields) -> None:
-    step.status = status
-    for name, value in fields.items():
-        setattr(step, name, value)
-    step.save(update_fields=["status", *fields])
-
-
-def current_step(request: AccessRequest) -> ApprovalStep | None:
-    return request.steps.filter(status=S.PENDING).order_by("order").first()
-
-
-def _lock(request: AccessRequest) -> AccessRequest:
-    return (
-        AccessRequest.objects.select_for_update(of=("self",))
-        .select_related("requester", "beneficiary", "role__application")
-        .get(pk=request.pk)
-    )
-
-
-def _check_decider(request: AccessRequest, step: ApprovalStep, actor: Actor, override: bool) -> bool:
-    """Raise NotAllowed unless `actor` may decide `step`; True when deciding as an override."""
-    person = actor.person
-    if person is not None and person.id in (request.requester_id, request.beneficiary_id):
-        raise NotAllowed(
-            f"{person.email} cannot decide a request they made or would benefit from.",
-            field="approver",
-            code="self_approval",
-        )
-    if person is not None and not person.is_active:
-        raise NotAllowed(
-            f"{person.email} is {person.status}; only active people can decide.",
-            field="approver",
-            code="inactive_approver",
-        )
-    is_approver = person is not None and step.approvers.filter(pk=person.pk).exists()
-    if not is_approver and not override:
-        who = person.email if person else actor.label
-        raise NotAllowed(
-            f"{who} is not an approver of step {step.order} of {request}.", field="approver", code="not_an_approver"
-        )
-    if is_approver and step.decisions.filter(person=person).exists():
-        raise Conflict(f"{person.email} has already decided step {step.order} of {request}.", code="already_decided")
-    return not is_approver
-
-
-def decide_step(
-    *,
-    request: AccessRequest,
-    actor: Actor,
-    approve: bool,
-    comment: str = "",
-    channel: str = "api",
-    override: bool = False,
-) -> AccessRequest:
-    """Approve or deny the request's current step as `actor`. `override` (admins with the
-    decide_any_step permission) lifts the approver check, never the self-approval check.
-    A step of kind "all of them" is approved when every approver has approved."""
-    with transaction.atomic():
-        request = _lock(request)
-        if request.status != R.PENDING_APPROVAL:
-            raise Conflict(
-                f"Request {request} is not awaiting a decision (it is {request.status}).", code="not_pending"
-            )
-        step = current_step(request)
-        as_override = _check_decider(request, step, actor, override)
-        now = timezone.now()
-        on_behalf_of = step.delegated_from.get(actor.person.email) if actor.person else None
-        ApprovalDecision.objects.create(
-            step=step,
-            person=actor.person,
-            user=actor.user,
-            approved=approve,
-            decided_at=now,
-            channel=channel,
-            comment=comment,
-            on_behalf_of=Person.objects.filter(email=on_behalf_of).first() if on_behalf_of else None,
-        )
-        waiting_for = _still_waiting_for(step) if approve and not as_override else []
-        decision = "partially_approved" if waiting_for else (S.APPROVED if approve else S.DENIED)
-        behalf = f" for {on_behalf_of}" if on_behalf_of else ""
-        record(
-            f"step.{decision}",
-            f"Step {step.order} {decision.replace('_', ' ')} by {actor.label}{behalf} via {channel}"
-            f"{' (override)' if as_override else ''}"
-            + (f"; still waiting for {', '.join(waiting_for)}." if waiting_for else "."),
-            actor=actor,
-            request=request,
-            data={
-                "step": step.order,
-                "comment": comment,
-                "channel": channel,
-                "override": as_override,
-                "on_behalf_of": on_behalf_of,
-            },
-        )
-        if waiting_for:
-            return request
-        _set_step(
-            step,
-            decision,
-            decided_by=actor.person,
-            decided_by_user=actor.user,
-            decided_at=now,
-            channel=channel,
-            comment=comment,
-        )
-        if approve:
-            _advance(request)
-        else:
-            request.steps.filter(status__in=[S.WAITING, S.PENDING]).update(status=S.CANCELLED)
-            move_request(request, R.DENIED, actor=actor, message=f"Denied by {actor.label}.", reason=comment)
-    return request
-
-
-def _still_waiting_for(step: ApprovalStep) -> list[str]:
-    if step.kind != StepKind.NAMED_ALL:
-        return []
-    approved = step.decisions.filter(approved=True).values_list("person_id", flat=True)
-    return list(step.approvers.exclude(id__in=approved).values_list("email", flat=True))
-
-
-def cancel_request(*, request: AccessRequest, actor: Actor, reason: str = "") -> AccessRequest:
-    """The requester or beneficiary (or an admin) withdraws a request still awaiting approval."""
-    with transaction.atomic():
-        request = _lock(request)
-        person = actor.person
-        is_party = person is not None and person.id in (request.requester_id, request.beneficiary_id)
-        if actor.user is None and not is_party:
-            raise NotAllowed(f"Only the requester or the beneficiary can cancel {request}.", field="by")
-        if request.status != R.PENDING_APPROVAL:
-            raise Conflict(
-                f"Request {request} can no longer be cancelled (it is {request.status}).", code="not_pending"
-            )
-        request.steps.filter(status__in=[S.WAITING, S.PENDING]).update(status=S.CANCELLED)
-        move_request(request, R.CANCELLED, actor=actor, message=f"Cancelled by {actor.label}.", reason=reason)
+    steps.advance(request)
     return request

@@ -13,6 +13,8 @@ from governance import services
 from governance.errors import GovernanceError
 from governance.models import AccessRequest, ApprovalStep, Grant
 from governance.notifications.services import read_approval_link
+from governance.requests import decisions
+from governance.requests.decisions import can_decide
 
 
 def _notice(request: HttpRequest, heading: str, message: str, status: int, tone: str = "bad") -> HttpResponse:
@@ -39,7 +41,8 @@ def _refusal(request: HttpRequest, step: ApprovalStep, approver: Person) -> Http
             f"It was sent to {approver.email}, and you are signed in as {who}.",
             403,
         )
-    if step.status != ApprovalStep.Status.PENDING:
+    verdict = can_decide(step, approver)
+    if verdict.code == decisions.NOT_PENDING:
         by = step.decided_by.email if step.decided_by else "policy or an administrator"
         done = f"{step.get_status_display().lower()} by {by}" if step.decided_at else step.get_status_display().lower()
         return _notice(
@@ -49,14 +52,14 @@ def _refusal(request: HttpRequest, step: ApprovalStep, approver: Person) -> Http
             200,
             "ok",
         )
-    if not step.approvers.filter(pk=approver.pk).exists():
+    if verdict.code == decisions.NOT_AN_APPROVER:
         return _notice(
             request,
             "No longer yours to decide",
             f"Step {step.order} of {step.request} is no longer routed to {approver.email}.",
             403,
         )
-    if step.decisions.filter(person=approver).exists():
+    if verdict.code == decisions.ALREADY_DECIDED:
         return _notice(
             request,
             "You have decided already",
@@ -64,6 +67,8 @@ def _refusal(request: HttpRequest, step: ApprovalStep, approver: Person) -> Http
             200,
             "ok",
         )
+    if not verdict.allowed:  # self-approval, or an approver who is no longer active
+        return _page(request, step, approver, error=verdict.reason)
     return None
 
 

@@ -1,0 +1,179 @@
+"""Deciding a request's current step (API, admin, approver page, later Slack), and cancelling.
+
+`can_decide` is the one answer to "may this person decide this step now?"; `decide_step` enforces it
+and every channel that shows a decision button asks it first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.utils import timezone
+
+from catalog.models import Person
+from governance.audit.services import Actor, record
+from governance.errors import Conflict, GovernanceError, NotAllowed
+from governance.models import AccessRequest, ApprovalDecision, ApprovalStep, StepKind
+from governance.requests.steps import advance, current_step, set_step
+from governance.transitions import move_request
+
+RequestStatus = AccessRequest.Status
+StepStatus = ApprovalStep.Status
+
+NOT_PENDING = "not_pending"
+SELF_APPROVAL = "self_approval"
+INACTIVE_APPROVER = "inactive_approver"
+NOT_AN_APPROVER = "not_an_approver"
+ALREADY_DECIDED = "already_decided"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether someone may decide a step now; when not, `code` and `reason` say why."""
+
+    code: str = ""
+    reason: str = ""
+    as_override: bool = False  # allowed only through the decide-any-step override
+
+    @property
+    def allowed(self) -> bool:
+        return not self.code
+
+    def error(self) -> GovernanceError:
+        """The error `decide_step` raises for this refusal."""
+        if self.code in (NOT_PENDING, ALREADY_DECIDED):
+            return Conflict(self.reason, code=self.code)
+        return NotAllowed(self.reason, field="approver", code=self.code)
+
+
+def can_decide(step: ApprovalStep, person: Person | None, *, override: bool = False, who: str = "") -> Verdict:
+    """May `person` (None: an admin without a directory person, named `who`) decide `step` now?
+
+    `override` (admins with the decide_any_step permission) lifts the approver check, never the
+    self-approval check."""
+    request = step.request
+    if step.status != StepStatus.PENDING or request.status != RequestStatus.PENDING_APPROVAL:
+        return Verdict(NOT_PENDING, f"Step {step.order} of {request} is not awaiting a decision ({step.status}).")
+    if person is not None and person.id in (request.requester_id, request.beneficiary_id):
+        return Verdict(SELF_APPROVAL, f"{person.email} cannot decide a request they made or would benefit from.")
+    if person is not None and not person.is_active:
+        return Verdict(INACTIVE_APPROVER, f"{person.email} is {person.status}; only active people can decide.")
+    is_approver = person is not None and step.approvers.filter(pk=person.pk).exists()
+    if not is_approver and not override:
+        name = person.email if person else who
+        return Verdict(NOT_AN_APPROVER, f"{name} is not an approver of step {step.order} of {request}.")
+    if is_approver and step.decisions.filter(person=person).exists():
+        return Verdict(ALREADY_DECIDED, f"{person.email} has already decided step {step.order} of {request}.")
+    return Verdict(as_override=not is_approver)
+
+
+def _lock(request: AccessRequest) -> AccessRequest:
+    return (
+        AccessRequest.objects.select_for_update(of=("self",))
+        .select_related("requester", "beneficiary", "role__application")
+        .get(pk=request.pk)
+    )
+
+
+def decide_step(
+    *,
+    request: AccessRequest,
+    actor: Actor,
+    approve: bool,
+    comment: str = "",
+    channel: str = "api",
+    override: bool = False,
+) -> AccessRequest:
+    """Approve or deny the request's current step as `actor`. `override` (admins with the
+    decide_any_step permission) lifts the approver check, never the self-approval check.
+    A step of kind "all of them" is approved when every approver has approved."""
+    with transaction.atomic():
+        request = _lock(request)
+        if request.status != RequestStatus.PENDING_APPROVAL:
+            raise Conflict(
+                f"Request {request} is not awaiting a decision (it is {request.status}).", code="not_pending"
+            )
+        step = current_step(request)
+        step.request = request
+        verdict = can_decide(step, actor.person, override=override, who=actor.label)
+        if not verdict.allowed:
+            raise verdict.error()
+        as_override = verdict.as_override
+        now = timezone.now()
+        on_behalf_of = step.delegated_from.get(actor.person.email) if actor.person else None
+        ApprovalDecision.objects.create(
+            step=step,
+            person=actor.person,
+            user=actor.user,
+            approved=approve,
+            decided_at=now,
+            channel=channel,
+            comment=comment,
+            on_behalf_of=Person.objects.filter(email=on_behalf_of).first() if on_behalf_of else None,
+        )
+        waiting_for = _still_waiting_for(step) if approve and not as_override else []
+        decision = "partially_approved" if waiting_for else (StepStatus.APPROVED if approve else StepStatus.DENIED)
+        behalf = f" for {on_behalf_of}" if on_behalf_of else ""
+        record(
+            f"step.{decision}",
+            f"Step {step.order} {decision.replace('_', ' ')} by {actor.label}{behalf} via {channel}"
+            f"{' (override)' if as_override else ''}"
+            + (f"; still waiting for {', '.join(waiting_for)}." if waiting_for else "."),
+            actor=actor,
+            request=request,
+            data={
+                "step": step.order,
+                "comment": comment,
+                "channel": channel,
+                "override": as_override,
+                "on_behalf_of": on_behalf_of,
+            },
+        )
+        if waiting_for:
+            return request
+        set_step(
+            step,
+            decision,
+            decided_by=actor.person,
+            decided_by_user=actor.user,
+            decided_at=now,
+            channel=channel,
+            comment=comment,
+        )
+        if approve:
+            advance(request)
+        else:
+            request.steps.filter(status__in=[StepStatus.WAITING, StepStatus.PENDING]).update(
+                status=StepStatus.CANCELLED
+            )
+            move_request(
+                request, RequestStatus.DENIED, actor=actor, message=f"Denied by {actor.label}.", reason=comment
+            )
+    return request
+
+
+def _still_waiting_for(step: ApprovalStep) -> list[str]:
+    if step.kind != StepKind.NAMED_ALL:
+        return []
+    approved = step.decisions.filter(approved=True).values_list("person_id", flat=True)
+    return list(step.approvers.exclude(id__in=approved).values_list("email", flat=True))
+
+
+def cancel_request(*, request: AccessRequest, actor: Actor, reason: str = "") -> AccessRequest:
+    """The requester or beneficiary (or an admin) withdraws a request still awaiting approval."""
+    with transaction.atomic():
+        request = _lock(request)
+        person = actor.person
+        is_party = person is not None and person.id in (request.requester_id, request.beneficiary_id)
+        if actor.user is None and not is_party:
+            raise NotAllowed(f"Only the requester or the beneficiary can cancel {request}.", field="by")
+        if request.status != RequestStatus.PENDING_APPROVAL:
+            raise Conflict(
+                f"Request {request} can no longer be cancelled (it is {request.status}).", code="not_pending"
+            )
+        request.steps.filter(status__in=[StepStatus.WAITING, StepStatus.PENDING]).update(status=StepStatus.CANCELLED)
+        move_request(
+            request, RequestStatus.CANCELLED, actor=actor, message=f"Cancelled by {actor.label}.", reason=reason
+        )
+    return request

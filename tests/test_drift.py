@@ -188,3 +188,18 @@ def test_detecting_again_with_nothing_changed_writes_nothing(company, django_cap
         report = detect_drift(connector="local")
     assert (report.unexplained, report.resolved) == (1, 0)
     assert not [q for q in ctx.captured_queries if q["sql"].lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE"))]
+
+
+def test_a_membership_gatehouse_added_that_outlived_its_grant_is_unexplained(
+    company, django_capture_on_commit_callbacks
+):
+    """One rule for drift, reviews and reclaim: no live grant explains it, whoever added it."""
+    grant = grant_editor(company, django_capture_on_commit_callbacks)
+    Grant.objects.filter(pk=grant.pk).update(status=Grant.Status.REVOKED)  # its removal never happened
+    assert GroupMembership.objects.filter(person=company.bob, origin=GroupMembership.Origin.GATEHOUSE).count() == 2
+    report = sync_and_detect(django_capture_on_commit_callbacks)
+    assert report.unexplained == 2
+    assert set(DriftFinding.objects.values_list("kind", "group__name")) == {
+        (K.UNEXPLAINED_MEMBER, "wiki-editors"),
+        (K.UNEXPLAINED_MEMBER, "wiki-readers"),
+    }

@@ -1,8 +1,8 @@
 """Drift: where the provider's memberships (as the last sync saw them) and the grants disagree.
 
 Run after a directory sync. Two kinds:
-- unexplained member: in a group a requestable role maps to, with no live grant for it and not put
-  there by Gatehouse. Reported only; never removed automatically.
+- unexplained member: in a group a requestable role maps to, and no live grant explains it
+  (`grants.coverage.unexplained_memberships`). Reported only; never removed automatically.
 - missing membership: an active grant whose group membership is gone from the provider. Repaired:
   the add is queued again through the outbox, with its audit event, in one transaction.
 A finding whose difference is no longer seen is resolved.
@@ -18,12 +18,13 @@ from django.utils import timezone
 
 from catalog.models import Application, GroupMembership, IdpGroup, Person, RoleGroup
 from governance.audit.services import Actor, record
+from governance.grants import links
+from governance.grants.coverage import unexplained_memberships
 from governance.models import DriftFinding, Grant
 from provisioning.models import MembershipChange
-from provisioning.outbox import services as provisioning
 
-K = DriftFinding.Kind
-S = DriftFinding.Status
+Kind = DriftFinding.Kind
+FindingStatus = DriftFinding.Status
 ACTOR = Actor.system("drift")
 Pair = tuple[int, int]  # (person_id, group_id)
 
@@ -40,14 +41,9 @@ def detect_drift(*, connector: str | None = None) -> DriftReport:
     """Compare grants with memberships for every group of an approved application (or one connector's)."""
     groups = _watched_groups(connector)
     group_ids = list(groups)
-    held = dict(
-        ((m["person_id"], m["group_id"]), m["origin"])
-        for m in GroupMembership.objects.filter(group_id__in=group_ids).values("person_id", "group_id", "origin")
-    )
-    live, active = _granted(group_ids)
-    unexplained = {
-        pair for pair, origin in held.items() if pair not in live and origin != GroupMembership.Origin.GATEHOUSE
-    }
+    held = set(GroupMembership.objects.filter(group_id__in=group_ids).values_list("person_id", "group_id"))
+    unexplained = set(unexplained_memberships(group_ids).values_list("person_id", "group_id"))
+    active = _needed(group_ids)
     missing = {pair: grant_id for pair, grant_id in active.items() if pair not in held}
     report = DriftReport(unexplained=len(unexplained), missing=len(missing))
     with transaction.atomic():
@@ -56,8 +52,8 @@ def detect_drift(*, connector: str | None = None) -> DriftReport:
             for f in DriftFinding.objects.select_for_update().filter(group_id__in=group_ids, resolved_at__isnull=True)
         }
         report.resolved = _resolve_gone(current, unexplained, missing)
-        _report_unexplained(unexplained - {(p, g) for k, p, g in current if k == K.UNEXPLAINED_MEMBER}, groups)
-        new_missing = {pair: gid for pair, gid in missing.items() if (K.MISSING_MEMBERSHIP, *pair) not in current}
+        _report_unexplained(unexplained - {(p, g) for k, p, g in current if k == Kind.UNEXPLAINED_MEMBER}, groups)
+        new_missing = {pair: gid for pair, gid in missing.items() if (Kind.MISSING_MEMBERSHIP, *pair) not in current}
         report.repaired = _repair_missing(new_missing, groups)
     return report
 
@@ -74,35 +70,35 @@ def _watched_groups(connector: str | None) -> dict[int, IdpGroup]:
     return {g.pk: g for g in IdpGroup.objects.filter(pk__in=ids)}
 
 
-def _granted(group_ids: list[int]) -> tuple[set[Pair], dict[Pair, int]]:
-    """Pairs some live grant explains, and pairs an active grant needs (with one such grant)."""
+def _needed(group_ids: list[int]) -> dict[Pair, int]:
+    """Pairs an active, automatically provisioned grant needs (with one such grant)."""
     rows = (
-        Grant.objects.filter(status__in=Grant.LIVE, role__group_mappings__group_id__in=group_ids)
-        .values_list(
-            "id", "person_id", "role__group_mappings__group_id", "status", "role__application__provisioning_mode"
+        Grant.objects.filter(
+            status=Grant.Status.ACTIVE,
+            role__application__provisioning_mode=Application.ProvisioningMode.AUTOMATIC,
+            role__group_mappings__group_id__in=group_ids,
         )
+        .values_list("id", "person_id", "role__group_mappings__group_id")
         .order_by("id")
     )
     watched = set(group_ids)
-    live: set[Pair] = set()
     active: dict[Pair, int] = {}
-    for grant_id, person_id, group_id, status, mode in rows:
-        if group_id not in watched:
-            continue
-        live.add((person_id, group_id))
-        if status == Grant.Status.ACTIVE and mode == Application.ProvisioningMode.AUTOMATIC:
+    for grant_id, person_id, group_id in rows:
+        if group_id in watched:
             active.setdefault((person_id, group_id), grant_id)
-    return live, active
+    return active
 
 
 def _resolve_gone(current: dict, unexplained: set[Pair], missing: dict[Pair, int]) -> int:
-    still = {(K.UNEXPLAINED_MEMBER, *p) for p in unexplained} | {(K.MISSING_MEMBERSHIP, *p) for p in missing}
+    still = {(Kind.UNEXPLAINED_MEMBER, *p) for p in unexplained} | {(Kind.MISSING_MEMBERSHIP, *p) for p in missing}
     gone = [finding for key, finding in current.items() if key not in still]
     if not gone:
         return 0
     now = timezone.now()
-    DriftFinding.objects.filter(pk__in=[f.pk for f in gone], status=S.OPEN).update(status=S.RESOLVED, resolved_at=now)
-    DriftFinding.objects.filter(pk__in=[f.pk for f in gone]).exclude(status=S.OPEN).update(resolved_at=now)
+    DriftFinding.objects.filter(pk__in=[f.pk for f in gone], status=FindingStatus.OPEN).update(
+        status=FindingStatus.RESOLVED, resolved_at=now
+    )
+    DriftFinding.objects.filter(pk__in=[f.pk for f in gone]).exclude(status=FindingStatus.OPEN).update(resolved_at=now)
     record(
         "drift.resolved",
         f"{len(gone)} drift finding(s) no longer seen after sync: resolved.",
@@ -120,7 +116,7 @@ def _report_unexplained(pairs: set[Pair], groups: dict[int, IdpGroup]) -> None:
     findings = DriftFinding.objects.bulk_create(
         [
             DriftFinding(
-                kind=K.UNEXPLAINED_MEMBER,
+                kind=Kind.UNEXPLAINED_MEMBER,
                 person_id=person_id,
                 group_id=group_id,
                 detected_at=now,
@@ -161,16 +157,16 @@ def _repair_missing(missing: dict[Pair, int], groups: dict[int, IdpGroup]) -> in
         if not repairable:
             detail += f" Not repaired: the person is {grant.person.status}."
         finding = DriftFinding.objects.create(
-            kind=K.MISSING_MEMBERSHIP,
+            kind=Kind.MISSING_MEMBERSHIP,
             person_id=person_id,
             group_id=group_id,
             grant=grant,
             detected_at=now,
-            status=S.REPAIRED if repairable else S.OPEN,
+            status=FindingStatus.REPAIRED if repairable else FindingStatus.OPEN,
             detail=detail,
         )
         if repairable and (person_id, group_id) not in pending:
-            provisioning.queue_change(action=MembershipChange.Action.ADD, person=grant.person, group=group, grant=grant)
+            links.queue_change(grant, action=MembershipChange.Action.ADD, group=group)
         record(
             "drift.repair_queued" if repairable else "drift.missing_membership",
             detail + (" The add is queued again." if repairable else ""),

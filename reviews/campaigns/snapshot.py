@@ -14,15 +14,16 @@ from datetime import datetime
 
 from django.db.models import Q, QuerySet
 
-from catalog.models import Application, GroupMembership, Person, Role, RoleGroup
+from catalog.models import Application, Person, Role, RoleGroup
 from governance.errors import InvalidInput
+from governance.grants.coverage import unexplained_memberships
 from governance.models import ApprovalDecision, AuditEvent, Grant
 from reviews.campaigns.accounts_import import ImportedAccount
 from reviews.campaigns.recommend import Facts, recommend
 from reviews.models import ReviewCampaign, ReviewerStrategy, ReviewItem
 
 BATCH = 2000
-S = ReviewItem.Source
+Source = ReviewItem.Source
 
 
 def scoped_roles(campaign: ReviewCampaign) -> QuerySet[Role]:
@@ -184,7 +185,7 @@ def grant_items(ctx: Context, live: QuerySet[Grant], skip_apps: set[int]) -> Ite
             role_label=role["name"],
             grant_id=grant["id"],
             groups_label=", ".join(role["groups"])[:500],
-            source=S.GATEHOUSE_GRANT,
+            source=Source.GATEHOUSE_GRANT,
             status_at_snapshot=person["status"],
             department=person["department"],
             title=person["title"],
@@ -205,17 +206,8 @@ def drift_items(ctx: Context) -> Iterator[ReviewItem]:
         if current is None or len(ctx.roles[role_id]["groups"]) < len(ctx.roles[current[0]]["groups"]):
             group_owner[group_id] = (role_id, app_id)
     scoped_groups = RoleGroup.objects.filter(role__in=roles).values("group_id")
-    explained = set(
-        Grant.objects.filter(status__in=Grant.LIVE, role__group_mappings__group__in=scoped_groups).values_list(
-            "person_id", "role__group_mappings__group_id"
-        )
-    )
-    memberships = GroupMembership.objects.filter(group__in=scoped_groups).values_list(
-        "person_id", "group_id", "group__name", "since"
-    )
+    memberships = unexplained_memberships(scoped_groups).values_list("person_id", "group_id", "group__name", "since")
     for person_id, group_id, group_name, since in memberships.iterator(chunk_size=BATCH):
-        if (person_id, group_id) in explained:
-            continue
         role_id, app_id = group_owner[group_id]
         person = ctx.people[person_id]
         facts = Facts(
@@ -237,7 +229,7 @@ def drift_items(ctx: Context) -> Iterator[ReviewItem]:
             role_label=ctx.roles[role_id]["name"],
             group_id=group_id,
             groups_label=group_name,
-            source=S.PROVIDER_MEMBERSHIP,
+            source=Source.PROVIDER_MEMBERSHIP,
             status_at_snapshot=person["status"],
             department=person["department"],
             title=person["title"],
@@ -294,7 +286,7 @@ def imported_items(
             role_id=role["id"] if role else None,
             role_label=(role["name"] if role else account.role)[:200],
             grant_id=grant["id"] if grant else None,
-            source=S.CSV_IMPORT,
+            source=Source.CSV_IMPORT,
             status_at_snapshot=status,
             department=department,
             title=account.title or (person["title"] if person else ""),

@@ -14,11 +14,12 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef, Subquery
+from django.db.models import Subquery
 from django.utils import timezone
 
 from catalog.models import AppActivity, Application, GroupMembership, IdpGroup, Person, RoleGroup
 from governance.errors import GovernanceError, InvalidInput
+from governance.grants.coverage import unexplained_memberships
 from governance.models import Grant
 from governance.services import Actor, notify_person, record, remove_standing_membership, revoke_grant
 from reviews.models import ReclaimCase, ReclaimPolicy
@@ -150,13 +151,8 @@ def _targets(policy: ReclaimPolicy) -> tuple[dict[Key, Target], int]:
         add(person_id, status, last_login, grant_id=grant_id)
 
     app_groups = RoleGroup.objects.filter(role__application=app).values("group_id")
-    explained = Grant.objects.filter(
-        person_id=OuterRef("person_id"), status__in=Grant.LIVE, role__group_mappings__group_id=OuterRef("group_id")
-    )
-    drift = (
-        GroupMembership.objects.filter(group_id__in=Subquery(app_groups))
-        .filter(~Exists(explained))
-        .values_list("person_id", "group_id", "person__status", "person__last_login_at")
+    drift = unexplained_memberships(Subquery(app_groups)).values_list(
+        "person_id", "group_id", "person__status", "person__last_login_at"
     )
     for person_id, group_id, status, last_login in drift.iterator(chunk_size=5000):
         add(person_id, status, last_login, group_id=group_id)

@@ -9,14 +9,13 @@ from __future__ import annotations
 import logging
 
 from django.conf import settings
-from django.core import signing
 from django.core.mail import send_mail
 from django.db import transaction
-from django.urls import reverse
 from django_q.tasks import async_task
 
 from catalog.models import Person
 from governance.models import ApprovalStep
+from governance.signed_links import SignedLink
 
 logger = logging.getLogger(__name__)
 
@@ -29,17 +28,23 @@ SUBJECTS = {
 }
 
 
+APPROVAL_LINK = SignedLink(
+    view="approval-page",
+    salt=LINK_SALT,
+    keys=("s", "p"),
+    max_age_days=lambda: settings.GATEHOUSE["APPROVAL_LINK_MAX_AGE_DAYS"],
+)
+
+
 def approval_link(step: ApprovalStep, person: Person) -> str:
     """An absolute URL to decide `step` as `person`, signed and valid for APPROVAL_LINK_MAX_AGE_DAYS."""
-    token = signing.dumps({"s": step.pk, "p": person.pk}, salt=LINK_SALT, compress=True)
-    return settings.GATEHOUSE["BASE_URL"].rstrip("/") + reverse("approval-page", args=[token])
+    return APPROVAL_LINK.url(step.pk, person.pk)
 
 
 def read_approval_link(token: str) -> tuple[int, int]:
     """(step id, person id) from a link token; raises signing.SignatureExpired / BadSignature."""
-    max_age = settings.GATEHOUSE["APPROVAL_LINK_MAX_AGE_DAYS"] * 86400
-    data = signing.loads(token, salt=LINK_SALT, max_age=max_age)
-    return int(data["s"]), int(data["p"])
+    step_id, person_id = APPROVAL_LINK.read(token)
+    return step_id, person_id
 
 
 def approvers_asked(step: ApprovalStep, *, reason: str, people: list[Person] | None = None) -> None:

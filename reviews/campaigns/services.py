@@ -9,10 +9,8 @@ from datetime import datetime, timedelta
 from itertools import islice
 
 from django.conf import settings
-from django.core import signing
 from django.db import transaction
 from django.db.models import Count, F, Max, Q, QuerySet
-from django.urls import reverse
 from django.utils import timezone
 from django_q.tasks import async_task
 
@@ -21,6 +19,7 @@ from governance.audit.services import Actor, record
 from governance.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from governance.models import Grant
 from governance.services import notify_person, remove_standing_membership, revoke_grant
+from governance.signed_links import SignedLink
 from provisioning.models import MembershipChange
 from reviews.campaigns import snapshot
 from reviews.campaigns.accounts_import import ImportedAccount, parse_account_list
@@ -36,20 +35,22 @@ CONFIRM_TASK = "reviews.campaigns.tasks.confirm_campaign_removals"
 # --- Signed links -------------------------------------------------------------------------------
 
 
-def review_link(campaign: ReviewCampaign, person: Person) -> str:
-    """An absolute, signed URL to `person`'s review page of `campaign`, valid for REVIEW_LINK_MAX_AGE_DAYS."""
-    token = signing.dumps({"c": campaign.pk, "p": person.pk}, salt=LINK_SALT, compress=True)
-    return settings.GATEHOUSE["BASE_URL"].rstrip("/") + reverse("reviews:link", args=[token])
-
-
 def link_max_age_days() -> int:
     return int(settings.GATEHOUSE.get("REVIEW_LINK_MAX_AGE_DAYS", settings.GATEHOUSE["APPROVAL_LINK_MAX_AGE_DAYS"]))
 
 
+REVIEW_LINK = SignedLink(view="reviews:link", salt=LINK_SALT, keys=("c", "p"), max_age_days=link_max_age_days)
+
+
+def review_link(campaign: ReviewCampaign, person: Person) -> str:
+    """An absolute, signed URL to `person`'s review page of `campaign`, valid for REVIEW_LINK_MAX_AGE_DAYS."""
+    return REVIEW_LINK.url(campaign.pk, person.pk)
+
+
 def read_review_link(token: str) -> tuple[int, int]:
     """(campaign id, person id); raises signing.SignatureExpired / BadSignature."""
-    data = signing.loads(token, salt=LINK_SALT, max_age=link_max_age_days() * 86400)
-    return int(data["c"]), int(data["p"])
+    campaign_id, person_id = REVIEW_LINK.read(token)
+    return campaign_id, person_id
 
 
 # --- Launch -------------------------------------------------------------------------------------

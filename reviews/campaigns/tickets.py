@@ -1,21 +1,17 @@
 """The Jira issue that documents each removal a review decided (who, what, why, campaign).
 
-Opening queues a "create issue" call on Jira's outbound queue (governance.jira) in the caller's
-transaction; `sync_removal_tickets` copies the new key back once Jira answered, and resolves the
-issue (JIRA_TICKET_RESOLVE_TRANSITION) when the removal was confirmed.
+Opening queues the issue (governance.jira.tickets) in the caller's transaction;
+`sync_removal_tickets` copies the new key back once Jira answered, and resolves the issue
+(JIRA_TICKET_RESOLVE_TRANSITION) when the removal was confirmed.
 """
 
 from __future__ import annotations
 
-from django.conf import settings
-from django.db import transaction
-
 from governance.audit.services import Actor, record
-from governance.jira.queue import plain_doc, queue_issue_creation, queue_transition
-from governance.models import JiraUpdate
+from governance.jira.tickets import open_ticket, resolve_ticket, sync_ticket_keys
 from reviews.models import ReviewItem
 
-T = ReviewItem.TicketStatus
+TicketStatus = ReviewItem.TicketStatus
 
 
 def removal_ticket_fields(item: ReviewItem) -> dict[str, str]:
@@ -38,27 +34,16 @@ def removal_ticket_fields(item: ReviewItem) -> dict[str, str]:
 def open_removal_ticket(item: ReviewItem) -> None:
     """Queue the Jira issue documenting this removal (call inside the caller's transaction)."""
     fields = removal_ticket_fields(item)
-    event = record(
-        "review.ticket_to_open",
-        f"Jira issue to open for the removal of {item.account_email} from {item.application.name}.",
+    _, item.ticket_update = open_ticket(
+        **fields,
+        action="review.ticket_to_open",
+        message=f"Jira issue to open for the removal of {item.account_email} from {item.application.name}.",
         actor=Actor.system("reviews"),
         grant=item.grant,
         subject=item.person,
         data={"item": item.pk, "campaign": item.campaign_id, **fields},
     )
-    project = settings.JIRA_TICKETS["PROJECT"]
-    item.ticket_update = (
-        queue_issue_creation(
-            project_key=project,
-            summary=fields["summary"],
-            description=plain_doc(fields["description"]),
-            issue_type=settings.JIRA_TICKETS["ISSUE_TYPE"],
-            event=event,
-        )
-        if project
-        else None
-    )
-    item.ticket_status = T.TO_OPEN
+    item.ticket_status = TicketStatus.TO_OPEN
     item.save(update_fields=["ticket_status", "ticket_update"])
 
 
@@ -73,26 +58,23 @@ def resolve_removal_ticket(item: ReviewItem) -> None:
         data={"item": item.pk, "campaign": item.campaign_id, "ticket": item.ticket_key},
     )
     if item.ticket_key:
-        queue_transition(issue_key=item.ticket_key, transition=settings.JIRA_TICKETS["RESOLVE_TRANSITION"], event=event)
-        item.ticket_status = T.RESOLVED
+        resolve_ticket(item.ticket_key, event=event)
+        item.ticket_status = TicketStatus.RESOLVED
     else:
-        item.ticket_status = T.TO_RESOLVE
+        item.ticket_status = TicketStatus.TO_RESOLVE
     item.save(update_fields=["ticket_status"])
+
+
+def _opened(item: ReviewItem, key: str) -> None:
+    """Jira created the issue: keep its key, and resolve it if the removal was confirmed meanwhile."""
+    resolve = item.ticket_status == TicketStatus.TO_RESOLVE
+    item.ticket_key, item.ticket_status = key, TicketStatus.OPEN
+    item.save(update_fields=["ticket_key", "ticket_status"])
+    if resolve:
+        resolve_removal_ticket(item)
 
 
 def sync_removal_tickets() -> int:
     """Copy the keys of created issues onto their items, resolving those already confirmed."""
-    waiting = ReviewItem.objects.filter(
-        ticket_status__in=[T.TO_OPEN, T.TO_RESOLVE], ticket_key="", ticket_update__status=JiraUpdate.Status.SENT
-    ).select_related("ticket_update")
-    updated = 0
-    for item in waiting:
-        with transaction.atomic():
-            item.ticket_key = item.ticket_update.issue_key
-            resolve = item.ticket_status == T.TO_RESOLVE
-            item.ticket_status = T.OPEN
-            item.save(update_fields=["ticket_key", "ticket_status"])
-            if resolve:
-                resolve_removal_ticket(item)
-        updated += 1
-    return updated
+    waiting = ReviewItem.objects.filter(ticket_status__in=[TicketStatus.TO_OPEN, TicketStatus.TO_RESOLVE])
+    return sync_ticket_keys(waiting, _opened)

@@ -46,18 +46,48 @@ GRANT_TRANSITIONS: dict[str, set[str]] = {
 
 Message = str | Callable[[Any], str]
 
+#: kind -> (model, transition table, how an object is named in errors)
+MACHINES: dict[str, tuple[type, dict[str, set[str]], Callable[[Any], str]]] = {
+    "request": (AccessRequest, REQUEST_TRANSITIONS, lambda request: f"Request {request}"),
+    "grant": (Grant, GRANT_TRANSITIONS, lambda grant: f"Grant #{grant.pk}"),
+}
 
-def _check(table: dict[str, set[str]], objects: Sequence[Any], to: str, name: Callable[[Any], str]) -> None:
-    """Raise InvalidTransition (before anything is written) unless every object may move to `to`."""
+
+def _move(
+    kind: str,
+    objects: Sequence[Any],
+    to: str,
+    *,
+    actor: Actor,
+    message: Message,
+    data: dict[str, Any] | None,
+    fields: dict[str, Any],
+) -> None:
+    """Check every move against the table first, then one UPDATE and one audit event per object."""
+    model, table, label = MACHINES[kind]
     for obj in objects:
         if to not in table[obj.status]:
             raise InvalidTransition(
-                f"{name(obj)} cannot go from {obj.status} to {to}.", data={"status": obj.status, "to": to}
+                f"{label(obj)} cannot go from {obj.status} to {to}.", data={"status": obj.status, "to": to}
             )
-
-
-def _text(message: Message, obj: Any) -> str:
-    return message(obj) if callable(message) else message
+    if not objects:
+        return
+    previous = {obj.pk: obj.status for obj in objects}
+    model.objects.filter(pk__in=list(previous)).update(status=to, **fields)
+    for obj in objects:
+        obj.status = to
+        for name, value in fields.items():
+            setattr(obj, name, value)
+    events = [
+        {
+            "action": f"{kind}.{to}",
+            "message": message(obj) if callable(message) else message,
+            kind: obj,
+            "data": {"from": previous[obj.pk], **(data or {})},
+        }
+        for obj in objects
+    ]
+    record_many(events, actor=actor)
 
 
 def move_requests(
@@ -70,30 +100,13 @@ def move_requests(
     data: dict[str, Any] | None = None,
 ) -> None:
     """Move every request to status `to` (one UPDATE, one audit event each), or raise InvalidTransition."""
-    _check(REQUEST_TRANSITIONS, requests, to, lambda request: f"Request {request}")
-    if not requests:
-        return
     now = timezone.now()
-    fields: dict[str, Any] = {"status": to, "updated_at": now}
+    fields: dict[str, Any] = {"updated_at": now}
     if reason:
         fields["status_reason"] = reason
     if to in AccessRequest.TERMINAL:
         fields["closed_at"] = now
-    previous = {request.pk: request.status for request in requests}
-    AccessRequest.objects.filter(pk__in=list(previous)).update(**fields)
-    for request in requests:
-        for name, value in fields.items():
-            setattr(request, name, value)
-    events = [
-        {
-            "action": f"request.{to}",
-            "message": _text(message, request),
-            "request": request,
-            "data": {"from": previous[request.pk], **(data or {})},
-        }
-        for request in requests
-    ]
-    record_many(events, actor=actor)
+    _move("request", requests, to, actor=actor, message=message, data=data, fields=fields)
 
 
 def move_request(
@@ -121,25 +134,7 @@ def move_grants(
 ) -> None:
     """Move every grant to status `to`, setting `fields` too (one UPDATE, one audit event each),
     or raise InvalidTransition before anything is written."""
-    _check(GRANT_TRANSITIONS, grants, to, lambda grant: f"Grant #{grant.pk}")
-    if not grants:
-        return
-    previous = {grant.pk: grant.status for grant in grants}
-    Grant.objects.filter(pk__in=list(previous)).update(status=to, **fields)
-    for grant in grants:
-        grant.status = to
-        for name, value in fields.items():
-            setattr(grant, name, value)
-    events = [
-        {
-            "action": f"grant.{to}",
-            "message": _text(message, grant),
-            "grant": grant,
-            "data": {"from": previous[grant.pk], **(data or {})},
-        }
-        for grant in grants
-    ]
-    record_many(events, actor=actor)
+    _move("grant", grants, to, actor=actor, message=message, data=data, fields=fields)
 
 
 def move_grant(

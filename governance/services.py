@@ -2,7 +2,9 @@
 
 from governance.audit.services import Actor, record
 from governance.grants.bulk_expiry import expire_due_grants
+from governance.grants.coverage import unexplained_memberships
 from governance.grants.emergency import review_emergency
+from governance.grants.ending import end_grants
 from governance.grants.services import (
     activate_grant,
     expire_grant,
@@ -30,6 +32,7 @@ __all__ = [
     "create_api_token",
     "current_step",
     "decide_step",
+    "end_grants",
     "expire_due_grants",
     "expire_grant",
     "extend_grant",
@@ -45,6 +48,7 @@ __all__ = [
     "revoke_grant",
     "start_grant",
     "submit_request",
+    "unexplained_memberships",
     "validate_duration",
     "verify_api_token",
 ]

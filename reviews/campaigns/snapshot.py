@@ -16,8 +16,8 @@ from django.db.models import Q, QuerySet
 
 from catalog.models import Application, Person, Role, RoleGroup
 from governance.errors import InvalidInput
-from governance.grants.coverage import unexplained_memberships
 from governance.models import ApprovalDecision, AuditEvent, Grant
+from governance.services import unexplained_memberships
 from reviews.campaigns.accounts_import import ImportedAccount
 from reviews.campaigns.recommend import Facts, recommend
 from reviews.models import ReviewCampaign, ReviewerStrategy, ReviewItem

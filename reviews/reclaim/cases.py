@@ -1,0 +1,220 @@
+"""Auto Reclaim, writing: open and warn cases, record report-only outcomes, close cases, and remove
+the access of due ones through governance's revocation services. Safe to run twice: case creation
+is guarded by unique constraints and every transition is a conditional update."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime, timedelta
+
+from django.db import IntegrityError, transaction
+
+from catalog.models import IdpGroup, Person
+from governance.errors import GovernanceError
+from governance.models import Grant
+from governance.services import Actor, notify_person, record, remove_standing_membership, revoke_grant
+from reviews.models import ReclaimCase, ReclaimPolicy
+from reviews.reclaim.models import DEFAULT_WARNING
+from reviews.reclaim.plan import SYSTEM, Outcome, Status, Target
+from reviews.reclaim.tickets import open_case_ticket
+
+
+def close_case(case: ReclaimCase, outcome: str, note: str, *, actor: Actor, now: datetime, seen=None) -> bool:
+    """Close one open case (conditional update) and record the outcome. False if already closed."""
+    with transaction.atomic():
+        fields = {"status": Status.CLOSED, "outcome": outcome, "outcome_note": note, "closed_at": now}
+        if seen is not None:
+            fields["last_activity_at"] = seen
+        if not ReclaimCase.objects.filter(pk=case.pk, status__in=ReclaimCase.OPEN_STATUSES).update(**fields):
+            return False
+        case.refresh_from_db()
+        _record_outcome(case, actor=actor)
+    return True
+
+
+def _record_outcome(case: ReclaimCase, *, actor: Actor) -> None:
+    record(
+        f"reclaim.{case.outcome}",
+        f"Reclaim case #{case.pk} ({case.application.name}) closed: {case.get_outcome_display()}"
+        + (f" — {case.outcome_note}" if case.outcome_note else "."),
+        actor=actor,
+        grant=case.grant,
+        subject=case.person,
+        data=_case_data(case),
+    )
+
+
+def _case_data(case: ReclaimCase) -> dict:
+    return {
+        "case": case.pk,
+        "policy": case.policy_id,
+        "application": case.application.slug,
+        "group": case.group.name if case.group_id else None,
+        "outcome": case.outcome,
+        "last_activity_at": case.last_activity_at,
+        "revoke_after": case.revoke_after,
+    }
+
+
+def warning_text(policy: ReclaimPolicy, person: Person, revoke_after: datetime) -> str:
+    """The warning, from the policy's text (placeholders {name} {application} {days} {revoke_after})."""
+    values = {
+        "name": person.name,
+        "application": policy.application.name,
+        "days": policy.threshold_days,
+        "revoke_after": f"{revoke_after:%Y-%m-%d %H:%M} UTC",
+    }
+    try:
+        return (policy.warning_text or DEFAULT_WARNING).format(**values)
+    except (KeyError, IndexError, ValueError):
+        return DEFAULT_WARNING.format(**values)
+
+
+def open_cases(policy: ReclaimPolicy, targets: list[Target], now: datetime) -> int:
+    """Open (and warn for) new cases: one bulk insert; a concurrent sweep's cases are skipped."""
+    if not targets:
+        return 0
+    revoke_after = now + timedelta(days=policy.grace_days)
+    status = Status.WARNED if policy.warn else Status.OPEN
+    rows = [
+        ReclaimCase(
+            policy=policy,
+            person_id=t.person_id,
+            application=policy.application,
+            grant_id=t.grant_id,
+            group_id=t.group_id,
+            status=status,
+            last_activity_at=t.activity,
+            opened_at=now,
+            warned_at=now if policy.warn else None,
+            revoke_after=revoke_after,
+        )
+        for t in targets
+    ]
+    try:
+        with transaction.atomic():
+            created = ReclaimCase.objects.bulk_create(rows, batch_size=1000)
+            _announce(policy, created)
+    except IntegrityError:
+        # Another sweep opened some of these meanwhile: open the rest one by one.
+        created = []
+        for row in rows:
+            row.pk = None
+            try:
+                with transaction.atomic():
+                    ReclaimCase.objects.bulk_create([row])
+                    _announce(policy, [row])
+            except IntegrityError:
+                continue
+            created.append(row)
+    return len(created)
+
+
+def _announce(policy: ReclaimPolicy, cases: list[ReclaimCase]) -> None:
+    """Audit each new case; when warning, email each person once and comment/ticket in Jira."""
+    grants = Grant.objects.select_related("request", "role").in_bulk([c.grant_id for c in cases if c.grant_id])
+    people = Person.objects.in_bulk({c.person_id for c in cases})
+    groups = IdpGroup.objects.in_bulk({c.group_id for c in cases if c.group_id})
+    by_person: dict[int, list[ReclaimCase]] = defaultdict(list)
+    for case in cases:
+        case.person = people[case.person_id]
+        case.application = policy.application
+        case.grant = grants.get(case.grant_id) if case.grant_id else None
+        case.group = groups.get(case.group_id) if case.group_id else None
+        by_person[case.person_id].append(case)
+        what = f"grant #{case.grant_id} ({case.grant.role.name})" if case.grant else f"group {case.group.name}"
+        seen = f"{case.last_activity_at:%Y-%m-%d}" if case.last_activity_at else "unknown"
+        record(
+            "reclaim.warned" if policy.warn else "reclaim.opened",
+            f"{case.person.email} has not used {policy.application.name} since {seen}: {what} will be removed "
+            f"after {case.revoke_after:%Y-%m-%d %H:%M} UTC unless they become active (case #{case.pk}).",
+            actor=SYSTEM,
+            grant=case.grant,
+            request=case.grant.request if case.grant else None,
+            subject=case.person,
+            data=_case_data(case),
+        )
+        if policy.warn and not (case.grant and case.grant.request and case.grant.request.jira_issue_key):
+            open_case_ticket(case)
+    if policy.warn:
+        for person_cases in by_person.values():
+            person = person_cases[0].person
+            notify_person(
+                person,
+                subject=f"Your access to {policy.application.name} will be removed",
+                body=warning_text(policy, person, person_cases[0].revoke_after),
+            )
+
+
+def report_outcomes(policy: ReclaimPolicy, reports: list[tuple[Target, str]], now: datetime) -> None:
+    """Record report-only outcomes (unknown activity, dry run) as closed cases, for IT to see."""
+    if not reports:
+        return
+    notes = {
+        Outcome.UNKNOWN_ACTIVITY: "no last activity is known; IT to check (never treated as inactive)",
+        Outcome.DRY_RUN: f"unused for {policy.threshold_days}+ days; the policy is in dry run, nothing was done",
+    }
+    rows = [
+        ReclaimCase(
+            policy=policy,
+            person_id=t.person_id,
+            application=policy.application,
+            grant_id=t.grant_id,
+            group_id=t.group_id,
+            status=Status.CLOSED,
+            outcome=outcome,
+            outcome_note=notes[outcome],
+            last_activity_at=t.activity,
+            opened_at=now,
+            closed_at=now,
+        )
+        for t, outcome in reports
+    ]
+    with transaction.atomic():
+        created = ReclaimCase.objects.bulk_create(rows, batch_size=1000)
+        grants = Grant.objects.select_related("request").in_bulk([c.grant_id for c in created if c.grant_id])
+        people = Person.objects.in_bulk({c.person_id for c in created})
+        groups = IdpGroup.objects.in_bulk({c.group_id for c in created if c.group_id})
+        for case in created:
+            case.person, case.application = people[case.person_id], policy.application
+            case.grant = grants.get(case.grant_id) if case.grant_id else None
+            case.group = groups.get(case.group_id) if case.group_id else None
+            _record_outcome(case, actor=SYSTEM)
+
+
+def remove_access(policy: ReclaimPolicy, case: ReclaimCase, now: datetime) -> str:
+    """Remove the access of one due case through the revocation services; safe to call twice.
+
+    Returns "removed", "gone" (the access had ended meanwhile) or "" (another sweep took the case)."""
+    with transaction.atomic():
+        claimed = ReclaimCase.objects.filter(
+            pk=case.pk, status__in=ReclaimCase.OPEN_STATUSES, removal_requested_at__isnull=True
+        ).update(removal_requested_at=now)
+        if not claimed:
+            return ""
+        case = ReclaimCase.objects.select_related("person", "application", "grant__request", "group").get(pk=case.pk)
+        days = f"unused since {case.last_activity_at:%Y-%m-%d}" if case.last_activity_at else "unused"
+        reason = f"Auto Reclaim: {policy.application.name} {days} (case #{case.pk})"
+        try:
+            if case.grant_id:
+                revoke_grant(grant=case.grant, actor=SYSTEM, reason=reason, authorised=True)
+                detail = f"grant #{case.grant_id} revoked"
+            else:
+                change = remove_standing_membership(person=case.person, group=case.group, actor=SYSTEM, reason=reason)
+                detail = f"removal from {case.group.name} queued (change #{change.pk})"
+        except GovernanceError as error:
+            ReclaimCase.objects.filter(pk=case.pk).update(removal_requested_at=None)
+            case.refresh_from_db()
+            close_case(case, Outcome.ACCESS_GONE, error.message, actor=SYSTEM, now=now)
+            return "gone"
+        record(
+            "reclaim.removal_requested",
+            f"Auto Reclaim removes {case.person.email}'s access to {policy.application.name}: {detail}.",
+            actor=SYSTEM,
+            grant=case.grant,
+            subject=case.person,
+            data={**_case_data(case), "detail": detail},
+        )
+        ReclaimCase.objects.filter(pk=case.pk).update(removal_detail=detail[:300])
+        close_case(case, Outcome.RECLAIMED, detail, actor=SYSTEM, now=now)
+    return "removed"

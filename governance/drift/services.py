@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from catalog.models import Application, GroupMembership, IdpGroup, Person, RoleGroup
 from governance.audit.services import Actor, record
-from governance.grants import links
+from governance.grants.changes import queue_grant_change
 from governance.grants.coverage import unexplained_memberships
 from governance.models import DriftFinding, Grant
 from provisioning.models import MembershipChange
@@ -166,7 +166,7 @@ def _repair_missing(missing: dict[Pair, int], groups: dict[int, IdpGroup]) -> in
             detail=detail,
         )
         if repairable and (person_id, group_id) not in pending:
-            links.queue_change(grant, action=MembershipChange.Action.ADD, group=group)
+            queue_grant_change(grant, action=MembershipChange.Action.ADD, group=group)
         record(
             "drift.repair_queued" if repairable else "drift.missing_membership",
             detail + (" The add is queued again." if repairable else ""),

@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from governance.audit.services import Actor
+from governance.grants import changes
 from governance.grants.release import release_memberships
 from governance.models import AccessRequest, Grant
 from governance.transitions import move_grants, move_requests
@@ -100,6 +101,5 @@ def _revoke(grants: list[Grant], *, actor: Actor, reason: str, now: datetime) ->
         message="Revoked before provisioning finished.",
         reason=f"revoked: {reason}",
     )
-    provisioning.cancel_open_fulfilment_tasks(
-        tasks=FulfilmentTask.objects.filter(grant__in=grants, action=FulfilmentTask.Action.GRANT)
-    )
+    unfinished_tasks = changes.tasks_of(grant.pk for grant in grants).filter(action=FulfilmentTask.Action.GRANT)
+    provisioning.cancel_open_fulfilment_tasks(tasks=unfinished_tasks)

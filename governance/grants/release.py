@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from catalog.models import Application, IdpGroup, Person
 from governance.audit.services import Actor, record, record_many
-from governance.grants import coverage, links
+from governance.grants import changes, coverage
 from governance.models import Grant
 from provisioning.models import FulfilmentTask, MembershipChange
 from provisioning.outbox import services as provisioning
@@ -34,7 +34,7 @@ def lock_people(person_ids: Iterable[int]) -> None:
 class Plan:
     """The outbox rows and audit events a set of (grant, group) removals calls for."""
 
-    changes: list[MembershipChange] = field(default_factory=list)
+    changes: list[tuple[MembershipChange, Grant]] = field(default_factory=list)
     kept: dict[int, list[dict]] = field(default_factory=lambda: defaultdict(list))  # grant id -> audit events
     queued: dict[int, list[str]] = field(default_factory=lambda: defaultdict(list))  # grant id -> group names
 
@@ -65,13 +65,11 @@ def plan_removals(pairs: list[tuple[Grant, int]], *, now: datetime) -> Plan:
     for grant, group_id in pairs:
         reason = coverage.keep_reason((grant.person_id, group_id), covering, found)
         if not reason:
-            plan.changes.append(links.change_for(grant, action=REMOVE, group_id=group_id))
+            plan.changes.append((_removal(grant, group_id), grant))
             plan.queued[grant.pk].append(names[group_id])
             continue
         kept = {"status": MembershipChange.Status.SKIPPED, "result": MembershipChange.Result.KEPT}
-        plan.changes.append(
-            links.change_for(grant, action=REMOVE, group_id=group_id, last_error=reason, finished_at=now, **kept)
-        )
+        plan.changes.append((_removal(grant, group_id, last_error=reason, finished_at=now, **kept), grant))
         plan.kept[grant.pk].append(
             {
                 "action": "membership.kept",
@@ -81,6 +79,10 @@ def plan_removals(pairs: list[tuple[Grant, int]], *, now: datetime) -> Plan:
             }
         )
     return plan
+
+
+def _removal(grant: Grant, group_id: int, **fields) -> MembershipChange:
+    return MembershipChange(action=REMOVE, person_id=grant.person_id, group_id=group_id, **fields)
 
 
 def _removal_confirmed(grant: Grant) -> dict:
@@ -111,45 +113,41 @@ def release_memberships(grants: list[Grant], *, why: str, now: datetime | None =
     manual = [g for g in grants if g.role.application.provisioning_mode == Application.ProvisioningMode.MANUAL]
     done = _release_manual(manual, why=why) if manual else []
     automatic = [grant for grant in grants if grant not in manual]
-    added = links.added_groups(grant.pk for grant in automatic)
+    added = changes.added_groups(grant.pk for grant in automatic)
     plan = plan_removals([(g, group_id) for g in automatic for group_id in sorted(added.get(g.pk, ()))], now=now)
-    links.queue_changes(plan.changes)
+    changes.queue_grant_changes(plan.changes)
     record_many([event for grant in automatic for event in plan.events(grant, why=why)], actor=PROVISIONING)
     mark_removed(done + [grant for grant in automatic if not plan.queued.get(grant.pk)], now=now)
 
 
 def _release_manual(grants: list[Grant], *, why: str) -> list[Grant]:
     """Manual applications: IT removes what IT added (a task each); returns grants with nothing to remove."""
-    fulfilled = set(
-        FulfilmentTask.objects.filter(
-            grant__in=grants, action=FulfilmentTask.Action.GRANT, status=FulfilmentTask.Status.DONE
-        ).values_list("grant_id", flat=True)
-    )
+    fulfilled = changes.fulfilled(grant.pk for grant in grants)
     nothing_added = [grant for grant in grants if grant.pk not in fulfilled]
     for grant in grants:
         if grant.pk not in fulfilled:
             continue
-        provisioning.open_fulfilment_task(
-            grant=grant,
+        changes.open_grant_task(
+            grant,
             action=FulfilmentTask.Action.REMOVE,
             instructions=f"Remove the role “{grant.role.name}” in {grant.role.application.name} from "
             f"{grant.person.name} <{grant.person.email}> ({why}), then mark this task done.",
         )
         record("fulfilment.opened", "Manual removal task opened for IT.", actor=PROVISIONING, grant=grant)
     if nothing_added:
-        provisioning.cancel_open_fulfilment_tasks(tasks=FulfilmentTask.objects.filter(grant__in=nothing_added))
+        provisioning.cancel_open_fulfilment_tasks(tasks=changes.tasks_of(grant.pk for grant in nothing_added))
     return nothing_added
 
 
 def take_back(grant: Grant, change: MembershipChange) -> None:
     """An add that succeeded after its grant ended (e.g. IT retried it): nothing stands behind
     that access any more, so it is removed again unless a removal is already on its way."""
-    later_removal = links.changes_of(grant).filter(action=REMOVE, group_id=change.group_id, id__gt=change.id)
+    later_removal = changes.changes_of(grant).filter(action=REMOVE, group_id=change.group_id, id__gt=change.id)
     if later_removal.exists():
         return
     lock_people([grant.person_id])
     plan = plan_removals([(grant, change.group_id)], now=timezone.now())
-    links.queue_changes(plan.changes)
+    changes.queue_grant_changes(plan.changes)
     record_many(plan.kept.get(grant.pk, []), actor=PROVISIONING)
     if not plan.queued:
         return

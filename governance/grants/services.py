@@ -15,7 +15,7 @@ from django_q.models import Schedule
 from catalog.models import Application, IdpGroup, Person
 from governance.audit.services import Actor, record
 from governance.errors import Conflict, NotAllowed
-from governance.grants import coverage, ending, links
+from governance.grants import changes, coverage, ending
 from governance.grants.ending import end_grants, lock_grants
 from governance.grants.release import lock_people, mark_removed, release_memberships, take_back
 from governance.models import AccessRequest, Grant
@@ -44,8 +44,8 @@ def start_grant(*, request: AccessRequest) -> Grant:
     )
     move_request(request, RequestStatus.PROVISIONING, actor=Actor.system("approval"), message="Provisioning started.")
     if role.application.provisioning_mode == Application.ProvisioningMode.MANUAL:
-        provisioning.open_fulfilment_task(
-            grant=grant,
+        changes.open_grant_task(
+            grant,
             action=FulfilmentTask.Action.GRANT,
             instructions=f"Give {grant.person.name} <{grant.person.email}> the role “{role.name}” in "
             f"{role.application.name}, then mark this task done.",
@@ -62,7 +62,7 @@ def start_grant(*, request: AccessRequest) -> Grant:
         _fail(grant, f"Role {role} maps to no identity-provider group; nothing can be provisioned.")
         return grant
     for group in groups:
-        links.queue_change(grant, action=MembershipChange.Action.ADD, group=group)
+        changes.queue_grant_change(grant, action=MembershipChange.Action.ADD, group=group)
     record(
         "membership.queued",
         f"Queued: add {grant.person.email} to {', '.join(g.name for g in groups)}.",
@@ -80,7 +80,7 @@ def _lock_grant(grant_id: int) -> Grant:
 
 def membership_change_settled(change: MembershipChange) -> None:
     """Called by provisioning, inside its transaction, when a change succeeded or failed for good."""
-    grant_id = links.grant_id_of(change)
+    grant_id = changes.grant_id_of_change(change)
     if grant_id is None:
         return
     grant = _lock_grant(grant_id)
@@ -120,12 +120,12 @@ def membership_change_settled(change: MembershipChange) -> None:
 
 def _all_done(grant: Grant, action: str) -> bool:
     settled = [ChangeStatus.SUCCEEDED, ChangeStatus.SKIPPED]
-    return not links.changes_of(grant).filter(action=action).exclude(status__in=settled).exists()
+    return not changes.changes_of(grant).filter(action=action).exclude(status__in=settled).exists()
 
 
 def fulfilment_task_done(task: FulfilmentTask) -> None:
     """Called by provisioning when IT marks a manual task done."""
-    grant = _lock_grant(task.grant_id)
+    grant = _lock_grant(changes.grant_id_of_task(task))
     actor = Actor.of_admin(task.done_by) if task.done_by else Actor.system("fulfilment")
     record(
         "fulfilment.done",

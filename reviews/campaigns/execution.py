@@ -33,6 +33,18 @@ def execute_revokes(item_ids: list[int], *, actor: Actor) -> None:
             execute_revoke(item, actor=actor)
 
 
+def _record(item: ReviewItem, action: str, message: str, *, actor: Actor, **data) -> None:
+    """The audit event of something done about one item (its grant and person when it has them)."""
+    record(
+        action,
+        message,
+        actor=actor,
+        grant=item.grant if item.grant_id else None,
+        subject=item.person if item.person_id else None,
+        data={"campaign": item.campaign_id, "item": item.pk, **data},
+    )
+
+
 def execute_revoke(item: ReviewItem, *, actor: Actor) -> ReviewItem:
     """Remove the access a submitted revoke names, through governance's services, and ask for the
     Jira issue that documents it. Call inside a transaction."""
@@ -59,13 +71,12 @@ def execute_revoke(item: ReviewItem, *, actor: Actor) -> ReviewItem:
     item.executed_at = timezone.now()
     item.execution_note = note[:500]
     item.save(update_fields=["executed_at", "execution_note"])
-    record(
+    _record(
+        item,
         "review.revoke_executed",
         f"Review revoke of {item.account_email} from {item.application.name}: {note}.",
         actor=actor,
-        grant=item.grant if item.grant_id else None,
-        subject=item.person if item.person_id else None,
-        data={"campaign": item.campaign_id, "item": item.pk, "note": note},
+        note=note,
     )
     open_removal_ticket(item)
     return item
@@ -140,13 +151,11 @@ def confirm_removals(*, campaign_id: int | None = None, limit: int = 2000) -> in
 def _confirm(item: ReviewItem, done_at: datetime, *, actor: Actor) -> None:
     item.removal_confirmed_at = done_at
     item.save(update_fields=["removal_confirmed_at"])
-    record(
+    _record(
+        item,
         "review.removal_confirmed",
         f"Removal of {item.account_email} from {item.application.name} confirmed.",
         actor=actor,
-        grant=item.grant if item.grant_id else None,
-        subject=item.person if item.person_id else None,
-        data={"campaign": item.campaign_id, "item": item.pk},
     )
     resolve_removal_ticket(item)
 

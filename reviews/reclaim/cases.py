@@ -70,27 +70,28 @@ def warning_text(policy: ReclaimPolicy, person: Person, revoke_after: datetime) 
         return DEFAULT_WARNING.format(**values)
 
 
+def _case(policy: ReclaimPolicy, target: Target, now: datetime, **fields) -> ReclaimCase:
+    """An unsaved case about one piece of access, opened now."""
+    return ReclaimCase(
+        policy=policy,
+        person_id=target.person_id,
+        application=policy.application,
+        grant_id=target.grant_id,
+        group_id=target.group_id,
+        last_activity_at=target.activity,
+        opened_at=now,
+        **fields,
+    )
+
+
 def open_cases(policy: ReclaimPolicy, targets: list[Target], now: datetime) -> int:
     """Open (and warn for) new cases: one bulk insert; a concurrent sweep's cases are skipped."""
     if not targets:
         return 0
     revoke_after = now + timedelta(days=policy.grace_days)
     status = Status.WARNED if policy.warn else Status.OPEN
-    rows = [
-        ReclaimCase(
-            policy=policy,
-            person_id=t.person_id,
-            application=policy.application,
-            grant_id=t.grant_id,
-            group_id=t.group_id,
-            status=status,
-            last_activity_at=t.activity,
-            opened_at=now,
-            warned_at=now if policy.warn else None,
-            revoke_after=revoke_after,
-        )
-        for t in targets
-    ]
+    warned_at = now if policy.warn else None
+    rows = [_case(policy, t, now, status=status, warned_at=warned_at, revoke_after=revoke_after) for t in targets]
     try:
         with transaction.atomic():
             created = ReclaimCase.objects.bulk_create(rows, batch_size=1000)
@@ -155,19 +156,7 @@ def report_outcomes(policy: ReclaimPolicy, reports: list[tuple[Target, str]], no
         Outcome.DRY_RUN: f"unused for {policy.threshold_days}+ days; the policy is in dry run, nothing was done",
     }
     rows = [
-        ReclaimCase(
-            policy=policy,
-            person_id=t.person_id,
-            application=policy.application,
-            grant_id=t.grant_id,
-            group_id=t.group_id,
-            status=Status.CLOSED,
-            outcome=outcome,
-            outcome_note=notes[outcome],
-            last_activity_at=t.activity,
-            opened_at=now,
-            closed_at=now,
-        )
+        _case(policy, t, now, status=Status.CLOSED, outcome=outcome, outcome_note=notes[outcome], closed_at=now)
         for t, outcome in reports
     ]
     with transaction.atomic():

@@ -24,6 +24,17 @@ from reviews.models import ReviewCampaign, ReviewerStrategy, ReviewItem
 
 BATCH = 2000
 Source = ReviewItem.Source
+#: What an item reads of a live grant (and `_granted_via` of its request).
+GRANT_FIELDS = (
+    "id",
+    "person_id",
+    "role_id",
+    "starts_at",
+    "created_at",
+    "request_id",
+    "request__jira_issue_key",
+    "request__auto_approval_rule__name",
+)
 
 
 def scoped_roles(campaign: ReviewCampaign) -> QuerySet[Role]:
@@ -151,16 +162,7 @@ def _granted_via(ctx: Context, grant: dict) -> str:
 
 
 def grant_items(ctx: Context, live: QuerySet[Grant], skip_apps: set[int]) -> Iterator[ReviewItem]:
-    values = live.values(
-        "id",
-        "person_id",
-        "role_id",
-        "starts_at",
-        "created_at",
-        "request_id",
-        "request__jira_issue_key",
-        "request__auto_approval_rule__name",
-    )
+    values = live.values(*GRANT_FIELDS)
     for grant in values.iterator(chunk_size=BATCH):
         role = ctx.roles[grant["role_id"]]
         if role["application_id"] in skip_apps:
@@ -247,19 +249,7 @@ def imported_items(
     for role in app_roles.values():
         by_label[role["slug"].lower()] = role
         by_label[role["name"].lower()] = role
-    grants = {
-        (g["person_id"], g["role_id"]): g
-        for g in live.filter(role__application_id=app_id).values(
-            "id",
-            "person_id",
-            "role_id",
-            "starts_at",
-            "created_at",
-            "request_id",
-            "request__jira_issue_key",
-            "request__auto_approval_rule__name",
-        )
-    }
+    grants = {(g["person_id"], g["role_id"]): g for g in live.filter(role__application_id=app_id).values(*GRANT_FIELDS)}
     for account in accounts:
         person_id = ctx.people_by_email.get(account.email)
         person = ctx.people.get(person_id) if person_id else None

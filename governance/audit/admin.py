@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.http import HttpRequest, HttpResponse
 
-from governance.models import (
-    AuditEvent,
-)
+from governance.models import AuditChain, AuditEvent
 
 
 class AuditEventInline(admin.TabularInline):
@@ -29,6 +28,24 @@ class AuditEventAdmin(admin.ModelAdmin):
     search_fields = ("message", "actor", "subject__email", "request__jira_issue_key")
     list_select_related = ("subject", "request")
     date_hierarchy = "at"
+    ordering = ("-at", "-id")
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+        messages.add_message(request, *self._chain_status())
+        return super().changelist_view(request, extra_context)
+
+    @staticmethod
+    def _chain_status() -> tuple[int, str]:
+        head = AuditChain.objects.filter(pk=1).first()
+        if head is None or head.verified_at is None:
+            return messages.WARNING, "The audit hash chain has not been verified yet (manage.py verify_audit)."
+        when = f"{head.verified_at:%Y-%m-%d %H:%M:%S} UTC"
+        if head.verified_ok:
+            return (
+                messages.INFO,
+                f"Audit hash chain verified intact through event {head.verified_through_seq} at {when}.",
+            )
+        return messages.ERROR, f"Audit hash chain BROKEN (checked {when}): {head.verified_problem}"
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -6,8 +6,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
 
 from catalog.models import Person
+from governance.audit.chain import seal
 from governance.jira.queue import enqueue_for_event
 from governance.models import AccessRequest, AuditEvent, Grant
 
@@ -49,7 +51,7 @@ def record(
         subject = (grant.person if grant else None) or (request.beneficiary if request else None)
     if request is None and grant is not None and grant.request_id:
         request = grant.request
-    event = AuditEvent.objects.create(
+    event = AuditEvent(
         action=action,
         message=message,
         actor=actor.label,
@@ -59,6 +61,9 @@ def record(
         subject=subject,
         data=data or {},
     )
+    with transaction.atomic():
+        seal([event])
+        event.save(force_insert=True)
     enqueue_for_event(event)  # Jira write-back, in this same transaction (no-op unless configured)
     return event
 
@@ -85,7 +90,9 @@ def record_many(rows: list[dict[str, Any]], *, actor: Actor) -> list[AuditEvent]
                 data=row.get("data") or {},
             )
         )
-    created = AuditEvent.objects.bulk_create(events, batch_size=1000)
+    with transaction.atomic():
+        seal(events)
+        created = AuditEvent.objects.bulk_create(events, batch_size=1000)
     for event in created:
         enqueue_for_event(event)  # Jira write-back, as for `record`
     return created

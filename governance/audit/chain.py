@@ -21,7 +21,18 @@ from django.utils import timezone
 from governance.audit.models import AuditChain, AuditEvent
 
 GENESIS = "0" * 64
-HASHED_FIELDS = ("seq", "at", "action", "actor", "actor_person_id", "request_id", "grant_id", "subject_id", "message")
+HASHED_FIELDS = (
+    "seq",
+    "at",
+    "action",
+    "actor",
+    "actor_person_id",
+    "request_id",
+    "grant_id",
+    "subject_id",
+    "application_id",
+    "message",
+)
 
 
 def _canonical_data(data: Any) -> str:

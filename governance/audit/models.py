@@ -25,6 +25,10 @@ class AuditEvent(models.Model):
         "governance.Grant", null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_events"
     )
     subject = models.ForeignKey(Person, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # The application the event concerns (from its request or grant, or named by the caller): the trace's key.
+    application = models.ForeignKey(
+        "catalog.Application", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     message = models.TextField()
     data = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
     # The hash chain (governance.audit.chain): position, the previous event's hash, and this one's.
@@ -34,6 +38,7 @@ class AuditEvent(models.Model):
 
     class Meta:
         ordering = ["at", "id"]
+        indexes = [models.Index(fields=["subject", "application", "seq"], name="audit_trace")]
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.action}: {self.message}"

@@ -187,3 +187,9 @@ def test_every_event_of_a_request_names_its_application(history):
 def test_the_evidence_endpoints_need_a_token(client, company):
     for url in ("/trace/?person=bob@example.com", "/access-requests/", "/grants/"):
         assert client.get(f"{BASE}{url}").status_code == 401
+
+
+def test_the_api_docs_load_swagger_ui_from_this_server(client, db):
+    page = client.get("/api/docs/").content.decode()
+    assert "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" in page
+    assert "cdn" not in page.lower() and "unpkg" not in page.lower() and "jsdelivr" not in page.lower()

@@ -110,3 +110,32 @@ def test_an_unwritable_path_is_a_readable_error(tmp_path, db):
             "export_evidence", "--from", "2026-01-01", "--to", "2026-01-02", "--format", "json",
             "-o", str(tmp_path / "missing" / "x.json"),
         )  # fmt: skip
+
+
+def test_the_admin_pages_trace_and_export_for_staff_with_permission(client, history, django_user_model):
+    from django.contrib.auth.models import Permission
+
+    staff = django_user_model.objects.create_user("auditor", password="pw", is_staff=True)
+    client.force_login(staff)
+    assert client.get("/admin/governance/auditevent/trace/?person=alice@example.com").status_code == 403
+    assert client.get("/admin/governance/auditevent/export/").status_code == 403
+    staff.user_permissions.add(
+        Permission.objects.get(codename="view_auditevent"), Permission.objects.get(codename="export_evidence")
+    )
+    page = client.get("/admin/governance/auditevent/trace/", {"person": "=cmd@example.com", "application": "wiki"})
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "ITHELP-1" in text and "request.submitted" in text and "wiki-editors" in text
+    assert "Give a person" in client.get("/admin/governance/auditevent/trace/", {"after": "1"}).content.decode()
+    today = str(timezone.now().date())
+    download = client.post(
+        "/admin/governance/auditevent/export/", {"start": today, "end": today, "file_format": "json"}
+    )
+    assert download.status_code == 200
+    body = json.loads(b"".join(download.streaming_content))
+    assert [row[0] for row in body["sheets"]["access_changes"]["rows"]] == ["ITHELP-1", "ITHELP-2"]
+    assert AuditEvent.objects.get(action="evidence.exported").actor == "admin:auditor"
+    bad = client.post(
+        "/admin/governance/auditevent/export/", {"start": today, "end": "2001-01-01", "file_format": "json"}
+    )
+    assert bad.status_code == 200 and "must not be before" in bad.content.decode()

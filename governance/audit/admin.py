@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.http import HttpRequest, HttpResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
 
 from governance.models import AuditChain, AuditEvent
 
@@ -30,8 +32,23 @@ class AuditEventAdmin(admin.ModelAdmin):
     date_hierarchy = "at"
     ordering = ("-at", "-id")
 
+    def get_urls(self):
+        from governance.evidence.admin_views import export_view, trace_view
+
+        extra = [
+            path("trace/", self.admin_site.admin_view(trace_view), name="governance_trace"),
+            path("export/", self.admin_site.admin_view(export_view), name="governance_export_evidence"),
+        ]
+        return extra + super().get_urls()
+
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
         messages.add_message(request, *self._chain_status())
+        links = format_html(
+            '<a href="{}">Trace a person × an application</a> · <a href="{}">Export evidence for a period</a>',
+            reverse("admin:governance_trace"),
+            reverse("admin:governance_export_evidence"),
+        )
+        messages.info(request, links)
         return super().changelist_view(request, extra_context)
 
     @staticmethod

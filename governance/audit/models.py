@@ -39,6 +39,7 @@ class AuditEvent(models.Model):
     class Meta:
         ordering = ["at", "id"]
         indexes = [models.Index(fields=["subject", "application", "seq"], name="audit_trace")]
+        permissions = [("export_evidence", "Can export the evidence of a period")]
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.action}: {self.message}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.db.models import QuerySet
@@ -174,8 +175,8 @@ def _person_summary(person: Person | None) -> dict | None:
     }
 
 
-def trace_body(request: Request, query: dict[str, Any]) -> dict[str, Any]:
-    """The trace as JSON: shared by the API and the admin page."""
+def trace_body(query: dict[str, Any], next_link: Callable[[int], str]) -> dict[str, Any]:
+    """The trace as JSON: shared by the API and the admin page (`next_link(seq)` builds the next page's URL)."""
     person = _known(Person, "person", query.get("person"))
     application = _known(Application, "application", query.get("application"), lookup="exact")
     if person is not None:
@@ -189,11 +190,7 @@ def trace_body(request: Request, query: dict[str, Any]) -> dict[str, Any]:
     page = list(events[: query["limit"] + 1])
     more = len(page) > query["limit"]
     page = page[: query["limit"]]
-    next_url = None
-    if more:
-        params = request.query_params.copy()
-        params["after"] = str(page[-1].seq)
-        next_url = request.build_absolute_uri(f"{request.path}?{params.urlencode()}")
+    next_url = next_link(page[-1].seq) if more else None
     context = {"explained": found.explained_group_ids}
     return {
         "person": _person_summary(person),
@@ -225,7 +222,12 @@ class Trace(APIView):
         "in time order, paginated by sequence number.",
     )
     def get(self, request: Request) -> Response:
-        return Response(trace_body(request, _query(TraceQuery, request)))
+        def next_link(seq: int) -> str:
+            params = request.query_params.copy()
+            params["after"] = str(seq)
+            return request.build_absolute_uri(f"{request.path}?{params.urlencode()}")
+
+        return Response(trace_body(_query(TraceQuery, request), next_link))
 
 
 __all__ = ["GrantCollection", "Trace", "list_access_requests"]

@@ -46,6 +46,10 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        migrations.AlterModelOptions(
+            name="auditevent",
+            options={"ordering": ["at", "id"], "permissions": [("export_evidence", "Can export the evidence of a period")]},
+        ),
         migrations.CreateModel(
             name="AuditChain",
             fields=[

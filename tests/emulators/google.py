@@ -77,6 +77,7 @@ class GoogleDirectoryEmulator(Emulator):
         self.throttle_reason = "userRateLimitExceeded"  # what an injected throttle answers (403, or 429)
         self.throttle_status = 403
         self.retry_after: str | None = None  # a Retry-After header on injected throttles, when set
+        self.page_cap: int | None = None  # serve at most this many items a page, whatever maxResults asks
         self._ids = itertools.count(1)
 
     # -- seeding ---------------------------------------------------------------------------
@@ -222,6 +223,7 @@ class GoogleDirectoryEmulator(Emulator):
             return google_error(400, f"Invalid value '{raw}'. Values must be within the range: [1, {maximum}]")
         if not 1 <= size <= maximum:
             return google_error(400, f"Invalid value '{raw}'. Values must be within the range: [1, {maximum}]")
+        size = min(size, self.page_cap or size)  # Google may answer fewer items than asked for
         start = 0
         token = incoming.arg("pageToken")
         if token:

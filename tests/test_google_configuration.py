@@ -1,4 +1,4 @@
-"""Configuring the Google Workspace connector: the service account, domain-wide delegation, secrets, offline discovery."""
+"""Configuring the Google Workspace connector: service account, domain-wide delegation, secrets, offline build."""
 
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ def test_it_explains_missing_delegation_permanently(settings, google, tmp_path):
 
     conn = connector_for("google")
     try:
-        with pytest.raises(PermanentError, match="unauthorized_client.*Domain-wide delegation") as refused:
+        with pytest.raises(PermanentError, match=r"unauthorized_client.*Domain-wide delegation") as refused:
             list(conn.iter_groups())
     finally:
         conn.close()
@@ -95,7 +95,7 @@ def test_a_broken_private_key_never_shows_in_the_error(settings, google, tmp_pat
     }
     configure(settings, google, tmp_path, SERVICE_ACCOUNT_KEY_FILE="", SERVICE_ACCOUNT_KEY=json.dumps(key))
 
-    with pytest.raises(PermanentError, match="cannot be loaded .* download a new JSON key") as refused:
+    with pytest.raises(PermanentError, match=r"cannot be loaded .* download a new JSON key") as refused:
         connector_for("google")
 
     assert "secretstuff" not in str(refused.value)

@@ -160,7 +160,7 @@ def test_it_treats_a_duplicate_and_a_missing_member_as_success_without_reading_f
 
 def test_it_checks_an_unknown_address_once_and_refuses_it_permanently(google, org, connector):
     with pytest.raises(
-        PermanentError, match="No Google Workspace user has the email or alias zed@example.com"
+        PermanentError, match=r"No Google Workspace user has the email or alias zed@example\.com"
     ) as refused:
         connector.add_member(EDITORS, UserRef("zed@example.com"))
     connector.add_member(EDITORS, UserRef("alice@example.com"))

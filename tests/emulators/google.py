@@ -62,6 +62,8 @@ def google_error(status: int, message: str, reason: str | None = None, headers: 
 class GoogleDirectoryEmulator(Emulator):
     """One Workspace customer in memory. Seed it with `add_user`, `add_group`, `add_member`."""
 
+    unfaulted_paths = ("/token",)  # injected faults are the Directory API's; the token endpoint stays well
+
     def __init__(self, *, domain: str = "example.com", customer_id: str = "C01abc234", require_token: bool = False):
         super().__init__()
         self.domain = domain

@@ -8,7 +8,7 @@ import functools
 import json
 from pathlib import Path
 
-from provisioning.connectors.google import SCOPES
+from provisioning.connectors.google.config import SCOPES
 from tests.emulators.google import GoogleDirectoryEmulator
 
 SERVICE_ACCOUNT = "gatehouse@gatehouse-test.iam.gserviceaccount.com"

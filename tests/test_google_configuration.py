@@ -10,7 +10,8 @@ from django.core import checks
 from django.views.debug import SafeExceptionReporterFilter
 
 from provisioning.connectors import AddResult, PermanentError, UserRef, connector_for
-from provisioning.connectors.google import SCOPES, GoogleConnector
+from provisioning.connectors.google.config import SCOPES
+from provisioning.connectors.google.connector import GoogleConnector
 from tests.emulators.google import GoogleDirectoryEmulator
 from tests.google_workspace import ADMIN, SERVICE_ACCOUNT, configure, private_key_pem, service_account_key
 

@@ -10,8 +10,7 @@ import pytest
 from google.auth.credentials import AnonymousCredentials
 
 from provisioning.connectors import AddResult, PermanentError, RemoveResult, RetryableError, UserRef
-from provisioning.connectors.google import GoogleConnector
-from provisioning.connectors.google.connector import parse_last_login
+from provisioning.connectors.google.connector import GoogleConnector, parse_last_login
 from tests.emulators.google import NEVER, GoogleDirectoryEmulator
 
 LOGIN = "2026-03-04T05:06:07.000Z"

@@ -14,11 +14,11 @@ from django.test.utils import CaptureQueriesContext
 
 from catalog.models import GroupMembership, IdpGroup, Person
 from governance import services as governance
+from governance.drift.services import detect_drift
 from governance.models import DriftFinding, Grant
-from governance.services.drift import detect_drift
-from provisioning import services
 from provisioning.models import MembershipChange, SyncRun
-from provisioning.sync import sync_directory
+from provisioning.outbox import services
+from provisioning.sync.services import sync_directory
 from tests import company as c
 from tests.emulators.google import GoogleDirectoryEmulator
 from tests.google_workspace import configure

@@ -73,7 +73,7 @@ register("okta", _okta)
 def _google() -> Connector:
     from django.conf import settings
 
-    from .google import GoogleConnector
+    from provisioning.connectors.google.connector import GoogleConnector
 
     return GoogleConnector.from_settings(getattr(settings, "GOOGLE", {}) or {})
 

@@ -8,7 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.core import checks
 
-from .config import configuration_problems, configured
+from provisioning.connectors.google.config import configuration_problems, configured
 
 
 def check_google_configuration(**kwargs: Any) -> list[checks.CheckMessage]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..base import PermanentError
+from provisioning.connectors.base import PermanentError
 
 #: OAuth scopes the service account is granted by domain-wide delegation (see docs/google.md).
 SCOPES = (

@@ -31,7 +31,7 @@ import google_auth_httplib2
 import httplib2
 from googleapiclient.discovery import build
 
-from ..base import (
+from provisioning.connectors.base import (
     AddResult,
     Connector,
     ConnectorError,
@@ -41,8 +41,8 @@ from ..base import (
     RemoveResult,
     UserRef,
 )
-from .config import SETTINGS, service_account_credentials
-from .errors import classify
+from provisioning.connectors.google.config import SETTINGS, service_account_credentials
+from provisioning.connectors.google.errors import classify
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ import httplib2
 from google.auth import exceptions as auth_exceptions
 from googleapiclient.errors import HttpError
 
-from ..base import ConnectorError, PermanentError, RetryableError
+from provisioning.connectors.base import ConnectorError, PermanentError, RetryableError
 
 RATE_LIMIT_REASONS = frozenset({"userRateLimitExceeded", "rateLimitExceeded", "quotaExceeded"})
 
@@ -36,7 +36,9 @@ def is_retryable(status: int, reason: str) -> bool:
 
 
 def _retry_after(headers: Any) -> float | None:
-    from ..entra import retry_after_seconds  # the one Retry-After parser (seconds or HTTP date)
+    from provisioning.connectors.entra.connector import (
+        retry_after_seconds,  # the one Retry-After parser (seconds or HTTP date)
+    )
 
     return retry_after_seconds(headers)
 

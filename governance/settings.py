@@ -156,6 +156,9 @@ GATEHOUSE = {
     # (ISO-8601 lead times; each applies to grants longer than it).
     "CONTRACTOR_DEFAULT_DAYS": env.int("GATEHOUSE_CONTRACTOR_DEFAULT_DAYS", default=30),
     "EXPIRY_WARNINGS": env.list("GATEHOUSE_EXPIRY_WARNINGS", default=["PT1H", "P1D"]),
+    # Where the demo company's groups live: "local" (Gatehouse's own database) or "google" (groups
+    # <name>@GOOGLE_DOMAIN in your Workspace, people <handle>@GOOGLE_DOMAIN); see docs/google.md.
+    "DEMO_DIRECTORY": env.str("GATEHOUSE_DEMO_DIRECTORY", default="local"),
 }
 
 # Mail (approver links, reminders): e.g. smtp+tls://user:password@smtp.example.com:587

@@ -20,11 +20,12 @@ from provisioning.models import MembershipChange, SyncRun
 from provisioning.outbox import services
 from provisioning.sync.services import sync_directory
 from tests import company as c
+from tests.connectors import run_until_settled
 from tests.emulators.google import GoogleDirectoryEmulator
 from tests.google_workspace import configure
+from tests.test_sync import WRITES, writes
 
 EDITORS = "wiki-editors@example.com"
-WRITES = ("INSERT", "UPDATE", "DELETE")
 T0 = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
 
 
@@ -67,14 +68,6 @@ def map_editors(**role_options) -> IdpGroup:
     wiki = c.app("wiki", owner=alice)
     c.role(wiki, "editor", group, durations=["PT6H"], **role_options)
     return group
-
-
-def writes(ctx: CaptureQueriesContext) -> list[str]:
-    return [
-        q["sql"]
-        for q in ctx.captured_queries
-        if q["sql"].lstrip().upper().startswith(WRITES) and "provisioning_syncrun" not in q["sql"]
-    ]
 
 
 # -- sync ----------------------------------------------------------------------------------
@@ -185,16 +178,6 @@ def queue(email: str, action: str = "add", group_key: str = EDITORS) -> Membersh
     person = Person.objects.get_or_create(email=email, defaults={"name": email})[0]
     group = IdpGroup.objects.get_or_create(connector="google", external_id=group_key, defaults={"name": group_key})[0]
     return services.queue_change(action=action, person=person, group=group)
-
-
-def run_until_settled(change: MembershipChange, traveller, rounds: int = 10) -> MembershipChange:
-    for _ in range(rounds):
-        services.execute_change(change.pk)
-        change.refresh_from_db()
-        if change.status in MembershipChange.TERMINAL:
-            return change
-        traveller.move_to(change.next_attempt_at + timedelta(seconds=1))
-    return change
 
 
 @pytest.mark.django_db

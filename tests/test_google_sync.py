@@ -60,13 +60,13 @@ def workspace(google):
     return ids
 
 
-def map_editors(**role_options) -> IdpGroup:
-    group = IdpGroup.objects.get_or_create(connector="google", external_id=EDITORS, defaults={"name": "Wiki editors"})[
-        0
-    ]
+def map_editors(durations: tuple[str, ...] = ("PT6H",)) -> IdpGroup:
+    group, _ = IdpGroup.objects.get_or_create(
+        connector="google", external_id=EDITORS, defaults={"name": "Wiki editors"}
+    )
     alice = Person.objects.filter(email="alice@example.com").first()
     wiki = c.app("wiki", owner=alice)
-    c.role(wiki, "editor", group, durations=["PT6H"], **role_options)
+    c.role(wiki, "editor", group, durations=list(durations))
     return group
 
 
@@ -95,6 +95,18 @@ def test_the_first_sync_mirrors_people_groups_and_mapped_members(workspace):
     assert list(GroupMembership.objects.values_list("person__email", "group__external_id", "origin")) == [
         ("bob@example.com", EDITORS, "external")
     ]
+
+
+@pytest.mark.django_db
+def test_the_sync_command_takes_google_by_name(workspace):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("sync_directory", "--provider", "google", stdout=out)
+
+    assert "google: succeeded — created 4, updated 0, deactivated 0, groups 2" in out.getvalue()
 
 
 @pytest.mark.django_db
@@ -245,19 +257,25 @@ def test_outbox_survives_rate_limit_403s_and_5xx(google, workspace):
 
 
 # -- expiry and drift on a Google group ----------------------------------------------------
-@pytest.fixture
-def granted(google, workspace, tasks):
-    """After a sync, bob holds wiki editor on the Google group for six hours from T0."""
+def grant_bob(google, workspace, tasks, duration: timedelta | None) -> Grant:
+    """After a sync, alice approves bob's request for wiki editor on the (emptied) Google group."""
     sync_directory("google")
-    group = map_editors()
+    map_editors(("PT6H",) if duration else ())
     google.members[workspace.editors].clear()
     sync_directory("google")
     c.policy("Default", "manager")
+    with tasks():
+        request = c.submit(duration=duration)
+        c.decide(request, Person.objects.get(email="alice@example.com"))
+    return c.grant_of(request)
+
+
+@pytest.fixture
+def granted(google, workspace, tasks):
+    """bob holds wiki editor on the Google group for six hours from T0."""
     with time_machine.travel(T0, tick=False) as traveller:
-        with tasks():
-            request = c.submit(duration=timedelta(hours=6))
-            c.decide(request, Person.objects.get(email="alice@example.com"))
-        yield SimpleNamespace(grant=c.grant_of(request), group=group, traveller=traveller)
+        grant = grant_bob(google, workspace, tasks, timedelta(hours=6))
+        yield SimpleNamespace(grant=grant, traveller=traveller)
 
 
 @pytest.mark.django_db
@@ -291,3 +309,26 @@ def test_drift_on_a_google_group_is_found_and_repaired(google, workspace, grante
     kinds = dict(DriftFinding.objects.values_list("person__email", "kind"))
     assert kinds == {"alice@example.com": "unexplained_member", "bob@example.com": "missing_membership"}
     assert google.member_ids(workspace.editors) == [workspace.alice, workspace.bob]  # repaired; alice left alone
+
+
+@pytest.mark.django_db
+def test_auto_reclaim_removes_unused_access_by_the_last_login_google_reports(google, workspace, tasks):
+    from reviews.models import ReclaimPolicy
+    from reviews.reclaim.services import run_reclaim
+
+    google.users[workspace.bob]["lastLoginTime"] = "2026-02-01T09:00:00.000Z"  # 120 days before T0
+    with time_machine.travel(T0, tick=False) as traveller:
+        grant = grant_bob(google, workspace, tasks, duration=None)
+        assert Person.objects.get(email="bob@example.com").last_login_at == datetime(2026, 2, 1, 9, tzinfo=UTC)
+        ReclaimPolicy.objects.create(
+            application=grant.role.application, threshold_days=90, grace_days=14, mode="enforce"
+        )
+        with tasks():
+            assert run_reclaim().apps[0].warned == 1
+        traveller.move_to(T0 + timedelta(days=14))
+        with tasks():
+            assert run_reclaim().apps[0].removed == 1
+
+    grant.refresh_from_db()
+    assert grant.status == Grant.Status.REVOKED
+    assert google.member_ids(workspace.editors) == []

@@ -15,8 +15,8 @@ library's exponential backoff) on 429, 5xx and rate-limit 403s.
 
 Group external ids are the group's email address (lower case), which every Directory API call
 accepts as `groupKey`: a role can be bound to a Google group by the address admins know, before
-the first sync; a renamed group keeps its old address as an alias. People are keyed by Google's
-immutable user id.
+the first sync; a group whose address is changed in the Admin console keeps the old one as an
+alias. People are keyed by Google's immutable user id.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from google.auth.credentials import AnonymousCredentials
 
 from provisioning.connectors import AddResult, PermanentError, RemoveResult, RetryableError, UserRef
 from provisioning.connectors.google.connector import GoogleConnector, parse_last_login
+from tests.emulators.base import Reply
 from tests.emulators.google import NEVER, GoogleDirectoryEmulator
 
 LOGIN = "2026-03-04T05:06:07.000Z"
@@ -229,6 +230,35 @@ def test_5xx_and_an_unreachable_google_are_retryable(google, org, connector):
             list(unreachable.iter_groups())
     finally:
         unreachable.close()
+
+
+class BareProxyGoogle(GoogleDirectoryEmulator):
+    """A Directory API behind a proxy that answers 502 with an HTML page instead of Google's JSON."""
+
+    def error_reply(self, status: int, message: str) -> Reply:
+        return Reply(status, "<html><body>Bad Gateway</body></html>", content_type="text/html")
+
+
+def test_a_non_json_5xx_from_a_proxy_is_retryable():
+    with BareProxyGoogle() as google:
+        conn = make_connector(google)
+        google.fail(1, 502)
+        try:
+            with pytest.raises(RetryableError, match="could not list users: HTTP 502") as error:
+                list(conn.iter_users())
+        finally:
+            conn.close()
+    assert error.value.status == 502
+
+
+def test_a_call_that_takes_longer_than_the_timeout_is_retryable(google, org):
+    conn = make_connector(google, timeout=0.2)
+    google.latency = 1.0
+    try:
+        with pytest.raises(RetryableError, match=r"did not answer in time while trying to add bob@example\.com"):
+            conn.add_member(EDITORS, UserRef("bob@example.com", external_id=org.bob))
+    finally:
+        conn.close()
 
 
 def test_reads_are_retried_in_the_call_and_writes_never_are(google, org, monkeypatch):

@@ -255,7 +255,7 @@ class GoogleConnector(Connector):
         return AddResult.ADDED
 
     def remove_member(self, group_id: str, user: UserRef) -> RemoveResult:
-        member_key = user.external_id or user.email
+        member_key = user.external_id or self._known_users.get(user.email.strip().lower()) or user.email
         request = self._service.members().delete(groupKey=group_id, memberKey=member_key)
         try:
             self._execute(request, f"remove {user.email} from group {group_id}", retries=0)

@@ -1,7 +1,5 @@
 """can_decide: the one answer to "may this person decide this step now?" for every channel."""
 
-from datetime import timedelta
-
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.urls import reverse
@@ -10,21 +8,12 @@ from catalog.models import Person
 from governance import services
 from governance.errors import Conflict, NotAllowed
 from governance.requests import decisions
+from tests import company as c
 
 
 @pytest.fixture
 def step(company):
-    request, _ = services.submit_request(
-        data=services.RequestInput(
-            jira_issue_key="IT-9",
-            requester="bob@example.com",
-            application="wiki",
-            role="editor",
-            duration=timedelta(hours=6),
-            reason="runbook",
-        )
-    )
-    return services.current_step(request)
+    return services.current_step(c.submit("IT-9", reason="runbook"))
 
 
 def test_it_lets_the_routed_approver_decide(company, step):

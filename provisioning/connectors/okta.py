@@ -16,12 +16,12 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 from okta.client import Client
 from okta.errors.okta_api_error import OktaAPIError
 from okta.http_client import HTTPClient
-from okta.pagination import PaginationHelper
 
 from .base import (
     AddResult,
@@ -35,15 +35,21 @@ from .base import (
     RetryableError,
     UserRef,
 )
+from .links import LinkHeaderError, next_target
 
 logger = logging.getLogger(__name__)
 
 USERS_PAGE = 200  # the most /api/v1/users serves per page
-GROUPS_PAGE = 1000
-MEMBERS_PAGE = 1000
+GROUPS_PAGE = 200  # Okta recommends at most 200
+MEMBERS_PAGE = 200  # Okta recommends 200 (its default, 1000, is "for historical reasons")
 APPS_PAGE = 200  # the SDK refuses more (le=200)
 
 _STATUS = {"SUSPENDED": "suspended", "DEPROVISIONED": "deprovisioned"}  # everything else: "active"
+WRITABLE_GROUP_TYPE = "OKTA_GROUP"
+_NOT_WRITABLE = {
+    "APP_GROUP": "its members are imported from an application (e.g. Active Directory) and managed there",
+    "BUILT_IN": "it is Okta's built-in Everyone group, whose members Okta manages itself",
+}
 _RETRYABLE_STATUSES = {429, 500, 502, 503, 504}
 
 
@@ -59,11 +65,14 @@ class _TimedHTTPClient(HTTPClient):
         self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
         self.last_transport_error: BaseException | None = None
         self.last_status: int | None = None
+        self.last_headers: Any = None
 
     async def send_request(self, request: dict) -> tuple:
         result = await super().send_request(request)
         self.last_transport_error = result[3]
         self.last_status = result[1].status if result[1] is not None else None
+        # The raw aiohttp headers (a multidict): the SDK's ApiResponse keeps one value per name.
+        self.last_headers = result[1].headers if result[1] is not None else None
         return result
 
 
@@ -261,14 +270,40 @@ class OktaConnector(Connector):
         return PermanentError(message, status=status)
 
     def _pages(self, what: str, method: Callable[..., Any], *args: Any, limit: int, **kwargs: Any) -> Iterator[list]:
-        """Every page of a list call, following Link rel="next"; errors raise (never a silent stop)."""
-        after = None
+        """Every page of a list call, following Link rel="next"; errors raise (never a silent stop).
+
+        The cursor is read from every `Link` header of the raw response, not from the SDK: its
+        response object keeps one header per name (the last), and its paginator the first
+        comma-separated value, so either drops `rel="next"` when Okta sends it in another order.
+        """
+        after, seen = None, set()
         while True:
-            data, response = self._call(what, method, *args, after=after, limit=limit, **kwargs)
+            data, _ = self._call(what, method, *args, after=after, limit=limit, **kwargs)
+            headers = self._http.last_headers if self._http is not None else None
             yield list(data or [])
-            after = PaginationHelper.extract_next_cursor(dict(response.headers)) if response is not None else None
+            after = self._next_cursor(headers, what)
             if not after:
                 return
+            if after in seen:
+                raise PermanentError(f"Okta's paging repeats itself while trying to {what} (cursor {after!r}).")
+            seen.add(after)
+
+    @staticmethod
+    def _next_cursor(headers: Any, what: str) -> str | None:
+        """The `after` cursor of the rel="next" link, across every Link header and value."""
+        if not headers:
+            return None
+        values = headers.getall("Link", []) if hasattr(headers, "getall") else [headers.get("Link") or ""]
+        try:
+            target = next_target(v for v in values if v)
+        except LinkHeaderError as error:
+            raise PermanentError(f"Okta sent an unreadable Link header while trying to {what}: {error}") from None
+        if target is None:
+            return None
+        cursor = parse_qs(urlsplit(target).query).get("after")
+        if not cursor or not cursor[0]:
+            raise PermanentError(f"Okta's rel=next link has no after= cursor while trying to {what}: {target}")
+        return cursor[0]
 
     # -- users -----------------------------------------------------------------------------
     def _all_users(self) -> list[Any]:
@@ -289,19 +324,34 @@ class OktaConnector(Connector):
         for user in users:
             yield self._as_user(user, emails)
 
+    def read_users(self, external_ids: list[str]) -> dict[str, DirectoryUser | None]:
+        """Each user by id: Okta answers 404 only for a user that was deleted (after deprovisioning)."""
+        found: dict[str, DirectoryUser | None] = {}
+        for user_id in external_ids:
+            try:
+                user, _ = self._call(f"read user {user_id}", self._client.get_user, user_id)
+            except PermanentError as error:
+                if error.status != 404:
+                    raise
+                found[user_id] = None
+                continue
+            found[user_id] = self._as_user(user, {})
+        return found
+
     @staticmethod
     def _email(user: Any) -> str:
         return (_value(user.profile, "email") or _value(user.profile, "login") or "").lower()
 
     def _as_user(self, user: Any, emails: dict[str, str]) -> DirectoryUser:
+        """`profile.managerId` names the manager; `profile.manager` is a display name (an email in
+        some orgs), passed on for the sync to match only when it is unambiguous."""
         profile = user.profile
         name = " ".join(p for p in (_value(profile, "first_name"), _value(profile, "last_name")) if p)
-        manager_email = None
-        manager_id = _value(profile, "manager_id")
-        if manager_id:
-            manager_email = emails.get(manager_id)
-        if manager_email is None and "@" in (_value(profile, "manager") or ""):
-            manager_email = _value(profile, "manager").lower()
+        manager_id = _value(profile, "manager_id") or None
+        manager_text = (_value(profile, "manager") or "").strip()
+        manager_email = emails.get(manager_id) if manager_id else None
+        if manager_email is None and "@" in manager_text:
+            manager_email = manager_text.lower()
         status = user.status.value if hasattr(user.status, "value") else str(user.status or "")
         return DirectoryUser(
             external_id=user.id,
@@ -309,9 +359,12 @@ class OktaConnector(Connector):
             name=name or self._email(user),
             status=_STATUS.get(status, "active"),
             manager_email=manager_email,
+            manager_external_id=manager_id,
+            manager_name=manager_text if manager_text and "@" not in manager_text else None,
             department=_value(profile, "department") or "",
             title=_value(profile, "title") or "",
             last_login=_aware(user.last_login),
+            state=status,
         )
 
     def _lookup(self, email: str) -> Any | None:
@@ -364,7 +417,8 @@ class OktaConnector(Connector):
                     external_id=group.id,
                     name=_value(group.profile, "name") or group.id,
                     description=_value(group.profile, "description") or "",
-                    writable=group_type == "OKTA_GROUP",
+                    writable=group_type == WRITABLE_GROUP_TYPE,
+                    not_writable_reason=not_writable_reason(group_type),
                 )
 
     def iter_group_members(self, group_id: str) -> Iterator[str]:
@@ -431,3 +485,11 @@ class OktaConnector(Connector):
                     group_ids.extend(a.id for a in assignments)
                 label = _value(app, "label") or _value(app, "name") or app_id
                 yield DirectoryApplication(external_id=app_id, name=label, group_ids=group_ids)
+
+
+def not_writable_reason(group_type: str) -> str:
+    """Why Okta refuses membership changes to a group of this type ("" for OKTA_GROUP)."""
+    if group_type == WRITABLE_GROUP_TYPE:
+        return ""
+    why = _NOT_WRITABLE.get(group_type, "only OKTA_GROUP groups accept membership changes")
+    return f"Okta group type {group_type or 'unknown'}: {why}; Okta refuses membership changes to it."

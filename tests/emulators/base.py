@@ -23,7 +23,7 @@ from urllib.parse import parse_qs, urlsplit
 class Reply:
     status: int = 200
     body: Any = None  # dict/list -> JSON; str/bytes -> sent as is; None -> no body
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str | list[str]] = field(default_factory=dict)  # a list: one header line per value
     content_type: str | None = "application/json"
 
 
@@ -217,7 +217,8 @@ class Emulator:
             handler.send_header("Content-Type", reply.content_type)
         handler.send_header("Content-Length", str(len(payload)))
         for name, value in reply.headers.items():
-            handler.send_header(name, value)
+            for line in value if isinstance(value, list) else [value]:
+                handler.send_header(name, line)
         handler.end_headers()
         if payload:
             handler.wfile.write(payload)

@@ -58,7 +58,7 @@ PAGE_SIZE = 999  # Graph's maximum; its default is 100
 # Graph's documentation has given both 999 and 500 as the limit when signInActivity is selected.
 SIGN_IN_PAGE_SIZE = 500
 USER_FIELDS = ["id", "mail", "userPrincipalName", "displayName", "accountEnabled", "department", "jobTitle"]
-MANAGER_EXPAND = "manager($select=mail,userPrincipalName)"
+MANAGER_EXPAND = "manager($select=id,mail,userPrincipalName)"
 GROUP_FIELDS = [
     "id",
     "displayName",
@@ -315,8 +315,9 @@ class EntraConnector(Connector):
     @staticmethod
     def _as_user(user: Any, *, sign_in: bool) -> DirectoryUser:
         manager = user.manager
-        manager_email = None
+        manager_email = manager_id = None
         if manager is not None:
+            manager_id = getattr(manager, "id", None)
             extra = manager.additional_data or {}
             manager_email = (
                 getattr(manager, "mail", None)
@@ -333,8 +334,11 @@ class EntraConnector(Connector):
             external_id=user.id,
             email=(user.mail or user.user_principal_name or "").lower(),
             name=user.display_name or "",
+            # Only an explicit accountEnabled=false suspends: a missing value is not a departure.
             status="suspended" if user.account_enabled is False else "active",
+            state="accountEnabled=false" if user.account_enabled is False else "accountEnabled=true",
             manager_email=manager_email.lower() if manager_email else None,
+            manager_external_id=manager_id,
             department=user.department or "",
             title=user.job_title or "",
             last_login=last_login,
@@ -343,6 +347,24 @@ class EntraConnector(Connector):
 
     def iter_users(self) -> Iterator[DirectoryUser]:
         yield from self._users()
+
+    def read_users(self, external_ids: list[str]) -> dict[str, DirectoryUser | None]:
+        """Each user by object id; Graph answers 404 for a deleted user (soft-deleted ones are in
+        deletedItems, hard-deleted ones nowhere): either way it is gone from the directory."""
+        found: dict[str, DirectoryUser | None] = {}
+        for user_id in external_ids:
+            builder = self.graph.users.by_user_id(user_id)
+            params = builder.UserItemRequestBuilderGetQueryParameters(select=USER_FIELDS, expand=[MANAGER_EXPAND])
+            config = RequestConfiguration(query_parameters=params)
+            try:
+                user = self._run(lambda b=builder, c=config: b.get(request_configuration=c), f"reading user {user_id}")
+            except PermanentError as error:
+                if error.status != 404:
+                    raise
+                found[user_id] = None
+                continue
+            found[user_id] = self._as_user(user, sign_in=False) if user is not None else None
+        return found
 
     def find_user_by_email(self, email: str) -> DirectoryUser | None:
         quoted = _odata_quote(email.strip())
@@ -375,11 +397,13 @@ class EntraConnector(Connector):
             "listing groups",
         )
         for group in pages:
+            reason = not_writable_reason(group)
             yield DirectoryGroup(
                 external_id=group.id,
                 name=group.display_name or group.id,
                 description=group.description or "",
-                writable=is_writable(group),
+                writable=not reason,
+                not_writable_reason=reason,
             )
 
     def iter_group_members(self, group_id: str) -> Iterator[str]:
@@ -468,13 +492,19 @@ class EntraConnector(Connector):
         return list(dict.fromkeys(group_ids))
 
 
-def is_writable(group: Any) -> bool:
-    """Graph changes members only of cloud security groups and Microsoft 365 groups: not of dynamic
-    groups, groups synced from on-premises AD, mail-enabled security groups or distribution lists."""
+def not_writable_reason(group: Any) -> str:
+    """Why Graph will not change the group's members ("" when it will). Graph changes members only
+    of cloud security groups and Microsoft 365 groups: not of dynamic groups, groups synced from
+    on-premises AD, mail-enabled security groups or distribution lists."""
     types = group.group_types or []
-    if "DynamicMembership" in types or group.on_premises_sync_enabled:
-        return False
-    return "Unified" in types or (bool(group.security_enabled) and not group.mail_enabled)
+    if "DynamicMembership" in types:
+        rule = f" ({group.membership_rule})" if group.membership_rule else ""
+        return f"Entra dynamic group: its members follow its membership rule{rule}, not direct changes."
+    if group.on_premises_sync_enabled:
+        return "Entra group synced from on-premises Active Directory (onPremisesSyncEnabled): change it in AD."
+    if "Unified" in types or (bool(group.security_enabled) and not group.mail_enabled):
+        return ""
+    return "Entra mail-enabled security group or distribution list: its members are managed in Exchange."
 
 
 async def _done(value: T) -> T:

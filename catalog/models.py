@@ -10,7 +10,7 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from .durations import LONGEST, format_iso_duration, parse_iso_duration
+from catalog.durations import LONGEST, format_iso_duration, parse_iso_duration
 
 
 class Person(models.Model):

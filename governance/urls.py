@@ -4,11 +4,11 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from governance import views
+from governance.requests import views
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("api/v1/", include("governance.api_urls")),
+    path("api/v1/", include("governance.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("approvals/<str:token>/", views.approval_page, name="approval-page"),
     path("", include("reviews.urls")),

@@ -3,7 +3,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
-from reviews import views
+from reviews.campaigns import views
 
 app_name = "reviews"
 

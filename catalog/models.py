@@ -60,22 +60,22 @@ class Person(models.Model):
     def __str__(self) -> str:
         return f"{self.name} <{self.email}>"
 
-    @classmethod
-    def from_db(cls, db, field_names, values):
-        person = super().from_db(db, field_names, values)
-        person._loaded_status = person.__dict__.get("status")
-        return person
-
     def save(self, *args, **kwargs) -> None:
         """Stamp `status_changed_at` when the status changes (bulk writes by sync stamp it themselves)."""
-        loaded = getattr(self, "_loaded_status", Person.Status.ACTIVE)
-        if "status" in self.__dict__ and self.status != loaded:
+        loaded = Person.Status.ACTIVE if self._state.adding else self.__dict__.get("_loaded_status")
+        if loaded is not None and "status" in self.__dict__ and self.status != loaded:
             self.status_changed_at = timezone.now()
             update_fields = kwargs.get("update_fields")
             if update_fields is not None and "status" in update_fields:
                 kwargs["update_fields"] = {*update_fields, "status_changed_at"}
         super().save(*args, **kwargs)
         self._loaded_status = self.__dict__.get("status", loaded)
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        person = super().from_db(db, field_names, values)
+        person._loaded_status = person.__dict__.get("status")  # None when deferred: then never stamped
+        return person
 
     def clean(self) -> None:
         self.email = (self.email or "").strip().lower()

@@ -9,9 +9,9 @@ import pytest
 
 from catalog.models import IdpGroup, Person, RoleGroup
 from provisioning.connectors import register
-from provisioning.connectors.entra import EntraConnector
+from provisioning.connectors.entra.connector import EntraConnector
 from provisioning.models import SyncRun
-from provisioning.sync import sync_directory
+from provisioning.sync.services import sync_directory
 from tests import company as c
 from tests.emulators.graph import GraphEmulator, StaticTokenCredential
 
@@ -101,7 +101,7 @@ def test_a_sync_stores_non_writable_groups_and_the_admin_refuses_to_bind_them(sy
     group = IdpGroup.objects.get(connector="entra", external_id=dynamic.id)
     assert group.writable is False and "membership rule" in group.not_writable_reason
     role = c.role(c.app("wiki"), "editors")
-    with pytest.raises(ValidationError, match="dynamic.*cannot be changed by Gatehouse: Entra dynamic group"):
+    with pytest.raises(ValidationError, match=r"dynamic.*cannot be changed by Gatehouse: Entra dynamic group"):
         RoleGroup(role=role, group=group).full_clean()
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from provisioning.connectors import PermanentError
 from provisioning.connectors.links import LinkHeaderError, next_target, parse_link_values
-from provisioning.connectors.okta import OktaConnector
+from provisioning.connectors.okta.connector import OktaConnector
 from tests.emulators.okta import OktaEmulator
 
 TOKEN = "test-token"

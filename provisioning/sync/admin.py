@@ -6,7 +6,6 @@ Importing this module registers the admin (provisioning/admin.py: `from . import
 from __future__ import annotations
 
 from django.contrib import admin
-
 from django.db.models import Count, QuerySet
 
 from provisioning.models import SyncProblem, SyncRun

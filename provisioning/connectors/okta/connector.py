@@ -35,7 +35,7 @@ from provisioning.connectors.base import (
     RetryableError,
     UserRef,
 )
-from .links import LinkHeaderError, next_target
+from provisioning.connectors.links import LinkHeaderError, next_target
 
 logger = logging.getLogger(__name__)
 

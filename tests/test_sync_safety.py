@@ -200,3 +200,16 @@ def test_a_status_changed_by_hand_is_stamped(company):
     bob.refresh_from_db()
     assert bob.status_changed_at == stamped
     assert not GroupMembership.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_renamed_user_is_not_taken_for_a_left_out_one():
+    d = FakeDirectory("renames").install()
+    d.user("u1", "old@example.com")
+    sync_directory("renames")
+    d.users["u1"].email = "new@example.com"
+
+    run = sync_directory("renames")
+
+    assert not run.problems.exists()
+    assert Person.objects.get(email="old@example.com").status == Person.Status.ACTIVE

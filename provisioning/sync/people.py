@@ -137,7 +137,13 @@ def _left_out(
     except ConnectorError as error:
         answers = {}
         state.problem(SyncProblem.Kind.PEOPLE_UNCONFIRMED, "people not listed", f"Reading them by id failed: {error}")
-    answered = [(p, answers[p.external_id]) for p in asked if p.external_id in answers]
+    # A user listed under a new email is a rename, not a left-out user: the listing carries them.
+    answered = [
+        (p, answer)
+        for p in asked
+        if p.external_id in answers
+        and ((answer := answers[p.external_id]) is None or (answer.email or "").strip().lower() not in users)
+    ]
     unanswered = [p.email for p in missing if p.external_id not in answers]
     if unanswered:
         state.problem(

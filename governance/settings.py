@@ -278,3 +278,22 @@ GATEHOUSE.update(
         "RECLAIM_MAX_REMOVALS_PER_RUN": env.int("GATEHOUSE_RECLAIM_MAX_REMOVALS_PER_RUN", default=50),
     }
 )
+
+# --- Directory sync safety (provisioning/sync/, docs/sync.md) ---
+GATEHOUSE.update(
+    {
+        # A user listing (or a mapped group's member listing) shorter than the last one by more than
+        # this fraction is taken as a broken read: the run fails (members: that group is kept as it was).
+        "SYNC_MAX_SHRINK": env.float("GATEHOUSE_SYNC_MAX_SHRINK", default=0.2),
+        # ...checked only when the last listing had at least this many entries.
+        "SYNC_SHRINK_MIN_SIZE": env.int("GATEHOUSE_SYNC_SHRINK_MIN_SIZE", default=50),
+        # Transient provider errors (429, 5xx, timeouts) are retried within a run with exponential
+        # backoff from this many seconds, honouring Retry-After, waiting at most this long in total.
+        "SYNC_RETRY_BACKOFF_SECONDS": env.float("GATEHOUSE_SYNC_RETRY_BACKOFF_SECONDS", default=2.0),
+        "SYNC_RETRY_MAX_WAIT_SECONDS": env.float("GATEHOUSE_SYNC_RETRY_MAX_WAIT_SECONDS", default=60.0),
+    }
+)
+if not 0 <= GATEHOUSE["SYNC_MAX_SHRINK"] < 1:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("GATEHOUSE_SYNC_MAX_SHRINK must be a fraction from 0 to below 1, e.g. 0.2 for 20%.")

@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils.html import format_html, format_html_join
 
+from catalog.admin_permissions import requires
 from catalog.durations import parse_iso_duration
 from provisioning.models import MembershipChange
 
@@ -215,7 +216,9 @@ class AccessRequestAdmin(admin.ModelAdmin):
 
         run_each(self, request, queryset, decide, "Approved" if approve else "Denied")
 
-    @admin.action(description="Approve the current step (as me)")
+    has_decide_step_permission = requires("governance.decide_step", "governance.decide_any_step")
+
+    @admin.action(description="Approve the current step (as me)", permissions=["decide_step"])
     def approve_current_step(self, request: HttpRequest, queryset: QuerySet):
         comment = ask_reason(
             self,
@@ -232,7 +235,7 @@ class AccessRequestAdmin(admin.ModelAdmin):
         self._decide(request, queryset, True, comment)
         return None
 
-    @admin.action(description="Deny the current step (as me)")
+    @admin.action(description="Deny the current step (as me)", permissions=["decide_step"])
     def deny_current_step(self, request: HttpRequest, queryset: QuerySet):
         comment = ask_reason(
             self,
@@ -291,7 +294,10 @@ class GrantAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
-    @admin.action(description="Revoke now (removes group memberships)")
+    has_revoke_grant_permission = requires("governance.revoke_grant")
+    has_extend_grant_permission = requires("governance.extend_grant")
+
+    @admin.action(description="Revoke now (removes group memberships)", permissions=["revoke_grant"])
     def revoke_now(self, request: HttpRequest, queryset: QuerySet):
         reason = ask_reason(
             self,
@@ -317,7 +323,7 @@ class GrantAdmin(admin.ModelAdmin):
         )
         return None
 
-    @admin.action(description="Extend (memberships stay in place)")
+    @admin.action(description="Extend (memberships stay in place)", permissions=["extend_grant"])
     def extend(self, request: HttpRequest, queryset: QuerySet):
         reason = ask_reason(
             self,
@@ -401,7 +407,9 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         return False
 
-    @admin.action(description="Revoke the selected tokens")
+    has_revoke_token_permission = requires("governance.revoke_token")
+
+    @admin.action(description="Revoke the selected tokens", permissions=["revoke_token"])
     def revoke_tokens(self, request: HttpRequest, queryset: QuerySet) -> None:
         run_each(
             self,
@@ -460,7 +468,9 @@ class EmergencyReviewAdmin(admin.ModelAdmin):
             "Confirmed" if confirm else "Rejected and revoked",
         )
 
-    @admin.action(description="Confirm the emergency access")
+    has_review_emergency_permission = requires("governance.review_emergency")
+
+    @admin.action(description="Confirm the emergency access", permissions=["review_emergency"])
     def confirm(self, request: HttpRequest, queryset: QuerySet):
         comment = ask_reason(
             self,
@@ -477,7 +487,7 @@ class EmergencyReviewAdmin(admin.ModelAdmin):
         self._review(request, queryset, True, comment)
         return None
 
-    @admin.action(description="Reject the emergency access (revokes it now)")
+    @admin.action(description="Reject the emergency access (revokes it now)", permissions=["review_emergency"])
     def reject(self, request: HttpRequest, queryset: QuerySet):
         comment = ask_reason(
             self,
@@ -496,4 +506,4 @@ class EmergencyReviewAdmin(admin.ModelAdmin):
 
 
 # Admins of other topics register themselves on import.
-from . import admin_drift, admin_jira  # noqa: E402,F401
+from . import admin_drift, admin_jira, admin_tasks  # noqa: E402,F401

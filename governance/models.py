@@ -143,7 +143,10 @@ class AccessRequest(models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["status", "created_at"]), models.Index(fields=["beneficiary", "status"])]
-        permissions = [("decide_any_step", "Can approve or deny any step (recorded as an override)")]
+        permissions = [
+            ("decide_any_step", "Can approve or deny any step (recorded as an override)"),
+            ("decide_step", "Can approve or deny steps routed to them from the admin"),
+        ]
 
     def __str__(self) -> str:
         return self.jira_issue_key or f"request #{self.pk}"
@@ -308,6 +311,7 @@ class Grant(models.Model):
             models.Index(fields=["status", "expires_at"], name="grant_status_expires"),
             models.Index(fields=["person", "status"], name="grant_person_status"),
         ]
+        permissions = [("revoke_grant", "Can revoke grants now"), ("extend_grant", "Can extend grants")]
 
     def __str__(self) -> str:
         return f"grant #{self.pk} {self.person.email} → {self.role} [{self.status}]"
@@ -370,6 +374,7 @@ class EmergencyReview(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["status", "created_at"], name="emergency_review_status")]
+        permissions = [("review_emergency", "Can confirm or reject emergency access")]
 
     def __str__(self) -> str:
         return f"emergency review of {self.request} [{self.status}]"
@@ -411,6 +416,7 @@ class ApiToken(models.Model):
 
     class Meta:
         verbose_name = "API token"
+        permissions = [("revoke_token", "Can revoke API tokens")]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
@@ -459,6 +465,7 @@ class JiraUpdate(models.Model):
             # Per-issue ordering and property coalescing.
             models.Index(fields=["issue_key", "kind", "status"], name="jira_update_issue"),
         ]
+        permissions = [("retry_jira_update", "Can retry Jira updates now")]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} → {self.issue_key or 'new issue'} [{self.status}]"

@@ -61,6 +61,7 @@ class MembershipChange(models.Model):
             models.Index(fields=["status", "claimed_at"], name="change_status_claimed"),
             models.Index(fields=["person", "group", "status"], name="change_person_group"),
         ]
+        permissions = [("retry_change", "Can retry failed membership changes")]
 
     def __str__(self) -> str:
         return f"{self.action} {self.person.email} ↔ {self.group.name} [{self.status}]"
@@ -92,6 +93,7 @@ class FulfilmentTask(models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["status"])]
+        permissions = [("complete_task", "Can mark fulfilment tasks done")]
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} #{self.grant_id} [{self.status}]"

@@ -163,6 +163,7 @@ OIDC = {
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",  # refuses locked-out sign-ins before the password is checked
     "accounts.backends.PasswordBackend",  # local passwords; with SSO on, only the break-glass superuser
+    "accounts.backends.SsoBackend",  # sessions started by company SSO (checks no credentials)
 ]
 # django-axes: after AXES_FAILURE_LIMIT wrong passwords for one username from one address, that pair
 # is locked for AXES_COOLOFF_MINUTES. The address is REMOTE_ADDR (behind a proxy: the proxy's, so the
@@ -250,8 +251,12 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Signed-link tokens are redacted from every line (Django names the path of 4xx/5xx answers).
+    "filters": {"link_tokens": {"()": "accounts.access_log.RedactLinkTokens"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["link_tokens"]}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # django-axes reports every sign-in at INFO; failures and lockouts are WARNING.
+    "loggers": {"axes": {"level": "WARNING"}},
 }
 
 # --- Microsoft Entra ID connector (provisioning/connectors/entra.py; see docs/entra.md) ------------

@@ -30,11 +30,8 @@ class RedactLinkTokens(logging.Filter):
 
 
 class RedactingGunicornLogger(Logger):
-    """gunicorn's logger with the request line, path and referrer of each access line redacted."""
+    """gunicorn's logger with every access-log atom (request line, path, referrer, environ) redacted."""
 
     def atoms(self, resp, req, environ, request_time):
         atoms = super().atoms(resp, req, environ, request_time)
-        for name in ("r", "U", "f", "q"):
-            if isinstance(atoms.get(name), str):
-                atoms[name] = redact(atoms[name])
-        return atoms
+        return {name: redact(value) if isinstance(value, str) else value for name, value in atoms.items()}

@@ -105,13 +105,15 @@ STORAGES = {
 }
 
 # --- Transport security and browser headers (docs: README "Security"; check: manage.py check --deploy) ---
-# Behind TLS set SECURE_COOKIES=true, SECURE_SSL_REDIRECT=true and SECURE_HSTS_SECONDS (e.g. 31536000).
-SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=False)
+# Defaults follow GATEHOUSE_BASE_URL: an https:// address turns on secure cookies, the https redirect
+# and a year of HSTS; the http://127.0.0.1 default of run.sh leaves them off. Each can be set on its own.
+_HTTPS = env.str("GATEHOUSE_BASE_URL", default="http://127.0.0.1:8000").startswith("https://")
+SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=_HTTPS)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
-SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
-SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=_HTTPS)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if _HTTPS else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
 # A TLS-terminating proxy's header, e.g. "HTTP_X_FORWARDED_PROTO,https". Set it only behind a proxy that

@@ -18,8 +18,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from catalog.models import Person
-from governance.services.audit import Actor, record
-from governance.services.notifications import send_email_later
+from governance.audit.services import Actor, record
+from governance.notifications.services import send_email_later
 
 from .oidc import SignInRefused, summary
 

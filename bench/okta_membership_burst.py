@@ -43,9 +43,10 @@ from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from catalog.models import IdpGroup, Person  # noqa: E402
-from provisioning import services, tasks  # noqa: E402
+from provisioning import tasks  # noqa: E402
 from provisioning.connectors import connector_for  # noqa: E402
 from provisioning.models import MembershipChange  # noqa: E402
+from provisioning.outbox import services  # noqa: E402
 from tests.emulators.okta import OktaEmulator  # noqa: E402
 
 TOKEN = "bench-token"

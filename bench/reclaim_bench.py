@@ -129,7 +129,7 @@ def main() -> None:
         from django.conf import settings
 
         from reviews.models import ReclaimCase
-        from reviews.services.reclaim import run_reclaim
+        from reviews.reclaim.services import run_reclaim
 
         now = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
         settings.GATEHOUSE = {**settings.GATEHOUSE, "RECLAIM_MAX_REMOVALS_PER_RUN": args.cap}

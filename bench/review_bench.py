@@ -33,10 +33,10 @@ from django.urls import NoReverseMatch, clear_url_caches, reverse  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from catalog.models import Application, GroupMembership, IdpGroup, Person, Role, RoleGroup  # noqa: E402
+from governance.audit.services import Actor  # noqa: E402
 from governance.models import Grant  # noqa: E402
-from governance.services.audit import Actor  # noqa: E402
+from reviews.campaigns import services as campaigns  # noqa: E402
 from reviews.models import ReviewCampaign  # noqa: E402
-from reviews.services import campaigns  # noqa: E402
 
 BATCH = 5000
 

@@ -131,7 +131,7 @@ def map_groups(args, connector: str = "benchidp", external_ids: list[str] | None
 def measure(label: str, provider) -> None:
     from django.db import connection
 
-    from provisioning.sync import sync_directory
+    from provisioning.sync.services import sync_directory
 
     statements: list[str] = []
 

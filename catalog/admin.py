@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from .models import Application, GroupMembership, IdpGroup, Person, Role, RoleGroup
+from catalog.models import Application, GroupMembership, IdpGroup, Person, Role, RoleGroup
 
 
 @admin.register(Person)

@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Lower
 
-from .durations import LONGEST, format_iso_duration, parse_iso_duration
+from catalog.durations import LONGEST, format_iso_duration, parse_iso_duration
 
 
 class Person(models.Model):

@@ -6,9 +6,8 @@ class GovernanceConfig(AppConfig):
     verbose_name = "Requests, approvals and grants"
 
     def ready(self) -> None:
-        from provisioning import outbox
-
-        from . import services
+        from governance import services
+        from provisioning.outbox import port as outbox
 
         # provisioning knows nothing of grants; it reports settled changes to whoever listens.
         outbox.on_change_settled(services.membership_change_settled)

@@ -178,10 +178,10 @@ AXES_LOCKOUT_TEMPLATE = "accounts/locked.html"
 AXES_SENSITIVE_PARAMETERS = ["password"]
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["governance.authentication.BearerTokenAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["governance.authentication.HasApiToken"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["governance.api.authentication.BearerTokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["governance.api.authentication.HasApiToken"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "governance.api_errors.exception_handler",
+    "EXCEPTION_HANDLER": "governance.api.errors.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "UNAUTHENTICATED_USER": None,

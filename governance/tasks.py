@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import services
+from governance import services
 
 
 def expire_grant(grant_id: int) -> str:
@@ -11,44 +11,44 @@ def expire_grant(grant_id: int) -> str:
 
 
 def send_approval_email(step_id: int, person_id: int, reason: str) -> bool:
-    from .services.notifications import send_approval_email as send
+    from governance.notifications.services import send_approval_email as send
 
     return send(step_id, person_id, reason)
 
 
 def follow_up_approvals() -> dict[str, int]:
-    from .services.followup import follow_up_approvals as follow_up
+    from governance.requests.followup import follow_up_approvals as follow_up
 
     return follow_up()
 
 
 def send_email(address: str, subject: str, body: str) -> int:
-    from .services.notifications import send_email as send
+    from governance.notifications.services import send_email as send
 
     return send(address, subject, body)
 
 
 def run_expiry_timer() -> int:
-    from .services.expiry import run_expiry_timer as run
+    from governance.grants.expiry import run_expiry_timer as run
 
     return run()
 
 
 def send_expiry_warnings() -> int:
-    from .services.expiry import send_expiry_warnings as send
+    from governance.grants.expiry import send_expiry_warnings as send
 
     return send()
 
 
 def send_jira_update(update_id: int) -> str:
-    from .jira import services as jira
+    from governance.jira import services as jira
 
     update = jira.send_update(update_id)
     return "not due or already taken" if update is None else update.status
 
 
 def sweep_jira_updates() -> dict[str, int]:
-    from .jira import services as jira
+    from governance.jira import services as jira
 
     return jira.sweep_updates()
 
@@ -58,9 +58,8 @@ def sync_directories_and_detect_drift() -> dict:
 
     Lives in governance because drift needs grants; provisioning's sync never imports governance.
     """
-    from provisioning.sync import sync_all_directories
-
-    from .services.drift import detect_drift
+    from governance.drift.services import detect_drift
+    from provisioning.sync.services import sync_all_directories
 
     result = {}
     for run in sync_all_directories():

@@ -5,12 +5,12 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from accounts import views as account_views
-from governance import views
+from governance.requests import views
 
 urlpatterns = [
     path("admin/login/", account_views.admin_login),
     path("admin/", admin.site.urls),
-    path("api/v1/", include("governance.api_urls")),
+    path("api/v1/", include("governance.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("approvals/step/<int:step_id>/", views.approval_step, name="approval-step"),
     path("approvals/<str:token>/", views.approval_page, name="approval-page"),

@@ -7,9 +7,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from catalog.admin_permissions import requires
-
-from . import services
-from .models import FulfilmentTask, LocalMembership, MembershipChange
+from provisioning.models import FulfilmentTask, LocalMembership, MembershipChange
+from provisioning.outbox import services
 
 
 @admin.register(MembershipChange)
@@ -99,4 +98,4 @@ class LocalMembershipAdmin(admin.ModelAdmin):
     autocomplete_fields = ("person", "group")
 
 
-from . import admin_sync  # noqa: E402,F401  (registers directory sync runs)
+from provisioning.sync import admin as admin_sync  # noqa: E402,F401  (registers directory sync runs)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import services
+from provisioning.outbox import services
 
 
 def execute_membership_change(change_id: int) -> str:
@@ -21,6 +21,6 @@ def recover_membership_changes() -> dict[str, int]:
 
 def sync_all_directories() -> list[str]:
     """The scheduled directory sync (drift detection is run after it by governance.tasks)."""
-    from .sync import sync_all_directories as sync_all
+    from provisioning.sync.services import sync_all_directories as sync_all
 
     return [str(run) for run in sync_all()]

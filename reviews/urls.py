@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from reviews import views
+from reviews.campaigns import views
 
 app_name = "reviews"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from provisioning.connectors import AddResult, ConnectorError, RemoveResult, UserRef
-from provisioning.connectors.local import LocalConnector
+from provisioning.connectors.local.connector import LocalConnector
 
 
 @dataclass

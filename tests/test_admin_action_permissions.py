@@ -16,8 +16,8 @@ from django.urls import reverse
 
 from governance import services
 from governance.models import ApiToken, Grant
+from reviews.campaigns import services as campaigns
 from reviews.models import ReviewCampaign
-from reviews.services import campaigns
 
 VIEW_ONLY = {"view"}  # Django's built-in permission that never allows a change
 

@@ -8,7 +8,7 @@ import pytest
 from django.urls import URLPattern, reverse
 from rest_framework.test import APIClient
 
-from governance import api_urls
+from governance.api import urls as api_urls
 from governance.models import AccessRequest, ApiToken, AuditEvent, Grant
 from governance.services import Actor, create_api_token, revoke_api_token
 from tests import company as c

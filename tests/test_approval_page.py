@@ -9,7 +9,7 @@ from django.test import Client
 
 from governance import services
 from governance.models import AccessRequest
-from governance.services.notifications import approval_link
+from governance.notifications.services import approval_link
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 

@@ -7,8 +7,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from catalog.models import GroupMembership
+from governance.grants.bulk_expiry import expire_due_batch
 from governance.models import AuditEvent, Grant
-from governance.services.bulk_expiry import expire_due_batch
 from provisioning.models import LocalMembership, MembershipChange
 from tests import company as c
 

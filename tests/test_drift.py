@@ -9,10 +9,10 @@ from rest_framework.test import APIClient
 
 from catalog.models import GroupMembership, Person
 from governance import services
+from governance.drift.services import detect_drift
 from governance.models import AuditEvent, DriftFinding, Grant
-from governance.services.drift import detect_drift
 from provisioning.models import LocalMembership, MembershipChange
-from provisioning.sync import sync_directory
+from provisioning.sync.services import sync_directory
 from tests import company as c
 
 K = DriftFinding.Kind

@@ -17,9 +17,9 @@ from django.utils import timezone
 from catalog.models import IdpGroup, Person
 from provisioning import connectors
 from provisioning.connectors import AddResult, PermanentError, RemoveResult, RetryableError, UserRef
-from provisioning.connectors.entra import EntraConnector, retry_after_seconds
+from provisioning.connectors.entra.connector import EntraConnector, retry_after_seconds
 from provisioning.models import MembershipChange
-from provisioning.services import execute_change
+from provisioning.outbox.services import execute_change
 from tests.emulators.graph import GraphEmulator, StaticTokenCredential
 
 # The SDK's generated request builders warn about their own deprecated classes on import.
@@ -109,7 +109,7 @@ def test_it_reads_users_with_manager_and_last_sign_in(tenant, entra):
 def test_it_degrades_when_the_tenant_is_not_licensed_for_sign_in_activity(graph, tenant, caplog):
     graph.licensed = False
     tenant = str(uuid.uuid4())
-    with caplog.at_level(logging.WARNING, logger="provisioning.connectors.entra"):
+    with caplog.at_level(logging.WARNING, logger="provisioning.connectors.entra.connector"):
         for _ in range(2):
             connector = make_connector(graph, tenant_id=tenant)
             users = list(connector.iter_users())
@@ -429,7 +429,7 @@ def test_it_reschedules_an_outbox_change_no_earlier_than_graphs_retry_after(db, 
 def test_it_classifies_credential_failures():
     from azure.core.exceptions import ClientAuthenticationError
 
-    from provisioning.connectors.entra import classify
+    from provisioning.connectors.entra.connector import classify
 
     refused = classify(ClientAuthenticationError(message="AADSTS7000215: Invalid client secret"), "listing users")
 

@@ -443,7 +443,7 @@ def test_the_admin_action_retries_through_the_service(company, jira_on, emu, clo
     from django.contrib import admin as django_admin
     from django.contrib.messages.storage.fallback import FallbackStorage
 
-    from governance.admin_jira import JiraUpdateAdmin
+    from governance.jira.admin import JiraUpdateAdmin
 
     run(submit, key="IT-404")
     update = U.objects.get(kind=U.Kind.COMMENT)
@@ -460,7 +460,7 @@ def test_the_admin_action_retries_through_the_service(company, jira_on, emu, clo
 
 
 def test_it_tells_it_about_manual_fulfilment(company, jira_on, emu, clock, run, admin_user):
-    from provisioning import services as provisioning
+    from provisioning.outbox import services as provisioning
 
     hr = c.app("hr", owner=company.alice, mode="manual")
     c.role(hr, "viewer")
@@ -480,7 +480,7 @@ def test_it_tells_it_about_manual_fulfilment(company, jira_on, emu, clock, run, 
 
 
 def test_it_writes_extensions_and_warnings_on_the_issue(company, jira_on, emu, clock, run):
-    from governance.services.expiry import send_expiry_warnings
+    from governance.grants.expiry import send_expiry_warnings
 
     run(submit, duration=timedelta(days=7))
     request = AccessRequest.objects.get(jira_issue_key="IT-1")

@@ -11,8 +11,8 @@ from django.core.cache import cache
 
 from accounts.access_log import RedactingGunicornLogger, RedactLinkTokens, redact
 from governance import services
-from governance.services.notifications import approval_link
-from reviews.services import campaigns
+from governance.notifications.services import approval_link
+from reviews.campaigns import services as campaigns
 from tests.emulators.oidc import OidcEmulator
 from tests.sso import configure, sign_in
 from tests.test_reviews_campaigns import NOW, launch, make_campaign, world  # noqa: F401  (world: a fixture)

@@ -10,7 +10,7 @@ import time_machine
 from governance import services
 from governance.models import AccessRequest, AuditEvent, Grant
 from provisioning.models import FulfilmentTask, MembershipChange
-from provisioning.services import ProvisioningError, complete_fulfilment_task
+from provisioning.outbox.services import ProvisioningError, complete_fulfilment_task
 from tests import company as c
 
 G = Grant.Status

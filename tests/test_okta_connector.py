@@ -8,10 +8,10 @@ import pytest
 import time_machine
 
 from catalog.models import GroupMembership, IdpGroup
-from provisioning import services
 from provisioning.connectors import AddResult, PermanentError, RemoveResult, RetryableError, UserRef, connector_for
-from provisioning.connectors.okta import OktaConnector
+from provisioning.connectors.okta.connector import OktaConnector
 from provisioning.models import MembershipChange
+from provisioning.outbox import services
 from tests import company as c
 from tests.emulators.base import Reply
 from tests.emulators.okta import OktaEmulator

@@ -12,7 +12,7 @@ from governance import services
 from governance.models import AccessRequest, AuditEvent, Grant
 from provisioning.connectors import PermanentError, RetryableError
 from provisioning.models import LocalMembership, MembershipChange
-from provisioning.services import execute_change, recover_changes, retry_failed_change
+from provisioning.outbox.services import execute_change, recover_changes, retry_failed_change
 from tests import company as c
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

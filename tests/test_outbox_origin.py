@@ -3,10 +3,11 @@
 import pytest
 
 from catalog.models import GroupMembership
-from provisioning import connectors, services
+from provisioning import connectors
 from provisioning.connectors.base import RetryableError
-from provisioning.connectors.local import LocalConnector
+from provisioning.connectors.local.connector import LocalConnector
 from provisioning.models import MembershipChange
+from provisioning.outbox import services
 
 
 class AppliedThenTimedOut(LocalConnector):

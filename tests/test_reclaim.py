@@ -15,7 +15,7 @@ from governance import services
 from governance.models import AuditEvent, Grant
 from provisioning.models import LocalMembership, MembershipChange
 from reviews.models import ReclaimCase, ReclaimPolicy
-from reviews.services.reclaim import apply_policy_change, run_reclaim
+from reviews.reclaim.services import apply_policy_change, run_reclaim
 from tests import company as c
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -335,7 +335,7 @@ def test_the_command_prints_a_summary(company, wiki_policy, capsys, django_captu
 
 
 def test_the_task_runs_the_sweep(company, wiki_policy, django_capture_on_commit_callbacks):
-    from reviews.tasks_reclaim import run_reclaim_sweep
+    from reviews.reclaim.tasks import run_reclaim_sweep
 
     grant_reader(company, company.bob, "IT-1", django_capture_on_commit_callbacks)
     last_login(company.bob, T0 - 100 * DAY)

@@ -13,7 +13,7 @@ from catalog.models import GroupMembership
 from governance.models import AuditEvent
 from provisioning.models import LocalMembership
 from reviews.models import ReclaimCase, ReclaimPolicy
-from reviews.services.reclaim import run_reclaim
+from reviews.reclaim.services import run_reclaim
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 DAY = timedelta(days=1)

@@ -17,10 +17,11 @@ from governance import services
 from governance.errors import Conflict, InvalidInput, NotAllowed
 from governance.models import AuditEvent, Grant
 from provisioning.models import LocalMembership
+from reviews.campaigns import report as campaign_report
+from reviews.campaigns import services as campaigns
+from reviews.campaigns.accounts_import import ImportRejected, parse_account_list
+from reviews.campaigns.recommend import Facts, recommend
 from reviews.models import CampaignAppOverride, ReviewCampaign, ReviewItem
-from reviews.services import campaign_report, campaigns
-from reviews.services.campaign_import import ImportRejected, parse_account_list
-from reviews.services.campaign_recommend import Facts, recommend
 from tests import company as c
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -671,7 +672,7 @@ def test_the_admin_pages_render(world, admin_client):
 
 def test_a_revoke_opens_and_resolves_a_jira_issue(world, settings, django_capture_on_commit_callbacks):
     from governance.models import JiraUpdate
-    from reviews.tasks import sync_jira_tickets
+    from reviews.campaigns.tasks import sync_jira_tickets
     from tests.emulators.jira import JiraEmulator
 
     with JiraEmulator() as jira:

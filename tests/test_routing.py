@@ -6,7 +6,7 @@ import pytest
 
 from governance.errors import Conflict, NotAllowed
 from governance.models import AccessRequest, ApprovalStep, AuditEvent, Grant
-from governance.services.routing import plan_route
+from governance.requests.routing import plan_route
 from provisioning.models import LocalMembership, MembershipChange
 from tests import company as c
 

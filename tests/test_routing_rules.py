@@ -8,7 +8,7 @@ import time_machine
 from governance import services
 from governance.errors import Conflict, NotAllowed
 from governance.models import AccessRequest, ApprovalStep, AuditEvent, AutoApprovalRule, Delegation, Grant
-from governance.services.followup import follow_up_approvals
+from governance.requests.followup import follow_up_approvals
 from tests import company as c
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

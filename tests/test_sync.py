@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 
 from catalog.models import Application, GroupMembership, IdpGroup, Person, RoleGroup
 from provisioning.models import MembershipChange, SyncRun
-from provisioning.sync import directories_to_sync, sync_directory
+from provisioning.sync.services import directories_to_sync, sync_directory
 from tests import company as c
 from tests.fake_directory import FakeDirectory
 
@@ -264,7 +264,7 @@ def test_a_failing_provider_fails_the_run_with_its_error(idp):
 
 @pytest.mark.django_db
 def test_an_unknown_connector_is_refused_clearly(db):
-    from provisioning.sync import SyncRefused
+    from provisioning.sync.services import SyncRefused
 
     with pytest.raises(SyncRefused, match="No connector named 'nope'"):
         sync_directory("nope")
@@ -334,7 +334,7 @@ def test_an_abandoned_run_does_not_block_the_next(idp):
 
 
 def test_membership_changes_pass_the_provider_id_sync_stored(idp, django_capture_on_commit_callbacks):
-    from provisioning import services as provisioning
+    from provisioning.outbox import services as provisioning
 
     sync_directory("fakeidp")
     group = map_group("g2")

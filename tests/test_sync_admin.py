@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from governance.drift.services import detect_drift
 from governance.models import DriftFinding
-from governance.services.drift import detect_drift
 from provisioning.models import LocalMembership, SyncRun
-from provisioning.sync import sync_directory
+from provisioning.sync.services import sync_directory
 
 
 def test_the_changelists_and_detail_pages_render(admin_client, company):

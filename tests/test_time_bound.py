@@ -8,8 +8,8 @@ from django.core.exceptions import ValidationError
 
 from governance import services
 from governance.errors import InvalidInput, NotAllowed
+from governance.grants.expiry import run_expiry_timer, send_expiry_warnings
 from governance.models import AccessRequest, AuditEvent, EmergencyReview, ExpiryWarning, Grant
-from governance.services.expiry import run_expiry_timer, send_expiry_warnings
 from provisioning.models import LocalMembership, MembershipChange
 from tests import company as c
 

@@ -7,10 +7,10 @@ import itertools
 
 import pytest
 
+from governance.audit.services import Actor
 from governance.errors import InvalidTransition
 from governance.models import AccessRequest, AuditEvent, Grant
-from governance.services.audit import Actor
-from governance.services.transitions import GRANT_TRANSITIONS, REQUEST_TRANSITIONS, move_grant, move_request
+from governance.transitions import GRANT_TRANSITIONS, REQUEST_TRANSITIONS, move_grant, move_request
 
 R = AccessRequest.Status
 G = Grant.Status

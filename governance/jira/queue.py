@@ -14,11 +14,10 @@ from django.db import transaction
 from django.utils import timezone
 from django_q.tasks import async_task
 
+from governance.jira.adf import render_event
+from governance.jira.client import JiraConfig
+from governance.jira.state import PROPERTY_KEY
 from governance.models import AccessRequest, AuditEvent, JiraUpdate
-
-from .adf import render_event
-from .client import JiraConfig
-from .state import PROPERTY_KEY
 
 logger = logging.getLogger(__name__)
 
@@ -106,6 +105,6 @@ def queue_transition(*, issue_key: str, transition: str, event: AuditEvent | Non
 
 def plain_doc(text: str) -> dict:
     """An ADF document with one paragraph per line of `text`."""
-    from .adf import doc, paragraph
+    from governance.jira.adf import doc, paragraph
 
     return doc(*(paragraph(line) for line in text.splitlines() if line.strip()))

@@ -19,13 +19,12 @@ from django.db.models import F
 from django.utils import timezone
 from django_q.tasks import async_task
 
+from governance.audit.services import Actor, record
 from governance.errors import Conflict
+from governance.jira.client import JiraClient, JiraError, JiraRetryableError, TransitionNotFound
+from governance.jira.queue import SEND_TASK, jira_config, queue_issue_creation
+from governance.jira.state import PROPERTY_KEY, issue_property
 from governance.models import AccessRequest, JiraUpdate
-from governance.services.audit import Actor, record
-
-from .client import JiraClient, JiraError, JiraRetryableError, TransitionNotFound
-from .queue import SEND_TASK, jira_config, queue_issue_creation
-from .state import PROPERTY_KEY, issue_property
 
 logger = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .base import (
+from provisioning.connectors.base import (
     AddResult,
     Connector,
     ConnectorError,
@@ -42,7 +42,7 @@ def connector_for(name: str) -> Connector:
 
 
 def _local() -> Connector:
-    from .local import LocalConnector
+    from provisioning.connectors.local.connector import LocalConnector
 
     return LocalConnector()
 
@@ -53,7 +53,7 @@ register("local", _local)
 def _entra() -> Connector:
     from django.conf import settings
 
-    from .entra import EntraConnector
+    from provisioning.connectors.entra.connector import EntraConnector
 
     return EntraConnector.from_settings(getattr(settings, "ENTRA", {}))
 
@@ -62,7 +62,7 @@ register("entra", _entra)
 
 
 def _okta() -> Connector:
-    from .okta import OktaConnector
+    from provisioning.connectors.okta.connector import OktaConnector
 
     return OktaConnector.from_settings()
 

@@ -12,8 +12,8 @@ from catalog.models import GroupMembership
 from governance import services
 from governance.models import Grant
 from provisioning.models import LocalMembership
+from reviews.campaigns import services as campaigns
 from reviews.models import ReviewCampaign, ReviewItem
-from reviews.services import campaigns
 from tests import company as c
 
 pytestmark = [pytest.mark.browser]

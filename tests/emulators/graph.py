@@ -21,7 +21,7 @@ from urllib.parse import urlencode
 
 from azure.core.credentials import AccessToken
 
-from .base import Emulator, Incoming, Reply, route
+from tests.emulators.base import Emulator, Incoming, Reply, route
 
 GRAPH_OBJECT_URL = "https://graph.microsoft.com/v1.0/directoryObjects/"
 DEFAULT_PAGE = 100

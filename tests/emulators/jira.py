@@ -7,7 +7,7 @@ import base64
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from .base import Emulator, Incoming, Reply, route
+from tests.emulators.base import Emulator, Incoming, Reply, route
 
 ISSUE = r"/rest/api/3/issue/(?P<key>[A-Za-z][A-Za-z0-9_]*-\d+)"
 NOT_FOUND = "Issue does not exist or you do not have permission to see it."

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
-from .base import Emulator, Incoming, Reply, route
+from tests.emulators.base import Emulator, Incoming, Reply, route
 
 _ERRORS = {
     400: ("E0000001", "Api validation failed"),

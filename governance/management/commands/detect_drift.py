@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand
 
-from governance.services.drift import detect_drift
+from governance.drift.services import detect_drift
 
 
 class Command(BaseCommand):

@@ -13,12 +13,12 @@ SCHEDULES: dict[str, tuple[str, int]] = {
     "follow up approvals": ("governance.tasks.follow_up_approvals", 15),
     "send due Jira updates": ("governance.tasks.sweep_jira_updates", 1),
     "sync directories and detect drift": ("governance.tasks.sync_directories_and_detect_drift", 60),
-    "remind reviewers": ("reviews.tasks.send_review_reminders", 60 * 24),
-    "escalate overdue reviews": ("reviews.tasks.escalate_reviews", 60),
-    "close due review campaigns": ("reviews.tasks.close_due_campaigns", 15),
-    "confirm review removals": ("reviews.tasks.confirm_campaign_removals", 5),
-    "sync review and reclaim Jira tickets": ("reviews.tasks.sync_jira_tickets", 1),
-    "reclaim inactive access": ("reviews.tasks_reclaim.run_reclaim_sweep", 60 * 24),
+    "remind reviewers": ("reviews.campaigns.tasks.send_review_reminders", 60 * 24),
+    "escalate overdue reviews": ("reviews.campaigns.tasks.escalate_reviews", 60),
+    "close due review campaigns": ("reviews.campaigns.tasks.close_due_campaigns", 15),
+    "confirm review removals": ("reviews.campaigns.tasks.confirm_campaign_removals", 5),
+    "sync review and reclaim Jira tickets": ("reviews.campaigns.tasks.sync_jira_tickets", 1),
+    "reclaim inactive access": ("reviews.reclaim.tasks.run_reclaim_sweep", 60 * 24),
 }
 
 

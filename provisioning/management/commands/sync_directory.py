@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from provisioning.models import SyncRun
-from provisioning.sync import SyncRefused, directories_to_sync, sync_directory
+from provisioning.sync.services import SyncRefused, directories_to_sync, sync_directory
 
 
 class Command(BaseCommand):

@@ -6,8 +6,8 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
+from reviews.campaigns.report import report_csv_lines
 from reviews.models import ReviewCampaign
-from reviews.services.campaign_report import report_csv_lines
 
 
 class Command(BaseCommand):

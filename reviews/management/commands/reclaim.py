@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from governance.errors import GovernanceError
-from reviews.services.reclaim import run_reclaim
+from reviews.reclaim.services import run_reclaim
 
 
 class Command(BaseCommand):

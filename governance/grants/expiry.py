@@ -1,0 +1,113 @@
+"""Expiry on time: warnings before, and a timer that removes access within seconds of the end."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from catalog.durations import format_iso_duration, parse_iso_duration
+from governance.audit.services import Actor, record
+from governance.grants import services as grants
+from governance.models import ExpiryWarning, Grant
+from governance.notifications.services import notify_person
+
+
+def warning_leads() -> list[timedelta]:
+    leads = [parse_iso_duration(text) for text in settings.GATEHOUSE["EXPIRY_WARNINGS"]]
+    return sorted({lead for lead in leads if lead})
+
+
+def _due_leads(grant: Grant, now: datetime, leads: list[timedelta]) -> list[timedelta]:
+    """Leads whose moment has come for this grant (only for grants longer than the lead)."""
+    remaining = grant.expires_at - now
+    length = grant.expires_at - grant.starts_at
+    return [lead for lead in leads if remaining <= lead < length]
+
+
+def _warn(grant: Grant, due: list[timedelta]) -> bool:
+    """Record every due lead for this expiry; send one message. False when already sent."""
+    try:
+        with transaction.atomic():
+            for lead in due:
+                ExpiryWarning.objects.create(
+                    grant=grant, lead_seconds=int(lead.total_seconds()), expires_at=grant.expires_at
+                )
+            left = format_iso_duration(grant.expires_at - timezone.now()) if grant.expires_at > timezone.now() else "0"
+            how = (
+                f"POST /api/v1/grants/{grant.pk}/extend/ with a duration and a reason, or ask IT to extend "
+                "it in the admin"
+            )
+            record(
+                "grant.expiry_warning",
+                f"{grant.person.email}'s {grant.role} ends at "
+                f"{grant.expires_at.isoformat()} (in {left}). To keep it: {how}.",
+                actor=Actor.system("expiry"),
+                grant=grant,
+                data={"expires_at": grant.expires_at, "leads": [format_iso_duration(d) for d in due]},
+            )
+            notify_person(
+                grant.person,
+                subject=f"Your {grant.role} access ends at {grant.expires_at:%Y-%m-%d %H:%M} UTC",
+                body=f"Your access to {grant.role} ends at {grant.expires_at.isoformat()}.\nTo extend it: {how}.",
+            )
+    except IntegrityError:
+        return False  # another sweep sent it
+    return True
+
+
+def send_expiry_warnings(now: datetime | None = None) -> int:
+    """Warn every active grant whose warning time has come, once per lead and expiry."""
+    now = now or timezone.now()
+    leads = warning_leads()
+    if not leads:
+        return 0
+    candidates = (
+        Grant.objects.filter(status=Grant.Status.ACTIVE, expires_at__gt=now, expires_at__lte=now + leads[-1])
+        .select_related("person", "role__application", "request")
+        .order_by("expires_at")
+    )
+    sent_keys = set(
+        ExpiryWarning.objects.filter(grant__in=candidates).values_list("grant_id", "lead_seconds", "expires_at")
+    )
+    sent = 0
+    for grant in candidates:
+        due = [
+            lead
+            for lead in _due_leads(grant, now, leads)
+            if (grant.pk, int(lead.total_seconds()), grant.expires_at) not in sent_keys
+        ]
+        if due and _warn(grant, due):
+            sent += 1
+    return sent
+
+
+#: Grants falling due closer together than this are ended in one batch: at most this late, and far
+#: fewer write transactions when thousands expire in the same minute.
+TICK_SECONDS = 0.5
+
+
+def run_expiry_timer(window_seconds: float = 55.0, sleep: Callable[[float], None] = time.sleep) -> int:
+    """Expire due grants, then wait for each next expiry in the coming window and expire it on
+    time. Run every minute by the task cluster; overlapping runs are harmless (expiry is idempotent)."""
+    deadline = time.monotonic() + window_seconds
+    expired = grants.expire_due_grants()
+    while True:
+        upcoming = (
+            Grant.objects.filter(status=Grant.Status.ACTIVE, expires_at__gt=timezone.now())
+            .order_by("expires_at")
+            .values_list("expires_at", flat=True)
+            .first()
+        )
+        left = deadline - time.monotonic()
+        if upcoming is None or left <= 0:
+            return expired
+        wait = (upcoming - timezone.now()).total_seconds()
+        if wait > left:
+            return expired
+        sleep(max(wait, TICK_SECONDS))
+        expired += grants.expire_due_grants()

@@ -1,0 +1,153 @@
+"""Extending a grant: one history, memberships never dropped and re-added."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.db import transaction
+
+from catalog.durations import LONGEST, format_iso_duration
+from governance.audit.services import Actor, record
+from governance.errors import Conflict, InvalidInput, NotAllowed
+from governance.grants import services as grants
+from governance.models import AccessRequest, ApprovalStep, Grant, GrantExtension
+from governance.transitions import move_request
+
+
+def _approved_by_a_person(grant: Grant) -> bool:
+    request = grant.request
+    if request is None or request.is_emergency or request.auto_approval_rule_id:
+        return False
+    return request.steps.filter(status=ApprovalStep.Status.APPROVED).exclude(decided_by=None).exists()
+
+
+def _check(grant: Grant, added: timedelta) -> None:
+    if grant.status != Grant.Status.ACTIVE:
+        raise Conflict(f"Grant #{grant.pk} is {grant.status}; only active grants can be extended.", code="not_active")
+    if grant.expires_at is None:
+        raise Conflict(f"Grant #{grant.pk} has no end date; there is nothing to extend.", code="no_expiry")
+    if added <= timedelta(0):
+        raise InvalidInput("The extension must be positive.", field="duration")
+    if grant.expires_at + added - grant.starts_at > LONGEST:
+        raise InvalidInput("A grant cannot last more than ten years, extensions included.", field="duration")
+
+
+def within_policy(grant: Grant, added: timedelta) -> tuple[bool, str]:
+    """Whether the role's policy allows this extension without a new approval round, and why not."""
+    role = grant.role
+    allowed = role.allowed_timedeltas()
+    if allowed and added not in allowed:
+        return False, f"{format_iso_duration(added)} is not one of the role's durations"
+    total = grant.expires_at + added - grant.starts_at
+    if role.max_duration and total > role.max_duration:
+        return False, (
+            f"the total of {format_iso_duration(total)} would exceed the role's maximum "
+            f"{format_iso_duration(role.max_duration)}"
+        )
+    if not _approved_by_a_person(grant):
+        return False, "the original access was not approved by a person"
+    return True, ""
+
+
+def extend_grant(
+    *, grant: Grant, actor: Actor, added: timedelta, reason: str, jira_issue_key: str | None = None
+) -> tuple[Grant, AccessRequest | None]:
+    """Extend now when the policy allows it; otherwise open an extension request routed like a new
+    one. Returns (grant, the routed request or None)."""
+    from governance.requests.services import Draft, RequestInput, create_request
+
+    if not (reason or "").strip():
+        raise InvalidInput("A reason is required.", field="reason")
+    with transaction.atomic():
+        grant = (
+            Grant.objects.select_for_update(of=("self",))
+            .select_related("person__manager", "role__application__owner", "request")
+            .get(pk=grant.pk)
+        )
+        if actor.user is None and (actor.person is None or not grants.may_revoke(actor.person, grant)):
+            raise NotAllowed(f"{actor.label} may not extend grant #{grant.pk}.", field="by")
+        _check(grant, added)
+        ok, why = within_policy(grant, added)
+        if ok:
+            _apply(grant, added, actor=actor, reason=reason, request=None, without_round=True)
+            return grant, None
+        if AccessRequest.objects.filter(extends_grant=grant, status__in=AccessRequest.OPEN).exists():
+            raise Conflict(f"An extension of grant #{grant.pk} is already awaiting approval.", code="duplicate_request")
+        data = RequestInput(
+            requester=actor.person.email if actor.person else grant.person.email,
+            beneficiary=grant.person.email,
+            application=grant.role.application.slug,
+            role=grant.role.slug,
+            reason=reason,
+            duration=added,
+            jira_issue_key=jira_issue_key,
+        )
+        draft = Draft(
+            data,
+            actor.person or grant.person,
+            grant.person,
+            grant.role,
+            "extension",
+            added,
+            f"extension ({why})",
+            extends_grant=grant,
+        )
+        request = create_request(draft)
+        record(
+            "grant.extension_requested",
+            f"Extension of {format_iso_duration(added)} needs approval: {why}.",
+            actor=actor,
+            grant=grant,
+            data={"request": request.pk, "why": why},
+        )
+        return grant, request
+
+
+def _apply(
+    grant: Grant, added: timedelta, *, actor: Actor, reason: str, request: AccessRequest | None, without_round: bool
+) -> None:
+    previous = grant.expires_at
+    grant.expires_at = previous + added
+    grant.save(update_fields=["expires_at"])
+    GrantExtension.objects.create(
+        grant=grant,
+        requested_by=actor.person or grant.person,
+        added=added,
+        previous_expires_at=previous,
+        new_expires_at=grant.expires_at,
+        reason=reason,
+        request=request,
+        approved_without_round=without_round,
+    )
+    how = "within the role's policy" if without_round else f"approved through {request}"
+    record(
+        "grant.extended",
+        f"Grant #{grant.pk} extended by {format_iso_duration(added)} to "
+        f"{grant.expires_at.isoformat()} ({how}). Memberships stay in place.",
+        actor=actor,
+        grant=grant,
+        data={"previous_expires_at": previous, "expires_at": grant.expires_at, "reason": reason},
+    )
+    grants.schedule_expiry(grant, announce=False)
+
+
+def apply_approved_extension(request: AccessRequest) -> None:
+    """The last approval of an extension request: extend the grant if it is still active."""
+    grant = Grant.objects.select_for_update(of=("self",)).get(pk=request.extends_grant_id)
+    if grant.status != Grant.Status.ACTIVE or grant.expires_at is None:
+        reason = f"Grant #{grant.pk} is {grant.status}; nothing to extend. Ask for new access instead."
+        move_request(
+            request, AccessRequest.Status.FAILED, actor=Actor.system("extension"), message=reason, reason=reason
+        )
+        return
+    _apply(
+        grant,
+        request.duration,
+        actor=Actor.of_person(request.requester),
+        reason=request.reason,
+        request=request,
+        without_round=False,
+    )
+    move_request(
+        request, AccessRequest.Status.FULFILLED, actor=Actor.system("extension"), message=f"Grant #{grant.pk} extended."
+    )

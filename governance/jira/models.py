@@ -1,0 +1,55 @@
+"""The Jira write-back queue."""
+
+from __future__ import annotations
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models
+
+
+class JiraUpdate(models.Model):
+    """One outbound call to Jira (the write-back queue), written in the transaction of its audit event
+    and sent by a task after commit. Jira being down delays these rows; it never blocks a change."""
+
+    class Kind(models.TextChoices):
+        COMMENT = "comment", "Comment"
+        PROPERTY = "property", "Issue property"
+        TRANSITION = "transition", "Transition"
+        CREATE_ISSUE = "create_issue", "Create issue"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    OPEN = (Status.QUEUED, Status.SENDING)
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    issue_key = models.CharField(max_length=64, blank=True, help_text="Empty for create_issue until Jira answers.")
+    payload = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    result = models.JSONField(default=dict, blank=True, help_text="What Jira answered (comment id, issue key).")
+    audit_event = models.ForeignKey(
+        "governance.AuditEvent", null=True, blank=True, on_delete=models.SET_NULL, related_name="jira_updates"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [
+            # The sweep: due queued rows, and sending rows whose lease ran out.
+            models.Index(fields=["status", "next_attempt_at"], name="jira_update_status_due"),
+            models.Index(fields=["status", "claimed_at"], name="jira_update_status_claimed"),
+            # Per-issue ordering and property coalescing.
+            models.Index(fields=["issue_key", "kind", "status"], name="jira_update_issue"),
+        ]
+        permissions = [("retry_jira_update", "Can retry Jira updates now")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} → {self.issue_key or 'new issue'} [{self.status}]"

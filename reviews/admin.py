@@ -1,0 +1,4 @@
+"""Admin for reviews, one module per topic."""
+
+from reviews.campaigns import admin as campaigns  # noqa: F401
+from reviews.reclaim import admin as reclaim  # noqa: F401

@@ -1,3 +1,0 @@
-"""Admin for reviews, one module per topic."""
-
-from . import campaigns, reclaim  # noqa: F401

@@ -1,1 +1,0 @@
-"""Review services, one module per topic: campaigns.py, reclaim.py."""

@@ -107,13 +107,16 @@ STORAGES = {
 # --- Transport security and browser headers (docs: README "Security"; check: manage.py check --deploy) ---
 # Defaults follow GATEHOUSE_BASE_URL: an https:// address turns on secure cookies, the https redirect
 # and a year of HSTS; the http://127.0.0.1 default of run.sh leaves them off. Each can be set on its own.
+# An empty value (as copied from .env.example) means "not said": the default applies.
 _HTTPS = env.str("GATEHOUSE_BASE_URL", default="http://127.0.0.1:8000").startswith("https://")
-SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=_HTTPS)
+SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES") if env.str("SECURE_COOKIES", default="") else _HTTPS
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
-SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=_HTTPS)
-SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if _HTTPS else 0)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT") if env.str("SECURE_SSL_REDIRECT", default="") else _HTTPS
+SECURE_HSTS_SECONDS = (
+    env.int("SECURE_HSTS_SECONDS") if env.str("SECURE_HSTS_SECONDS", default="") else (31536000 if _HTTPS else 0)
+)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
 # A TLS-terminating proxy's header, e.g. "HTTP_X_FORWARDED_PROTO,https". Set it only behind a proxy that

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from django.contrib.auth.models import User
 from django.core import mail
@@ -84,3 +86,11 @@ def test_the_admin_login_is_the_one_sign_in_page(client):
     assert response.status_code == 302
     assert response["Location"] == "/accounts/login/?next=%2Fadmin%2Fgovernance%2Fgrant%2F"
     assert client.get("/admin/").status_code == 302
+
+
+def test_bootstrap_leaves_the_break_glass_superuser_unlinked_with_sso_on(sso_on, company):
+    from django.core.management import call_command
+
+    call_command("bootstrap", "--no-demo", "--admin-email", "alice@example.com", stdout=open(os.devnull, "w"))
+    company.alice.refresh_from_db()
+    assert User.objects.get(username="admin").is_superuser and company.alice.user is None

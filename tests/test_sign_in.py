@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import io
 
 import pytest
 from django.contrib.auth.models import User
@@ -91,6 +91,6 @@ def test_the_admin_login_is_the_one_sign_in_page(client):
 def test_bootstrap_leaves_the_break_glass_superuser_unlinked_with_sso_on(sso_on, company):
     from django.core.management import call_command
 
-    call_command("bootstrap", "--no-demo", "--admin-email", "alice@example.com", stdout=open(os.devnull, "w"))
+    call_command("bootstrap", "--no-demo", "--admin-email", "alice@example.com", stdout=io.StringIO())
     company.alice.refresh_from_db()
     assert User.objects.get(username="admin").is_superuser and company.alice.user is None

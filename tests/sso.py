@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from urllib.parse import parse_qs, urlsplit
 
 import requests
+from django.core.cache import cache
 
 from tests.emulators.oidc import OidcEmulator
 
@@ -21,6 +24,19 @@ def configure(settings, idp: OidcEmulator, **oidc) -> None:
         **oidc,
     }
     settings.GATEHOUSE = {**settings.GATEHOUSE, "BASE_URL": "http://testserver"}
+
+
+@contextmanager
+def provider(
+    settings, shape: str = "okta-custom", *, redirect_uri: str | None = None, **oidc
+) -> Iterator[OidcEmulator]:
+    """A running emulator that Gatehouse is configured for, with discovery and JWKS caches cleared."""
+    cache.clear()
+    extra = {"redirect_uri": redirect_uri} if redirect_uri else {}
+    with OidcEmulator(shape, **extra) as idp:
+        configure(settings, idp, **oidc)
+        yield idp
+    cache.clear()
 
 
 def start(client, next_url: str = "/reviews/"):

@@ -7,14 +7,12 @@ import logging
 
 import pytest
 import time_machine
-from django.core.cache import cache
 
 from accounts.access_log import RedactingGunicornLogger, RedactLinkTokens, redact
 from governance import services
 from governance.notifications.services import approval_link
 from reviews.campaigns import services as campaigns
-from tests.emulators.oidc import OidcEmulator
-from tests.sso import configure, sign_in
+from tests.sso import provider, sign_in
 from tests.test_reviews_campaigns import NOW, launch, make_campaign, world  # noqa: F401  (world: a fixture)
 
 
@@ -98,12 +96,9 @@ def test_a_step_page_without_a_link_is_refused(client, company, step):
 
 @pytest.fixture
 def sso_links(settings):
-    cache.clear()
-    with OidcEmulator("okta-custom") as idp:
-        configure(settings, idp)
+    with provider(settings) as idp:
         settings.GATEHOUSE = {**settings.GATEHOUSE, "APPROVAL_LINK_REQUIRES_SSO": True}
         yield idp
-    cache.clear()
 
 
 def test_a_link_that_requires_sso_asks_for_its_addressee(client, company, step, sso_links):

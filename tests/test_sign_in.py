@@ -10,20 +10,18 @@ from django.core import mail
 from django.core.cache import cache
 
 from governance.models import AuditEvent
-from tests.emulators.oidc import OidcEmulator
-from tests.sso import configure
+from tests.sso import provider
 
 
 @pytest.fixture(autouse=True)
-def fresh_cache():
+def no_lockouts_from_other_tests():
     cache.clear()
 
 
 @pytest.fixture
 def sso_on(settings):
-    with OidcEmulator("okta-org") as emulator:
-        configure(settings, emulator)
-        yield emulator
+    with provider(settings, "okta-org") as idp:
+        yield idp
 
 
 @pytest.fixture

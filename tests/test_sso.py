@@ -12,20 +12,17 @@ from django.core.cache import cache
 from governance.models import AuditEvent
 from tests import company as c
 from tests.emulators.oidc import OidcEmulator
-from tests.sso import configure, sign_in, start
+from tests.sso import configure, provider, sign_in, start
 
 
 @pytest.fixture(autouse=True)
 def fresh_cache():
-    cache.clear()
-    yield
-    cache.clear()
+    cache.clear()  # discovery and JWKS are cached per issuer
 
 
 @pytest.fixture
 def idp(settings):
-    with OidcEmulator("okta-custom") as emulator:
-        configure(settings, emulator)
+    with provider(settings) as emulator:
         yield emulator
 
 

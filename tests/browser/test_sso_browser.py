@@ -4,25 +4,21 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth.models import Group, Permission, User
-from django.core.cache import cache
 
 from governance.models import AuditEvent
-from tests.emulators.oidc import OidcEmulator
-from tests.sso import configure
+from tests.sso import provider
 
 pytestmark = [pytest.mark.browser]
 
 
 @pytest.fixture
 def idp(live_server, settings, company):
-    cache.clear()
-    with OidcEmulator("okta-custom", redirect_uri=f"{live_server.url}/oidc/callback/") as emulator:
-        configure(settings, emulator, ADMIN_GROUPS={"gatehouse-admins": "IT admins"})
+    callback = f"{live_server.url}/oidc/callback/"
+    with provider(settings, redirect_uri=callback, ADMIN_GROUPS={"gatehouse-admins": "IT admins"}) as emulator:
         settings.GATEHOUSE = {**settings.GATEHOUSE, "BASE_URL": live_server.url}
         emulator.add_user("dana", email="dana@example.com", groups=["Everyone", "gatehouse-admins"])
         emulator.sign_in_as = "dana"
         yield emulator
-    cache.clear()
 
 
 def test_it_signs_in_to_the_admin_with_company_sso(idp, live_server, browser, company, artifacts):

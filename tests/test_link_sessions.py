@@ -155,3 +155,20 @@ def test_the_access_log_redacts_link_tokens():
     request = SimpleNamespace(headers=[], peer_addr=("127.0.0.1", 1))
     atoms = logger.atoms(response, request, environ, __import__("datetime").timedelta(seconds=0.01))
     assert TOKEN not in repr(atoms) and atoms["r"] == "GET /approvals/[redacted]/ HTTP/1.1"
+
+
+def test_a_signed_in_approver_opens_their_step_without_a_link(client, company, step, sso_links):
+    mine, _ = step
+    sso_links.add_user("alice", email="alice@example.com")
+    sso_links.sign_in_as = "alice"
+    sign_in(client, "/reviews/")
+    assert client.get(f"/approvals/step/{mine.pk}/").status_code == 200
+
+
+def test_a_signed_in_person_who_is_not_the_approver_sees_nothing(client, company, step, sso_links):
+    mine, _ = step
+    sso_links.add_user("charlie", email="charlie@example.com")
+    sso_links.sign_in_as = "charlie"
+    sign_in(client, "/reviews/")
+    page = client.get(f"/approvals/step/{mine.pk}/")
+    assert page.status_code == 403 and "IT-9" not in page.content.decode()

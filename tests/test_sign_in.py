@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 import pytest
+from axes.models import AccessAttempt, AccessFailureLog
 from django.contrib.auth.models import User
 from django.core import mail
 from django.core.cache import cache
@@ -77,6 +78,8 @@ def test_it_locks_a_login_after_repeated_wrong_passwords(client, settings, peopl
     locked = password_sign_in(client, "staffer", "staff-password-1")
     assert locked.status_code == 429 and "Too many failed sign-ins" in locked.content.decode()
     assert "_auth_user_id" not in client.session
+    recorded = repr(list(AccessAttempt.objects.values())) + repr(list(AccessFailureLog.objects.values()))
+    assert "staff-password-1" not in recorded and "wrong" not in recorded  # passwords are masked
 
 
 def test_the_admin_login_is_the_one_sign_in_page(client):

@@ -2,7 +2,8 @@
 
 The link's GET exchanges its token for this browser session and redirects to the token-less
 `/approvals/step/<id>/`: the session then opens that one step, as the link's addressee, and
-nothing else (no login, no other step). Keeping the token out of the page URL keeps it out of
+nothing else (no login, no other step). A person signed in (company SSO) opens the steps routed
+to them without a link. Keeping the token out of the page URL keeps it out of
 browser history, Referer headers and the access log of every later request.
 """
 
@@ -115,6 +116,14 @@ def _sso_first(request: HttpRequest, step_id: int) -> HttpResponse | None:
     return redirect(reverse("accounts:oidc-login") + "?" + urlencode({"next": target}))
 
 
+def _signed_in_approver(request: HttpRequest, step_id: int) -> int | None:
+    """The signed-in person's id when they are one of the step's approvers (no link needed then)."""
+    person = getattr(request.user, "person", None) if request.user.is_authenticated else None
+    if person is not None and ApprovalStep.objects.filter(pk=step_id, approvers=person).exists():
+        return person.pk
+    return None
+
+
 @never_cache
 @require_http_methods(["GET", "POST"])
 def approval_page(request: HttpRequest, token: str) -> HttpResponse:
@@ -138,8 +147,8 @@ def approval_page(request: HttpRequest, token: str) -> HttpResponse:
 @never_cache
 @require_http_methods(["GET", "POST"])
 def approval_step(request: HttpRequest, step_id: int) -> HttpResponse:
-    """One step, for the person whose link opened it in this session."""
-    person_id = request.session.get(LINK_SESSION_KEY, {}).get(str(step_id))
+    """One step, for the person whose link opened it in this session, or for a signed-in approver of it."""
+    person_id = request.session.get(LINK_SESSION_KEY, {}).get(str(step_id)) or _signed_in_approver(request, step_id)
     if person_id is None:
         return _notice(request, "Open the link from your email", "This page opens only from your approval link.", 403)
     sso = _sso_first(request, step_id)

@@ -6,7 +6,7 @@ Thin: the flow is in `accounts.oidc`, who may sign in is in `accounts.services`.
 from __future__ import annotations
 
 from dataclasses import asdict
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
 from django.contrib.auth import login
@@ -119,7 +119,7 @@ def oidc_callback(request: HttpRequest) -> HttpResponse:
             detail = request.GET.get("error_description") or request.GET["error"]
             raise oidc.SignInRefused("provider_error", f"The identity provider refused the sign-in: {detail[:300]}")
         claims = oidc.finish(pending=pending, state=state, code=request.GET.get("code", ""))
-        to_admin = pending.next_url.startswith(reverse("admin:index"))
+        to_admin = urlsplit(pending.next_url).path.startswith(reverse("admin:index"))
         user = services.sign_in_with_sso(claims=claims, to_admin=to_admin)
     except oidc.SignInRefused as refusal:
         return _refused(request, refusal)

@@ -131,6 +131,11 @@ def test_it_refuses_the_admin_outside_the_admin_groups(client, idp, settings, al
     assert "_auth_user_id" not in client.session
 
 
+def test_an_absolute_admin_address_needs_an_admin_group_too(client, idp, settings, alice_at_idp):
+    settings.OIDC = {**settings.OIDC, "ADMIN_GROUPS": {"other-group": "IT admins"}}
+    refused(sign_in(client, "http://testserver/admin/"), "not_in_admin_group")
+
+
 def test_it_refuses_an_unknown_person(client, idp, company):
     idp.add_user("mallory", email="mallory@example.com")
     idp.sign_in_as = "mallory"

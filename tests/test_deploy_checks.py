@@ -62,3 +62,11 @@ def test_the_admin_and_our_pages_use_no_inline_styles_or_scripts(admin_client):
     for path in ("/admin/", "/admin/governance/grant/", "/accounts/login/"):
         html = admin_client.get(path).content.decode()
         assert "<style" not in html and "<script>" not in html and ' style="' not in html, path
+
+
+def test_error_reports_hide_the_sso_client_secret(settings):
+    from django.views.debug import SafeExceptionReporterFilter
+
+    settings.OIDC = {**settings.OIDC, "CLIENT_SECRET": "a-real-looking-secret"}
+    safe = SafeExceptionReporterFilter().get_safe_settings()
+    assert "a-real-looking-secret" not in repr(safe) and safe["OIDC"]["CLIENT_SECRET"].startswith("****")

@@ -139,7 +139,7 @@ def approval_page(request: HttpRequest, token: str) -> HttpResponse:
         request.session.cycle_key()
     links[str(step_id)] = person_id
     request.session[LINK_SESSION_KEY] = links
-    if request.method == "POST":  # an old page that posted to the link itself
+    if request.method == "POST":  # a form that posts to the link URL itself
         return approval_step(request, step_id)
     return redirect("approval-step", step_id=step_id)
 

@@ -6,7 +6,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('provisioning', '0003_directory_sync_and_drift'),
+        ("provisioning", "0004_sync_problems"),
     ]
 
     operations = [

@@ -6,6 +6,7 @@ its own admin classes; importing them here is what makes Django's admin autodisc
 
 from django.contrib import admin
 
+from governance import admin_tasks  # noqa: F401
 from governance.audit import admin as audit_admin  # noqa: F401
 from governance.audit.admin_changes import audit_registered_admins
 from governance.drift import admin as drift_admin  # noqa: F401

@@ -137,5 +137,5 @@ def test_it_shows_memberships_found_in_the_provider(client, company, pending):
 def test_it_says_at_once_why_a_link_cannot_be_used_for_self_approval(client, company, pending):
     _, step = pending
     step.approvers.add(company.bob)
-    page = client.get(path_of(approval_link(step, company.bob)))
+    page = client.get(path_of(approval_link(step, company.bob)), follow=True)
     assert page.status_code == 400 and "cannot decide a request they made" in page.content.decode()

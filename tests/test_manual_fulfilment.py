@@ -44,7 +44,7 @@ def test_it_opens_a_fulfilment_task_on_approval(company, payroll, tasks):
     grant = c.grant_of(request)
     assert (request.status, grant.status) == (R.PROVISIONING, G.PENDING)
     [task] = FulfilmentTask.objects.all()
-    assert (task.action, task.status, task.grant) == (FulfilmentTask.Action.GRANT, T.OPEN, grant)
+    assert (task.action, task.status, task.grants.get()) == (FulfilmentTask.Action.GRANT, T.OPEN, grant)
     assert "bob@example.com" in task.instructions and "Clerk" in task.instructions
     assert not MembershipChange.objects.exists()
 

@@ -14,7 +14,6 @@ import asyncio
 import logging
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import aiohttp
@@ -23,6 +22,7 @@ from okta.errors.okta_api_error import OktaAPIError
 from okta.http_client import HTTPClient
 from okta.pagination import PaginationHelper
 
+from lib.http import parse_retry_after
 from provisioning.connectors.base import (
     AddResult,
     Connector,
@@ -84,20 +84,6 @@ def _aware(value: datetime | None) -> datetime | None:
     if value is None:
         return None
     return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def retry_after_from(headers: Any) -> float | None:
-    """Seconds until Okta's rate-limit window resets: X-Rate-Limit-Reset minus Date, plus 1."""
-    if not headers:
-        return None
-    reset, date = headers.get("X-Rate-Limit-Reset"), headers.get("Date")
-    if not reset or not date:
-        return None
-    try:
-        seconds = float(reset) - parsedate_to_datetime(date).timestamp()
-    except (TypeError, ValueError):
-        return None
-    return max(seconds, 0.0) + 1.0
 
 
 class OktaConnector(Connector):
@@ -254,9 +240,8 @@ class OktaConnector(Connector):
             detail = str(getattr(error, "message", "") or error)
         message = f"Okta could not {what}: HTTP {status} {detail}" if status else f"Okta could not {what}: {detail}"
         if status is None or status in _RETRYABLE_STATUSES:
-            retry_after = retry_after_from(headers) if status == 429 else None
-            if retry_after is None and headers.get("Retry-After", "").isdigit():
-                retry_after = float(headers["Retry-After"])
+            # X-Rate-Limit-Reset is on every answer; it means "wait" only on a 429.
+            retry_after = parse_retry_after(headers, include_reset=status == 429)
             return RetryableError(message, retry_after=retry_after, status=status)
         return PermanentError(message, status=status)
 

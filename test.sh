@@ -10,6 +10,8 @@ export GATEHOUSE_DEV_DEFAULTS=true
 echo "== ruff"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+echo "== layers: nothing imports upward (reviews -> governance -> provisioning -> catalog -> lib)"
+.venv/bin/lint-imports
 echo "== migrations are up to date"
 .venv/bin/python manage.py makemigrations --check --dry-run --settings=tests.settings
 echo "== Chromium for the browser tests (Debian's package)"

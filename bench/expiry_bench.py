@@ -76,7 +76,7 @@ def build(n: int, lead_seconds: float) -> None:
 
 def run(n: int) -> dict:
     from governance.grants.expiry import run_expiry_timer
-    from governance.models import Grant, GrantMembershipChange
+    from governance.models import Grant
 
     with counting_queries() as counter:
         # The cluster starts the timer once a minute; each run covers the next ~55 seconds.

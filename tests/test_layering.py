@@ -42,7 +42,7 @@ def test_start_up_fails_when_nothing_is_bound():
     try:
         [error] = port.check_port_bound()
         assert (error.id, error.level) == ("provisioning.E001", 40)
-        with pytest.raises(SystemCheckError, match="provisioning.E001"):
+        with pytest.raises(SystemCheckError, match=r"provisioning\.E001"):
             call_command("check")
     finally:
         port.bind(listener)

@@ -119,7 +119,7 @@ def test_the_sweep_claims_revocations_before_grants(company, django_capture_on_c
 
 
 def test_the_channel_registry_names_email():
-    assert CHANNELS == {"email": EmailChannel}
+    assert {"email": EmailChannel} == CHANNELS
 
 
 @pytest.mark.parametrize(

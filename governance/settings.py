@@ -145,6 +145,9 @@ GATEHOUSE = {
     "CHANGE_BACKOFF_MAX_SECONDS": env.int("GATEHOUSE_CHANGE_BACKOFF_MAX_SECONDS", default=3600),
     # A change claimed by a worker for longer than this is taken to be abandoned (worker died).
     "CHANGE_LEASE_SECONDS": env.int("GATEHOUSE_CHANGE_LEASE_SECONDS", default=300),
+    # Every outbox: a task handed to the broker but not started after this long is presumed lost
+    # (a broker that dropped it); the sweep then queues its rows again.
+    "OUTBOX_PENDING_SECONDS": env.int("GATEHOUSE_OUTBOX_PENDING_SECONDS", default=600),
     # Outbound messages (email): attempts, backoff, lease, and messages per task.
     "MESSAGE_MAX_ATTEMPTS": env.int("GATEHOUSE_MESSAGE_MAX_ATTEMPTS", default=8),
     "MESSAGE_BACKOFF_SECONDS": env.int("GATEHOUSE_MESSAGE_BACKOFF_SECONDS", default=30),

@@ -46,6 +46,7 @@ class JiraQueue(Outbox[JiraUpdate]):
             backoff_seconds=config["BACKOFF_SECONDS"],
             backoff_max_seconds=config["BACKOFF_MAX_SECONDS"],
             lease_seconds=config["LEASE_SECONDS"],
+            pending_seconds=settings.GATEHOUSE["OUTBOX_PENDING_SECONDS"],
         )
 
     def stamp(self, now: datetime) -> dict[str, Any]:

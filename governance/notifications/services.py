@@ -48,6 +48,7 @@ class NotificationOutbox(Outbox[OutboundMessage]):
             backoff_max_seconds=config["MESSAGE_BACKOFF_MAX_SECONDS"],
             lease_seconds=config["MESSAGE_LEASE_SECONDS"],
             batch_size=config["MESSAGE_BATCH_SIZE"],
+            pending_seconds=config["OUTBOX_PENDING_SECONDS"],
         )
 
     def perform(self, row: OutboundMessage, batch: Batch) -> str:

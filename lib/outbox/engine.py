@@ -117,6 +117,10 @@ class Outbox(Generic[Row]):
         """Deliver one row; raise DeliveryError when it failed. The result goes to `succeeded`."""
         raise NotImplementedError
 
+    def prepare(self, ids: Sequence[int], batch: Batch) -> None:
+        """Before claiming: open what is slow to open (SDK clients, connections) in `batch`, so
+        the lease measures the deliveries, not the start-up."""
+
     def wait_for(self, row: Row) -> tuple[datetime, str] | None:
         """(until, reason) when the row must not run yet (an earlier row of the same key is still
         open, or the provider is not configured); it goes back without counting an attempt."""
@@ -163,9 +167,12 @@ class Outbox(Generic[Row]):
     def deliver(self, ids: Sequence[int]) -> list[Row]:
         """The task body: claim the due rows among `ids` and deliver them in queue order.
         Safe to run twice: a row already taken or done is skipped."""
-        rows = self._claim(ids)
-        deadline = timezone.now() + timedelta(seconds=self.policy().batch_seconds)
+        policy = self.policy()
         with Batch() as batch:
+            self.prepare(ids, batch)
+            rows = self._claim(ids)
+            # Rows not started well within the lease go back: past it, the sweep would take them over.
+            deadline = timezone.now() + timedelta(seconds=min(policy.batch_seconds, policy.lease_seconds / 2))
             for index, row in enumerate(rows):
                 if index and timezone.now() > deadline:
                     self._hand_back(rows[index:])

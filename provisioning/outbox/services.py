@@ -3,7 +3,8 @@ result. Claim, lease, retries, ordering and the sweep are the shared engine's (l
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,7 +17,7 @@ from catalog.models import GroupMembership, IdpGroup, Person
 from lib.errors import DeliveryError
 from lib.outbox.engine import Batch, Outbox, Policy, RetryRefused
 from lib.outbox.models import Priority
-from provisioning.connectors import AddResult, RemoveResult, UserRef, connector_for
+from provisioning.connectors import AddResult, Connector, ConnectorError, RemoveResult, UserRef, connector_for
 from provisioning.models import FulfilmentTask, MembershipChange
 from provisioning.outbox import port
 
@@ -46,7 +47,15 @@ class MembershipOutbox(Outbox[MembershipChange]):
             backoff_seconds=config["CHANGE_BACKOFF_SECONDS"],
             backoff_max_seconds=config["CHANGE_BACKOFF_MAX_SECONDS"],
             lease_seconds=config["CHANGE_LEASE_SECONDS"],
+            pending_seconds=config["OUTBOX_PENDING_SECONDS"],
         )
+
+    def prepare(self, ids: Sequence[int], batch: Batch) -> None:
+        """Build each provider's connector (SDK import, client) before the changes are claimed."""
+        names = MembershipChange.objects.filter(id__in=list(ids), status=MembershipChange.Status.QUEUED)
+        for name in set(names.values_list("group__connector", flat=True)):
+            with contextlib.suppress(ConnectorError):  # not configured: perform reports it per change
+                _connector(batch, name)
 
     def wait_for(self, change: MembershipChange) -> tuple[datetime, str] | None:
         """Changes to one person-in-group run in the order they were queued."""
@@ -58,7 +67,7 @@ class MembershipOutbox(Outbox[MembershipChange]):
         return None
 
     def perform(self, change: MembershipChange, batch: Batch) -> AddResult | RemoveResult:
-        connector = batch.resource(("connector", change.group.connector), lambda: connector_for(change.group.connector))
+        connector = _connector(batch, change.group.connector)
         person = change.person
         # The provider's id is known once a sync of that provider has listed the person.
         known = person.external_id if person.directory == change.group.connector and person.external_id else None
@@ -76,6 +85,10 @@ class MembershipOutbox(Outbox[MembershipChange]):
 
     def failed(self, change: MembershipChange, error: DeliveryError) -> None:
         port.notify_change_settled(change)
+
+
+def _connector(batch: Batch, name: str) -> Connector:
+    return batch.resource(("connector", name), lambda: connector_for(name))
 
 
 membership_outbox = MembershipOutbox()

@@ -11,6 +11,7 @@ import email
 import email.policy
 import socketserver
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass
 
@@ -32,6 +33,12 @@ class _Handler(socketserver.StreamRequestHandler):
         self.wfile.flush()
 
     def handle(self) -> None:
+        try:
+            self._converse()
+        except OSError:
+            return  # the client went away (a killed worker)
+
+    def _converse(self) -> None:
         self.reply("220 emulator ESMTP ready")
         sender, recipients = "", []
         while True:
@@ -66,7 +73,9 @@ class _Handler(socketserver.StreamRequestHandler):
         lines = []
         while True:
             raw = self.rfile.readline()
-            if raw in (b".\r\n", b".\n", b""):
+            if not raw:  # the client went away mid-message: a server keeps nothing of it
+                raise ConnectionAbortedError("connection closed inside DATA")
+            if raw in (b".\r\n", b".\n"):
                 return b"".join(lines)
             lines.append(raw[1:] if raw.startswith(b"..") else raw)
 
@@ -83,6 +92,7 @@ class SmtpEmulator:
     def __init__(self) -> None:
         self.messages: list[Accepted] = []
         self._failures: list[int] = []
+        self.delay = 0.0  # seconds spent on each message before answering DATA
         self._lock = threading.Lock()
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.emulator = self
@@ -93,6 +103,8 @@ class SmtpEmulator:
             self._failures = [code] * count
 
     def receive(self, sender: str, recipients: list[str], data: bytes) -> str:
+        if self.delay:
+            time.sleep(self.delay)
         with self._lock:
             if self._failures:
                 code = self._failures.pop(0)

@@ -61,7 +61,7 @@ def _open_rows() -> int:
     )
 
 
-def drain(timeout: float = 45.0) -> None:
+def drain(timeout: float = 120.0) -> None:
     from governance.jira.services import sweep_updates
     from governance.models import JiraUpdate, OutboundMessage
     from governance.notifications.services import sweep_messages

@@ -53,9 +53,9 @@ def product_env(database: Path, smtp: SmtpEmulator, jira: JiraEmulator, okta: Ok
         Q_SYNC="false",
         LOG_LEVEL="WARNING",
         # Short leases and pending windows, so recovery happens within the test.
-        GATEHOUSE_CHANGE_LEASE_SECONDS="6",
-        JIRA_LEASE_SECONDS="6",
-        GATEHOUSE_MESSAGE_LEASE_SECONDS="6",
+        GATEHOUSE_CHANGE_LEASE_SECONDS="12",
+        JIRA_LEASE_SECONDS="12",
+        GATEHOUSE_MESSAGE_LEASE_SECONDS="12",
         GATEHOUSE_OUTBOX_PENDING_SECONDS="4",
         GATEHOUSE_MESSAGE_BATCH_SIZE="10",
         SCENARIO=json.dumps(
@@ -78,7 +78,7 @@ def scenario(env: dict, step: str) -> str:
         env=env,
         capture_output=True,
         text=True,
-        timeout=90,
+        timeout=150,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout

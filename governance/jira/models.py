@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 
-from lib.outbox.models import OutboxRow, Priority
+from lib.outbox.models import DeliveryStatus, OutboxRow, Priority
 
 
 class JiraUpdate(OutboxRow):
@@ -18,16 +18,12 @@ class JiraUpdate(OutboxRow):
         TRANSITION = "transition", "Transition"
         CREATE_ISSUE = "create_issue", "Create issue"
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        SENDING = "sending", "Sending"
-        SENT = "sent", "Sent"
-        FAILED = "failed", "Failed"
+    Status = DeliveryStatus
 
     OPEN = (Status.QUEUED, Status.SENDING)
 
-    RUNNING = "sending"
-    DONE = "sent"
+    RUNNING = DeliveryStatus.SENDING
+    DONE = DeliveryStatus.SENT
 
     kind = models.CharField(max_length=20, choices=Kind.choices)
     issue_key = models.CharField(max_length=64, blank=True, help_text="Empty for create_issue until Jira answers.")

@@ -40,14 +40,7 @@ class JiraQueue(Outbox[JiraUpdate]):
     task = "governance.tasks.send_jira_updates"
 
     def policy(self) -> Policy:
-        config = settings.JIRA
-        return Policy(
-            max_attempts=config["MAX_ATTEMPTS"],
-            backoff_seconds=config["BACKOFF_SECONDS"],
-            backoff_max_seconds=config["BACKOFF_MAX_SECONDS"],
-            lease_seconds=config["LEASE_SECONDS"],
-            pending_seconds=settings.GATEHOUSE["OUTBOX_PENDING_SECONDS"],
-        )
+        return Policy.from_settings(settings.JIRA, pending_seconds=settings.GATEHOUSE["OUTBOX_PENDING_SECONDS"])
 
     def stamp(self, now: datetime) -> dict[str, Any]:
         return {"updated_at": now}

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 
-from lib.outbox.models import OutboxRow, Priority
+from lib.outbox.models import DeliveryStatus, OutboxRow, Priority
 
 
 def new_message_id() -> str:
@@ -25,14 +25,10 @@ class OutboundMessage(OutboxRow):
         PLAIN = "plain", "Message"
         APPROVAL = "approval", "Approval request (rendered when sent)"
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        SENDING = "sending", "Sending"
-        SENT = "sent", "Sent"
-        FAILED = "failed", "Failed"
+    Status = DeliveryStatus
 
-    RUNNING = "sending"
-    DONE = "sent"
+    RUNNING = DeliveryStatus.SENDING
+    DONE = DeliveryStatus.SENT
 
     channel = models.CharField(max_length=20, default="email")
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.PLAIN)

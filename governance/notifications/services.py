@@ -42,11 +42,9 @@ class NotificationOutbox(Outbox[OutboundMessage]):
 
     def policy(self) -> Policy:
         config = settings.GATEHOUSE
-        return Policy(
-            max_attempts=config["MESSAGE_MAX_ATTEMPTS"],
-            backoff_seconds=config["MESSAGE_BACKOFF_SECONDS"],
-            backoff_max_seconds=config["MESSAGE_BACKOFF_MAX_SECONDS"],
-            lease_seconds=config["MESSAGE_LEASE_SECONDS"],
+        return Policy.from_settings(
+            config,
+            "MESSAGE_",
             batch_size=config["MESSAGE_BATCH_SIZE"],
             pending_seconds=config["OUTBOX_PENDING_SECONDS"],
         )

@@ -9,7 +9,7 @@ batched enqueue after commit) lives here once.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -43,6 +43,18 @@ class Policy:
     pending_seconds: float = 600
     #: rows of a batch not started within this many seconds go back to the queue
     batch_seconds: float = 60
+
+    @classmethod
+    def from_settings(cls, config: Mapping[str, Any], prefix: str = "", **extra: Any) -> Policy:
+        """Read `{prefix}MAX_ATTEMPTS`, `…BACKOFF_SECONDS`, `…BACKOFF_MAX_SECONDS` and
+        `…LEASE_SECONDS` from a settings dict (e.g. settings.JIRA)."""
+        return cls(
+            max_attempts=config[f"{prefix}MAX_ATTEMPTS"],
+            backoff_seconds=config[f"{prefix}BACKOFF_SECONDS"],
+            backoff_max_seconds=config[f"{prefix}BACKOFF_MAX_SECONDS"],
+            lease_seconds=config[f"{prefix}LEASE_SECONDS"],
+            **extra,
+        )
 
     def backoff(self, attempts: int, retry_after: float | None) -> timedelta:
         seconds = min(self.backoff_seconds * (2 ** max(attempts - 1, 0)), self.backoff_max_seconds)

@@ -14,6 +14,15 @@ class Priority(models.IntegerChoices):
     NOTIFICATION = 30, "Notification"
 
 
+class DeliveryStatus(models.TextChoices):
+    """The statuses of a row sent to a provider (Jira updates, messages)."""
+
+    QUEUED = "queued", "Queued"
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+
+
 class OutboxRow(models.Model):
     """One outbound delivery. Subclasses add what to deliver, and may rename the status values
     (`QUEUED`, `RUNNING`, `DONE`, `FAILED` below) by overriding `status` with their own choices."""

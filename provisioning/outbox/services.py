@@ -42,13 +42,7 @@ class MembershipOutbox(Outbox[MembershipChange]):
 
     def policy(self) -> Policy:
         config = settings.GATEHOUSE
-        return Policy(
-            max_attempts=config["CHANGE_MAX_ATTEMPTS"],
-            backoff_seconds=config["CHANGE_BACKOFF_SECONDS"],
-            backoff_max_seconds=config["CHANGE_BACKOFF_MAX_SECONDS"],
-            lease_seconds=config["CHANGE_LEASE_SECONDS"],
-            pending_seconds=config["OUTBOX_PENDING_SECONDS"],
-        )
+        return Policy.from_settings(config, "CHANGE_", pending_seconds=config["OUTBOX_PENDING_SECONDS"])
 
     def prepare(self, ids: Sequence[int], batch: Batch) -> None:
         """Build each provider's connector (SDK import, client) before the changes are claimed."""

@@ -1,2 +1,2 @@
-"""Small shared building blocks below every app: the durable outbox engine, typed delivery errors,
-Retry-After parsing, a timed HTTP helper and CSV formula safety. Imports nothing from the apps."""
+"""Shared helpers below every app: the durable outbox engine, typed delivery errors, Retry-After
+parsing, a timed HTTP session, spreadsheet formula safety. Nothing here imports Gatehouse code."""

@@ -9,9 +9,9 @@ from email.utils import format_datetime
 import pytest
 import requests
 
-from lib.csv_safety import safe_cell
 from lib.errors import DeliveryError
 from lib.http import TimeoutSession, parse_retry_after
+from lib.spreadsheet import defuse_formula
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
@@ -57,8 +57,8 @@ def test_the_session_never_waits_without_a_timeout():
 
 @pytest.mark.parametrize("text", ["=SUM(A1)", "+1", "-1", "@cmd", "\tx", "\rx"])
 def test_it_defuses_spreadsheet_formulas(text):
-    assert safe_cell(text) == "'" + text
+    assert defuse_formula(text) == "'" + text
 
 
 def test_it_leaves_plain_text_alone():
-    assert safe_cell("Bob Builder") == "Bob Builder" and safe_cell("") == ""
+    assert defuse_formula("Bob Builder") == "Bob Builder" and defuse_formula("") == ""

@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
         ('catalog', '0004_app_activity'),
         ('provisioning', '0003_directory_sync_and_drift'),
         # governance copies the grant links before the foreign keys go.
-        ('governance', '0007_outbox_engine'),
+        ('governance', '0008_outbox_engine'),
     ]
 
     operations = [

@@ -6,7 +6,7 @@ import csv
 import io
 from collections.abc import Iterator
 
-from lib.csv_safety import safe_cell
+from lib.spreadsheet import defuse_formula
 from reviews.models import ReviewCampaign, ReviewItem
 
 COLUMNS = [
@@ -98,10 +98,10 @@ def report_csv_lines(campaign: ReviewCampaign) -> Iterator[str]:
         return text
 
     for key, value in report_header(campaign).items():
-        writer.writerow([key, safe_cell(value)])
+        writer.writerow([key, defuse_formula(value)])
     writer.writerow([])
     writer.writerow(COLUMNS)
     yield flush()
     for row in report_rows(campaign):
-        writer.writerow([safe_cell(row[c]) for c in COLUMNS])
+        writer.writerow([defuse_formula(row[c]) for c in COLUMNS])
         yield flush()

@@ -32,7 +32,7 @@ def carry_links_back(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('governance', '0006_duration_ceiling_and_rule_validation'),
+        ('governance', '0007_audit_hash_chain'),
         ('provisioning', '0003_directory_sync_and_drift'),
     ]
 

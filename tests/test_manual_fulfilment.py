@@ -116,3 +116,12 @@ def test_it_opens_a_removal_task_when_a_manual_grant_expires(company, payroll, t
     grant = c.grant_of(request)
     assert grant.status == G.EXPIRED and grant.removed_at is None
     assert FulfilmentTask.objects.get(action=FulfilmentTask.Action.REMOVE).status == T.OPEN
+
+
+def test_the_grant_admin_page_lists_its_tasks_and_changes(company, payroll, tasks, admin_client):
+    request = approved(company, tasks)
+    grant = c.grant_of(request)
+    page = admin_client.get(f"/admin/governance/grant/{grant.pk}/change/")
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "manual fulfilment task" in text.lower() and "Grant access" in text

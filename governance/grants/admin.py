@@ -11,7 +11,7 @@ from catalog.durations import parse_iso_duration
 from governance import services
 from governance.adminkit import ask_reason, run_each
 from governance.audit.services import Actor
-from governance.models import EmergencyReview, Grant, GrantMembershipChange
+from governance.models import EmergencyReview, Grant, GrantFulfilmentTask, GrantMembershipChange
 
 
 def render_changes(grant: Grant | None) -> str:
@@ -88,6 +88,32 @@ class MembershipChangeInline(admin.TabularInline):
         return link.change.last_error
 
 
+class FulfilmentTaskInline(admin.TabularInline):
+    """The grant's manual fulfilment tasks (through governance's link rows)."""
+
+    model = GrantFulfilmentTask
+    verbose_name = "manual fulfilment task"
+    fields = ("task", "action", "status", "done_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("task").order_by("task_id")
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def action(self, link: GrantFulfilmentTask) -> str:
+        return link.task.get_action_display()
+
+    def status(self, link: GrantFulfilmentTask) -> str:
+        return link.task.get_status_display()
+
+    def done_at(self, link: GrantFulfilmentTask):
+        return link.task.done_at
+
+
 @admin.register(Grant)
 class GrantAdmin(admin.ModelAdmin):
     list_display = ("id", "person", "role", "status", "starts_at", "expires_at", "ended_at", "removed_at")
@@ -109,7 +135,7 @@ class GrantAdmin(admin.ModelAdmin):
         "created_at",
     )
     fields = readonly_fields
-    inlines = [MembershipChangeInline]
+    inlines = [MembershipChangeInline, FulfilmentTaskInline]
     actions = ["revoke_now", "extend"]
 
     def has_add_permission(self, request) -> bool:

@@ -72,7 +72,7 @@ class OutboxAdminMixin:
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    @admin.action(description="Retry now (failed or waiting rows)")
+    @admin.action(description="Retry now")
     def retry_now(self, request: HttpRequest, queryset: QuerySet) -> None:
         done, refused = 0, []
         for row in queryset:

@@ -172,8 +172,14 @@ class Outbox(Generic[Row]):
         unique = list(dict.fromkeys(ids))
         for start in range(0, len(unique), size):
             chunk = unique[start : start + size]
-            self.model.objects.filter(id__in=chunk, status=self.model.QUEUED).update(enqueued_at=timezone.now())
-            async_task(self.task, chunk)
+            marked = self.model.objects.filter(id__in=chunk, status=self.model.QUEUED)
+            now = timezone.now()
+            marked.update(enqueued_at=now)
+            try:
+                async_task(self.task, chunk)
+            except Exception:  # the broker is unreachable: the rows are safe, the sweep queues them
+                logger.exception("could not hand %s %s rows to the broker", len(chunk), self.model.__name__)
+                marked.filter(enqueued_at=now).update(enqueued_at=None)
 
     # -- delivering ----------------------------------------------------------------------------
     def deliver(self, ids: Sequence[int]) -> list[Row]:

@@ -7,6 +7,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from catalog.admin_permissions import requires
 from lib.outbox.admin import OutboxAdminMixin
 from provisioning.models import FulfilmentTask, LocalMembership, MembershipChange
 from provisioning.outbox import services
@@ -15,6 +16,7 @@ from provisioning.outbox import services
 @admin.register(MembershipChange)
 class MembershipChangeAdmin(OutboxAdminMixin, admin.ModelAdmin):
     outbox = services.membership_outbox
+    retry_permission = "provisioning.retry_change"
     list_display = ("id", "action", "person", "group", "status", "result", "attempts", "next_attempt_at", "short_error")
     list_filter = ("status", "action", "result", "group__connector")
     search_fields = ("person__email", "group__name", "last_error")
@@ -39,7 +41,9 @@ class FulfilmentTaskAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
-    @admin.action(description="Mark done (I made this change by hand)")
+    has_complete_task_permission = requires("provisioning.complete_task")
+
+    @admin.action(description="Mark done (I made this change by hand)", permissions=["complete_task"])
     def mark_done(self, request: HttpRequest, queryset: QuerySet) -> None:
         done = 0
         for task in queryset:

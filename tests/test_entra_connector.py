@@ -430,7 +430,7 @@ def test_it_reschedules_an_outbox_change_no_earlier_than_graphs_retry_after(db, 
 def test_it_classifies_credential_failures():
     from azure.core.exceptions import ClientAuthenticationError
 
-    from provisioning.connectors.entra.connector import classify
+    from provisioning.connectors.entra.transport import classify
 
     refused = classify(ClientAuthenticationError(message="AADSTS7000215: Invalid client secret"), "listing users")
 

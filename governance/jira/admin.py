@@ -12,6 +12,7 @@ from lib.outbox.admin import OutboxAdminMixin
 @admin.register(JiraUpdate)
 class JiraUpdateAdmin(OutboxAdminMixin, admin.ModelAdmin):
     outbox = jira.jira_outbox
+    retry_permission = "governance.retry_jira_update"
     retry_states = (JiraUpdate.Status.FAILED, JiraUpdate.Status.QUEUED)
     list_display = ("id", "issue_key", "kind", "status", "attempts", "next_attempt_at", "sent_at", "short_error")
     list_filter = ("status", "kind", ("next_attempt_at", admin.DateFieldListFilter))

@@ -42,6 +42,7 @@ class JiraUpdate(OutboxRow):
             # Per-issue ordering and property coalescing.
             models.Index(fields=["issue_key", "kind", "status"], name="jira_update_issue"),
         ]
+        permissions = [("retry_jira_update", "Can retry Jira updates now")]
 
     @property
     def sent_at(self):

@@ -12,6 +12,7 @@ from lib.outbox.admin import OutboxAdminMixin
 @admin.register(OutboundMessage)
 class OutboundMessageAdmin(OutboxAdminMixin, admin.ModelAdmin):
     outbox = notifications.notification_outbox
+    retry_permission = "governance.retry_message"
     list_display = ("id", "channel", "recipient", "subject", "status", "attempts", "next_attempt_at", "short_error")
     list_filter = ("status", "channel", "kind")
     search_fields = ("recipient", "subject", "message_id", "last_error")

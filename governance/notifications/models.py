@@ -41,5 +41,8 @@ class OutboundMessage(OutboxRow):
     priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.NOTIFICATION)
     result = models.CharField(max_length=200, blank=True, help_text="What the channel answered.")
 
+    class Meta(OutboxRow.Meta):
+        permissions = [("retry_message", "Can retry outbound messages now")]
+
     def __str__(self) -> str:
         return f"{self.channel} to {self.recipient}: {self.subject[:60]} [{self.status}]"

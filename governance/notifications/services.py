@@ -120,7 +120,12 @@ def _render_approval(row: OutboundMessage) -> bool:
 
 def notify_person(person: Person, *, subject: str, body: str) -> OutboundMessage:
     """Message one person after the current transaction commits (email today)."""
-    row = OutboundMessage(recipient=person.email, subject=subject, body=body, next_attempt_at=timezone.now())
+    return send_email_later(person.email, subject=subject, body=body)
+
+
+def send_email_later(address: str, *, subject: str, body: str) -> OutboundMessage:
+    """Email one address after the current transaction commits (an outbox row)."""
+    row = OutboundMessage(recipient=address, subject=subject, body=body, next_attempt_at=timezone.now())
     return _queue([row])[0]
 
 

@@ -40,10 +40,12 @@ class DeliveryFilter(admin.SimpleListFilter):
 
 
 class OutboxAdminMixin:
-    """Mix into a ModelAdmin of an outbox model; set `outbox` (the engine instance) and, when
-    open rows may be sent at once too, `retry_states`."""
+    """Mix into a ModelAdmin of an outbox model; set `outbox` (the engine instance), the
+    `retry_permission` ("app.codename") the retry action needs, and, when open rows may be sent
+    at once too, `retry_states`."""
 
     outbox: Outbox
+    retry_permission: str
     retry_states: tuple[str, ...] | None = None
     actions = ["retry_now"]
     outbox_fields = (
@@ -72,7 +74,10 @@ class OutboxAdminMixin:
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    @admin.action(description="Retry now")
+    def has_retry_now_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.has_perm(self.retry_permission)
+
+    @admin.action(description="Retry now", permissions=["retry_now"])
     def retry_now(self, request: HttpRequest, queryset: QuerySet) -> None:
         done, refused = 0, []
         for row in queryset:

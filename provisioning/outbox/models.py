@@ -45,6 +45,7 @@ class MembershipChange(OutboxRow):
             # Per-membership ordering.
             models.Index(fields=["person", "group", "status"], name="change_person_group"),
         ]
+        permissions = [("retry_change", "Can retry failed membership changes")]
 
     def __str__(self) -> str:
         return f"{self.action} {self.person.email} ↔ {self.group.name} [{self.status}]"

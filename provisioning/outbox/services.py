@@ -17,7 +17,15 @@ from catalog.models import GroupMembership, IdpGroup, Person
 from lib.errors import DeliveryError
 from lib.outbox.engine import Batch, Outbox, Policy, RetryRefused
 from lib.outbox.models import Priority
-from provisioning.connectors import AddResult, Connector, ConnectorError, RemoveResult, UserRef, connector_for
+from provisioning.connectors import (
+    AddResult,
+    Connector,
+    ConnectorError,
+    PermanentError,
+    RemoveResult,
+    UserRef,
+    connector_for,
+)
 from provisioning.models import FulfilmentTask, MembershipChange
 from provisioning.outbox import port
 
@@ -61,7 +69,11 @@ class MembershipOutbox(Outbox[MembershipChange]):
         return None
 
     def perform(self, change: MembershipChange, batch: Batch) -> AddResult | RemoveResult:
-        connector = _connector(batch, change.group.connector)
+        group = change.group
+        if not group.writable:  # the provider would refuse it; say why without asking
+            reason = group.not_writable_reason or "the provider does not accept membership changes to it"
+            raise PermanentError(f"Group {group.name} ({group.external_id}) cannot be changed by Gatehouse: {reason}")
+        connector = _connector(batch, group.connector)
         person = change.person
         # The provider's id is known once a sync of that provider has listed the person.
         known = person.external_id if person.directory == change.group.connector and person.external_id else None

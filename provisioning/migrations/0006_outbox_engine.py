@@ -7,9 +7,9 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('catalog', '0004_app_activity'),
-        ('provisioning', '0003_directory_sync_and_drift'),
+        ('provisioning', '0005_sso_action_permissions'),
         # governance copies the grant links before the foreign keys go.
-        ('governance', '0008_outbox_engine'),
+        ('governance', '0009_outbox_engine'),
     ]
 
     operations = [

@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 
 def carry_links_over(apps, schema_editor):
-    """provisioning's grant foreign keys become governance's link rows (dropped by provisioning 0004)."""
+    """provisioning's grant foreign keys become governance's link rows (dropped by provisioning 0006)."""
     MembershipChange = apps.get_model("provisioning", "MembershipChange")
     FulfilmentTask = apps.get_model("provisioning", "FulfilmentTask")
     ChangeLink = apps.get_model("governance", "GrantMembershipChange")
@@ -32,8 +32,8 @@ def carry_links_back(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('governance', '0007_audit_hash_chain'),
-        ('provisioning', '0003_directory_sync_and_drift'),
+        ('governance', '0008_sso_action_permissions'),
+        ('provisioning', '0005_sso_action_permissions'),
     ]
 
     operations = [
@@ -74,6 +74,7 @@ class Migration(migrations.Migration):
             ],
             options={
                 'ordering': ['created_at', 'id'],
+                'permissions': [('retry_message', 'Can retry outbound messages now')],
                 'abstract': False,
             },
         ),

@@ -25,7 +25,12 @@ from tests.emulators.jira import JiraEmulator
 from tests.emulators.okta import OktaEmulator
 from tests.emulators.smtp import SmtpEmulator
 
-pytestmark = pytest.mark.cluster
+pytestmark = [
+    pytest.mark.cluster,
+    pytest.mark.skipif(
+        bool(os.environ.get("TEST_DATABASE_URL")), reason="runs its own SQLite file: once, in the SQLite pass"
+    ),
+]
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKERS = 2

@@ -1,9 +1,7 @@
-"""The provisioning work a grant calls for, linked to the grant: the one place that knows how that
-link is stored.
+"""The provisioning work a grant calls for, linked to the grant (governance owns the link).
 
 Everything in governance that asks "which changes (or manual tasks) are this grant's" or writes
-"a change for this grant" goes through these functions, so storing the link differently (a link
-table owned by governance) is an edit here only.
+"a change for this grant" goes through these functions: how the link is stored is known here only.
 """
 
 from __future__ import annotations
@@ -11,38 +9,48 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 
+from django.db import transaction
 from django.db.models import QuerySet
 
 from catalog.models import IdpGroup
-from governance.models import Grant
+from governance.models import Grant, GrantFulfilmentTask, GrantMembershipChange
 from provisioning.models import FulfilmentTask, MembershipChange
 from provisioning.outbox import services as provisioning
 
 
 def queue_grant_change(grant: Grant, *, action: str, group: IdpGroup) -> MembershipChange:
-    """Queue one change for `grant`; it runs after the transaction commits."""
-    return provisioning.queue_change(action=action, person=grant.person, group=group, grant=grant)
+    """Queue one change for `grant`; the link commits with the change, before any worker sees it."""
+    with transaction.atomic():
+        change = provisioning.queue_change(action=action, person=grant.person, group=group)
+        GrantMembershipChange.objects.create(grant=grant, change=change)
+    return change
 
 
 def queue_grant_changes(planned: list[tuple[MembershipChange, Grant]]) -> list[MembershipChange]:
-    """Queue many unsaved (change, grant) rows in one INSERT (kept-membership rows may be among them)."""
-    for change, grant in planned:
-        change.grant = grant
-    return provisioning.queue_changes([change for change, _ in planned])
+    """Queue many (change, grant) rows at once (kept-membership rows may be among them)."""
+    with transaction.atomic():
+        created = provisioning.queue_changes([change for change, _ in planned])
+        links = [
+            GrantMembershipChange(grant=grant, change=change)
+            for change, (_, grant) in zip(created, planned, strict=True)
+        ]
+        GrantMembershipChange.objects.bulk_create(links, batch_size=1000)
+    return created
 
 
 def open_grant_task(grant: Grant, *, action: str, instructions: str) -> FulfilmentTask:
-    """Open a manual fulfilment task for `grant` (applications IT provisions by hand)."""
-    return provisioning.open_fulfilment_task(grant=grant, action=action, instructions=instructions)
+    with transaction.atomic():
+        task = provisioning.open_fulfilment_task(action=action, instructions=instructions)
+        GrantFulfilmentTask.objects.create(grant=grant, task=task)
+    return task
 
 
 def grant_id_of_change(change: MembershipChange) -> int | None:
-    """The grant a change was made for, or None (standing access removed, or a change of no grant)."""
-    return change.grant_id
+    return GrantMembershipChange.objects.filter(change_id=change.pk).values_list("grant_id", flat=True).first()
 
 
 def grant_id_of_task(task: FulfilmentTask) -> int | None:
-    return task.grant_id
+    return GrantFulfilmentTask.objects.filter(task_id=task.pk).values_list("grant_id", flat=True).first()
 
 
 def changes_of(grant: Grant) -> QuerySet[MembershipChange]:
@@ -52,21 +60,21 @@ def changes_of(grant: Grant) -> QuerySet[MembershipChange]:
 
 def tasks_of(grant_ids: Iterable[int]) -> QuerySet[FulfilmentTask]:
     """Every manual fulfilment task opened for these grants."""
-    return FulfilmentTask.objects.filter(grant_id__in=list(grant_ids))
+    return FulfilmentTask.objects.filter(grant_link__grant_id__in=list(grant_ids))
 
 
 def fulfilled(grant_ids: Iterable[int]) -> set[int]:
     """The grants among these whose access IT gave by hand (a done "grant" task)."""
     done = tasks_of(grant_ids).filter(action=FulfilmentTask.Action.GRANT, status=FulfilmentTask.Status.DONE)
-    return set(done.values_list("grant_id", flat=True))
+    return set(done.values_list("grant_link__grant_id", flat=True))
 
 
 def added_groups(grant_ids: Iterable[int]) -> dict[int, set[int]]:
     """grant id -> the groups that grant put (or is putting) its person in: adds that did not fail."""
     rows = (
-        MembershipChange.objects.filter(grant_id__in=list(grant_ids), action=MembershipChange.Action.ADD)
+        MembershipChange.objects.filter(grant_link__grant_id__in=list(grant_ids), action=MembershipChange.Action.ADD)
         .exclude(status=MembershipChange.Status.FAILED)
-        .values_list("grant_id", "group_id")
+        .values_list("grant_link__grant_id", "group_id")
         .distinct()
     )
     groups: dict[int, set[int]] = defaultdict(set)

@@ -61,7 +61,7 @@ def api_secret(db) -> str:
     """The full secret of a live API token (as `manage.py create_api_token` would print it)."""
     from governance.services import Actor, create_api_token
 
-    _, secret = create_api_token(name="jira-automation", actor=Actor.system("tests"))
+    _, secret = create_api_token(name="jira-automation", scopes="all", actor=Actor.system("tests"))
     return secret
 
 

@@ -5,7 +5,9 @@
 
 from __future__ import annotations
 
-from django.http import Http404
+from django.core.exceptions import RequestDataTooBig
+from django.http import Http404, HttpRequest, HttpResponseBadRequest, JsonResponse
+from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -51,3 +53,55 @@ def exception_handler(exc, context):
         code = getattr(exc, "default_code", "error")
         response.data = error_body(code, str(detail))
     return response
+
+
+def is_api_path(path: str) -> bool:
+    return path.startswith("/api/")
+
+
+def json_error(status_code: int, code: str, message: str) -> JsonResponse:
+    return JsonResponse(error_body(code, message), status=status_code)
+
+
+def page_not_found(request: HttpRequest, exception=None):
+    """Django's 404 for pages; the JSON error shape under /api/ (unknown paths, non-numeric ids)."""
+    if is_api_path(request.path):
+        return json_error(404, "not_found", f"No API endpoint at {request.path}.")
+    return defaults.page_not_found(request, exception)
+
+
+def bad_request(request: HttpRequest, exception=None):
+    if is_api_path(request.path):
+        if isinstance(exception, RequestDataTooBig):
+            return json_error(413, "too_large", "The request body is too large.")
+        return json_error(400, "bad_request", "The request could not be read.")
+    return defaults.bad_request(request, exception)
+
+
+def permission_denied(request: HttpRequest, exception=None):
+    if is_api_path(request.path):
+        return json_error(403, "forbidden", "Not allowed.")
+    return defaults.permission_denied(request, exception)
+
+
+def server_error(request: HttpRequest):
+    if is_api_path(request.path):
+        return json_error(500, "server_error", "Something went wrong on our side; it has been logged.")
+    return defaults.server_error(request)
+
+
+class UnstorableInputMiddleware:
+    """Refuses a path or query string holding a NUL byte (no database can store one): a 400,
+    in the JSON error shape under /api/."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest):
+        query = request.META.get("QUERY_STRING", "")
+        if "\x00" in request.path or "%00" in query or "\x00" in query:
+            message = "The address holds a NUL character, which is not allowed."
+            if is_api_path(request.path):
+                return json_error(400, "invalid", message)
+            return HttpResponseBadRequest(message, content_type="text/plain")
+        return self.get_response(request)

@@ -6,25 +6,47 @@ from datetime import timedelta
 
 from rest_framework import serializers
 
-from catalog.durations import format_iso_duration, parse_iso_duration
+from catalog.durations import describe_duration_problem, format_iso_duration, parse_iso_duration
+
+ISSUE_KEY = r"^[A-Za-z][A-Za-z0-9_]*-\d+$"
 
 
 class IsoDurationField(serializers.Field):
-    """An ISO-8601 duration such as PT6H or P7D, in both directions."""
-
-    default_error_messages = {"invalid": "Use a positive ISO-8601 duration such as PT6H or P7D."}
+    """An ISO-8601 duration such as PT6H, P7D or P2W, in both directions."""
 
     def to_internal_value(self, data) -> timedelta:
         parsed = parse_iso_duration(data)
         if parsed is None:
-            self.fail("invalid")
+            raise serializers.ValidationError(describe_duration_problem(data), code="invalid")
         return parsed
 
     def to_representation(self, value: timedelta) -> str:
         return format_iso_duration(value)
 
 
+class IssueKeyField(serializers.RegexField):
+    """A Jira issue key, compared and stored upper-case (`ithelp-104` is `ITHELP-104`)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("error_messages", {"invalid": "Use a Jira issue key such as ITHELP-123."})
+        super().__init__(ISSUE_KEY, max_length=64, **kwargs)
+
+    def to_internal_value(self, data) -> str:
+        return super().to_internal_value(data).upper()
+
+
 class _Input(serializers.Serializer):
+    """Strict: a body must be a JSON object, and a field the endpoint does not know is a 400 naming it."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = sorted(str(name) for name in data if name not in self.fields)
+            if unknown:
+                raise serializers.ValidationError(
+                    {name: [f"Unknown field; this endpoint accepts: {', '.join(self.fields)}."] for name in unknown}
+                )
+        return super().to_internal_value(data)
+
     def create(self, validated_data):  # pragma: no cover - inputs are never saved directly
         raise NotImplementedError
 
@@ -33,11 +55,7 @@ class _Input(serializers.Serializer):
 
 
 class SubmitRequestInput(_Input):
-    jira_issue_key = serializers.RegexField(
-        r"^[A-Za-z][A-Za-z0-9_]*-\d+$",
-        max_length=64,
-        error_messages={"invalid": "Use a Jira issue key such as ITHELP-123."},
-    )
+    jira_issue_key = IssueKeyField()
     requester = serializers.EmailField()
     beneficiary = serializers.EmailField(required=False, allow_null=True)
     application = serializers.SlugField()
@@ -53,9 +71,7 @@ class ExtendInput(_Input):
     by = serializers.EmailField()
     duration = IsoDurationField(help_text="Time to add to the current end, e.g. P1D.")
     reason = serializers.CharField(max_length=5000, allow_blank=False)
-    jira_issue_key = serializers.RegexField(
-        r"^[A-Za-z][A-Za-z0-9_]*-\d+$",
-        max_length=64,
+    jira_issue_key = IssueKeyField(
         required=False,
         allow_null=True,
         help_text="Jira issue of the extension request, when it needs a new approval round.",

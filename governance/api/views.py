@@ -25,6 +25,7 @@ from governance.api.serializers import (
 from governance.grants import selectors
 from governance.models import AccessRequest, Grant
 from governance.requests.routing import active_policies, describe_route, pick_policy
+from governance.tokens.scopes import Scope
 
 ERROR = inline_serializer(
     "Error",
@@ -50,8 +51,16 @@ def _parse(serializer_class, request: Request) -> dict:
     return serializer.validated_data
 
 
+def acting_as(request: Request, email: str, *, field: str, must_be_active: bool = False) -> services.Actor:
+    """The person named in `field`, as an actor recording the token; 403 `actor_not_allowed`
+    when the token may not speak for them."""
+    services.check_actor(request.auth, email, field=field)
+    person = services.find_person(email, field=field, must_be_active=must_be_active)
+    return services.Actor.of_person(person, via=request.auth.name)
+
+
 def _request_or_404(key: str) -> AccessRequest:
-    found = selectors.requests_with_detail().filter(jira_issue_key=key).first()
+    found = selectors.requests_with_detail().filter(jira_issue_key=key.upper()).first()
     if found is None:
         raise Http404(f"No access request for Jira issue {key}.")
     return found
@@ -62,6 +71,8 @@ def _render_request(key: str, code: int = status.HTTP_200_OK) -> Response:
 
 
 class AccessRequestCollection(APIView):
+    required_scope = Scope.REQUESTS_SUBMIT
+
     @extend_schema(
         operation_id="submit_access_request",
         request=SubmitRequestInput,
@@ -71,27 +82,32 @@ class AccessRequestCollection(APIView):
     )
     def post(self, request: Request) -> Response:
         data = _parse(SubmitRequestInput, request)
-        access_request, created = services.submit_request(data=services.RequestInput(**data))
+        services.check_actor(request.auth, data["requester"], field="requester")
+        access_request, created = services.submit_request(
+            data=services.RequestInput(**data, api_token=request.auth.name)
+        )
         return _render_request(
             access_request.jira_issue_key, status.HTTP_201_CREATED if created else status.HTTP_200_OK
         )
 
 
 class AccessRequestDetail(APIView):
+    required_scope = Scope.REQUESTS_READ
+
     @extend_schema(operation_id="get_access_request", responses={200: RequestOutput, **ERRORS})
     def get(self, request: Request, key: str) -> Response:
         return _render_request(key)
 
 
 class _Decision(APIView):
+    required_scope = Scope.REQUESTS_DECIDE
     approve = True
 
     def post(self, request: Request, key: str) -> Response:
         data = _parse(DecisionInput, request)
-        approver = services.find_person(data["approver"], field="approver", must_be_active=False)
         services.decide_step(
             request=_request_or_404(key),
-            actor=services.Actor.of_person(approver),
+            actor=acting_as(request, data["approver"], field="approver"),
             approve=self.approve,
             comment=data["comment"],
             channel="api",
@@ -121,15 +137,19 @@ class DenyAccessRequest(_Decision):
 
 
 class CancelAccessRequest(APIView):
+    required_scope = Scope.REQUESTS_SUBMIT
+
     @extend_schema(operation_id="cancel_access_request", request=CancelInput, responses={200: RequestOutput, **ERRORS})
     def post(self, request: Request, key: str) -> Response:
         data = _parse(CancelInput, request)
-        by = services.find_person(data["by"], field="by", must_be_active=False)
-        services.cancel_request(request=_request_or_404(key), actor=services.Actor.of_person(by), reason=data["reason"])
+        actor = acting_as(request, data["by"], field="by")
+        services.cancel_request(request=_request_or_404(key), actor=actor, reason=data["reason"])
         return _render_request(key)
 
 
 class ApplicationCollection(APIView):
+    required_scope = Scope.REQUESTS_READ
+
     @extend_schema(
         operation_id="list_applications",
         responses={200: ApplicationOutput(many=True), **ERRORS},
@@ -146,6 +166,8 @@ class ApplicationCollection(APIView):
 
 
 class PersonDetail(APIView):
+    required_scope = Scope.PEOPLE_READ
+
     @extend_schema(operation_id="get_person", responses={200: PersonOutput, **ERRORS})
     def get(self, request: Request, email: str) -> Response:
         person = selectors.person_with_access(email)
@@ -162,12 +184,16 @@ def _grant_or_404(grant_id: int) -> Grant:
 
 
 class GrantDetail(APIView):
+    required_scope = Scope.GRANTS_READ
+
     @extend_schema(operation_id="get_grant", responses={200: GrantOutput, **ERRORS})
     def get(self, request: Request, grant_id: int) -> Response:
         return Response(GrantOutput(_grant_or_404(grant_id)).data)
 
 
 class RevokeGrant(APIView):
+    required_scope = Scope.GRANTS_REVOKE
+
     @extend_schema(
         operation_id="revoke_grant",
         request=RevokeInput,
@@ -177,12 +203,14 @@ class RevokeGrant(APIView):
     )
     def post(self, request: Request, grant_id: int) -> Response:
         data = _parse(RevokeInput, request)
-        by = services.find_person(data["by"], field="by", must_be_active=False)
-        services.revoke_grant(grant=_grant_or_404(grant_id), actor=services.Actor.of_person(by), reason=data["reason"])
+        actor = acting_as(request, data["by"], field="by")
+        services.revoke_grant(grant=_grant_or_404(grant_id), actor=actor, reason=data["reason"])
         return Response(GrantOutput(_grant_or_404(grant_id)).data)
 
 
 class ExtendGrant(APIView):
+    required_scope = Scope.GRANTS_EXTEND
+
     @extend_schema(
         operation_id="extend_grant",
         request=ExtendInput,
@@ -194,10 +222,9 @@ class ExtendGrant(APIView):
     )
     def post(self, request: Request, grant_id: int) -> Response:
         data = _parse(ExtendInput, request)
-        by = services.find_person(data["by"], field="by")
         _, routed = services.extend_grant(
             grant=_grant_or_404(grant_id),
-            actor=services.Actor.of_person(by),
+            actor=acting_as(request, data["by"], field="by", must_be_active=True),
             added=data["duration"],
             reason=data["reason"],
             jira_issue_key=data.get("jira_issue_key"),
@@ -209,6 +236,8 @@ class ExtendGrant(APIView):
 
 
 class ReviewEmergency(APIView):
+    required_scope = Scope.REQUESTS_DECIDE
+
     @extend_schema(
         operation_id="review_emergency_access",
         request=EmergencyReviewInput,
@@ -217,10 +246,9 @@ class ReviewEmergency(APIView):
     )
     def post(self, request: Request, key: str) -> Response:
         data = _parse(EmergencyReviewInput, request)
-        approver = services.find_person(data["approver"], field="approver", must_be_active=False)
         services.review_emergency(
             request=_request_or_404(key),
-            actor=services.Actor.of_person(approver),
+            actor=acting_as(request, data["approver"], field="approver"),
             confirm=data["decision"] == "confirm",
             comment=data["comment"],
         )

@@ -14,15 +14,21 @@ from governance.models import AccessRequest, AuditEvent, Grant
 
 @dataclass(frozen=True)
 class Actor:
-    """The one who acts: a directory person, a signed-in admin, or the system itself."""
+    """The one who acts: a directory person, a signed-in admin, or the system itself.
+    `via` names the API token a person acted through; their audit events record it."""
 
     label: str
     person: Person | None = None
     user: AbstractBaseUser | None = None
+    via: str = ""
 
     @classmethod
-    def of_person(cls, person: Person) -> Actor:
-        return cls(label=person.email, person=person)
+    def of_person(cls, person: Person, *, via: str = "") -> Actor:
+        return cls(label=person.email, person=person, via=via)
+
+    def stamp(self, data: dict[str, Any] | None) -> dict[str, Any]:
+        """`data` with the API token this actor acted through, if any."""
+        return {**(data or {}), "api_token": self.via} if self.via else (data or {})
 
     @classmethod
     def of_admin(cls, user: AbstractBaseUser) -> Actor:
@@ -57,7 +63,7 @@ def record(
         request=request,
         grant=grant,
         subject=subject,
-        data=data or {},
+        data=actor.stamp(data),
     )
     enqueue_for_event(event)  # Jira write-back, in this same transaction (no-op unless configured)
     return event
@@ -82,7 +88,7 @@ def record_many(rows: list[dict[str, Any]], *, actor: Actor) -> list[AuditEvent]
                 request=request,
                 grant=grant,
                 subject=subject,
-                data=row.get("data") or {},
+                data=actor.stamp(row.get("data")),
             )
         )
     created = AuditEvent.objects.bulk_create(events, batch_size=1000)

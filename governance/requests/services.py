@@ -307,6 +307,16 @@ def _open_step(request: AccessRequest, step: ApprovalStep) -> None:
     """The step starts awaiting a decision; approvers who are away hand it to their delegate."""
     now = timezone.now()
     excluded = {request.requester_id, request.beneficiary_id}
+    separation = routing.separate_duties(request, step, excluded)
+    if separation:
+        step.route_note = "; ".join(filter(None, [step.route_note, separation]))
+        step.save(update_fields=["route_note"])
+        if not step.approvers.exists():
+            request.steps.filter(status__in=[S.WAITING, S.PENDING]).update(status=S.CANCELLED)
+            why = f"Step {step.order} cannot be routed: {separation}."
+            move_request(request, R.FAILED, actor=Actor.system("routing"), message=why, reason=why)
+            return
+    excluded |= routing.separated_from(request, step.order)
     delegated = {}
     for approver in list(step.approvers.all()):
         delegate = routing.active_delegate(approver, now, excluded)
@@ -360,6 +370,13 @@ def _check_decider(request: AccessRequest, step: ApprovalStep, actor: Actor, ove
             f"{person.email} is {person.status}; only active people can decide.",
             field="approver",
             code="inactive_approver",
+        )
+    if person is not None and person.id in routing.separated_from(request, step.order):
+        raise NotAllowed(
+            f"{person.email} decided an earlier step of {request}; its policy requires a different person for "
+            f"step {step.order} (separation of duties).",
+            field="approver",
+            code="separation_of_duties",
         )
     is_approver = person is not None and step.approvers.filter(pk=person.pk).exists()
     if not is_approver and not override:

@@ -209,6 +209,8 @@ if not JIRA_API_TOKEN and JIRA_API_TOKEN_FILE:
 JIRA_TRANSITIONS = env.dict("JIRA_TRANSITIONS", default={})
 # An empty JIRA_ENABLED (as copied from .env.example) means "not said": on when a URL is set.
 JIRA_ENABLED = env.bool("JIRA_ENABLED") if env.str("JIRA_ENABLED", default="") else bool(JIRA_BASE_URL)
+# API decisions on requests with a Jira issue count only when JSM's approval record agrees.
+JIRA_VERIFY_APPROVALS = env.bool("JIRA_VERIFY_APPROVALS", default=False)
 # Removals decided by reviews and Auto Reclaim get an issue of their own in this project, resolved
 # with this transition once the provider confirms the removal.
 JIRA_TICKETS = {

@@ -17,6 +17,7 @@ from governance.audit.services import Actor, record
 from governance.errors import Conflict, InvalidInput, NotAllowed
 from governance.grants import emergency, extensions
 from governance.grants import services as grants
+from governance.jira import approvals as jira_approvals
 from governance.models import AccessRequest, ApprovalDecision, ApprovalStep, Grant, StepKind
 from governance.notifications import services as notifications
 from governance.requests import routing
@@ -400,7 +401,12 @@ def decide_step(
 ) -> AccessRequest:
     """Approve or deny the request's current step as `actor`. `override` (admins with the
     decide_any_step permission) lifts the approver check, never the self-approval check.
-    A step of kind "all of them" is approved when every approver has approved."""
+    A step of kind "all of them" is approved when every approver has approved. With
+    JIRA_VERIFY_APPROVALS, an API decision must match Jira's approval record (asked first,
+    outside the transaction)."""
+    verified = None
+    if jira_approvals.verification_required(request, channel):
+        verified = jira_approvals.verify_decision(request, actor.person, approve)
     with transaction.atomic():
         request = _lock(request)
         if request.status != R.PENDING_APPROVAL:
@@ -428,6 +434,7 @@ def decide_step(
             f"step.{decision}",
             f"Step {step.order} {decision.replace('_', ' ')} by {actor.label}{behalf} via {channel}"
             f"{' (override)' if as_override else ''}"
+            + (f", {verified.note}" if verified else "")
             + (f"; still waiting for {', '.join(waiting_for)}." if waiting_for else "."),
             actor=actor,
             request=request,
@@ -437,6 +444,7 @@ def decide_step(
                 "channel": channel,
                 "override": as_override,
                 "on_behalf_of": on_behalf_of,
+                "jira_approval": verified.approval_id if verified else None,
             },
         )
         if waiting_for:

@@ -50,11 +50,12 @@ def _what_jira_says(approvals: list[dict], person: Person) -> str:
         return "Jira has no approval on this request"
     parts = []
     for approval in approvals:
+        number = approval.get("id")
         mine = [a for a in approval.get("approvers") or [] if _is(person, a.get("approver") or {})]
         if mine:
-            parts.append(f"approval {approval.get('id')} records {person.email} as {mine[0].get('approverDecision')}")
+            parts.append(f"approval {number} records {person.email} as {mine[0].get('approverDecision')}")
         else:
-            parts.append(f"approval {approval.get('id')} ({approval.get('finalDecision')}) does not list {person.email}")
+            parts.append(f"approval {number} ({approval.get('finalDecision')}) does not list {person.email}")
     return "; ".join(parts)
 
 

@@ -40,7 +40,10 @@ class _Input(serializers.Serializer):
 
     def to_internal_value(self, data):
         if isinstance(data, dict):
-            unknown = sorted(str(name) for name in data if name not in self.fields)
+            # Names are echoed back: escape what JSON output cannot carry (lone surrogates).
+            unknown = sorted(
+                str(name).encode("utf-8", "backslashreplace").decode() for name in data if name not in self.fields
+            )
             if unknown:
                 raise serializers.ValidationError(
                     {name: [f"Unknown field; this endpoint accepts: {', '.join(self.fields)}."] for name in unknown}

@@ -34,6 +34,8 @@ def _clean(name: str, scopes: list[str] | str, actors: list[str] | str) -> tuple
     name = (name or "").strip()
     if not name:
         raise InvalidInput("A token needs a name.", field="name")
+    if len(name) > ApiToken._meta.get_field("name").max_length:
+        raise InvalidInput("A token's name is at most 100 characters.", field="name")
     try:
         chosen = parse_scopes(scopes)
     except ValueError as error:

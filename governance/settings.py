@@ -157,6 +157,10 @@ GATEHOUSE = {
     # (ISO-8601 lead times; each applies to grants longer than it).
     "CONTRACTOR_DEFAULT_DAYS": env.int("GATEHOUSE_CONTRACTOR_DEFAULT_DAYS", default=30),
     "EXPIRY_WARNINGS": env.list("GATEHOUSE_EXPIRY_WARNINGS", default=["PT1H", "P1D"]),
+    # Review account lists (CSV/XLSX): refused above this size, before they are parsed; an XLSX
+    # whose parts unpack to more than UNPACKED_MAX_BYTES is refused before it is opened.
+    "ACCOUNT_LIST_MAX_BYTES": env.int("GATEHOUSE_ACCOUNT_LIST_MAX_BYTES", default=10 * 1024 * 1024),
+    "ACCOUNT_LIST_UNPACKED_MAX_BYTES": env.int("GATEHOUSE_ACCOUNT_LIST_UNPACKED_MAX_BYTES", default=100 * 1024 * 1024),
 }
 
 # Mail (approver links, reminders): e.g. smtp+tls://user:password@smtp.example.com:587

@@ -17,7 +17,7 @@ else:
 
     # A file, not shared-cache memory: the concurrency tests' threads then meet SQLite's real
     # locking (WAL, busy timeout, IMMEDIATE transactions), as the product runs it.
-    DATABASES["default"]["TEST"] = {  # noqa: F405
+    DATABASES["default"]["TEST"] = {
         "NAME": os.path.join(tempfile.gettempdir(), f"gatehouse-test-{os.getpid()}.sqlite3")
     }
 

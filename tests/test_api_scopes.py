@@ -106,7 +106,9 @@ def _patterns() -> list[URLPattern]:
 
 def test_a_token_with_every_other_scope_still_lacks_the_one_needed(live_records):
     others = [scope for scope in ALL_SCOPES if scope != "requests:decide"]
-    response = client_with(*others, name="all-but-decide").post("/api/v1/access-requests/IT-1/approve/", {"approver": "alice@example.com"})
+    response = client_with(*others, name="all-but-decide").post(
+        "/api/v1/access-requests/IT-1/approve/", {"approver": "alice@example.com"}
+    )
     assert response.status_code == 403
     assert response.json()["error"] == {
         "code": "insufficient_scope",

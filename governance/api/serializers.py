@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from catalog.durations import describe_duration_problem, format_iso_duration, parse_iso_duration
@@ -11,6 +12,7 @@ from catalog.durations import describe_duration_problem, format_iso_duration, pa
 ISSUE_KEY = r"^[A-Za-z][A-Za-z0-9_]*-\d+$"
 
 
+@extend_schema_field({"type": "string", "format": "duration", "example": "P7D"})
 class IsoDurationField(serializers.Field):
     """An ISO-8601 duration such as PT6H, P7D or P2W, in both directions."""
 
@@ -112,7 +114,7 @@ class ChangeOutput(serializers.Serializer):
     attempts = serializers.IntegerField()
     error = serializers.CharField(source="last_error")
     created_at = serializers.DateTimeField()
-    finished_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
 
 
 class FulfilmentTaskOutput(serializers.Serializer):
@@ -120,7 +122,7 @@ class FulfilmentTaskOutput(serializers.Serializer):
     action = serializers.CharField()
     status = serializers.CharField()
     instructions = serializers.CharField()
-    done_at = serializers.DateTimeField()
+    done_at = serializers.DateTimeField(allow_null=True)
 
 
 class GrantOutput(serializers.Serializer):
@@ -131,10 +133,10 @@ class GrantOutput(serializers.Serializer):
     role = serializers.CharField(source="role.slug")
     request = serializers.CharField(source="request.jira_issue_key", allow_null=True, default=None)
     duration = IsoDurationField(allow_null=True)
-    starts_at = serializers.DateTimeField()
-    expires_at = serializers.DateTimeField()
-    ended_at = serializers.DateTimeField()
-    removed_at = serializers.DateTimeField()
+    starts_at = serializers.DateTimeField(allow_null=True)
+    expires_at = serializers.DateTimeField(allow_null=True)
+    ended_at = serializers.DateTimeField(allow_null=True)
+    removed_at = serializers.DateTimeField(allow_null=True)
     end_reason = serializers.CharField()
     extensions = serializers.SerializerMethodField()
     changes = ChangeOutput(source="membership_changes.all", many=True)
@@ -160,7 +162,7 @@ class StepOutput(serializers.Serializer):
     approvers = serializers.SerializerMethodField()
     route_note = serializers.CharField()
     decided_by = serializers.SerializerMethodField()
-    decided_at = serializers.DateTimeField()
+    decided_at = serializers.DateTimeField(allow_null=True)
     channel = serializers.CharField()
     comment = serializers.CharField()
 
@@ -190,7 +192,7 @@ class RequestOutput(serializers.Serializer):
     extends_grant = serializers.IntegerField(source="extends_grant_id", allow_null=True)
     policy = serializers.CharField(source="policy_label")
     created_at = serializers.DateTimeField()
-    closed_at = serializers.DateTimeField()
+    closed_at = serializers.DateTimeField(allow_null=True)
     steps = StepOutput(many=True, source="steps.all")
     grant = serializers.SerializerMethodField()
 
@@ -243,6 +245,6 @@ class PersonOutput(serializers.Serializer):
     title = serializers.CharField()
     manager = serializers.EmailField(source="manager.email", allow_null=True, default=None)
     is_contractor = serializers.BooleanField()
-    last_login_at = serializers.DateTimeField()
+    last_login_at = serializers.DateTimeField(allow_null=True)
     active_grants = GrantOutput(many=True, source="live_grants")
     memberships = MembershipOutput(many=True, source="memberships.all")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.http import Http404
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -42,7 +42,7 @@ ERROR = inline_serializer(
         )
     },
 )
-ERRORS = {code: OpenApiResponse(ERROR) for code in (400, 401, 403, 404, 409)}
+ERRORS = {code: OpenApiResponse(ERROR) for code in (400, 401, 403, 404, 409, 413)}
 
 
 def _parse(serializer_class, request: Request) -> dict:
@@ -115,22 +115,28 @@ class _Decision(APIView):
         return _render_request(key)
 
 
-@extend_schema(
-    operation_id="approve_access_request",
-    request=DecisionInput,
-    responses={200: RequestOutput, **ERRORS},
-    description="Approve the current step as `approver`: 403 unless they are one of its approvers, "
-    "409 unless the request awaits a decision.",
+@extend_schema_view(
+    post=extend_schema(
+        operation_id="approve_access_request",
+        request=DecisionInput,
+        responses={200: RequestOutput, **ERRORS, 503: OpenApiResponse(ERROR)},
+        description="Approve the current step as `approver`: 403 unless they are one of its approvers, "
+        "409 unless the request awaits a decision. With JIRA_VERIFY_APPROVALS, 409 `unverified_decision` "
+        "unless Jira's approval record agrees, 503 `jira_unavailable` when Jira cannot be asked.",
+    )
 )
 class ApproveAccessRequest(_Decision):
     approve = True
 
 
-@extend_schema(
-    operation_id="deny_access_request",
-    request=DecisionInput,
-    responses={200: RequestOutput, **ERRORS},
-    description="Deny the current step as `approver`; a denial ends the request.",
+@extend_schema_view(
+    post=extend_schema(
+        operation_id="deny_access_request",
+        request=DecisionInput,
+        responses={200: RequestOutput, **ERRORS, 503: OpenApiResponse(ERROR)},
+        description="Deny the current step as `approver`; a denial ends the request (verified against Jira "
+        "like an approval).",
+    )
 )
 class DenyAccessRequest(_Decision):
     approve = False

@@ -197,7 +197,8 @@ def test_bootstrap_prints_a_submit_token_and_a_decide_token(db):
     out = io.StringIO()
     call_command("bootstrap", "--no-demo", stdout=out)
     assert ApiToken.objects.get(name="jira-automation").scopes == ["requests:submit", "requests:read"]
-    assert ApiToken.objects.get(name="approvals").scopes == ["requests:read", "requests:decide"]
+    decide = ApiToken.objects.get(name="jira-decisions").scopes
+    assert decide == ["requests:read", "requests:decide", "grants:read", "grants:revoke", "grants:extend", "people:read"]
     assert "Submit token:" in out.getvalue() and "Decide token:" in out.getvalue()
 
 

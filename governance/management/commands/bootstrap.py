@@ -13,6 +13,15 @@ from governance.services import Actor, create_api_token
 from governance.tokens.scopes import Scope
 
 ADMIN_USERNAME = "admin"
+#: The second Jira Automation token: the rules that relay approvals, revocations and extensions.
+DECIDE_SCOPES = [
+    Scope.REQUESTS_DECIDE,
+    Scope.REQUESTS_READ,
+    Scope.GRANTS_READ,
+    Scope.GRANTS_REVOKE,
+    Scope.GRANTS_EXTEND,
+    Scope.PEOPLE_READ,
+]
 
 
 class Command(BaseCommand):
@@ -48,15 +57,13 @@ class Command(BaseCommand):
         _, submit = create_api_token(
             name="jira-automation", scopes=[Scope.REQUESTS_SUBMIT, Scope.REQUESTS_READ], actor=system
         )
-        _, decide = create_api_token(
-            name="approvals", scopes=[Scope.REQUESTS_DECIDE, Scope.REQUESTS_READ], actor=system
-        )
+        _, decide = create_api_token(name="jira-decisions", scopes=DECIDE_SCOPES, actor=system)
         acting = f" (acts as {person.email})" if person else ""
         self.stdout.write(
             self.style.SUCCESS(
                 f"\n  Admin login:   {ADMIN_USERNAME} / {password}{acting}\n"
                 f"  Submit token:  {submit}   (jira-automation: requests:submit, requests:read)\n"
-                f"  Decide token:  {decide}   (approvals: requests:decide, requests:read)\n"
+                f"  Decide token:  {decide}   (jira-decisions: {', '.join(DECIDE_SCOPES)})\n"
                 "  They are shown only now; keep them.\n"
             )
         )

@@ -198,14 +198,21 @@ def test_bootstrap_prints_a_submit_token_and_a_decide_token(db):
     call_command("bootstrap", "--no-demo", stdout=out)
     assert ApiToken.objects.get(name="jira-automation").scopes == ["requests:submit", "requests:read"]
     decide = ApiToken.objects.get(name="jira-decisions").scopes
-    assert decide == ["requests:read", "requests:decide", "grants:read", "grants:revoke", "grants:extend", "people:read"]
+    assert decide == [
+        "requests:read",
+        "requests:decide",
+        "grants:read",
+        "grants:revoke",
+        "grants:extend",
+        "people:read",
+    ]
     assert "Submit token:" in out.getvalue() and "Decide token:" in out.getvalue()
 
 
 def test_the_upgrade_gives_existing_tokens_every_scope(db):
     from django.apps import apps
 
-    migration = importlib.import_module("governance.migrations.0007_trust_scoped_tokens_and_uniqueness")
+    migration = importlib.import_module("governance.migrations.0008_trust_scoped_tokens_and_uniqueness")
     stored, _ = token(scopes=["requests:read"])
     migration.existing_tokens_keep_every_scope(apps, None)
     stored.refresh_from_db()

@@ -52,7 +52,7 @@ def refuse_duplicates(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [
         ("catalog", "0005_trust_atlassian_account_id"),
-        ("governance", "0006_duration_ceiling_and_rule_validation"),
+        ("governance", "0007_audit_hash_chain"),
     ]
 
     operations = [

@@ -201,3 +201,13 @@ def test_a_page_outside_the_api_still_gets_an_html_404(client, db):
     response = client.get("/no-such-page/")
     assert response.status_code == 404
     assert not response["Content-Type"].startswith("application/json")
+
+
+@pytest.mark.parametrize("decision", ["A\ud800B", "x\x00"])
+def test_an_error_quoting_unstorable_input_is_still_json(api, records, decision):
+    body = json.dumps({"approver": "alice@example.com", "decision": decision})
+    response = api.generic(
+        "POST", "/api/v1/access-requests/IT-1/emergency-review/", body, content_type="application/json"
+    )
+    error = assert_error(response, 400, "invalid")
+    assert "decision" in error["fields"]

@@ -34,7 +34,19 @@ def error_body(code: str, message: str, fields: dict | None = None, **extra) -> 
     if fields:
         body["fields"] = fields
     body.update(extra)
-    return {"error": body}
+    return {"error": _printable(body)}
+
+
+def _printable(value):
+    """`value` with lone surrogates (which JSON output cannot encode) escaped: error messages may
+    quote the input that was refused."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_printable(key): _printable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_printable(item) for item in value]
+    return value
 
 
 def exception_handler(exc, context):

@@ -23,7 +23,7 @@ from governance.api.serializers import (
     RevokeInput,
     SubmitRequestInput,
 )
-from governance.evidence.api import LIST_PARAMETERS, list_access_requests
+from governance.evidence.api import LIST_PARAMETERS, list_access_requests, paginated
 from governance.grants import selectors
 from governance.models import AccessRequest, Grant
 from governance.requests.routing import active_policies, describe_route, pick_policy
@@ -61,7 +61,7 @@ class AccessRequestCollection(APIView):
     @extend_schema(
         operation_id="list_access_requests",
         parameters=LIST_PARAMETERS,
-        responses={200: RequestOutput(many=True), **ERRORS},
+        responses={200: paginated(RequestOutput, "RequestPage"), **ERRORS},
         description="Requests, filtered (person = beneficiary, application, role, status, created and closed "
         "ranges, source), ordered and cursor-paginated (`next`/`previous` links). An unknown filter or value "
         "is a 400 naming it.",

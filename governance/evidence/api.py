@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
@@ -97,6 +97,18 @@ def _paginate(request: Request, view: APIView, items: QuerySet, ordering: str, o
     return paginator.get_paginated_response(output(page, many=True).data)
 
 
+def paginated(output, name: str):
+    """The OpenAPI shape of a cursor page of `output` items."""
+    return inline_serializer(
+        name,
+        {
+            "next": serializers.URLField(allow_null=True),
+            "previous": serializers.URLField(allow_null=True),
+            "results": output(many=True),
+        },
+    )
+
+
 LIST_PARAMETERS = [
     OpenApiParameter("person", str, description="Email of the beneficiary or holder."),
     OpenApiParameter("application", str, description="Application slug, e.g. `github`."),
@@ -135,7 +147,7 @@ class GrantCollection(APIView):
             OpenApiParameter("ended_after", str, description="ISO-8601 date-time."),
             OpenApiParameter("ended_before", str, description="ISO-8601 date-time."),
         ],
-        responses={200: GrantOutput(many=True), **ERRORS},
+        responses={200: paginated(GrantOutput, "GrantPage"), **ERRORS},
         description="Grants, filtered (person, application, role, status, created and ended ranges, source), "
         "ordered and cursor-paginated (`next`/`previous` links). An unknown filter or value is a 400 naming it.",
     )

@@ -46,15 +46,6 @@ def endpoints() -> list[tuple[str, str, dict]]:
 ENDPOINTS = endpoints()
 
 
-@pytest.fixture
-def live_records(company, tasks):
-    """A real request and grant behind the sample URLs, so a 401 is not a 404 in disguise."""
-    with tasks():
-        request = c.submit("IT-1")
-        c.decide(request, company.alice)
-    return request
-
-
 def revoked_secret() -> str:
     token, secret = create_api_token(name="old", scopes="all", actor=Actor.system("tests"))
     revoke_api_token(token=token, actor=Actor.system("tests"))

@@ -45,15 +45,6 @@ def test_every_endpoint_declares_a_known_scope(method, name, view):
     assert scope in ALL_SCOPES
 
 
-@pytest.fixture
-def live_records(company, tasks):
-    """A real request and grant behind the sample URLs, so a 403 is not a 404 in disguise."""
-    with tasks():
-        request = c.submit("IT-1")
-        c.decide(request, company.alice)
-    return request
-
-
 def client_with(*scopes: str, name: str = "") -> APIClient:
     name = name or "+".join(scopes)
     _, secret = create_api_token(name=name, scopes=list(scopes), actor=Actor.system("tests"))

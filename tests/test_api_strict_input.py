@@ -37,16 +37,8 @@ def assert_error(response, status: int, code: str | None = None) -> dict:
     return error
 
 
-@pytest.fixture
-def records(company, tasks):
-    with tasks():
-        request = c.submit("IT-1")
-        c.decide(request, company.alice)
-    return request
-
-
-def url_of(name: str, records) -> str:
-    kwargs = {"key": "IT-1", "grant_id": c.grant_of(records).pk, "email": "bob@example.com"}
+def url_of(name: str, live_records) -> str:
+    kwargs = {"key": "IT-1", "grant_id": c.grant_of(live_records).pk, "email": "bob@example.com"}
     from tests.test_api_scopes import _patterns
 
     route = next(p for p in _patterns() if p.name == name)
@@ -57,11 +49,11 @@ def url_of(name: str, records) -> str:
 
 
 @pytest.mark.parametrize(("name", "view"), WRITES, ids=[name for name, _ in WRITES])
-def test_every_write_endpoint_names_unknown_fields(api, records, name, view):
+def test_every_write_endpoint_names_unknown_fields(api, live_records, name, view):
     before = state()
     body = {**BODIES.get(name, {}), "duraton": "PT1H", "benificiary": "charlie@example.com"}
 
-    response = api.post(url_of(name, records), body, format="json")
+    response = api.post(url_of(name, live_records), body, format="json")
 
     error = assert_error(response, 400, "invalid")
     assert set(error["fields"]) == {"duraton", "benificiary"}
@@ -78,9 +70,9 @@ def test_an_unknown_field_with_an_unstorable_name_is_named_safely(api, company):
 
 @pytest.mark.parametrize(("name", "view"), WRITES, ids=[name for name, _ in WRITES])
 @pytest.mark.parametrize("body", ["[]", '"text"', "42", "{bad json", '{"a": NaN}'])
-def test_every_write_endpoint_wants_a_json_object(api, records, name, view, body):
+def test_every_write_endpoint_wants_a_json_object(api, live_records, name, view, body):
     before = state()
-    response = api.generic("POST", url_of(name, records), body, content_type="application/json")
+    response = api.generic("POST", url_of(name, live_records), body, content_type="application/json")
     assert_error(response, 400)
     assert state() == before
 
@@ -172,7 +164,7 @@ def test_nul_and_unstorable_characters_in_a_body_are_a_400(api, company, field, 
         "/api/v1/drift/?status=open%00",
     ],
 )
-def test_nul_bytes_in_the_address_are_a_400(api, records, path):
+def test_nul_bytes_in_the_address_are_a_400(api, live_records, path):
     response = api.get(path) if "approve" not in path else api.post(path, {}, format="json")
     assert_error(response, 400, "invalid")
 
@@ -193,7 +185,7 @@ def test_nul_bytes_in_the_address_are_a_400(api, records, path):
         ("get", "/api/v1/grants/999999/", 404),
     ],
 )
-def test_every_api_error_is_json(api, records, method, path, status):
+def test_every_api_error_is_json(api, live_records, method, path, status):
     assert_error(getattr(api, method)(path), status)
 
 
@@ -204,7 +196,7 @@ def test_a_page_outside_the_api_still_gets_an_html_404(client, db):
 
 
 @pytest.mark.parametrize("decision", ["A\ud800B", "x\x00"])
-def test_an_error_quoting_unstorable_input_is_still_json(api, records, decision):
+def test_an_error_quoting_unstorable_input_is_still_json(api, live_records, decision):
     body = json.dumps({"approver": "alice@example.com", "decision": decision})
     response = api.generic(
         "POST", "/api/v1/access-requests/IT-1/emergency-review/", body, content_type="application/json"

@@ -6,28 +6,14 @@ import pytest
 
 from governance.models import AccessRequest, ApprovalDecision, ApprovalStep, AuditEvent
 from tests import company as c
-from tests.emulators.jira import JiraEmulator
 
 S = ApprovalStep.Status
 
 
 @pytest.fixture
-def emu():
-    with JiraEmulator() as emulator:
-        emulator.add_issue("IT-1")
-        yield emulator
-
-
-@pytest.fixture
-def verifying(settings, emu):
-    settings.JIRA_ENABLED = True
-    settings.JIRA_BASE_URL = emu.base_url
-    settings.JIRA_EMAIL = emu.email
-    settings.JIRA_API_TOKEN = emu.api_token
-    settings.JIRA_TRANSITIONS = {}
-    settings.JIRA = {**settings.JIRA, "TIMEOUT_SECONDS": 2.0}
-    settings.JIRA_VERIFY_APPROVALS = True
-    return settings
+def verifying(jira_on):
+    jira_on.JIRA_VERIFY_APPROVALS = True
+    return jira_on
 
 
 @pytest.fixture

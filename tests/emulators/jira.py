@@ -237,23 +237,6 @@ class JiraEmulator(Emulator):
             },
         )
 
-    @route("POST", REQUEST + r"/approval/(?P<approval>\d+)")
-    def answer_approval(self, incoming: Incoming) -> Reply:
-        issue = self._issue(incoming)
-        body = self._body(incoming) or {}
-        approval = next((a for a in (issue or {}).get("approvals", []) if a["id"] == incoming.params["approval"]), None)
-        if approval is None:
-            return jira_error(404, "The approval does not exist.")
-        if body.get("decision") not in ("approve", "decline"):
-            return jira_error(400, "decision must be approve or decline.")
-        if self._final(approval) != "pending":
-            return jira_error(400, "This approval has already been decided.")
-        mine = next((a for a in approval["approvers"] if a["approver"].get("emailAddress") == self.email), None)
-        if mine is None:
-            return jira_error(403, "You are not an approver of this approval.")
-        mine["approverDecision"] = "approved" if body["decision"] == "approve" else "declined"
-        return Reply(200, self._shown(approval, self.base_url))
-
     # -- issue properties ----------------------------------------------------------------
     @route("PUT", ISSUE + r"/properties/(?P<prop>[^/]+)")
     def put_property(self, incoming: Incoming) -> Reply:

@@ -49,6 +49,7 @@ class Grant(models.Model):
                 name="one_live_grant_per_person_role",
             ),
         ]
+        permissions = [("revoke_grant", "Can revoke grants now"), ("extend_grant", "Can extend grants")]
 
     def __str__(self) -> str:
         return f"grant #{self.pk} {self.person.email} → {self.role} [{self.status}]"
@@ -115,6 +116,7 @@ class EmergencyReview(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["status", "created_at"], name="emergency_review_status")]
+        permissions = [("review_emergency", "Can confirm or reject emergency access")]
 
     def __str__(self) -> str:
         return f"emergency review of {self.request} [{self.status}]"

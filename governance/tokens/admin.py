@@ -11,6 +11,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
+from catalog.admin_permissions import requires
 from catalog.durations import describe_duration_problem, format_iso_duration, parse_iso_duration
 from governance import services
 from governance.adminkit import run_each
@@ -111,7 +112,10 @@ class ApiTokenAdmin(admin.ModelAdmin):
         context = {**self.admin_site.each_context(request), "title": "New API token", "form": form}
         return TemplateResponse(request, "admin/governance/apitoken/create.html", context)
 
-    @admin.action(description="Rotate: new secret (the old one works for 24 hours more)", permissions=["change"])
+    has_rotate_token_permission = requires("governance.rotate_token")
+    has_revoke_token_permission = requires("governance.revoke_token")
+
+    @admin.action(description="Rotate: new secret (the old one works for 24 hours more)", permissions=["rotate_token"])
     def rotate_tokens(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
         issued = []
         for token in queryset.filter(revoked_at__isnull=True):
@@ -130,7 +134,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
         overlap = format_iso_duration(ROTATION_OVERLAP)
         return _secret_page(request, self, f"Rotated {len(issued)} token(s) (overlap {overlap})", issued)
 
-    @admin.action(description="Revoke the selected tokens")
+    @admin.action(description="Revoke the selected tokens", permissions=["revoke_token"])
     def revoke_tokens(self, request: HttpRequest, queryset: QuerySet) -> None:
         run_each(
             self,

@@ -30,6 +30,7 @@ class ApiToken(models.Model):
 
     class Meta:
         verbose_name = "API token"
+        permissions = [("revoke_token", "Can revoke API tokens"), ("rotate_token", "Can rotate API tokens")]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"

@@ -18,6 +18,7 @@ class Scope(StrEnum):
     LIFECYCLE_OFFBOARD = "lifecycle:offboard"
     AUDIT_READ = "audit:read"
     DRIFT_READ = "drift:read"
+    METRICS_READ = "metrics:read"
     ACTIVITY_WRITE = "activity:write"
 
 
@@ -30,8 +31,9 @@ DESCRIPTIONS: dict[str, str] = {
     Scope.GRANTS_EXTEND: "extend a grant or ask for an extension (as `by`)",
     Scope.PEOPLE_READ: "read a person with their access",
     Scope.LIFECYCLE_OFFBOARD: "offboard a leaver",
-    Scope.AUDIT_READ: "read the audit trail",
+    Scope.AUDIT_READ: "read the audit trail (trace)",
     Scope.DRIFT_READ: "read drift findings",
+    Scope.METRICS_READ: "read the dashboard metrics",
     Scope.ACTIVITY_WRITE: "report application activity (last sign-ins)",
 }
 

@@ -14,6 +14,7 @@ ALL_SCOPES = [
     "lifecycle:offboard",
     "audit:read",
     "drift:read",
+    "metrics:read",
     "activity:write",
 ]
 OPEN = ("pending_approval", "approved", "provisioning")
@@ -51,11 +52,18 @@ def refuse_duplicates(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("catalog", "0005_trust_atlassian_account_id"),
-        ("governance", "0007_audit_hash_chain"),
+        ("catalog", "0006_trust_atlassian_account_id"),
+        ("governance", "0008_sso_action_permissions"),
     ]
 
     operations = [
+        migrations.AlterModelOptions(
+            name="apitoken",
+            options={
+                "permissions": [("revoke_token", "Can revoke API tokens"), ("rotate_token", "Can rotate API tokens")],
+                "verbose_name": "API token",
+            },
+        ),
         migrations.AddField(
             model_name="apitoken",
             name="actors",

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.db.models import QuerySet
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.pagination import CursorPagination
@@ -259,7 +260,7 @@ class Metrics(APIView):
             OpenApiParameter("from", str, description="First day (YYYY-MM-DD) or date-time; default 30 days ago."),
             OpenApiParameter("to", str, description="Last day, included; default today."),
         ],
-        responses={200: serializers.DictField(), **ERRORS},
+        responses={200: OpenApiTypes.OBJECT, **ERRORS},
         description="The numbers of the admin dashboard for a period: request volume by application, approval and "
         "provisioning time (median, p90) by application and step kind, automation rate and manual touches, "
         "requests waiting and where they stall, auto-approval candidates, standing privileged access and its "

@@ -3,6 +3,7 @@
 # then again on PostgreSQL (installed from Debian's packages and started on 127.0.0.1 if absent).
 # Both passes include the schemathesis run over the OpenAPI schema (tests/test_api_schemathesis.py,
 # bounded examples, 0 server errors), the authorization matrix and the concurrency tests.
+# Redis (Debian's package, on a free loopback port) serves the cluster kill test's Redis broker.
 # SKIP_POSTGRES=1 skips the PostgreSQL pass (never in CI).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -12,10 +13,14 @@ export GATEHOUSE_DEV_DEFAULTS=true
 echo "== ruff"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+echo "== layers: nothing imports upward (reviews -> governance -> provisioning -> catalog -> lib)"
+.venv/bin/lint-imports
 echo "== migrations are up to date"
 .venv/bin/python manage.py makemigrations --check --dry-run --settings=tests.settings
 echo "== Chromium for the browser tests (Debian's package)"
 bash scripts/chromium.sh
+echo "== Redis for the task-broker tests (Debian's package)"
+source scripts/redis.sh
 echo "== tests on SQLite"
 .venv/bin/pytest -n "${TEST_WORKERS:-2}" -p no:cacheprovider "$@"
 

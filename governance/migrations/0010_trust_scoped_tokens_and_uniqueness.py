@@ -53,7 +53,7 @@ def refuse_duplicates(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [
         ("catalog", "0006_trust_atlassian_account_id"),
-        ("governance", "0008_sso_action_permissions"),
+        ("governance", "0009_outbox_engine"),
     ]
 
     operations = [

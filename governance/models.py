@@ -4,6 +4,7 @@ from governance.audit.models import AuditEvent
 from governance.drift.models import DriftFinding
 from governance.grants.models import EmergencyReview, ExpiryWarning, Grant, GrantExtension
 from governance.jira.models import JiraUpdate
+from governance.lifecycle.models import LifecycleEvent, Offboarding, PersonState
 from governance.requests.models import (
     AccessRequest,
     ApprovalDecision,
@@ -32,6 +33,9 @@ __all__ = [
     "Grant",
     "GrantExtension",
     "JiraUpdate",
+    "LifecycleEvent",
+    "Offboarding",
+    "PersonState",
     "PolicyStep",
     "StepKind",
     "validate_departments",

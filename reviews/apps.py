@@ -4,3 +4,11 @@ from django.apps import AppConfig
 class ReviewsConfig(AppConfig):
     name = "reviews"
     verbose_name = "Access reviews"
+
+    def ready(self) -> None:
+        from governance.lifecycle import ports
+        from reviews.campaigns import lifecycle
+
+        # governance announces leavers and movers; reviews moves and opens review items.
+        ports.on_leaver(lifecycle.move_leaver_items)
+        ports.on_mover(lifecycle.open_mover_review)

@@ -20,6 +20,10 @@ def _flatten(detail) -> dict[str, list[str]]:
             if isinstance(value, dict):
                 for sub, messages in _flatten(value).items():
                     out[f"{key}.{sub}"] = messages
+            elif isinstance(value, list) and any(isinstance(v, dict) for v in value):
+                for index, item in enumerate(value):  # a list of objects: name the row, e.g. activity[2].person
+                    for sub, messages in (_flatten(item) if item else {}).items():
+                        out[f"{key}[{index}].{sub}"] = messages
             else:
                 out[key] = [str(v) for v in (value if isinstance(value, list) else [value])]
         return out

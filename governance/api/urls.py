@@ -2,6 +2,7 @@ from django.urls import path
 
 from governance.api import views as api
 from governance.drift import api as api_drift
+from governance.lifecycle import api as api_lifecycle
 
 urlpatterns = [
     path("access-requests/", api.AccessRequestCollection.as_view(), name="access-requests"),
@@ -13,6 +14,8 @@ urlpatterns = [
     path("drift/", api_drift.DriftFindingCollection.as_view(), name="drift-findings"),
     path("applications/", api.ApplicationCollection.as_view(), name="applications"),
     path("people/<str:email>/", api.PersonDetail.as_view(), name="person"),
+    path("people/<str:email>/offboard/", api_lifecycle.OffboardPerson.as_view(), name="person-offboard"),
+    path("activity/", api_lifecycle.ActivityCollection.as_view(), name="activity"),
     path("grants/<int:grant_id>/", api.GrantDetail.as_view(), name="grant"),
     path("grants/<int:grant_id>/revoke/", api.RevokeGrant.as_view(), name="grant-revoke"),
     path("grants/<int:grant_id>/extend/", api.ExtendGrant.as_view(), name="grant-extend"),

@@ -55,7 +55,7 @@ def _covering(person_ids: set[int], group_ids: set[int]) -> dict[tuple[int, int]
     return covering
 
 
-def _plan(batch: list[Grant], now: datetime) -> tuple[list[C], list[dict], set[int]]:
+def _plan(batch: list[Grant], now: datetime, *, why: str = "expired") -> tuple[list[C], list[dict], set[int]]:
     """The removal and kept-membership rows, their audit events, and grants with nothing to remove."""
     groups_by_grant = _groups_by_grant([g.pk for g in batch])
     person_ids = {g.person_id for g in batch}
@@ -106,7 +106,7 @@ def _plan(batch: list[Grant], now: datetime) -> tuple[list[C], list[dict], set[i
                     "action": "membership.queued",
                     "grant": grant,
                     "data": {"groups": queued},
-                    "message": f"Queued: remove {grant.person.email} from {', '.join(queued)} (expired).",
+                    "message": f"Queued: remove {grant.person.email} from {', '.join(queued)} ({why}).",
                 }
             )
         else:

@@ -82,7 +82,12 @@ def test_it_respects_reference_counting_and_pre_existing_memberships(watched, ta
     LocalMembership.objects.create(person=company.bob, group=other)
     crm_grant = Grant.objects.create(person=company.bob, role=crm, status="active", starts_at=timezone.now())
     MembershipChange.objects.create(
-        action="add", person=company.bob, group=other, grant=crm_grant, status="succeeded", result="already_member",
+        action="add",
+        person=company.bob,
+        group=other,
+        grant=crm_grant,
+        status="succeeded",
+        result="already_member",
         next_attempt_at=timezone.now(),
     )
     leave(company.bob)
@@ -123,10 +128,12 @@ def test_it_cancels_their_requests_reroutes_their_steps_and_ends_their_delegatio
     Person.objects.filter(pk=charlie.pk).update(manager=company.alice)
     for_charlie = c.submit("IT-3", requester="charlie@example.com", role="reader")
     now = timezone.now()
-    Delegation.objects.create(person=company.alice, delegate=company.dana, starts_at=now - timedelta(days=1),
-                              ends_at=now + timedelta(days=5))
-    Delegation.objects.create(person=company.alice, delegate=company.dana, starts_at=now + timedelta(days=9),
-                              ends_at=now + timedelta(days=12))
+    Delegation.objects.create(
+        person=company.alice, delegate=company.dana, starts_at=now - timedelta(days=1), ends_at=now + timedelta(days=5)
+    )
+    Delegation.objects.create(
+        person=company.alice, delegate=company.dana, starts_at=now + timedelta(days=9), ends_at=now + timedelta(days=12)
+    )
     leave(company.bob)
     leave(company.alice, "suspended")
     with tasks():
@@ -188,7 +195,9 @@ def test_it_stops_and_reports_when_a_run_would_offboard_more_than_the_cap(watche
     with tasks():
         report = run_lifecycle()
     assert report.stopped_at_cap and sorted(report.held_leavers) == [
-        "bob@example.com", "charlie@example.com", "dana@example.com"
+        "bob@example.com",
+        "charlie@example.com",
+        "dana@example.com",
     ]
     assert not Offboarding.objects.exists()
     assert Grant.objects.get(person=watched.bob).status == "active"
@@ -260,10 +269,9 @@ def test_a_first_run_offboards_departed_people_who_still_hold_access(company, ta
 
 
 def _offboard_queries(company, count: int, prefix: str) -> int:
-    from tests.test_bulk_expiry import active_grant
-
     from governance.audit.services import Actor
     from governance.lifecycle.leavers import offboard
+    from tests.test_bulk_expiry import active_grant
 
     person = c.person(f"{prefix}@example.com", manager=company.alice, department="Engineering")
     for i in range(count):

@@ -17,7 +17,7 @@ from governance.audit.services import Actor, record
 from governance.errors import Conflict, InvalidInput, NotAllowed
 from governance.grants import emergency, extensions
 from governance.grants import services as grants
-from governance.models import AccessRequest, ApprovalDecision, ApprovalStep, Grant, StepKind
+from governance.models import AccessRequest, ApprovalDecision, ApprovalPolicy, ApprovalStep, Grant, StepKind
 from governance.notifications import services as notifications
 from governance.requests import routing
 from governance.transitions import move_request
@@ -205,14 +205,17 @@ class Draft:
     duration_source: str
     extends_grant: Grant | None = None
     actor: Actor | None = None
+    policy: ApprovalPolicy | None = None  # an exception route instead of the role's policy
 
 
 def create_request(draft: Draft) -> AccessRequest:
     """Write a validated request and route it (inside the caller's transaction)."""
     data, role, beneficiary = draft.data, draft.role, draft.beneficiary
     rule = None if (data.emergency or draft.extends_grant) else routing.matching_auto_rule(role, beneficiary)
-    plan = routing.plan_route(role=role, requester=draft.requester, beneficiary=beneficiary)
+    plan = routing.plan_route(role=role, requester=draft.requester, beneficiary=beneficiary, policy=draft.policy)
     label = f"auto-approval rule {rule.name!r}" if rule else plan.policy_label
+    if draft.policy is not None:
+        label = f"exception route: {label}"
     request = AccessRequest.objects.create(
         jira_issue_key=data.jira_issue_key or None,
         requester=draft.requester,

@@ -91,7 +91,11 @@ def test_the_activity_import_needs_permission(client, company):
 
 def test_it_imports_application_activity_from_csv(client, company):
     staff(client, "reviews.view_reclaimpolicy", "catalog.add_appactivity", "catalog.change_appactivity")
-    content = b"application,email,last_active_at\nwiki,bob@example.com,2026-11-20T08:00:00Z\nwiki,alice@example.com,2026-11-19\n"
+    content = (
+        b"application,email,last_active_at\n"
+        b"wiki,bob@example.com,2026-11-20T08:00:00Z\n"
+        b"wiki,alice@example.com,2026-11-19\n"
+    )
     page = client.post(reverse(IMPORT), {"file": SimpleUploadedFile("wiki.csv", content)})
     assert page.status_code == 302
     assert AppActivity.objects.count() == 2

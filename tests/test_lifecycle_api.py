@@ -12,7 +12,6 @@ from governance.jira import adf
 from governance.models import AuditEvent, Grant, Offboarding
 from governance.tasks import sweep_jira_updates
 from tests import company as c
-from tests.emulators.jira import JiraEmulator
 
 
 def offboard_url(email: str) -> str:
@@ -153,21 +152,12 @@ def test_an_empty_batch_is_refused(company, api):
 
 
 @pytest.fixture
-def jira(settings):
-    with JiraEmulator() as emulator:
-        for key in ("IT-1", "HR-7"):
-            emulator.add_issue(key)
-        settings.JIRA_ENABLED = True
-        settings.JIRA_BASE_URL = emulator.base_url
-        settings.JIRA_EMAIL = emulator.email
-        settings.JIRA_API_TOKEN = emulator.api_token
-        settings.JIRA_TRANSITIONS = {}
-        settings.JIRA_TICKETS = {**settings.JIRA_TICKETS, "PROJECT": "ITOPS"}
-        settings.JIRA = {**settings.JIRA, "TIMEOUT_SECONDS": 2.0}
-        yield emulator
+def jira(jira, settings):
+    settings.JIRA_TICKETS = {**settings.JIRA_TICKETS, "PROJECT": "ITOPS"}
+    return jira
 
 
-def texts(emulator: JiraEmulator, key: str) -> list[str]:
+def texts(emulator, key: str) -> list[str]:
     return [adf.plain_text(comment["body"]) for comment in emulator.comments(key)]
 
 

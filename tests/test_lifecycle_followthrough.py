@@ -19,24 +19,9 @@ from reviews.campaigns import services as campaigns
 from reviews.models import ReclaimPolicy, ReviewCampaign, ReviewItem
 from reviews.reclaim.services import run_reclaim
 from tests import company as c
-from tests.emulators.jira import JiraEmulator
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
-
-
-@pytest.fixture
-def jira(settings):
-    with JiraEmulator() as emulator:
-        for key in ("IT-1", "IT-9"):
-            emulator.add_issue(key)
-        settings.JIRA_ENABLED = True
-        settings.JIRA_BASE_URL = emulator.base_url
-        settings.JIRA_EMAIL = emulator.email
-        settings.JIRA_API_TOKEN = emulator.api_token
-        settings.JIRA_TRANSITIONS = {}
-        settings.JIRA = {**settings.JIRA, "TIMEOUT_SECONDS": 2.0}
-        yield emulator
 
 
 def texts(emulator, key="IT-1") -> list[str]:

@@ -24,6 +24,11 @@ C = MembershipChange
 ACTOR = Actor.system("expiry")
 
 
+def lock_people(person_ids: set[int]) -> None:
+    """Serialise reference counting with concurrent grant changes of the same people."""
+    list(Person.objects.select_for_update().filter(id__in=person_ids).order_by("id").values_list("id", flat=True))
+
+
 def _due_ids(now: datetime, limit: int) -> list[int]:
     due = Grant.objects.filter(status=G.ACTIVE, expires_at__lte=now).order_by("expires_at", "id")
     return list(due.select_for_update(skip_locked=True, of=("self",)).values_list("id", flat=True)[:limit])
@@ -126,12 +131,7 @@ def expire_due_batch(*, limit: int = 500, now: datetime | None = None) -> int:
             .select_related("person", "role__application", "request")
             .order_by("expires_at")
         )
-        list(
-            Person.objects.select_for_update()
-            .filter(id__in={g.person_id for g in batch})
-            .order_by("id")
-            .values_list("id", flat=True)
-        )  # serialise reference counting with concurrent grant changes
+        lock_people({g.person_id for g in batch})
         Grant.objects.filter(id__in=[g.pk for g in batch]).update(status=G.EXPIRED, ended_at=now, end_reason="expired")
         for grant in batch:
             grant.status, grant.ended_at, grant.end_reason = G.EXPIRED, now, "expired"

@@ -6,24 +6,13 @@ from __future__ import annotations
 from django.contrib import admin
 from django.http import HttpRequest
 
-from governance.adminkit import run_each
+from governance.adminkit import ReadOnlyAdmin, run_each
 from governance.lifecycle import leavers
 from governance.models import LifecycleEvent, Offboarding
 
 
-class _ReadOnly(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-
 @admin.register(Offboarding)
-class OffboardingAdmin(_ReadOnly):
+class OffboardingAdmin(ReadOnlyAdmin):
     list_display = (
         "id",
         "person",
@@ -69,7 +58,7 @@ class OffboardingAdmin(_ReadOnly):
 
 
 @admin.register(LifecycleEvent)
-class LifecycleEventAdmin(_ReadOnly):
+class LifecycleEventAdmin(ReadOnlyAdmin):
     list_display = ("occurred_at", "person", "kind", "trigger", "offboarding")
     list_filter = ("kind", "trigger")
     list_select_related = ("person",)

@@ -8,6 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from governance.api.serializers import _Input
 from governance.api.views import ERRORS, _parse
 from governance.audit.services import Actor
 from governance.lifecycle import leavers
@@ -16,14 +17,6 @@ from governance.lifecycle.services import request_offboarding
 from governance.models import Offboarding
 
 JIRA_KEY = r"^[A-Za-z][A-Za-z0-9_]*-\d+$"
-
-
-class _Input(serializers.Serializer):
-    def create(self, validated_data):  # pragma: no cover - inputs are never saved directly
-        raise NotImplementedError
-
-    def update(self, instance, validated_data):  # pragma: no cover
-        raise NotImplementedError
 
 
 class OffboardInput(_Input):

@@ -11,17 +11,15 @@ from datetime import datetime
 
 from django.utils import timezone
 
-from catalog.models import Application, Person
+from catalog.models import Application
 from governance.audit.services import Actor, record_many
 from governance.grants import bulk_expiry
 from governance.grants import services as one_by_one
-from governance.models import AccessRequest, Grant
-from governance.transitions import move_request
+from governance.models import Grant
 from provisioning.models import FulfilmentTask
 from provisioning.outbox import services as provisioning
 
 G = Grant.Status
-R = AccessRequest.Status
 BATCH = 500
 
 
@@ -36,12 +34,7 @@ def revoke_grants(grants: list[Grant], *, actor: Actor, reason: str, now: dateti
 
 
 def _revoke_batch(batch: list[Grant], *, actor: Actor, reason: str, now: datetime) -> list[int]:
-    list(
-        Person.objects.select_for_update()
-        .filter(id__in={g.person_id for g in batch})
-        .order_by("id")
-        .values_list("id", flat=True)
-    )  # serialise reference counting with concurrent grant changes
+    bulk_expiry.lock_people({g.person_id for g in batch})
     ids = list(
         Grant.objects.select_for_update(of=("self",))
         .filter(id__in=[g.pk for g in batch], status__in=Grant.LIVE)
@@ -67,14 +60,7 @@ def _revoke_batch(batch: list[Grant], *, actor: Actor, reason: str, now: datetim
         actor=actor,
     )
     for grant in batch:  # rare: grants still being provisioned
-        if grant.request and grant.request.status in (R.PROVISIONING, R.APPROVED):
-            move_request(
-                grant.request,
-                R.FAILED,
-                actor=actor,
-                message="Revoked before provisioning finished.",
-                reason=f"revoked: {reason}",
-            )
+        one_by_one.fail_unfinished_request(grant, actor=actor, reason=reason)
     provisioning.cancel_open_fulfilment_tasks(
         tasks=FulfilmentTask.objects.filter(grant_id__in=ids, action=FulfilmentTask.Action.GRANT)
     )

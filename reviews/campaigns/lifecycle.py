@@ -5,14 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import F
 from django.utils import timezone
 
 from catalog.models import Person
 from governance.audit.services import Actor, record
 from governance.models import Grant, LifecycleEvent, Offboarding
 from governance.requests.routing import it_approvers
-from reviews.campaigns.services import launch_campaign, tell_reviewer
+from reviews.campaigns.services import launch_campaign, move_to_reviewer, tell_reviewer
 from reviews.models import ReviewCampaign, ReviewerStrategy, ReviewItem
 
 SYSTEM = Actor.system("lifecycle")
@@ -41,12 +40,7 @@ def move_leaver_items(*, offboarding: Offboarding) -> dict:
         mine = items.filter(campaign=campaign)
         if not campaign.allow_self_review:
             mine = mine.exclude(person=fallback)
-        count = mine.update(
-            escalated_from=F("reviewer"),
-            reviewer=fallback,
-            escalated_at=now,
-            routing_note="the reviewer left: moved to the fallback reviewer",
-        )
+        count = move_to_reviewer(mine, fallback, now, "the reviewer left: moved to the fallback reviewer")
         if not count:
             continue
         tell_reviewer(campaign, fallback, intro=f"Moved to you: {count} items of a reviewer who left")

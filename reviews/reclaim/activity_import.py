@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
 from governance.lifecycle.activity import ActivityRow
-from reviews.campaigns.accounts_import import ImportRejected, _cell, _header_key, _last_login, _rows
+from reviews.campaigns.accounts_import import ImportRejected, _cell, _last_login, read_table
 
 REQUIRED = ("application", "email", "last_active_at")
 MAX_ROWS = 5000
@@ -16,15 +16,7 @@ MAX_ROWS = 5000
 
 def parse_activity_file(filename: str, content: bytes) -> list[ActivityRow]:
     """Every row of the file, or ImportRejected listing each bad one."""
-    rows = _rows(filename, content)
-    if not rows or not any(_cell(c) for c in rows[0]):
-        raise ImportRejected(filename, [(1, "the file is empty; expected a header row: " + ", ".join(REQUIRED))])
-    header = [_header_key(c) for c in rows[0]]
-    missing = [c for c in REQUIRED if c not in header]
-    if missing:
-        raise ImportRejected(filename, [(1, f"the header lacks the column(s) {', '.join(missing)}")])
-    if len(rows) - 1 > MAX_ROWS:
-        raise ImportRejected(filename, [(1, f"more than {MAX_ROWS} rows; split the file")])
+    rows, header = read_table(filename, content, REQUIRED, MAX_ROWS)
     index = {name: header.index(name) for name in REQUIRED}
     parsed, errors = [], []
     for line, row in enumerate(rows[1:], start=2):

@@ -14,6 +14,7 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
 
+from governance.adminkit import ReadOnlyAdmin
 from governance.errors import GovernanceError
 from governance.lifecycle.activity import record_activity
 from governance.services import Actor
@@ -158,19 +159,10 @@ class ReclaimPolicyAdmin(admin.ModelAdmin):
                 self.message_user(request, f"{closed} open reclaim cases closed by this change.", messages.INFO)
 
 
-class _CaseAdmin(admin.ModelAdmin):
+class _CaseAdmin(ReadOnlyAdmin):
     list_select_related = ("person", "application", "grant", "group")
     search_fields = ("person__email", "person__name", "application__slug")
     date_hierarchy = "opened_at"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
     @admin.display(description="access")
     def access(self, case: ReclaimCase) -> str:

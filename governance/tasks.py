@@ -80,3 +80,11 @@ def run_lifecycle() -> str:
     from governance.lifecycle.services import run_lifecycle as lifecycle
 
     return lifecycle().line()
+
+
+def verify_audit_chain() -> str:
+    """The periodic verification of the audit log's hash chain (alerts IT on a break)."""
+    from governance.audit.chain import verify_and_record
+
+    result = verify_and_record()
+    return "intact" if result.broken is None else f"broken at {result.broken}"

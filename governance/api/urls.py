@@ -2,6 +2,7 @@ from django.urls import path
 
 from governance.api import views as api
 from governance.drift import api as api_drift
+from governance.evidence import api as evidence_api
 from governance.lifecycle import api as api_lifecycle
 
 urlpatterns = [
@@ -16,6 +17,8 @@ urlpatterns = [
     path("people/<str:email>/", api.PersonDetail.as_view(), name="person"),
     path("people/<str:email>/offboard/", api_lifecycle.OffboardPerson.as_view(), name="person-offboard"),
     path("activity/", api_lifecycle.ActivityCollection.as_view(), name="activity"),
+    path("grants/", evidence_api.GrantCollection.as_view(), name="grants"),
+    path("trace/", evidence_api.Trace.as_view(), name="trace"),
     path("grants/<int:grant_id>/", api.GrantDetail.as_view(), name="grant"),
     path("grants/<int:grant_id>/revoke/", api.RevokeGrant.as_view(), name="grant-revoke"),
     path("grants/<int:grant_id>/extend/", api.ExtendGrant.as_view(), name="grant-extend"),

@@ -20,6 +20,7 @@ SCHEDULES: dict[str, tuple[str, int]] = {
     "confirm review removals": ("reviews.campaigns.tasks.confirm_campaign_removals", 5),
     "sync review and reclaim Jira tickets": ("reviews.campaigns.tasks.sync_jira_tickets", 1),
     "reclaim inactive access": ("reviews.reclaim.tasks.run_reclaim_sweep", 60 * 24),
+    "verify the audit chain": ("governance.tasks.verify_audit_chain", 60),
 }
 
 

@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('catalog', '0005_lifecycle_mover_policy'),
-        ('governance', '0006_duration_ceiling_and_rule_validation'),
+        ('governance', '0007_audit_hash_chain'),
     ]
 
     operations = [

@@ -161,6 +161,9 @@ GATEHOUSE = {
     # (ISO-8601 lead times; each applies to grants longer than it).
     "CONTRACTOR_DEFAULT_DAYS": env.int("GATEHOUSE_CONTRACTOR_DEFAULT_DAYS", default=30),
     "EXPIRY_WARNINGS": env.list("GATEHOUSE_EXPIRY_WARNINGS", default=["PT1H", "P1D"]),
+    # Where the demo company's groups live: "local" (Gatehouse's own database) or "google" (groups
+    # <name>@GOOGLE_DOMAIN in your Workspace, people <handle>@GOOGLE_DOMAIN); see docs/google.md.
+    "DEMO_DIRECTORY": env.str("GATEHOUSE_DEMO_DIRECTORY", default="local"),
 }
 
 # Mail (approver links, reminders): e.g. smtp+tls://user:password@smtp.example.com:587
@@ -246,6 +249,26 @@ OKTA = {
     # outbox re-queues the change for after the reset. Keep waits below the task timeout (Q_TIMEOUT).
     "RATE_LIMIT_MAX_RETRIES": env.int("OKTA_RATE_LIMIT_MAX_RETRIES", default=1),
     "REQUEST_TIMEOUT_SECONDS": env.int("OKTA_REQUEST_TIMEOUT_SECONDS", default=30),
+}
+
+# --- Google Workspace connector (provisioning/connectors/google/; see docs/google.md) ---------------
+# A service account with domain-wide delegation acting as GOOGLE_ADMIN_SUBJECT. Its key (a JSON key
+# file, or the JSON itself) is the only secret; the keys below holding it contain "KEY", so Django's
+# error pages redact them. Unset subject and key mean "not configured".
+GOOGLE = {
+    "CUSTOMER_ID": env.str("GOOGLE_CUSTOMER_ID", default="my_customer"),
+    "ADMIN_SUBJECT": env.str("GOOGLE_ADMIN_SUBJECT", default=""),
+    "SERVICE_ACCOUNT_KEY_FILE": env.str("GOOGLE_SERVICE_ACCOUNT_FILE", default=""),
+    "SERVICE_ACCOUNT_KEY": env.str("GOOGLE_SERVICE_ACCOUNT_JSON", default=""),
+    "DOMAIN": env.str("GOOGLE_DOMAIN", default=""),
+    # The Directory API's root; only tests and proxies change it.
+    "API_URL": env.str("GOOGLE_API_URL", default=""),
+    "TIMEOUT_SECONDS": env.float("GOOGLE_TIMEOUT_SECONDS", default=30.0),
+    # In-call retries of reads (429, 5xx, rate-limit 403s) with exponential backoff; writes are
+    # retried by the outbox only.
+    "MAX_RETRIES": env.int("GOOGLE_MAX_RETRIES", default=3),
+    # Each connector paces itself below this; Google's default quota is 2,400 a minute per admin.
+    "MAX_REQUESTS_PER_MINUTE": env.int("GOOGLE_MAX_REQUESTS_PER_MINUTE", default=1200),
 }
 
 # --- Auto Reclaim (reviews/services/reclaim.py, docs/reclaim.md) ---

@@ -19,6 +19,7 @@ urlpatterns = [
     path("activity/", api_lifecycle.ActivityCollection.as_view(), name="activity"),
     path("grants/", evidence_api.GrantCollection.as_view(), name="grants"),
     path("trace/", evidence_api.Trace.as_view(), name="trace"),
+    path("metrics/", evidence_api.Metrics.as_view(), name="metrics"),
     path("grants/<int:grant_id>/", api.GrantDetail.as_view(), name="grant"),
     path("grants/<int:grant_id>/revoke/", api.RevokeGrant.as_view(), name="grant-revoke"),
     path("grants/<int:grant_id>/extend/", api.ExtendGrant.as_view(), name="grant-extend"),

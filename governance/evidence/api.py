@@ -17,10 +17,13 @@ from catalog.models import Application, Person
 from governance.api.errors import ERRORS
 from governance.api.serializers import GrantOutput, RequestOutput
 from governance.evidence import trace as tracing
+from governance.evidence.metrics import Period as MetricsPeriod
+from governance.evidence.metrics import compute_metrics
 from governance.evidence.serializers import (
     DriftOutput,
     EventOutput,
     GrantListQuery,
+    MetricsQuery,
     RequestListQuery,
     TraceMembershipOutput,
     TraceOutput,
@@ -230,4 +233,22 @@ class Trace(APIView):
         return Response(trace_body(_query(TraceQuery, request), next_link))
 
 
-__all__ = ["GrantCollection", "Trace", "list_access_requests"]
+class Metrics(APIView):
+    @extend_schema(
+        operation_id="metrics",
+        parameters=[
+            OpenApiParameter("from", str, description="First day (YYYY-MM-DD) or date-time; default 30 days ago."),
+            OpenApiParameter("to", str, description="Last day, included; default today."),
+        ],
+        responses={200: serializers.DictField(), **ERRORS},
+        description="The numbers of the admin dashboard for a period: request volume by application, approval and "
+        "provisioning time (median, p90) by application and step kind, automation rate and manual touches, "
+        "requests waiting and where they stall, auto-approval candidates, standing privileged access and its "
+        "trend, reviews and Auto Reclaim.",
+    )
+    def get(self, request: Request) -> Response:
+        query = _query(MetricsQuery, request)
+        return Response(compute_metrics(MetricsPeriod(query["start"], query["end"])))
+
+
+__all__ = ["GrantCollection", "Metrics", "Trace", "list_access_requests"]

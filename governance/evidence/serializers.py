@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from django.utils import timezone
 from rest_framework import serializers
 
 from governance.api.serializers import GrantOutput, RequestOutput
+from governance.evidence.periods import parse_moment
 from governance.models import AccessRequest, Grant
 
 
@@ -34,6 +38,37 @@ class TraceQuery(StrictQuery):
         if not attrs.get("person") and not attrs.get("application"):
             raise serializers.ValidationError({"person": ["Give person, application, or both."]})
         return attrs
+
+
+class MomentField(serializers.CharField):
+    """A date (the whole day; an end date includes it) or an ISO-8601 date-time."""
+
+    def __init__(self, *, end: bool, **kwargs):
+        self.end = end
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        moment = parse_moment(super().to_internal_value(data), end=self.end)
+        if moment is None:
+            raise serializers.ValidationError("Use a date (YYYY-MM-DD) or an ISO-8601 date-time.")
+        return moment
+
+
+class MetricsQuery(StrictQuery):
+    """`from` and `to` (keywords in Python, so declared here rather than as attributes)."""
+
+    def get_fields(self):
+        return {
+            "from": MomentField(end=False, required=False, help_text="First day (default: 30 days before `to`)."),
+            "to": MomentField(end=True, required=False, help_text="Last day, included (default: today)."),
+        }
+
+    def validate(self, attrs):
+        end = attrs.get("to") or timezone.now()
+        start = attrs.get("from") or end - timedelta(days=30)
+        if end <= start:
+            raise serializers.ValidationError({"to": ["`to` must not be before `from`."]})
+        return {"start": start, "end": end}
 
 
 class _ListQuery(StrictQuery):

@@ -69,6 +69,17 @@ def _okta() -> Connector:
 
 register("okta", _okta)
 
+
+def _google() -> Connector:
+    from django.conf import settings
+
+    from provisioning.connectors.google.connector import GoogleConnector
+
+    return GoogleConnector.from_settings(getattr(settings, "GOOGLE", {}) or {})
+
+
+register("google", _google)
+
 __all__ = [
     "AddResult",
     "Connector",

@@ -2,29 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.utils.dateparse import parse_date, parse_datetime
 
 from catalog.models import Application
 from governance.audit.services import Actor
 from governance.evidence.export import FORMATS, Period, export_evidence
+from governance.evidence.periods import parse_moment
 
 
 def _moment(value: str, *, option: str, end: bool) -> datetime:
-    """A date means the whole day (an end date includes it); a date-time is taken as given (UTC if naive)."""
-    try:
-        day = parse_date(value)
-        parsed = None if day else parse_datetime(value)
-    except ValueError:
-        day = parsed = None
-    if day is not None:
-        return datetime.combine(day + timedelta(days=1) if end else day, time.min, tzinfo=UTC)
-    if parsed is None:
+    moment = parse_moment(value, end=end)
+    if moment is None:
         raise CommandError(f"{option}: {value!r} is not a date (YYYY-MM-DD) or an ISO-8601 date-time.")
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return moment
 
 
 class Command(BaseCommand):

@@ -1,0 +1,1 @@
+"""The Google Workspace connector (Admin SDK Directory API); see docs/google.md."""

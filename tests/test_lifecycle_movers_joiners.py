@@ -170,3 +170,12 @@ def test_a_rule_without_a_role_cannot_grant_on_join(company):
     rule = AutoApprovalRule(name="x", application=company.wiki, departments=["Engineering"], grant_on_join=True)
     with pytest.raises(ValidationError, match="needs a role"):
         rule.full_clean()
+
+
+def test_the_metrics_show_lifecycle_events_and_birthright(watched, tasks, api):
+    birthright(watched)
+    c.person("eve@example.com", department="Engineering")
+    with tasks():
+        run_lifecycle()
+    section = api.get("/api/v1/metrics/").json()["lifecycle"]
+    assert section["events"] == {"joiner": 1} and section["birthright_requests"] == 1

@@ -94,16 +94,22 @@ def okta_directory(people: int, groups: int):
 
 
 def wait_confirmed(deadline_seconds: float) -> float:
-    """Seconds until every grant's removal is confirmed and every offboarding complete."""
+    """Seconds until every grant's removal is confirmed and every offboarding complete. The outbox's
+    recovery sweep runs once a minute, as its schedule does in production (it picks up changes a
+    worker gave back, e.g. on SQLite's "database is locked")."""
     from governance.lifecycle.leavers import confirm_offboardings
     from governance.models import Grant, Offboarding
+    from provisioning.outbox.services import recover_changes
 
-    started = time.monotonic()
+    started = swept = time.monotonic()
     while time.monotonic() - started < deadline_seconds:
         if not Grant.objects.filter(removed_at__isnull=True).exists():
             confirm_offboardings()
             if not Offboarding.objects.exclude(status="completed").exists():
                 return time.monotonic() - started
+        if time.monotonic() - swept >= 60:
+            recover_changes()
+            swept = time.monotonic()
         time.sleep(0.5)
     raise SystemExit(f"not confirmed within {deadline_seconds:.0f}s")
 
@@ -132,7 +138,10 @@ def main() -> None:
     run_lifecycle()  # lifecycle has seen everyone once
     total = args.people * args.grants
     where = "Okta emulator" if args.okta else "local directory"
-    print(f"database: {url.split('@')[-1]}  {args.people} people x {args.grants} grants = {total}  via {where}")
+    print(
+        f"database: {url.split('@')[-1]}  {args.people} people x {args.grants} grants = {total}  via {where}",
+        flush=True,
+    )
     with task_cluster(args.workers):
         time.sleep(3)  # let the cluster start
         if args.okta:

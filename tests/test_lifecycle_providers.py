@@ -50,12 +50,14 @@ def graph():
         connectors.register("entra", original)
 
 
-def _wiki_on(connector: str, external_id: str, tasks) -> None:
+def _wiki_on(connector: str, external_id: str | None, tasks) -> None:
     """The first sync brings people and groups; then the wiki's editor role maps to the group."""
     sync_directory(connector)  # scheduled syncs cover the directories groups use: this one, from now on
     alice = Person.objects.get(email="alice@example.com")
     wiki = c.app("wiki", owner=alice)
-    c.role(wiki, "editor", IdpGroup.objects.get(connector=connector, external_id=external_id), durations=["P7D"])
+    groups = IdpGroup.objects.filter(connector=connector)
+    group = groups.get(external_id=external_id) if external_id else groups.get()
+    c.role(wiki, "editor", group, durations=["P7D"])
     c.policy("Default", "app_owner")
 
 
@@ -107,6 +109,46 @@ def test_an_entra_account_disabled_ends_access_and_removes_the_entra_membership(
     grant.refresh_from_db()
     assert grant.status == Grant.Status.REVOKED
     assert graph.member_ids(editors) == []
+
+
+@pytest.fixture
+def google():
+    from google.auth.credentials import AnonymousCredentials
+
+    from provisioning.connectors.google.connector import GoogleConnector
+    from tests.emulators.google import GoogleDirectoryEmulator
+
+    with GoogleDirectoryEmulator() as emulator:
+        original = connectors._FACTORIES["google"]
+        connectors.register(
+            "google",
+            lambda: GoogleConnector(
+                credentials=AnonymousCredentials(),
+                api_url=f"{emulator.base_url}/",
+                max_retries=0,
+                max_requests_per_minute=0,
+            ),
+        )
+        yield emulator
+        connectors.register("google", original)
+
+
+@pytest.mark.parametrize("state", ["suspended", "archived"])
+def test_a_google_suspension_or_archive_ends_access_and_removes_the_membership(db, google, tasks, state):
+    google.add_user("alice@example.com", "Alice", "Owner", department="Engineering")
+    bob = google.add_user("bob@example.com", "Bob", "Builder", manager="alice@example.com", department="Engineering")
+    editors = google.add_group("wiki-editors@example.com")
+    _wiki_on("google", None, tasks)
+    grant = _granted(tasks)
+    assert google.member_ids(editors) == [bob]
+
+    google.users[bob][state] = True
+    with tasks():
+        sync_directories_and_detect_drift()
+
+    grant.refresh_from_db()
+    assert grant.status == Grant.Status.REVOKED
+    assert google.member_ids(editors) == []
 
 
 def test_a_failed_sync_offboards_nobody_of_that_directory(db, okta, tasks):

@@ -15,9 +15,4 @@ fi
 .venv/bin/python manage.py collectstatic --noinput -v0
 .venv/bin/python manage.py bootstrap
 
-.venv/bin/python manage.py qcluster &
-cluster=$!
-trap 'kill "$cluster" 2>/dev/null || true' EXIT INT TERM
-echo "Gatehouse: http://${HOST:-127.0.0.1}:${PORT:-8000}/admin/  API docs: http://${HOST:-127.0.0.1}:${PORT:-8000}/api/docs/"
-.venv/bin/gunicorn governance.wsgi --bind "${HOST:-127.0.0.1}:${PORT:-8000}" --workers "${WEB_WORKERS:-2}" \
-  --access-logfile - --graceful-timeout 5
+exec scripts/serve.sh

@@ -2,9 +2,17 @@
 
 from governance.audit.models import AuditChain, AuditEvent
 from governance.drift.models import DriftFinding
-from governance.grants.models import EmergencyReview, ExpiryWarning, Grant, GrantExtension
+from governance.grants.models import (
+    EmergencyReview,
+    ExpiryWarning,
+    Grant,
+    GrantExtension,
+    GrantFulfilmentTask,
+    GrantMembershipChange,
+)
 from governance.jira.models import JiraUpdate
 from governance.lifecycle.models import LifecycleEvent, Offboarding, PersonState
+from governance.notifications.models import OutboundMessage
 from governance.requests.models import (
     AccessRequest,
     ApprovalDecision,
@@ -33,9 +41,12 @@ __all__ = [
     "ExpiryWarning",
     "Grant",
     "GrantExtension",
+    "GrantFulfilmentTask",
+    "GrantMembershipChange",
     "JiraUpdate",
     "LifecycleEvent",
     "Offboarding",
+    "OutboundMessage",
     "PersonState",
     "PolicyStep",
     "StepKind",

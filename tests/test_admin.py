@@ -138,7 +138,7 @@ def test_it_refuses_a_staff_member_who_is_not_the_approver(client, company):
     from django.contrib.auth.models import Permission
 
     user = User.objects.create_user("charlie", password="pw", is_staff=True)
-    user.user_permissions.add(*Permission.objects.filter(codename__in=["view_accessrequest", "change_accessrequest"]))
+    user.user_permissions.add(*Permission.objects.filter(codename__in=["view_accessrequest", "decide_step"]))
     company.charlie.user = user
     company.charlie.save(update_fields=["user"])
     client.force_login(user)
@@ -164,7 +164,7 @@ def test_it_retries_a_failed_change_from_the_admin(admin_client, company, django
     with django_capture_on_commit_callbacks(execute=True):
         admin_client.post(
             reverse("admin:provisioning_membershipchange_changelist"),
-            {"action": "retry", "_selected_action": [change.pk]},
+            {"action": "retry_now", "_selected_action": [change.pk]},
         )
     change.refresh_from_db()
     assert (change.status, change.result) == ("succeeded", "added")

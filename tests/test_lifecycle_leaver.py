@@ -12,7 +12,15 @@ from django.utils import timezone
 
 from catalog.models import GroupMembership, Person
 from governance.lifecycle.services import run_lifecycle
-from governance.models import AccessRequest, AuditEvent, Delegation, Grant, LifecycleEvent, Offboarding
+from governance.models import (
+    AccessRequest,
+    AuditEvent,
+    Delegation,
+    Grant,
+    GrantMembershipChange,
+    LifecycleEvent,
+    Offboarding,
+)
 from provisioning.models import FulfilmentTask, LocalMembership, MembershipChange
 from tests import company as c
 
@@ -81,15 +89,15 @@ def test_it_respects_reference_counting_and_pre_existing_memberships(watched, ta
     GroupMembership.objects.create(person=company.bob, group=other, origin="external", since=timezone.now())
     LocalMembership.objects.create(person=company.bob, group=other)
     crm_grant = Grant.objects.create(person=company.bob, role=crm, status="active", starts_at=timezone.now())
-    MembershipChange.objects.create(
+    change = MembershipChange.objects.create(
         action="add",
         person=company.bob,
         group=other,
-        grant=crm_grant,
         status="succeeded",
         result="already_member",
         next_attempt_at=timezone.now(),
     )
+    GrantMembershipChange.objects.create(grant=crm_grant, change=change)
     leave(company.bob)
     with tasks():
         run_lifecycle()
@@ -156,7 +164,7 @@ def test_it_opens_a_removal_task_for_manual_applications(watched, tasks):
     with tasks():
         request = c.submit("IT-4", requester="bob@example.com", application="payroll", role="clerk")
         c.decide(request, company.alice)
-    task = FulfilmentTask.objects.get(grant__request=request, action="grant")
+    task = FulfilmentTask.objects.get(grant_link__grant__request=request, action="grant")
     from provisioning.outbox.services import complete_fulfilment_task
 
     admin = _admin()
@@ -165,9 +173,9 @@ def test_it_opens_a_removal_task_for_manual_applications(watched, tasks):
     with tasks():
         run_lifecycle()
     offboarding = Offboarding.objects.get(person=company.bob)
-    removal = FulfilmentTask.objects.get(grant__request=request, action="remove", status="open")
+    removal = FulfilmentTask.objects.get(grant_link__grant__request=request, action="remove", status="open")
     assert offboarding.ended["manual_tasks"] == [
-        {"task": removal.pk, "grant": removal.grant_id, "application": "Payroll"}
+        {"task": removal.pk, "grant": removal.grant_link.grant_id, "application": "Payroll"}
     ]
     run_lifecycle()
     offboarding.refresh_from_db()

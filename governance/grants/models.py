@@ -33,6 +33,14 @@ class Grant(models.Model):
     ended_by = models.ForeignKey(Person, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     end_reason = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # What provisioning does for this grant. governance owns these links: provisioning's rows know
+    # nothing of grants.
+    membership_changes = models.ManyToManyField(
+        "provisioning.MembershipChange", through="governance.GrantMembershipChange", related_name="grants", blank=True
+    )
+    fulfilment_tasks = models.ManyToManyField(
+        "provisioning.FulfilmentTask", through="governance.GrantFulfilmentTask", related_name="grants", blank=True
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -41,9 +49,30 @@ class Grant(models.Model):
             models.Index(fields=["status", "expires_at"], name="grant_status_expires"),
             models.Index(fields=["person", "status"], name="grant_person_status"),
         ]
+        permissions = [("revoke_grant", "Can revoke grants now"), ("extend_grant", "Can extend grants")]
 
     def __str__(self) -> str:
         return f"grant #{self.pk} {self.person.email} → {self.role} [{self.status}]"
+
+
+class GrantMembershipChange(models.Model):
+    """The grant a membership change serves (one grant per change)."""
+
+    grant = models.ForeignKey(Grant, on_delete=models.PROTECT, related_name="change_links")
+    change = models.OneToOneField("provisioning.MembershipChange", on_delete=models.CASCADE, related_name="grant_link")
+
+    def __str__(self) -> str:
+        return f"grant #{self.grant_id} ← change #{self.change_id}"
+
+
+class GrantFulfilmentTask(models.Model):
+    """The grant a manual fulfilment task serves (one grant per task)."""
+
+    grant = models.ForeignKey(Grant, on_delete=models.PROTECT, related_name="task_links")
+    task = models.OneToOneField("provisioning.FulfilmentTask", on_delete=models.CASCADE, related_name="grant_link")
+
+    def __str__(self) -> str:
+        return f"grant #{self.grant_id} ← task #{self.task_id}"
 
 
 class GrantExtension(models.Model):
@@ -115,6 +144,7 @@ class EmergencyReview(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["status", "created_at"], name="emergency_review_status")]
+        permissions = [("review_emergency", "Can confirm or reject emergency access")]
 
     def __str__(self) -> str:
         return f"emergency review of {self.request} [{self.status}]"

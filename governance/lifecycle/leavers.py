@@ -201,15 +201,23 @@ def _end_delegations(person: Person, now: datetime, actor: Actor) -> int:
 
 
 def _manual_tasks(grant_ids: list[int]) -> list[dict]:
-    tasks = FulfilmentTask.objects.filter(
-        grant_id__in=grant_ids, action=FulfilmentTask.Action.REMOVE, status=FulfilmentTask.Status.OPEN
-    ).select_related("grant__role__application")
-    return [{"task": t.pk, "grant": t.grant_id, "application": t.grant.role.application.name} for t in tasks]
+    tasks = _open_removal_tasks(grant_ids).values_list(
+        "id", "grant_link__grant_id", "grant_link__grant__role__application__name"
+    )
+    return [{"task": task, "grant": grant, "application": app} for task, grant, app in tasks.order_by("id")]
+
+
+def _open_removal_tasks(grant_ids: list[int]):
+    return FulfilmentTask.objects.filter(
+        grant_link__grant_id__in=grant_ids, action=FulfilmentTask.Action.REMOVE, status=FulfilmentTask.Status.OPEN
+    )
 
 
 def _unexplained(person: Person, grant_ids: list[int], actor: Actor, reason: str) -> list[dict]:
     """Memberships left once every grant's removal is queued; removed too when the policy says so."""
-    removing = MembershipChange.objects.filter(grant_id__in=grant_ids, action=MembershipChange.Action.REMOVE)
+    removing = MembershipChange.objects.filter(
+        grant_link__grant_id__in=grant_ids, action=MembershipChange.Action.REMOVE
+    )
     removing = set(removing.exclude(status=C.SKIPPED).values_list("group_id", flat=True))
     rows = GroupMembership.objects.filter(person=person).exclude(group_id__in=removing).select_related("group")
     remove = settings.GATEHOUSE["LEAVER_REMOVE_UNEXPLAINED"]
@@ -254,9 +262,7 @@ def progress(offboarding: Offboarding) -> dict:
     return {
         "grants": len(offboarding.grant_ids),
         "grants_pending": list(grants_pending.values_list("id", flat=True)),
-        "manual_tasks_open": FulfilmentTask.objects.filter(
-            grant_id__in=offboarding.grant_ids, action=FulfilmentTask.Action.REMOVE, status=FulfilmentTask.Status.OPEN
-        ).count(),
+        "manual_tasks_open": _open_removal_tasks(offboarding.grant_ids).count(),
         "unexplained_removals_pending": unconfirmed,
         "unexplained_for_it": 0 if offboarding.manual_confirmed_at else listed,
     }
@@ -319,9 +325,7 @@ def confirm_manual_removal(*, offboarding: Offboarding, user, note: str = "") ->
         )
         if offboarding.status != OS.IN_PROGRESS:
             raise Conflict(f"Offboarding #{offboarding.pk} is {offboarding.get_status_display().lower()}.")
-        tasks = FulfilmentTask.objects.filter(
-            grant_id__in=offboarding.grant_ids, action=FulfilmentTask.Action.REMOVE, status=FulfilmentTask.Status.OPEN
-        )
+        tasks = _open_removal_tasks(offboarding.grant_ids)
         done = 0
         for task in tasks:
             complete_fulfilment_task(task=task, user=user, note=note or f"offboarding #{offboarding.pk}")

@@ -15,6 +15,7 @@ from catalog.models import Application
 from governance.audit.services import Actor, record_many
 from governance.grants import bulk_expiry
 from governance.grants import services as one_by_one
+from governance.grants.changes import queue_grant_changes
 from governance.models import Grant
 from provisioning.models import FulfilmentTask
 from provisioning.outbox import services as provisioning
@@ -62,7 +63,7 @@ def _revoke_batch(batch: list[Grant], *, actor: Actor, reason: str, now: datetim
     for grant in batch:  # rare: grants still being provisioned
         one_by_one.fail_unfinished_request(grant, actor=actor, reason=reason)
     provisioning.cancel_open_fulfilment_tasks(
-        tasks=FulfilmentTask.objects.filter(grant_id__in=ids, action=FulfilmentTask.Action.GRANT)
+        tasks=FulfilmentTask.objects.filter(grant_link__grant_id__in=ids, action=FulfilmentTask.Action.GRANT)
     )
     why = f"revoked by {actor.label}"
     manual = [g for g in batch if g.role.application.provisioning_mode == Application.ProvisioningMode.MANUAL]
@@ -70,7 +71,7 @@ def _revoke_batch(batch: list[Grant], *, actor: Actor, reason: str, now: datetim
         one_by_one._remove_memberships(grant, why=why)
     automatic = [g for g in batch if g not in manual]
     changes, audits, done = bulk_expiry._plan(automatic, now, why=why)
-    provisioning.queue_changes(changes)
+    queue_grant_changes(changes)
     Grant.objects.filter(id__in=done).update(removed_at=now)
     audits += [
         {"action": "grant.removal_confirmed", "grant": g, "message": f"Every membership of grant #{g.pk} is removed."}

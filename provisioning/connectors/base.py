@@ -1,4 +1,5 @@
-"""The connector interface every identity provider implements, and its typed errors."""
+"""The connector interface every identity provider implements, and its typed errors (the shared
+DeliveryError, so the outbox engine records them like any other delivery failure)."""
 
 from __future__ import annotations
 
@@ -8,19 +9,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from lib.errors import DeliveryError
 
-class ConnectorError(Exception):
+
+class ConnectorError(DeliveryError):
     """A provider call failed. `retryable` errors (429, 5xx, timeouts) may succeed later."""
 
     def __init__(self, message: str, *, retryable: bool, retry_after: float | None = None, status: int | None = None):
-        super().__init__(message)
-        self.message = message
-        self.retryable = retryable
-        self.retry_after = retry_after
-        self.status = status
-
-    def __str__(self) -> str:
-        return self.message
+        super().__init__(message, retryable=retryable, retry_after=retry_after, status=status)
 
 
 class RetryableError(ConnectorError):
@@ -53,11 +49,18 @@ class UserRef:
 
 @dataclass
 class DirectoryUser:
+    """A user as the provider lists it. `status` is decided from an explicit provider state only;
+    `state` is that state as the provider names it (e.g. Okta `SUSPENDED`, Entra
+    `accountEnabled=false`, or `deleted`), kept on the person for the leaver path."""
+
     external_id: str
     email: str
     name: str
     status: str  # "active" | "suspended" | "deprovisioned"
     manager_email: str | None = None
+    manager_external_id: str | None = None  # the manager's id at the provider, when it gives one
+    manager_name: str | None = None  # a display name, matched only when exactly one person has it
+    state: str = ""
     department: str = ""
     title: str = ""
     last_login: datetime | None = None
@@ -72,6 +75,7 @@ class DirectoryGroup:
     name: str
     description: str = ""
     writable: bool = True  # False for groups the provider will not let us change
+    not_writable_reason: str = ""  # why not, in words an IT admin can act on
 
 
 @dataclass
@@ -110,6 +114,12 @@ class Connector(abc.ABC):
 
     def iter_applications(self) -> Iterator[DirectoryApplication]:
         return iter(())
+
+    def read_users(self, external_ids: list[str]) -> dict[str, DirectoryUser | None]:
+        """The provider's current answer for users a listing left out: the user, or None when the
+        provider says it does not exist (deleted). Ids it cannot answer for are left out, and
+        the sync then decides nothing about them. Default: no answer for any."""
+        return {}
 
     def close(self) -> None:
         """Release connections; called when the connector is no longer needed."""

@@ -32,8 +32,10 @@ from provisioning.connectors.base import (
     UserRef,
 )
 from provisioning.connectors.okta.sdk import (
+    CURRENT_EXCHANGE,
     RETRYABLE_STATUSES,
     WRITABLE_GROUP_TYPE,
+    Exchange,
     TimedHTTPClient,
     aware,
     model_value,
@@ -162,28 +164,34 @@ class OktaConnector(Connector):
         self._loop.close()
 
     def _call(self, what: str, method: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, Any]:
-        """Run one SDK call; return (data, response) or raise a typed ConnectorError.
+        """Run one SDK call; return (data, response) or raise a typed ConnectorError."""
+        data, response, _ = self._run(self._acall(what, method, *args, **kwargs))
+        return data, response
+
+    async def _acall(self, what: str, method: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, Any, Any]:
+        """One SDK call on the loop: (data, response, raw headers), or a typed ConnectorError.
 
         The SDK answers a 3-tuple (data, response, error), except that calls without a response
         body answer a 2-tuple (response, error) on error; and with no HTTP response at all
         (connection refused, timeout) it fails inside its own code, so that is caught here.
+        What the HTTP client saw is kept per task (`CURRENT_EXCHANGE`), so concurrent calls on
+        this loop never read each other's status or headers.
         """
-        if self._http is not None:
-            self._http.last_transport_error, self._http.last_status = None, None
+        exchange = Exchange()
+        CURRENT_EXCHANGE.set(exchange)
         try:
-            result = self._run(method(*args, **kwargs))
+            result = await method(*args, **kwargs)
         except ConnectorError:
             raise
         except Exception as error:
-            transport_error = self._http.last_transport_error if self._http else None
-            status = self._http.last_status if self._http else None
-            if transport_error is None and status is not None:
+            if exchange.transport_error is None and exchange.status is not None:
                 # e.g. a 429/503 without Date or X-Rate-Limit-Reset: the SDK gives up without a response.
+                status = exchange.status
                 message = f"Okta answered HTTP {status} while trying to {what}, and the SDK could not use it: {error!r}"
                 if status in RETRYABLE_STATUSES:
                     raise RetryableError(message, status=status) from None
                 raise PermanentError(message, status=status) from None
-            cause = transport_error or error
+            cause = exchange.transport_error or error
             raise RetryableError(f"Okta did not answer while trying to {what}: {cause!r}") from None
         if len(result) == 2:
             data, (response, error) = None, result
@@ -191,7 +199,7 @@ class OktaConnector(Connector):
             data, response, error = result
         if error is not None:
             raise self._classify(error, what)
-        return data, response
+        return data, response, exchange.headers
 
     @staticmethod
     def _classify(error: Exception, what: str) -> ConnectorError:
@@ -213,7 +221,16 @@ class OktaConnector(Connector):
         return PermanentError(message, status=status)
 
     def _pages(self, what: str, method: Callable[..., Any], *args: Any, limit: int, **kwargs: Any) -> Iterator[list]:
-        """Every page of a list call, following Link rel="next"; errors raise (never a silent stop).
+        """Every page of a list call, following Link rel="next"; errors raise (never a silent stop)."""
+        pages = self._apages(what, method, *args, limit=limit, **kwargs)
+        while True:
+            try:
+                yield self._run(anext(pages))
+            except StopAsyncIteration:
+                return
+
+    async def _apages(self, what: str, method: Callable[..., Any], *args: Any, limit: int, **kwargs: Any):
+        """The pages of a list call, on the loop.
 
         The cursor is read from every `Link` header of the raw response, not from the SDK: its
         response object keeps one header per name (the last), and its paginator the first
@@ -221,8 +238,7 @@ class OktaConnector(Connector):
         """
         after, seen = None, set()
         while True:
-            data, _ = self._call(what, method, *args, after=after, limit=limit, **kwargs)
-            headers = self._http.last_headers if self._http is not None else None
+            data, _, headers = await self._acall(what, method, *args, after=after, limit=limit, **kwargs)
             yield list(data or [])
             after = next_cursor(headers, what)
             if not after:

@@ -3,6 +3,8 @@ response headers), reading SDK models, rate-limit waits, Link-header paging and 
 
 from __future__ import annotations
 
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -20,6 +22,20 @@ NOT_WRITABLE = {
     "BUILT_IN": "it is Okta's built-in Everyone group, whose members Okta manages itself",
 }
 RETRYABLE_STATUSES = {429, 500, 502, 503, 504}
+
+
+@dataclass
+class Exchange:
+    """What the HTTP client saw for one SDK call: kept per asyncio task, so calls in flight at
+    the same time on one event loop do not read each other's status or headers."""
+
+    transport_error: BaseException | None = None
+    status: int | None = None
+    headers: Any = None
+
+
+#: the exchange of the SDK call running in the current task (set by the connector per call)
+CURRENT_EXCHANGE: ContextVar[Exchange | None] = ContextVar("okta_exchange", default=None)
 
 
 class TimedHTTPClient(HTTPClient):
@@ -42,6 +58,13 @@ class TimedHTTPClient(HTTPClient):
         self.last_status = result[1].status if result[1] is not None else None
         # The raw aiohttp headers (a multidict): the SDK's ApiResponse keeps one value per name.
         self.last_headers = result[1].headers if result[1] is not None else None
+        exchange = CURRENT_EXCHANGE.get()
+        if exchange is not None:
+            exchange.transport_error, exchange.status, exchange.headers = (
+                self.last_transport_error,
+                self.last_status,
+                self.last_headers,
+            )
         return result
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from typing import Any
 
 import aiohttp
@@ -41,6 +42,7 @@ from provisioning.connectors.okta.sdk import (
     model_value,
     next_cursor,
     not_writable_reason,
+    okta_time,
     retry_after_from,
 )
 
@@ -58,6 +60,7 @@ class OktaConnector(Connector):
     """Users, groups, memberships and apps of one Okta org. Not thread-safe: one per worker."""
 
     name = "okta"
+    lists_changes_since = True
     parameters = (
         "OKTA_ORG_URL",
         "OKTA_API_TOKEN",
@@ -266,6 +269,14 @@ class OktaConnector(Connector):
         for user in users:
             yield self._as_user(user, emails)
 
+    def iter_users_changed_since(self, since: datetime) -> Iterator[DirectoryUser]:
+        """`filter=lastUpdated gt "…"` (Okta's up-to-date filter, not the eventually consistent
+        search); a filtered listing includes DEPROVISIONED users."""
+        expression = f'lastUpdated gt "{okta_time(since)}"'
+        for page in self._pages("list changed users", self._client.list_users, limit=USERS_PAGE, filter=expression):
+            for user in page:
+                yield self._as_user(user, {})
+
     def read_users(self, external_ids: list[str]) -> dict[str, DirectoryUser | None]:
         """Each user by id: Okta answers 404 only for a user that was deleted (after deprovisioning)."""
         found: dict[str, DirectoryUser | None] = {}
@@ -353,21 +364,51 @@ class OktaConnector(Connector):
     # -- groups ----------------------------------------------------------------------------
     def iter_groups(self) -> Iterator[DirectoryGroup]:
         for page in self._pages("list groups", self._client.list_groups, limit=GROUPS_PAGE):
-            for group in page:
-                group_type = group.type.value if hasattr(group.type, "value") else str(group.type or "")
-                yield DirectoryGroup(
-                    external_id=group.id,
-                    name=model_value(group.profile, "name") or group.id,
-                    description=model_value(group.profile, "description") or "",
-                    writable=group_type == WRITABLE_GROUP_TYPE,
-                    not_writable_reason=not_writable_reason(group_type),
-                )
+            yield from map(self._as_group, page)
+
+    def iter_groups_changed_since(self, since: datetime) -> Iterator[DirectoryGroup]:
+        """Groups whose profile (`lastUpdated`) or members (`lastMembershipUpdated`) changed."""
+        stamp = okta_time(since)
+        expression = f'lastUpdated gt "{stamp}" or lastMembershipUpdated gt "{stamp}"'
+        for page in self._pages("list changed groups", self._client.list_groups, limit=GROUPS_PAGE, filter=expression):
+            yield from map(self._as_group, page)
+
+    @staticmethod
+    def _as_group(group: Any) -> DirectoryGroup:
+        group_type = group.type.value if hasattr(group.type, "value") else str(group.type or "")
+        return DirectoryGroup(
+            external_id=group.id,
+            name=model_value(group.profile, "name") or group.id,
+            description=model_value(group.profile, "description") or "",
+            writable=group_type == WRITABLE_GROUP_TYPE,
+            not_writable_reason=not_writable_reason(group_type),
+        )
 
     def iter_group_members(self, group_id: str) -> Iterator[str]:
         what = f"list the members of group {group_id}"
         for page in self._pages(what, self._client.list_group_users, group_id, limit=MEMBERS_PAGE):
             for user in page:
                 yield user.id
+
+    def read_group_members(self, group_ids: list[str], concurrency: int = 1) -> dict[str, list[str] | ConnectorError]:
+        """Several groups at once on this connector's one event loop and session: at most
+        `concurrency` listings in flight (each one still pages in order)."""
+        return self._run(self._amembers_of(group_ids, max(concurrency, 1)))
+
+    async def _amembers_of(self, group_ids: list[str], concurrency: int) -> dict[str, list[str] | ConnectorError]:
+        gate = asyncio.Semaphore(concurrency)
+
+        async def members_of(group_id: str) -> list[str] | ConnectorError:
+            what = f"list the members of group {group_id}"
+            async with gate:
+                try:
+                    pages = self._apages(what, self._client.list_group_users, group_id, limit=MEMBERS_PAGE)
+                    return [user.id async for page in pages for user in page]
+                except ConnectorError as error:
+                    return error
+
+        results = await asyncio.gather(*(members_of(group_id) for group_id in group_ids))
+        return dict(zip(group_ids, results, strict=True))
 
     def _is_member(self, group_id: str, user_id: str, email: str) -> bool:
         groups, _ = self._call(f"list the groups of {email}", self._client.list_user_groups, user_id)

@@ -87,6 +87,11 @@ def aware(value: datetime | None) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+def okta_time(value: datetime) -> str:
+    """A time as Okta's filter expressions take it: `2026-12-01T14:00:00.000Z` (UTC)."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
 def retry_after_from(headers: Any) -> float | None:
     """Seconds until Okta's rate-limit window resets: X-Rate-Limit-Reset minus Date, plus 1."""
     if not headers:

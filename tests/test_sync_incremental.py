@@ -52,7 +52,7 @@ def org(okta, db):
     okta.add_member(editors, bob)
     okta.add_member(admins, alice)
     okta.add_member(other, carol)
-    set_up_long_ago(okta)
+    okta.settle()  # set up long before the first sync
     wiki = c.app("wiki")
     for ext, slug in ((editors, "editor"), (admins, "admin")):
         c.role(wiki, slug, IdpGroup.objects.create(connector="okta", external_id=ext, name=slug))
@@ -60,15 +60,6 @@ def org(okta, db):
     assert (first.status, first.kind, first.memberships) == (SyncRun.Status.SUCCEEDED, SyncRun.Kind.FULL, 2)
     okta.calls.clear()
     return SimpleNamespace(alice=alice, bob=bob, carol=carol, editors=editors, admins=admins, other=other)
-
-
-def set_up_long_ago(okta: OktaEmulator) -> None:
-    """The org as it would be: last changed well before any sync (not within its overlap)."""
-    long_ago = "2024-06-01T08:00:00.000Z"
-    for user in okta.users.values():
-        user["lastUpdated"] = long_ago
-    for group in okta.groups.values():
-        group["lastUpdated"] = group["lastMembershipUpdated"] = long_ago
 
 
 def paths(okta: OktaEmulator) -> list[str]:

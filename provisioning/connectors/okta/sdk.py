@@ -6,7 +6,6 @@ from __future__ import annotations
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -90,20 +89,6 @@ def aware(value: datetime | None) -> datetime | None:
 def okta_time(value: datetime) -> str:
     """A time as Okta's filter expressions take it: `2026-12-01T14:00:00.000Z` (UTC)."""
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
-
-
-def retry_after_from(headers: Any) -> float | None:
-    """Seconds until Okta's rate-limit window resets: X-Rate-Limit-Reset minus Date, plus 1."""
-    if not headers:
-        return None
-    reset, date = headers.get("X-Rate-Limit-Reset"), headers.get("Date")
-    if not reset or not date:
-        return None
-    try:
-        seconds = float(reset) - parsedate_to_datetime(date).timestamp()
-    except (TypeError, ValueError):
-        return None
-    return max(seconds, 0.0) + 1.0
 
 
 def next_cursor(headers: Any, what: str) -> str | None:

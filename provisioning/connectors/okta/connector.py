@@ -18,9 +18,7 @@ from typing import Any
 
 import aiohttp
 from okta.client import Client
-from okta.errors.okta_api_error import OktaAPIError
 
-from lib.http import parse_retry_after
 from provisioning.connectors.base import (
     AddResult,
     Connector,
@@ -33,16 +31,15 @@ from provisioning.connectors.base import (
     RetryableError,
     UserRef,
 )
+from provisioning.connectors.okta.records import as_group, as_user, email_of
 from provisioning.connectors.okta.sdk import (
     CURRENT_EXCHANGE,
     RETRYABLE_STATUSES,
-    WRITABLE_GROUP_TYPE,
     Exchange,
     TimedHTTPClient,
-    aware,
+    classify,
     model_value,
     next_cursor,
-    not_writable_reason,
     okta_time,
 )
 
@@ -52,8 +49,6 @@ USERS_PAGE = 200  # the most /api/v1/users serves per page
 GROUPS_PAGE = 200  # Okta recommends at most 200
 MEMBERS_PAGE = 200  # Okta recommends 200 (its default, 1000, is "for historical reasons")
 APPS_PAGE = 200  # the SDK refuses more (le=200)
-
-_STATUS = {"SUSPENDED": "suspended", "DEPROVISIONED": "deprovisioned"}  # everything else: "active"
 
 
 class OktaConnector(Connector):
@@ -201,26 +196,8 @@ class OktaConnector(Connector):
         else:
             data, response, error = result
         if error is not None:
-            raise self._classify(error, what)
+            raise classify(error, what)
         return data, response, exchange.headers
-
-    @staticmethod
-    def _classify(error: Exception, what: str) -> ConnectorError:
-        status = getattr(error, "status", None)
-        headers = getattr(error, "headers", None) or getattr(error, "response_headers", None) or {}
-        if isinstance(error, OktaAPIError):
-            detail = f"{error.error_code}: {error.error_summary}".strip()
-            causes = "; ".join(c.get("errorSummary", "") for c in error.error_causes or [] if c.get("errorSummary"))
-            if causes:
-                detail = f"{detail} ({causes})"
-        else:
-            detail = str(getattr(error, "message", "") or error)
-        message = f"Okta could not {what}: HTTP {status} {detail}" if status else f"Okta could not {what}: {detail}"
-        if status is None or status in RETRYABLE_STATUSES:
-            # X-Rate-Limit-Reset is on every answer; it means "wait" only on a 429.
-            retry_after = parse_retry_after(headers, include_reset=status == 429)
-            return RetryableError(message, retry_after=retry_after, status=status)
-        return PermanentError(message, status=status)
 
     def _pages(self, what: str, method: Callable[..., Any], *args: Any, limit: int, **kwargs: Any) -> Iterator[list]:
         """Every page of a list call, following Link rel="next"; errors raise (never a silent stop)."""
@@ -264,9 +241,9 @@ class OktaConnector(Connector):
 
     def iter_users(self) -> Iterator[DirectoryUser]:
         users = self._all_users()
-        emails = {user.id: self._email(user) for user in users}
+        emails = {user.id: email_of(user) for user in users}
         for user in users:
-            yield self._as_user(user, emails)
+            yield as_user(user, emails)
 
     def iter_users_changed_since(self, since: datetime) -> Iterator[DirectoryUser]:
         """`filter=lastUpdated gt "…"` (Okta's up-to-date filter, not the eventually consistent
@@ -274,7 +251,7 @@ class OktaConnector(Connector):
         expression = f'lastUpdated gt "{okta_time(since)}"'
         for page in self._pages("list changed users", self._client.list_users, limit=USERS_PAGE, filter=expression):
             for user in page:
-                yield self._as_user(user, {})
+                yield as_user(user, {})
 
     def read_users(self, external_ids: list[str]) -> dict[str, DirectoryUser | None]:
         """Each user by id: Okta answers 404 only for a user that was deleted (after deprovisioning)."""
@@ -287,37 +264,8 @@ class OktaConnector(Connector):
                     raise
                 found[user_id] = None
                 continue
-            found[user_id] = self._as_user(user, {})
+            found[user_id] = as_user(user, {})
         return found
-
-    @staticmethod
-    def _email(user: Any) -> str:
-        return (model_value(user.profile, "email") or model_value(user.profile, "login") or "").lower()
-
-    def _as_user(self, user: Any, emails: dict[str, str]) -> DirectoryUser:
-        """`profile.managerId` names the manager; `profile.manager` is a display name (an email in
-        some orgs), passed on for the sync to match only when it is unambiguous."""
-        profile = user.profile
-        name = " ".join(p for p in (model_value(profile, "first_name"), model_value(profile, "last_name")) if p)
-        manager_id = model_value(profile, "manager_id") or None
-        manager_text = (model_value(profile, "manager") or "").strip()
-        manager_email = emails.get(manager_id) if manager_id else None
-        if manager_email is None and "@" in manager_text:
-            manager_email = manager_text.lower()
-        status = user.status.value if hasattr(user.status, "value") else str(user.status or "")
-        return DirectoryUser(
-            external_id=user.id,
-            email=self._email(user),
-            name=name or self._email(user),
-            status=_STATUS.get(status, "active"),
-            manager_email=manager_email,
-            manager_external_id=manager_id,
-            manager_name=manager_text if manager_text and "@" not in manager_text else None,
-            department=model_value(profile, "department") or "",
-            title=model_value(profile, "title") or "",
-            last_login=aware(user.last_login),
-            state=status,
-        )
 
     def _lookup(self, email: str) -> Any | None:
         """The Okta user whose login (then, failing that, email) is `email`; None when absent."""
@@ -355,33 +303,22 @@ class OktaConnector(Connector):
         if manager_id:
             try:
                 manager, _ = self._call("look up the manager", self._client.get_user, manager_id)
-                emails[manager_id] = self._email(manager)
+                emails[manager_id] = email_of(manager)
             except PermanentError:
                 pass  # a manager Okta no longer has: leave it unknown
-        return self._as_user(user, emails)
+        return as_user(user, emails)
 
     # -- groups ----------------------------------------------------------------------------
     def iter_groups(self) -> Iterator[DirectoryGroup]:
         for page in self._pages("list groups", self._client.list_groups, limit=GROUPS_PAGE):
-            yield from map(self._as_group, page)
+            yield from map(as_group, page)
 
     def iter_groups_changed_since(self, since: datetime) -> Iterator[DirectoryGroup]:
         """Groups whose profile (`lastUpdated`) or members (`lastMembershipUpdated`) changed."""
         stamp = okta_time(since)
         expression = f'lastUpdated gt "{stamp}" or lastMembershipUpdated gt "{stamp}"'
         for page in self._pages("list changed groups", self._client.list_groups, limit=GROUPS_PAGE, filter=expression):
-            yield from map(self._as_group, page)
-
-    @staticmethod
-    def _as_group(group: Any) -> DirectoryGroup:
-        group_type = group.type.value if hasattr(group.type, "value") else str(group.type or "")
-        return DirectoryGroup(
-            external_id=group.id,
-            name=model_value(group.profile, "name") or group.id,
-            description=model_value(group.profile, "description") or "",
-            writable=group_type == WRITABLE_GROUP_TYPE,
-            not_writable_reason=not_writable_reason(group_type),
-        )
+            yield from map(as_group, page)
 
     def iter_group_members(self, group_id: str) -> Iterator[str]:
         what = f"list the members of group {group_id}"

@@ -10,9 +10,11 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
+from okta.errors.okta_api_error import OktaAPIError
 from okta.http_client import HTTPClient
 
-from provisioning.connectors.base import PermanentError
+from lib.http import parse_retry_after
+from provisioning.connectors.base import ConnectorError, PermanentError, RetryableError
 from provisioning.connectors.links import LinkHeaderError, next_target
 
 WRITABLE_GROUP_TYPE = "OKTA_GROUP"
@@ -89,6 +91,25 @@ def aware(value: datetime | None) -> datetime | None:
 def okta_time(value: datetime) -> str:
     """A time as Okta's filter expressions take it: `2026-12-01T14:00:00.000Z` (UTC)."""
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def classify(error: Exception, what: str) -> ConnectorError:
+    """The SDK's error for one call as a typed ConnectorError (retryable: 429, 5xx, no status)."""
+    status = getattr(error, "status", None)
+    headers = getattr(error, "headers", None) or getattr(error, "response_headers", None) or {}
+    if isinstance(error, OktaAPIError):
+        detail = f"{error.error_code}: {error.error_summary}".strip()
+        causes = "; ".join(c.get("errorSummary", "") for c in error.error_causes or [] if c.get("errorSummary"))
+        if causes:
+            detail = f"{detail} ({causes})"
+    else:
+        detail = str(getattr(error, "message", "") or error)
+    message = f"Okta could not {what}: HTTP {status} {detail}" if status else f"Okta could not {what}: {detail}"
+    if status is None or status in RETRYABLE_STATUSES:
+        # X-Rate-Limit-Reset is on every answer; it means "wait" only on a 429.
+        retry_after = parse_retry_after(headers, include_reset=status == 429)
+        return RetryableError(message, retry_after=retry_after, status=status)
+    return PermanentError(message, status=status)
 
 
 def next_cursor(headers: Any, what: str) -> str | None:

@@ -167,6 +167,7 @@ class _EmulatorCalls(dict):
 
     def clear(self) -> None:
         self.emulator.calls.clear()
+        self.emulator.max_in_flight = 0
 
 
 def _is_id(part: str) -> bool:
@@ -209,7 +210,10 @@ def measure(label: str, provider, *, full: bool = False) -> None:
     writes = sum(s in ("INSERT", "UPDATE", "DELETE") for s in statements)
     print(f"\n{label}: {run.status} ({run.kind}) {run.error}")
     print(f"  wall time        {wall:8.2f} s (tracemalloc on: slower than without)")
-    print(f"  connector calls  {sum(provider.calls.values()):8d}  {dict(provider.calls)}")
+    calls = provider.calls
+    print(f"  connector calls  {sum(calls.values()):8d}  {dict(calls)}")
+    if hasattr(calls, "emulator"):
+        print(f"  most in flight   {calls.emulator.max_in_flight:8d}  (requests the emulator answered at once)")
     print(f"  database queries {len(statements):8d}  (writes {writes}, incl. the SyncRun row)")
     print(f"  peak memory      {peak / 1e6:8.1f} MB")
     print(

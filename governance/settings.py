@@ -390,6 +390,11 @@ GATEHOUSE.update(
         # backoff from this many seconds, honouring Retry-After, waiting at most this long in total.
         "SYNC_RETRY_BACKOFF_SECONDS": env.float("GATEHOUSE_SYNC_RETRY_BACKOFF_SECONDS", default=2.0),
         "SYNC_RETRY_MAX_WAIT_SECONDS": env.float("GATEHOUSE_SYNC_RETRY_MAX_WAIT_SECONDS", default=60.0),
+        # Providers that list changes since a time (Okta) are synced incrementally between full
+        # passes; a full pass (every user, group and member) runs at least this often. 0: always full.
+        "SYNC_FULL_EVERY_HOURS": env.float("GATEHOUSE_SYNC_FULL_EVERY_HOURS", default=24.0),
+        # Member listings of mapped groups in flight at once (one event loop, or threads for Google).
+        "SYNC_CONCURRENCY": env.int("GATEHOUSE_SYNC_CONCURRENCY", default=8),
     }
 )
 if not 0 <= GATEHOUSE["SYNC_MAX_SHRINK"] < 1:

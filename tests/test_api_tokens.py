@@ -212,7 +212,7 @@ def test_bootstrap_prints_a_submit_token_and_a_decide_token(db):
 def test_the_upgrade_gives_existing_tokens_every_scope(db):
     from django.apps import apps
 
-    migration = importlib.import_module("governance.migrations.0010_trust_scoped_tokens_and_uniqueness")
+    migration = importlib.import_module("governance.migrations.0011_trust_scoped_tokens_and_uniqueness")
     stored, _ = token(scopes=["requests:read"])
     migration.existing_tokens_keep_every_scope(apps, None)
     stored.refresh_from_db()

@@ -52,8 +52,8 @@ def refuse_duplicates(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("catalog", "0006_trust_atlassian_account_id"),
-        ("governance", "0009_outbox_engine"),
+        ("catalog", "0007_trust_atlassian_account_id"),
+        ("governance", "0010_lifecycle_offboarding"),
     ]
 
     operations = [

@@ -39,6 +39,11 @@ class Person(models.Model):
         max_length=40, blank=True, help_text="The connector whose directory sync last reported this person."
     )
     external_id = models.CharField(max_length=200, blank=True, help_text="The person's id in that directory.")
+    atlassian_account_id = models.CharField(
+        max_length=128,
+        blank=True,
+        help_text="Their Atlassian account id, to match Jira approvals when Jira hides the email address.",
+    )
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -87,6 +92,14 @@ class Person(models.Model):
         return self.status == self.Status.ACTIVE
 
 
+class MoverPolicy(models.TextChoices):
+    """What happens to a person's access when the directory says they moved (department, manager, title)."""
+
+    REVIEW = "review", "Review by the new manager"
+    REVOKE = "revoke", "Revoke the old department's birthright; review the rest"
+    NOTHING = "nothing", "Nothing"
+
+
 class Application(models.Model):
     class Status(models.TextChoices):
         APPROVED = "approved", "Approved"
@@ -113,6 +126,12 @@ class Application(models.Model):
     risk_tier = models.CharField(max_length=20, choices=RiskTier.choices, default=RiskTier.MEDIUM)
     provisioning_mode = models.CharField(
         max_length=20, choices=ProvisioningMode.choices, default=ProvisioningMode.AUTOMATIC
+    )
+    mover_policy = models.CharField(
+        max_length=20,
+        choices=MoverPolicy.choices,
+        blank=True,
+        help_text="When a holder moves. Empty: GATEHOUSE_MOVER_POLICY.",
     )
     external_ref = models.CharField(
         max_length=250,
@@ -173,6 +192,12 @@ class Role(models.Model):
     )
     break_glass_max_duration = models.DurationField(
         null=True, blank=True, help_text="Longest emergency window (default one hour)."
+    )
+    mover_policy = models.CharField(
+        max_length=20,
+        choices=MoverPolicy.choices,
+        blank=True,
+        help_text="When a holder moves. Empty: the application's, then GATEHOUSE_MOVER_POLICY.",
     )
     groups = models.ManyToManyField("IdpGroup", through="RoleGroup", related_name="roles", blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -20,7 +20,13 @@ from governance.requests.decisions import Verdict, can_decide, cancel_request, d
 from governance.requests.extend import extend_grant
 from governance.requests.services import RequestInput, find_person, submit_request, validate_duration
 from governance.requests.steps import current_step
-from governance.tokens.services import create_api_token, revoke_api_token, verify_api_token
+from governance.tokens.services import (
+    check_actor,
+    create_api_token,
+    revoke_api_token,
+    rotate_api_token,
+    verify_api_token,
+)
 
 __all__ = [
     "Actor",
@@ -29,6 +35,7 @@ __all__ = [
     "activate_grant",
     "can_decide",
     "cancel_request",
+    "check_actor",
     "create_api_token",
     "current_step",
     "decide_step",
@@ -46,6 +53,7 @@ __all__ = [
     "review_emergency",
     "revoke_api_token",
     "revoke_grant",
+    "rotate_api_token",
     "start_grant",
     "submit_request",
     "unexplained_memberships",

@@ -44,6 +44,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "governance.api.errors.UnstorableInputMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -182,11 +183,11 @@ AXES_SENSITIVE_PARAMETERS = ["password", "csrfmiddlewaretoken"]  # masked in its
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["governance.api.authentication.BearerTokenAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["governance.api.authentication.HasApiToken"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PERMISSION_CLASSES": ["governance.api.authentication.HasTokenScope"],
+    "DEFAULT_SCHEMA_CLASS": "governance.api.schema.ScopedAutoSchema",
     "EXCEPTION_HANDLER": "governance.api.errors.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["governance.api.parsers.StrictJSONParser"],
     "UNAUTHENTICATED_USER": None,
 }
 SPECTACULAR_SETTINGS = {
@@ -250,6 +251,10 @@ GATEHOUSE = {
     # (ISO-8601 lead times; each applies to grants longer than it).
     "CONTRACTOR_DEFAULT_DAYS": env.int("GATEHOUSE_CONTRACTOR_DEFAULT_DAYS", default=30),
     "EXPIRY_WARNINGS": env.list("GATEHOUSE_EXPIRY_WARNINGS", default=["PT1H", "P1D"]),
+    # Review account lists (CSV/XLSX): refused above this size, before they are parsed; an XLSX
+    # whose parts unpack to more than UNPACKED_MAX_BYTES is refused before it is opened.
+    "ACCOUNT_LIST_MAX_BYTES": env.int("GATEHOUSE_ACCOUNT_LIST_MAX_BYTES", default=10 * 1024 * 1024),
+    "ACCOUNT_LIST_UNPACKED_MAX_BYTES": env.int("GATEHOUSE_ACCOUNT_LIST_UNPACKED_MAX_BYTES", default=100 * 1024 * 1024),
     # With SSO on: allow password sign-in for superusers only (break glass; audited, IT_EMAIL told).
     "LOCAL_LOGIN": env.bool("GATEHOUSE_LOCAL_LOGIN", default=False),
     # With SSO on: an approver link asks for SSO sign-in as its addressee before it opens.
@@ -315,6 +320,8 @@ if not JIRA_API_TOKEN and JIRA_API_TOKEN_FILE:
 JIRA_TRANSITIONS = env.dict("JIRA_TRANSITIONS", default={})
 # An empty JIRA_ENABLED (as copied from .env.example) means "not said": on when a URL is set.
 JIRA_ENABLED = env.bool("JIRA_ENABLED") if env.str("JIRA_ENABLED", default="") else bool(JIRA_BASE_URL)
+# API decisions on requests with a Jira issue count only when JSM's approval record agrees.
+JIRA_VERIFY_APPROVALS = env.bool("JIRA_VERIFY_APPROVALS", default=False)
 # Removals decided by reviews and Auto Reclaim get an issue of their own in this project, resolved
 # with this transition once the provider confirms the removal.
 JIRA_TICKETS = {
@@ -390,9 +397,29 @@ GATEHOUSE.update(
         # backoff from this many seconds, honouring Retry-After, waiting at most this long in total.
         "SYNC_RETRY_BACKOFF_SECONDS": env.float("GATEHOUSE_SYNC_RETRY_BACKOFF_SECONDS", default=2.0),
         "SYNC_RETRY_MAX_WAIT_SECONDS": env.float("GATEHOUSE_SYNC_RETRY_MAX_WAIT_SECONDS", default=60.0),
+        # Providers that list changes since a time (Okta) are synced incrementally between full
+        # passes; a full pass (every user, group and member) runs at least this often. 0: always full.
+        "SYNC_FULL_EVERY_HOURS": env.float("GATEHOUSE_SYNC_FULL_EVERY_HOURS", default=24.0),
+        # Member listings of mapped groups in flight at once (one event loop, or threads for Google).
+        "SYNC_CONCURRENCY": env.int("GATEHOUSE_SYNC_CONCURRENCY", default=8),
     }
 )
 if not 0 <= GATEHOUSE["SYNC_MAX_SHRINK"] < 1:
     from django.core.exceptions import ImproperlyConfigured
 
     raise ImproperlyConfigured("GATEHOUSE_SYNC_MAX_SHRINK must be a fraction from 0 to below 1, e.g. 0.2 for 20%.")
+
+# --- Lifecycle: joiners, movers, leavers (governance/lifecycle, docs/lifecycle.md) ---
+GATEHOUSE.update(
+    {
+        # A suspended person keeps access this long (ISO-8601, e.g. P14D) before it is revoked; empty: at once.
+        "SUSPENDED_GRACE": env.str("GATEHOUSE_SUSPENDED_GRACE", default=""),
+        # A run that would offboard more people than this stops and reports instead (a broken feed).
+        "LEAVER_MAX_PER_RUN": env.int("GATEHOUSE_LEAVER_MAX_PER_RUN", default=25),
+        # Memberships no grant explains are listed on the offboarding record; removed too only when true.
+        "LEAVER_REMOVE_UNEXPLAINED": env.bool("GATEHOUSE_LEAVER_REMOVE_UNEXPLAINED", default=False),
+        # What a move does to access (review | revoke | nothing); roles and applications may say otherwise.
+        "MOVER_POLICY": env.str("GATEHOUSE_MOVER_POLICY", default="review"),
+        "MOVER_REVIEW_DAYS": env.int("GATEHOUSE_MOVER_REVIEW_DAYS", default=14),
+    }
+)

@@ -167,7 +167,7 @@ class PolicyStepInline(admin.TabularInline):
 
 @admin.register(ApprovalPolicy)
 class ApprovalPolicyAdmin(admin.ModelAdmin):
-    list_display = ("name", "scope", "version", "is_active", "updated_at")
+    list_display = ("name", "scope", "version", "distinct_approvers", "is_active", "updated_at")
     list_filter = ("is_active", "risk_tier")
     search_fields = ("name", "application__name", "role__name")
     list_select_related = ("application", "role__application")
@@ -200,7 +200,7 @@ class AutoApprovalRuleAdmin(admin.ModelAdmin):
     """Birthright access: a role (or any role of an application) for people in these departments.
     Privileged applications are never approved by a rule."""
 
-    list_display = ("name", "application", "role", "departments", "include_contractors", "is_active")
+    list_display = ("name", "application", "role", "departments", "include_contractors", "grant_on_join", "is_active")
     list_filter = ("is_active",)
     list_select_related = ("application", "role__application")
     autocomplete_fields = ("application",)

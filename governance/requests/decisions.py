@@ -14,7 +14,9 @@ from django.utils import timezone
 from catalog.models import Person
 from governance.audit.services import Actor, record
 from governance.errors import Conflict, GovernanceError, NotAllowed
+from governance.jira import approvals as jira_approvals
 from governance.models import AccessRequest, ApprovalDecision, ApprovalStep, StepKind
+from governance.requests import routing
 from governance.requests.steps import advance, current_step, set_step
 from governance.transitions import move_request
 
@@ -26,6 +28,7 @@ SELF_APPROVAL = "self_approval"
 INACTIVE_APPROVER = "inactive_approver"
 NOT_AN_APPROVER = "not_an_approver"
 ALREADY_DECIDED = "already_decided"
+SEPARATION_OF_DUTIES = "separation_of_duties"
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,12 @@ def can_decide(step: ApprovalStep, person: Person | None, *, override: bool = Fa
         return Verdict(SELF_APPROVAL, f"{person.email} cannot decide a request they made or would benefit from.")
     if person is not None and not person.is_active:
         return Verdict(INACTIVE_APPROVER, f"{person.email} is {person.status}; only active people can decide.")
+    if person is not None and person.id in routing.separated_from(request, step.order):
+        return Verdict(
+            SEPARATION_OF_DUTIES,
+            f"{person.email} decided an earlier step of {request}; its policy requires a different person for "
+            f"step {step.order} (separation of duties).",
+        )
     is_approver = person is not None and step.approvers.filter(pk=person.pk).exists()
     if not is_approver and not override:
         name = person.email if person else who
@@ -87,7 +96,12 @@ def decide_step(
 ) -> AccessRequest:
     """Approve or deny the request's current step as `actor`. `override` (admins with the
     decide_any_step permission) lifts the approver check, never the self-approval check.
-    A step of kind "all of them" is approved when every approver has approved."""
+    A step of kind "all of them" is approved when every approver has approved. With
+    JIRA_VERIFY_APPROVALS, an API decision must match Jira's approval record (asked first,
+    outside the transaction)."""
+    verified = None
+    if jira_approvals.verification_required(request, channel):
+        verified = jira_approvals.verify_decision(request, actor.person, approve)
     with transaction.atomic():
         request = _lock(request)
         if request.status != RequestStatus.PENDING_APPROVAL:
@@ -119,6 +133,7 @@ def decide_step(
             f"step.{decision}",
             f"Step {step.order} {decision.replace('_', ' ')} by {actor.label}{behalf} via {channel}"
             f"{' (override)' if as_override else ''}"
+            + (f", {verified.note}" if verified else "")
             + (f"; still waiting for {', '.join(waiting_for)}." if waiting_for else "."),
             actor=actor,
             request=request,
@@ -128,6 +143,7 @@ def decide_step(
                 "channel": channel,
                 "override": as_override,
                 "on_behalf_of": on_behalf_of,
+                "jira_approval": verified.approval_id if verified else None,
             },
         )
         if waiting_for:
@@ -160,13 +176,16 @@ def _still_waiting_for(step: ApprovalStep) -> list[str]:
     return list(step.approvers.exclude(id__in=approved).values_list("email", flat=True))
 
 
-def cancel_request(*, request: AccessRequest, actor: Actor, reason: str = "") -> AccessRequest:
-    """The requester or beneficiary (or an admin) withdraws a request still awaiting approval."""
+def cancel_request(
+    *, request: AccessRequest, actor: Actor, reason: str = "", authorised: bool = False
+) -> AccessRequest:
+    """The requester or beneficiary (or an admin) withdraws a request still awaiting approval.
+    `authorised` skips the party check (services that decided already, such as offboarding)."""
     with transaction.atomic():
         request = _lock(request)
         person = actor.person
         is_party = person is not None and person.id in (request.requester_id, request.beneficiary_id)
-        if actor.user is None and not is_party:
+        if actor.user is None and not is_party and not authorised:
             raise NotAllowed(f"Only the requester or the beneficiary can cancel {request}.", field="by")
         if request.status != RequestStatus.PENDING_APPROVAL:
             raise Conflict(

@@ -32,6 +32,7 @@ def extend_grant(
         if actor.user is None and (actor.person is None or not grants.may_revoke(actor.person, grant)):
             raise NotAllowed(f"{actor.label} may not extend grant #{grant.pk}.", field="by")
         extensions.check_extension(grant, added)
+        exception = extensions.exception_route(grant, added)
         ok, why = extensions.within_policy(grant, added)
         if ok:
             extensions.apply_extension(grant, added, actor=actor, reason=reason, request=None, without_round=True)
@@ -56,6 +57,7 @@ def extend_grant(
             added,
             f"extension ({why})",
             extends_grant=grant,
+            policy=exception,
         )
         request = create_request(draft)
         record(

@@ -26,6 +26,28 @@ class ApprovalPolicy(models.Model):
         related_name="+",
         help_text="Who decides a step when its own approvers are missing, inactive or the requester.",
     )
+
+    class Separation(models.TextChoices):
+        BY_RISK = "by_risk", "For high and privileged applications"
+        ALWAYS = "always", "Always"
+        NEVER = "never", "Never"
+
+    distinct_approvers = models.CharField(
+        max_length=10,
+        choices=Separation.choices,
+        default=Separation.BY_RISK,
+        help_text="Separation of duties: whoever decided one step is not eligible for a later step "
+        "(the step falls back as for a missing approver).",
+    )
+    exception_policy = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The exception route: extensions past the role's maximum duration are routed through this "
+        "policy. Without one, the role's maximum is a hard limit.",
+    )
     version = models.PositiveIntegerField(default=1, editable=False)
     is_active = models.BooleanField(default=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -55,6 +77,12 @@ class ApprovalPolicy(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} (v{self.version})"
+
+    def requires_distinct_approvers(self, application: Application) -> bool:
+        """Whether a request for `application` routed by this policy needs a new person per step."""
+        if self.distinct_approvers == self.Separation.BY_RISK:
+            return application.risk_tier in (Application.RiskTier.HIGH, Application.RiskTier.PRIVILEGED)
+        return self.distinct_approvers == self.Separation.ALWAYS
 
     @property
     def scope_label(self) -> str:
@@ -142,6 +170,19 @@ class AccessRequest(models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["status", "created_at"]), models.Index(fields=["beneficiary", "status"])]
+        constraints = [
+            # One open request per person and role (extension requests are per grant), in the database.
+            models.UniqueConstraint(
+                fields=["beneficiary", "role"],
+                condition=Q(status__in=("pending_approval", "approved", "provisioning"), extends_grant__isnull=True),
+                name="one_open_request_per_person_role",
+            ),
+            models.UniqueConstraint(
+                fields=["extends_grant"],
+                condition=Q(status__in=("pending_approval", "approved", "provisioning"), extends_grant__isnull=False),
+                name="one_open_extension_per_grant",
+            ),
+        ]
         permissions = [
             ("decide_any_step", "Can approve or deny any step (recorded as an override)"),
             ("decide_step", "Can approve or deny steps routed to them from the admin"),
@@ -264,6 +305,11 @@ class AutoApprovalRule(models.Model):
         help_text='Departments whose people qualify, e.g. ["Engineering"].',
     )
     include_contractors = models.BooleanField(default=False)
+    grant_on_join = models.BooleanField(
+        default=False,
+        help_text="Birthright: when a person joins (or moves into) one of these departments, Gatehouse requests "
+        "and provisions this role for them itself. Needs a role.",
+    )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -272,7 +318,14 @@ class AutoApprovalRule(models.Model):
             models.CheckConstraint(
                 condition=Q(application__isnull=False) | Q(role__isnull=False), name="auto_rule_names_app_or_role"
             ),
+            models.CheckConstraint(
+                condition=Q(grant_on_join=False) | Q(role__isnull=False), name="auto_rule_join_names_role"
+            ),
         ]
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        if self.grant_on_join and not self.role_id:
+            raise ValidationError({"grant_on_join": "Granting on join needs a role: name the role to grant."})

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from django.conf import settings
@@ -19,7 +19,7 @@ from governance.audit.services import Actor, record
 from governance.errors import Conflict, InvalidInput
 from governance.grants import emergency
 from governance.grants import services as grants
-from governance.models import AccessRequest, ApprovalStep, Grant
+from governance.models import AccessRequest, ApprovalPolicy, ApprovalStep, Grant
 from governance.requests import routing, steps
 from governance.transitions import move_request
 
@@ -38,6 +38,7 @@ class RequestInput:
     duration: timedelta | None = None
     jira_issue_key: str | None = None
     emergency: bool = False
+    api_token: str = ""  # the token that submitted it (recorded, not part of the fingerprint)
 
     def fingerprint(self) -> str:
         """Identical submissions (as Jira Automation retries them) hash the same."""
@@ -123,6 +124,8 @@ def effective_duration(role: Role, beneficiary: Person, asked: timedelta | None)
         if role.max_duration:
             default = min(default, role.max_duration)
         return default, "the contractor default"
+    if role.max_duration:
+        return role.max_duration, "the role's maximum"
     return None, "no end date"
 
 
@@ -161,9 +164,14 @@ def _existing(data: RequestInput) -> AccessRequest | None:
     return existing
 
 
-def submit_request(*, data: RequestInput, source: str = "api") -> tuple[AccessRequest, bool]:
+def submit_request(
+    *, data: RequestInput, source: str = "api", actor: Actor | None = None
+) -> tuple[AccessRequest, bool]:
     """Create and route a request. Returns (request, created); an identical resubmission of the
-    same Jira issue returns the first request with created=False."""
+    same Jira issue returns the first request with created=False. `actor` is who submitted it when
+    that is not the requester (Gatehouse itself, for birthright access)."""
+    if data.jira_issue_key:
+        data = replace(data, jira_issue_key=data.jira_issue_key.strip().upper())
     existing = _existing(data)
     if existing:
         return existing, False
@@ -176,17 +184,20 @@ def submit_request(*, data: RequestInput, source: str = "api") -> tuple[AccessRe
         duration, source_of = emergency.emergency_window(role, data.duration), "the emergency window"
     else:
         duration, source_of = effective_duration(role, beneficiary, data.duration)
-    _refuse_duplicates(beneficiary, role)
-    draft = Draft(data, requester, beneficiary, role, source, duration, source_of)
+    draft = Draft(data, requester, beneficiary, role, source, duration, source_of, actor=actor)
     try:
+        _refuse_duplicates(beneficiary, role)
         with transaction.atomic():
             return create_request(draft), True
-    except IntegrityError:
-        # Two deliveries of the same Jira issue raced; the loser answers like a retry.
+    except (Conflict, IntegrityError) as error:
+        # A concurrent delivery of the same Jira issue won: the loser answers like a retry.
         existing = _existing(data)
-        if existing is None:
-            raise
-        return existing, False
+        if existing is not None:
+            return existing, False
+        if isinstance(error, IntegrityError):
+            # Another request for the same access won the database's uniqueness rule: say which.
+            _refuse_duplicates(beneficiary, role)
+        raise
 
 
 @dataclass
@@ -201,14 +212,18 @@ class Draft:
     duration: timedelta | None
     duration_source: str
     extends_grant: Grant | None = None
+    actor: Actor | None = None
+    policy: ApprovalPolicy | None = None  # an exception route instead of the role's policy
 
 
 def create_request(draft: Draft) -> AccessRequest:
     """Write a validated request and route it (inside the caller's transaction)."""
     data, role, beneficiary = draft.data, draft.role, draft.beneficiary
     rule = None if (data.emergency or draft.extends_grant) else routing.matching_auto_rule(role, beneficiary)
-    plan = routing.plan_route(role=role, requester=draft.requester, beneficiary=beneficiary)
+    plan = routing.plan_route(role=role, requester=draft.requester, beneficiary=beneficiary, policy=draft.policy)
     label = f"auto-approval rule {rule.name!r}" if rule else plan.policy_label
+    if draft.policy is not None:
+        label = f"exception route: {label}"
     request = AccessRequest.objects.create(
         jira_issue_key=data.jira_issue_key or None,
         requester=draft.requester,
@@ -235,7 +250,7 @@ def create_request(draft: Draft) -> AccessRequest:
         "request.submitted",
         f"{draft.requester.email} asked for {what} for {beneficiary.email}"
         + (" — EMERGENCY (break-glass)." if data.emergency else "."),
-        actor=Actor.of_person(draft.requester),
+        actor=draft.actor or Actor.of_person(draft.requester, via=data.api_token),
         request=request,
         data={
             "department": beneficiary.department,  # as it was when asked (reviews compare it later)

@@ -47,6 +47,16 @@ def open_step(request: AccessRequest, step: ApprovalStep) -> None:
     """The step starts awaiting a decision; approvers who are away hand it to their delegate."""
     now = timezone.now()
     excluded = {request.requester_id, request.beneficiary_id}
+    separation = routing.separate_duties(request, step, excluded)
+    if separation:
+        step.route_note = "; ".join(filter(None, [step.route_note, separation]))
+        step.save(update_fields=["route_note"])
+        if not step.approvers.exists():
+            cancel_open_steps(request)
+            why = f"Step {step.order} cannot be routed: {separation}."
+            move_request(request, RequestStatus.FAILED, actor=Actor.system("routing"), message=why, reason=why)
+            return
+    excluded |= routing.separated_from(request, step.order)
     delegated = {}
     for approver in list(step.approvers.all()):
         delegate = routing.active_delegate(approver, now, excluded)

@@ -8,7 +8,7 @@ from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from catalog.models import Person
-from governance.audit.services import Actor, record
+from governance.audit.services import Actor, record, record_many
 from governance.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from reviews.campaigns.execution import confirm_after_commit, execute_revokes
 from reviews.models import ReviewCampaign, ReviewItem
@@ -112,6 +112,26 @@ def submit_review(*, campaign_id: int, reviewer: Person) -> int:
             actor=Actor.of_person(reviewer),
             data={"campaign": campaign.pk, "items": len(items), "revokes": len(revokes)},
         )
+        _record_kept([i.pk for i in items if i.decision == Decision.KEEP and i.grant_id], campaign, reviewer)
         execute_revokes(revokes, actor=Actor.of_person(reviewer))
         confirm_after_commit(campaign.pk)
     return len(items)
+
+
+def _record_kept(item_ids: list[int], campaign: ReviewCampaign, reviewer: Person) -> None:
+    """One event per kept grant once the decision is final (it comments on the grant's Jira issue)."""
+    items = ReviewItem.objects.filter(pk__in=item_ids).select_related("grant__request", "grant__person", "application")
+    record_many(
+        [
+            {
+                "action": "review.kept",
+                "grant": item.grant,
+                "subject": item.grant.person,
+                "message": f"{reviewer.email} kept {item.account_email}'s access to {item.application.name} "
+                f"{item.role_label} in {campaign.name!r}: {item.reason}".strip(),
+                "data": {"campaign": campaign.pk, "item": item.pk},
+            }
+            for item in items
+        ],
+        actor=Actor.of_person(reviewer),
+    )

@@ -99,6 +99,11 @@ def send_reminders(*, now: datetime | None = None) -> int:
     return sent
 
 
+def move_to_reviewer(items: QuerySet[ReviewItem], reviewer: Person, now: datetime, note: str) -> int:
+    """Hand unsubmitted items to another reviewer, remembering whose they were."""
+    return items.update(escalated_from=F("reviewer"), reviewer=reviewer, escalated_at=now, routing_note=note)
+
+
 def escalate_overdue(*, now: datetime | None = None) -> int:
     """Close to the due date, move unsubmitted items to the fallback reviewer (never their own access
     unless self-review is allowed) and tell them."""
@@ -114,12 +119,7 @@ def escalate_overdue(*, now: datetime | None = None) -> int:
             items = campaign.items.filter(submitted_at__isnull=True).exclude(reviewer=fallback)
             if not campaign.allow_self_review:
                 items = items.exclude(person=fallback)
-            count = items.update(
-                escalated_from=F("reviewer"),
-                reviewer=fallback,
-                escalated_at=now,
-                routing_note="escalated to the fallback reviewer before the due date",
-            )
+            count = move_to_reviewer(items, fallback, now, "escalated to the fallback reviewer before the due date")
             if not count:
                 continue
             tell_reviewer(campaign, fallback, intro=f"Escalated to you: {count} unfinished items")

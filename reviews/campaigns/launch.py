@@ -48,7 +48,9 @@ def read_review_link(token: str) -> tuple[int, int]:
 
 def _parse_uploads(campaign: ReviewCampaign, uploads: dict[int, tuple[str, bytes]]) -> dict[int, list[ImportedAccount]]:
     """Every needed account list, parsed; InvalidInput (ImportRejected) before anything is written."""
-    needed = {app.pk: app for app in snapshot.applications_without_groups(campaign)}
+    # One person's access (a mover review): their grants are the population, no account list needed.
+    apps = [] if campaign.person_id else snapshot.applications_without_groups(campaign)
+    needed = {app.pk: app for app in apps}
     stray = set(uploads) - set(needed)
     if stray:
         raise InvalidInput(
@@ -91,6 +93,8 @@ def launch_campaign(
             raise Conflict(f"Campaign {campaign.name!r} was launched meanwhile.")
         now = timezone.now()
         live = Grant.objects.filter(status__in=Grant.LIVE, role__in=snapshot.scoped_roles(campaign))
+        if campaign.person_id:
+            live = live.filter(person_id=campaign.person_id)
         ctx = snapshot.load_context(campaign, now, live)
         granted = _bulk_insert(snapshot.grant_items(ctx, live, skip_apps=set(accounts)))
         drift = _bulk_insert(snapshot.drift_items(ctx))

@@ -208,7 +208,10 @@ def drift_items(ctx: Context) -> Iterator[ReviewItem]:
         if current is None or len(ctx.roles[role_id]["groups"]) < len(ctx.roles[current[0]]["groups"]):
             group_owner[group_id] = (role_id, app_id)
     scoped_groups = RoleGroup.objects.filter(role__in=roles).values("group_id")
-    memberships = unexplained_memberships(scoped_groups).values_list("person_id", "group_id", "group__name", "since")
+    memberships = unexplained_memberships(scoped_groups)
+    if ctx.campaign.person_id:
+        memberships = memberships.filter(person_id=ctx.campaign.person_id)
+    memberships = memberships.values_list("person_id", "group_id", "group__name", "since")
     for person_id, group_id, group_name, since in memberships.iterator(chunk_size=BATCH):
         role_id, app_id = group_owner[group_id]
         person = ctx.people[person_id]

@@ -24,6 +24,7 @@ from governance.api.serializers import (
 )
 from governance.grants import selectors
 from governance.models import AccessRequest, Grant
+from governance.requests import channels
 from governance.requests.routing import active_policies, describe_route, pick_policy
 
 ERROR = inline_serializer(
@@ -94,7 +95,7 @@ class _Decision(APIView):
             actor=services.Actor.of_person(approver),
             approve=self.approve,
             comment=data["comment"],
-            channel="api",
+            channel=channels.API,
         )
         return _render_request(key)
 

@@ -19,7 +19,7 @@ from governance.grants import emergency, extensions
 from governance.grants import services as grants
 from governance.models import AccessRequest, ApprovalDecision, ApprovalStep, Grant, StepKind
 from governance.notifications import services as notifications
-from governance.requests import routing
+from governance.requests import channels, routing
 from governance.transitions import move_request
 
 R = AccessRequest.Status
@@ -370,12 +370,14 @@ def decide_step(
     actor: Actor,
     approve: bool,
     comment: str = "",
-    channel: str = "api",
+    channel: str = channels.API,
     override: bool = False,
 ) -> AccessRequest:
     """Approve or deny the request's current step as `actor`. `override` (admins with the
     decide_any_step permission) lifts the approver check, never the self-approval check.
     A step of kind "all of them" is approved when every approver has approved."""
+    if not channels.is_channel(channel):
+        raise ValueError(f"Unknown decision channel {channel!r}.")
     with transaction.atomic():
         request = _lock(request)
         if request.status != R.PENDING_APPROVAL:

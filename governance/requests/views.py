@@ -13,6 +13,7 @@ from governance import services
 from governance.errors import GovernanceError
 from governance.models import AccessRequest, ApprovalStep, Grant
 from governance.notifications.services import read_approval_link
+from governance.requests import channels
 
 
 def _notice(request: HttpRequest, heading: str, message: str, status: int, tone: str = "bad") -> HttpResponse:
@@ -119,7 +120,7 @@ def approval_page(request: HttpRequest, token: str) -> HttpResponse:
             actor=services.Actor.of_person(approver),
             approve=decision == "approve",
             comment=comment,
-            channel="link",
+            channel=channels.LINK,
         )
     except GovernanceError as error:
         return _page(request, step, approver, error=error.message, comment=comment)

@@ -12,8 +12,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Model
+from django.db.models import Model, Q
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -24,8 +25,6 @@ from provisioning.models import MembershipChange, SyncRun
 logger = logging.getLogger(__name__)
 
 BATCH = 1000
-#: a run still marked running after this long is taken to be abandoned (its process died)
-STALE = timedelta(hours=3)
 #: called as progress(stage, done, total); total is None while unknown
 Progress = Callable[[str, int, int | None], None]
 STATUSES = {s.value for s in Person.Status}
@@ -69,6 +68,7 @@ def sync_directory(connector_name: str, progress: Progress | None = None) -> Syn
     run = _start(connector_name)
     if run.status == SyncRun.Status.FAILED:
         return run
+    progress = _beating(run, progress)
     counts = _Counts()
     connector: Connector | None = None
     try:
@@ -92,15 +92,49 @@ def sync_directory(connector_name: str, progress: Progress | None = None) -> Syn
     return _finish(run, counts, SyncRun.Status.SUCCEEDED, "")
 
 
+def lease() -> timedelta:
+    """How long a running sync may stay silent before it is taken to have died."""
+    return timedelta(seconds=settings.GATEHOUSE["SYNC_LEASE_SECONDS"])
+
+
+def fail_abandoned_runs(connector_name: str | None = None) -> int:
+    """Mark failed every running sync whose heartbeat is older than the lease (its process died)."""
+    now = timezone.now()
+    cutoff = now - lease()
+    silent = Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=cutoff)
+    runs = SyncRun.objects.filter(silent, status=SyncRun.Status.RUNNING)
+    if connector_name is not None:
+        runs = runs.filter(connector=connector_name)
+    seconds = int(lease().total_seconds())
+    return runs.update(
+        status=SyncRun.Status.FAILED,
+        finished_at=now,
+        error=f"abandoned: no sign of life for {seconds} s (the process running it stopped)",
+    )
+
+
+def _beating(run: SyncRun, progress: Progress) -> Progress:
+    """`progress`, also renewing the run's heartbeat (at most every tenth of the lease)."""
+    every = lease() / 10
+    last = [run.heartbeat_at or timezone.now()]
+
+    def beat(stage: str, done: int, total: int | None) -> None:
+        now = timezone.now()
+        if now - last[0] >= every:
+            last[0] = now
+            SyncRun.objects.filter(pk=run.pk, status=SyncRun.Status.RUNNING).update(heartbeat_at=now)
+        progress(stage, done, total)
+
+    return beat
+
+
 def _start(connector_name: str) -> SyncRun:
     """A new running SyncRun, or an unsaved failed one when another sync of this directory is running."""
     now = timezone.now()
-    SyncRun.objects.filter(connector=connector_name, status=SyncRun.Status.RUNNING, started_at__lt=now - STALE).update(
-        status=SyncRun.Status.FAILED, finished_at=now, error="abandoned: the process running it stopped"
-    )
+    fail_abandoned_runs(connector_name)
     try:
         with transaction.atomic():
-            return SyncRun.objects.create(connector=connector_name, started_at=now)
+            return SyncRun.objects.create(connector=connector_name, started_at=now, heartbeat_at=now)
     except IntegrityError:
         return SyncRun(
             connector=connector_name,

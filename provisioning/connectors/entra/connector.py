@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -80,7 +80,7 @@ _sign_in_warned: set[str] = set()  # tenants for which the missing sign-in data 
 class _BoundedRetryHandler(RetryHandler):
     """kiota's retry handler (429/503/504, honouring Retry-After), but never sleeping longer than
     `max_wait` in-process: a longer wait is handed back as a RetryableError so the outbox
-    reschedules the change rather than holding a worker (django-q's task timeout is 120 s)."""
+    reschedules the change rather than holding a worker (django-q's default task timeout is 120 s)."""
 
     def __init__(self, options: RetryHandlerOption, max_wait: float) -> None:
         super().__init__(options)
@@ -165,19 +165,6 @@ class EntraConnector(Connector):
     """Entra ID users, groups and enterprise applications via Microsoft Graph (application permissions)."""
 
     name = "entra"
-    parameters = (
-        "ENTRA_TENANT_ID",
-        "ENTRA_CLIENT_ID",
-        "ENTRA_CLIENT_SECRET",
-        "ENTRA_CLIENT_SECRET_FILE",
-        "ENTRA_CLIENT_CERTIFICATE_PATH",
-        "ENTRA_CLIENT_CERTIFICATE_PASSWORD",
-        "ENTRA_GRAPH_BASE_URL",
-        "ENTRA_TIMEOUT_SECONDS",
-        "ENTRA_MAX_RETRIES",
-        "ENTRA_MAX_RETRY_WAIT_SECONDS",
-    )
-    sensitive_parameters = ("ENTRA_CLIENT_SECRET", "ENTRA_CLIENT_CERTIFICATE_PASSWORD")
 
     def __init__(
         self,
@@ -213,16 +200,13 @@ class EntraConnector(Connector):
         self._closed = False
 
     @classmethod
-    def from_settings(cls, config: dict[str, Any]) -> EntraConnector:
-        """Build from settings.ENTRA; PermanentError naming what is missing when not configured."""
-        missing = [f"ENTRA_{key}" for key in ("TENANT_ID", "CLIENT_ID") if not config.get(key)]
-        credential_kind = _credential_kind(config)
-        if credential_kind is None:
-            missing.append("ENTRA_CLIENT_SECRET, ENTRA_CLIENT_SECRET_FILE or ENTRA_CLIENT_CERTIFICATE_PATH")
-        if missing:
-            raise PermanentError(f"The Entra ID connector is not configured: set {' and '.join(missing)}.")
+    def from_settings(cls, config: Mapping[str, Any]) -> EntraConnector:
+        """Build from the declared settings; PermanentError naming what is missing when not configured."""
+        from provisioning.connectors.entra import CONNECTOR
+
+        CONNECTOR.ensure_configured(config)
         return cls(
-            credential=_credential(config, credential_kind),
+            credential=_credential(config, _credential_kind(config)),
             tenant_id=config["TENANT_ID"],
             base_url=config.get("GRAPH_BASE_URL") or DEFAULT_BASE_URL,
             timeout=config.get("TIMEOUT_SECONDS", 30.0),
@@ -481,7 +465,7 @@ async def _done(value: T) -> T:
     return value
 
 
-def _credential_kind(config: dict[str, Any]) -> str | None:
+def _credential_kind(config: Mapping[str, Any]) -> str | None:
     if config.get("CLIENT_SECRET") or config.get("CLIENT_SECRET_FILE"):
         return "secret"
     if config.get("CLIENT_CERTIFICATE_PATH"):
@@ -489,10 +473,14 @@ def _credential_kind(config: dict[str, Any]) -> str | None:
     return None
 
 
-def _credential(config: dict[str, Any], kind: str | None) -> Any:
+def _credential(config: Mapping[str, Any], kind: str | None) -> Any:
+    """The app's credential. Its token requests get the Graph timeout: azure-identity's transport
+    would otherwise wait up to 300 s to connect and 300 s to read."""
     from azure.identity.aio import CertificateCredential, ClientSecretCredential
 
     tenant, client = config["TENANT_ID"], config["CLIENT_ID"]
+    timeout = float(config.get("TIMEOUT_SECONDS") or 30.0)
+    timeouts = {"connection_timeout": timeout, "read_timeout": timeout}
     if kind == "certificate":
         try:
             return CertificateCredential(
@@ -500,6 +488,7 @@ def _credential(config: dict[str, Any], kind: str | None) -> Any:
                 client,
                 certificate_path=config["CLIENT_CERTIFICATE_PATH"],
                 password=config.get("CLIENT_CERTIFICATE_PASSWORD") or None,
+                **timeouts,
             )
         except (OSError, ValueError) as error:
             raise PermanentError(
@@ -514,4 +503,4 @@ def _credential(config: dict[str, Any], kind: str | None) -> Any:
             raise PermanentError(f"Cannot read ENTRA_CLIENT_SECRET_FILE {path}: {error.strerror}.") from error
         if not secret:
             raise PermanentError(f"ENTRA_CLIENT_SECRET_FILE {path} is empty.")
-    return ClientSecretCredential(tenant, client, secret)
+    return ClientSecretCredential(tenant, client, secret, **timeouts)

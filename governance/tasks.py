@@ -28,10 +28,9 @@ def send_email(address: str, subject: str, body: str) -> int:
     return send(address, subject, body)
 
 
-def run_expiry_timer() -> int:
-    from governance.grants.expiry import run_expiry_timer as run
-
-    return run()
+def expire_due_grants() -> int:
+    """The minute sweep under the expiry timer process: ends every grant already due, then returns."""
+    return services.expire_due_grants()
 
 
 def send_expiry_warnings() -> int:

@@ -5,8 +5,10 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from governance.requests import views
+from provisioning.providers import providers_page
 
 urlpatterns = [
+    path("admin/providers/", admin.site.admin_view(providers_page), name="admin-providers"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("governance.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

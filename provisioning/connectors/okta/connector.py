@@ -239,7 +239,7 @@ class OktaConnector(Connector):
             if causes:
                 detail = f"{detail} ({causes})"
         else:
-            detail = str(getattr(error, "message", "") or error)
+            detail = str(getattr(error, "message", "") or error) or repr(error)  # e.g. a bare TimeoutError()
         message = f"Okta could not {what}: HTTP {status} {detail}" if status else f"Okta could not {what}: {detail}"
         if status is None or status in _RETRYABLE_STATUSES:
             retry_after = retry_after_from(headers) if status == 429 else None

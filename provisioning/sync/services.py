@@ -121,7 +121,7 @@ def _beating(run: SyncRun, progress: Progress) -> Progress:
     def beat(stage: str, done: int, total: int | None) -> None:
         now = timezone.now()
         if now - last[0] >= every:
-            last[0] = now
+            last[0] = run.heartbeat_at = now
             SyncRun.objects.filter(pk=run.pk, status=SyncRun.Status.RUNNING).update(heartbeat_at=now)
         progress(stage, done, total)
 

@@ -1,6 +1,7 @@
 # Sourced by test.sh: a throwaway PostgreSQL server on 127.0.0.1, from Debian's packages.
 # Sets PG_URL. The server is stopped when the calling shell exits.
-pg_port="${PG_PORT:-55432}"
+# A free loopback port unless PG_PORT names one: other processes share the machine.
+pg_port="${PG_PORT:-$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}"
 pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)
 if [ -z "$pg_bin" ]; then
   echo "Installing PostgreSQL from Debian's packages..."

@@ -21,7 +21,7 @@ def check_connector_settings(app_configs=None, **kwargs) -> list[checks.CheckMes
                     hint=f"Set the missing variables, or unset the {declaration.label} ones to leave it off"
                     + (f" (see {declaration.docs})." if declaration.docs else "."),
                     obj=f"connector {declaration.name}",
-                    id="gatehouse.E001",
+                    id="provisioning.E001",
                 )
             )
     return errors

@@ -49,7 +49,7 @@ CONTRACT = {
 
 
 def errors_about_connectors() -> list:
-    return [message for message in run_checks(tags=["gatehouse"]) if message.id == "gatehouse.E001"]
+    return [message for message in run_checks(tags=["gatehouse"]) if message.id == "provisioning.E001"]
 
 
 # -- declarations and reading -------------------------------------------------------------------

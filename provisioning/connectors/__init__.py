@@ -77,10 +77,6 @@ def configured_values(declaration: ConnectorDeclaration) -> ConnectorSettings:
     return declaration.values(configured)
 
 
-def status_of(declaration: ConnectorDeclaration) -> ConnectorStatus:
-    return declaration.status(configured_values(declaration))
-
-
 def connector_for(name: str) -> Connector:
     """A ready connector for provider `name`; PermanentError when none is configured."""
     factory = _FACTORIES.get(name)
@@ -99,6 +95,7 @@ __all__ = [
     "ConnectorDeclaration",
     "ConnectorError",
     "ConnectorSettings",
+    "ConnectorStatus",
     "DirectoryApplication",
     "DirectoryGroup",
     "DirectoryUser",
@@ -108,10 +105,12 @@ __all__ = [
     "Setting",
     "UserRef",
     "available",
+    "configured_values",
     "connector_choices",
     "connector_for",
     "declaration_for",
     "declarations",
+    "declare",
     "read_environment",
     "register",
 ]

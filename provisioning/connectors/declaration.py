@@ -9,7 +9,7 @@ admin's providers page shows them (secret values masked).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from provisioning.connectors.base import PermanentError
@@ -38,12 +38,11 @@ class Setting:
 
     def read(self, env: Any) -> Any:
         """This setting's value from the environment (a django-environ `Env`)."""
-        default = list(self.default) if self.kind == "list" else self.default
         if self.kind == "multiline":
-            return env.str(self.env, default=default, multiline=True)
-        return getattr(env, {"str": "str", "int": "int", "float": "float", "list": "list"}[self.kind])(
-            self.env, default=default
-        )
+            return env.str(self.env, default=self.default, multiline=True)
+        if self.kind == "list":
+            return env.list(self.env, default=list(self.default))
+        return getattr(env, self.kind)(self.env, default=self.default)
 
 
 class ConnectorSettings(dict):
@@ -91,7 +90,6 @@ class ConnectorDeclaration:
     settings: tuple[Setting, ...] = ()
     alternatives: tuple[tuple[str, ...], ...] = ()
     docs: str = ""
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     # -- reading ---------------------------------------------------------------------------------
     @property

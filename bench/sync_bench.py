@@ -7,11 +7,14 @@ Prints wall time, connector calls, database queries (and writes) and peak Python
 (tracemalloc) for each. Nothing is asserted on time.
 
     .venv/bin/python bench/sync_bench.py [--users 20000] [--groups 2000] [--mapped 50] [--members 100]
-                                         [--latency-ms 0] [--database-url postgres://…] [--okta]
+                                         [--latency-ms 0] [--database-url postgres://…] [--okta | --google]
 
 With --okta the provider is the Okta wire emulator (tests/emulators/okta.py) on 127.0.0.1, read
 through the real `okta` SDK with --latency-ms added to every HTTP request; "connector calls" are
-then the HTTP requests the emulator received.
+then the HTTP requests the emulator received. With --google it is the Directory API emulator
+(tests/emulators/google.py), read through google-api-python-client with a service account token
+from the emulator's token endpoint, pages of 500 users and 200 groups/members, and the connector's
+default pace of 1,200 requests a minute.
 """
 
 from __future__ import annotations
@@ -103,16 +106,67 @@ class OktaProvider:
         members.pop(next(iter(members)))
 
 
+class GoogleProvider:
+    """The same directory, served by the Directory API emulator and read through google-api-python-client."""
+
+    name = "google"
+
+    def __init__(self, args) -> None:
+        from django.conf import settings
+
+        from tests.emulators.google import GoogleDirectoryEmulator
+        from tests.google_workspace import configure
+
+        self.emulator = GoogleDirectoryEmulator(domain="bench.example").start()
+        self.emulator.latency = args.latency_ms / 1000
+        ids = [
+            self.emulator.add_user(
+                f"user{i}@bench.example",
+                "User",
+                str(i),
+                department=f"Dept {i % 40}",
+                title=f"Title {i % 25}",
+                manager=f"user{i // 8}@bench.example" if i else None,
+                last_login="2026-11-01T09:30:00.000Z",
+            )
+            for i in range(args.users)
+        ]
+        self.user_ids = ids
+        emails = [f"group-{g}@bench.example" for g in range(args.groups)]
+        self.group_keys = [self.emulator.add_group(email) for email in emails]
+        self.group_ids = emails  # Gatehouse keys Google groups by their address
+        for g in range(args.mapped):
+            for k in range(args.members):
+                self.emulator.add_member(self.group_keys[g], ids[(g * 37 + k * 13) % args.users])
+        configure(settings, self.emulator, Path(tempfile.mkdtemp(prefix="gatehouse-bench-")))
+        settings.GOOGLE.update(TIMEOUT_SECONDS=30.0, MAX_REQUESTS_PER_MINUTE=1200)
+
+    @property
+    def calls(self):
+        return _EmulatorCalls(self.emulator)
+
+    def change_a_little(self, users: int) -> None:
+        for i in range(0, users, 100):
+            self.emulator.users[self.user_ids[i]]["organizations"][0]["title"] = "Promoted"
+        members = self.emulator.members[self.group_keys[0]]
+        members.pop(next(iter(members)))
+
+
 class _EmulatorCalls(dict):
     def __init__(self, emulator) -> None:
         super().__init__()
         self.emulator = emulator
         for call in emulator.calls:
-            key = "/".join(part if part[:3] not in ("00u", "00g", "0oa") else "{id}" for part in call.path.split("/"))
+            key = "/".join("{id}" if _is_id(part) else part for part in call.path.split("/"))
             self[key] = self.get(key, 0) + 1
 
     def clear(self) -> None:
         self.emulator.calls.clear()
+
+
+def _is_id(part: str) -> bool:
+    """An Okta id (00u…, 00g…, 0oa…) or a Google group address in a request path."""
+    return part[:3] in ("00u", "00g", "0oa") or "%40" in part
 
 
 def map_groups(args, connector: str = "benchidp", external_ids: list[str] | None = None) -> None:
@@ -167,12 +221,16 @@ def main() -> None:
     parser.add_argument("--members", type=int, default=100)
     parser.add_argument("--latency-ms", type=float, default=0.0, help="added to every connector page call")
     parser.add_argument("--database-url", default=None)
-    parser.add_argument("--okta", action="store_true", help="read through the okta SDK from the Okta emulator")
+    emulated = parser.add_mutually_exclusive_group()
+    emulated.add_argument("--okta", action="store_true", help="read through the okta SDK from the Okta emulator")
+    emulated.add_argument(
+        "--google", action="store_true", help="read through google-api-python-client from the Directory API emulator"
+    )
     args = parser.parse_args()
     django_up(args.database_url)
-    if args.okta:
-        provider = OktaProvider(args)
-        map_groups(args, "okta", provider.group_ids)
+    if args.okta or args.google:
+        provider = OktaProvider(args) if args.okta else GoogleProvider(args)
+        map_groups(args, provider.name, provider.group_ids)
     else:
         provider = build_provider(args)
         map_groups(args)
@@ -182,7 +240,7 @@ def main() -> None:
     )
     measure("first sync (everything new)", provider)
     measure("second sync (nothing changed)", provider)
-    if args.okta:
+    if args.okta or args.google:
         provider.change_a_little(args.users)
     else:
         for i in range(0, args.users, 100):  # 1% of people change title; one mapped group loses a member

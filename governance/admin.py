@@ -4,9 +4,14 @@ Actions call services; status fields are never editable by hand. Each topic pack
 its own admin classes; importing them here is what makes Django's admin autodiscovery find them.
 """
 
+from django.contrib import admin
+
 from governance.audit import admin as audit_admin  # noqa: F401
 from governance.drift import admin as drift_admin  # noqa: F401
 from governance.grants import admin as grants_admin  # noqa: F401
 from governance.jira import admin as jira_admin  # noqa: F401
 from governance.requests import admin as requests_admin  # noqa: F401
 from governance.tokens import admin as tokens_admin  # noqa: F401
+
+# The admin home shows the dashboard of how access work is going (governance/templatetags).
+admin.site.index_template = "admin/gatehouse_index.html"

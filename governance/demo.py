@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -238,17 +240,48 @@ STANDING = [
 ]
 
 
-def email(handle: str) -> str:
-    return f"{handle}@{DOMAIN}"
+class DemoDirectoryError(Exception):
+    """GATEHOUSE_DEMO_DIRECTORY names a directory the demo cannot be loaded into."""
 
 
-def _load_people() -> dict[str, Person]:
+@dataclass(frozen=True)
+class DemoDirectory:
+    """Where the demo's groups live and which email domain its people have."""
+
+    connector: str = "local"
+    domain: str = DOMAIN
+
+    def group_key(self, name: str) -> str:
+        """The group's external id: its name in the local directory, its address in Google Workspace."""
+        return name if self.connector == "local" else f"{name}@{self.domain}"
+
+
+def demo_directory() -> DemoDirectory:
+    """The directory chosen by GATEHOUSE_DEMO_DIRECTORY: `local` (default) or `google` (groups
+    `<name>@GOOGLE_DOMAIN`, people `<handle>@GOOGLE_DOMAIN`). Okta and Entra groups are known by
+    ids the demo cannot guess, so they are not offered."""
+    connector = (settings.GATEHOUSE.get("DEMO_DIRECTORY") or "local").strip().lower()
+    if connector == "local":
+        return DemoDirectory()
+    if connector != "google":
+        raise DemoDirectoryError(f"GATEHOUSE_DEMO_DIRECTORY must be 'local' or 'google', not {connector!r}.")
+    domain = (settings.GOOGLE.get("DOMAIN") or "").strip().lower()
+    if not domain:
+        raise DemoDirectoryError("GATEHOUSE_DEMO_DIRECTORY=google needs GOOGLE_DOMAIN (the demo's email domain).")
+    return DemoDirectory(connector="google", domain=domain)
+
+
+def email(handle: str, directory: DemoDirectory | None = None) -> str:
+    return f"{handle}@{(directory or demo_directory()).domain}"
+
+
+def _load_people(directory: DemoDirectory) -> dict[str, Person]:
     people = {}
     now = timezone.now()
     for i, (handle, name, dept, title, _) in enumerate(PEOPLE):
         status = "suspended" if handle in SUSPENDED else "deprovisioned" if handle in DEPROVISIONED else "active"
         people[handle] = Person.objects.create(
-            email=email(handle),
+            email=email(handle, directory),
             name=name,
             department=dept,
             title=title,
@@ -263,7 +296,7 @@ def _load_people() -> dict[str, Person]:
     return people
 
 
-def _load_apps(people: dict[str, Person]) -> dict[str, Role]:
+def _load_apps(people: dict[str, Person], directory: DemoDirectory) -> dict[str, Role]:
     roles = {}
     groups: dict[str, IdpGroup] = {}
     for slug, name, owner, risk, mode, status, role_rows in APPS:
@@ -291,17 +324,22 @@ def _load_apps(people: dict[str, Person]) -> dict[str, Role]:
             for group_name in group_names:
                 if group_name not in groups:
                     groups[group_name] = IdpGroup.objects.create(
-                        connector="local", external_id=group_name, name=group_name
+                        connector=directory.connector, external_id=directory.group_key(group_name), name=group_name
                     )
                 RoleGroup.objects.create(role=role, group=groups[group_name])
             roles[f"{slug}/{role_slug}"] = role
+    if directory.connector == "local":  # elsewhere the first sync reads who is in the groups
+        _load_standing_access(people, groups)
+    return roles
+
+
+def _load_standing_access(people: dict[str, Person], groups: dict[str, IdpGroup]) -> None:
     now = timezone.now()
     for handle, group_name in STANDING:
         LocalMembership.objects.create(person=people[handle], group=groups[group_name])
         GroupMembership.objects.create(
             person=people[handle], group=groups[group_name], origin="external", since=now - timedelta(days=400)
         )
-    return roles
 
 
 def _iso(value: str | None) -> timedelta | None:
@@ -327,9 +365,11 @@ def _load_policies(people: dict[str, Person], roles: dict[str, Role]) -> None:
 
 
 def load_demo() -> dict[str, int]:
-    """Load Northwind Robotics into an empty database. Returns counts."""
+    """Load Northwind Robotics into an empty database, in the directory GATEHOUSE_DEMO_DIRECTORY
+    names. Returns counts; DemoDirectoryError when that directory cannot take the demo."""
+    directory = demo_directory()
     with transaction.atomic():
-        people = _load_people()
-        roles = _load_apps(people)
+        people = _load_people(directory)
+        roles = _load_apps(people, directory)
         _load_policies(people, roles)
     return {"people": len(people), "applications": len(APPS), "roles": len(roles), "policies": len(POLICIES)}

@@ -1,6 +1,6 @@
 """What was asked and decided. Each topic package holds its own models; Django finds them here."""
 
-from governance.audit.models import AuditEvent
+from governance.audit.models import AuditChain, AuditEvent
 from governance.drift.models import DriftFinding
 from governance.grants.models import EmergencyReview, ExpiryWarning, Grant, GrantExtension
 from governance.jira.models import JiraUpdate
@@ -23,6 +23,7 @@ __all__ = [
     "ApprovalDecision",
     "ApprovalPolicy",
     "ApprovalStep",
+    "AuditChain",
     "AuditEvent",
     "AutoApprovalRule",
     "Delegation",

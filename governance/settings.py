@@ -32,6 +32,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_q",
     "catalog",
     "provisioning",
@@ -118,6 +119,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
     "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI from this server's static files (drf-spectacular-sidecar), never from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 REDIS_URL = env.str("REDIS_URL", default="")
@@ -171,6 +176,9 @@ GATEHOUSE = {
     # (ISO-8601 lead times; each applies to grants longer than it).
     "CONTRACTOR_DEFAULT_DAYS": env.int("GATEHOUSE_CONTRACTOR_DEFAULT_DAYS", default=30),
     "EXPIRY_WARNINGS": env.list("GATEHOUSE_EXPIRY_WARNINGS", default=["PT1H", "P1D"]),
+    # Where the demo company's groups live: "local" (Gatehouse's own database) or "google" (groups
+    # <name>@GOOGLE_DOMAIN in your Workspace, people <handle>@GOOGLE_DOMAIN); see docs/google.md.
+    "DEMO_DIRECTORY": env.str("GATEHOUSE_DEMO_DIRECTORY", default="local"),
 }
 
 # Mail (approver links, reminders): e.g. smtp+tls://user:password@smtp.example.com:587

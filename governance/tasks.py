@@ -67,3 +67,11 @@ def sync_directories_and_detect_drift() -> dict:
         else:
             result[run.connector] = {"sync": run.status, "error": run.error}
     return result
+
+
+def verify_audit_chain() -> str:
+    """The periodic verification of the audit log's hash chain (alerts IT on a break)."""
+    from governance.audit.chain import verify_and_record
+
+    result = verify_and_record()
+    return "intact" if result.broken is None else f"broken at {result.broken}"

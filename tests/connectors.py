@@ -7,9 +7,12 @@ of ours is mocked. Groups whose `connector` is "flaky" are served by it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from provisioning.connectors import AddResult, ConnectorError, RemoveResult, UserRef
 from provisioning.connectors.local.connector import LocalConnector
+from provisioning.models import MembershipChange
+from provisioning.outbox import services
 
 
 @dataclass
@@ -45,3 +48,14 @@ class FlakyConnector(LocalConnector):
     def remove_member(self, group_id: str, user: UserRef) -> RemoveResult:
         self._answer("remove", group_id, user)
         return super().remove_member(group_id, user)
+
+
+def run_until_settled(change: MembershipChange, traveller, *, rounds: int = 10) -> MembershipChange:
+    """Execute the change through the outbox; when it is re-queued, move the clock to its next attempt."""
+    for _ in range(rounds):
+        services.execute_change(change.pk)
+        change.refresh_from_db()
+        if change.status in MembershipChange.TERMINAL:
+            return change
+        traveller.move_to(change.next_attempt_at + timedelta(seconds=1))
+    return change

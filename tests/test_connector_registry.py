@@ -45,6 +45,17 @@ CONTRACT = {
         "ENTRA_MAX_RETRIES",
         "ENTRA_MAX_RETRY_WAIT_SECONDS",
     },
+    "google": {
+        "GOOGLE_CUSTOMER_ID",
+        "GOOGLE_ADMIN_SUBJECT",
+        "GOOGLE_SERVICE_ACCOUNT_FILE",
+        "GOOGLE_SERVICE_ACCOUNT_JSON",
+        "GOOGLE_DOMAIN",
+        "GOOGLE_API_URL",
+        "GOOGLE_TIMEOUT_SECONDS",
+        "GOOGLE_MAX_RETRIES",
+        "GOOGLE_MAX_REQUESTS_PER_MINUTE",
+    },
 }
 
 
@@ -59,7 +70,8 @@ def test_it_declares_every_environment_variable_name_the_connectors_always_had()
     assert declaration_for("okta").sensitive_keys == {"API_TOKEN", "PRIVATE_KEY"}
     assert declaration_for("entra").sensitive_keys == {"CLIENT_SECRET", "CLIENT_CERTIFICATE_PASSWORD"}
     assert declaration_for("local").settings == ()
-    assert {"local", "okta", "entra"} <= set(connectors.available())
+    assert declaration_for("google").sensitive_keys == {"SERVICE_ACCOUNT_KEY"}
+    assert {"local", "okta", "entra", "google"} <= set(connectors.available())
 
 
 def test_it_reads_the_settings_from_the_environment_with_their_types(monkeypatch):
@@ -106,7 +118,7 @@ def okta_emulator(monkeypatch):
 
 # -- the start-up check -------------------------------------------------------------------------
 def test_unconfigured_connectors_pass_the_check(settings):
-    settings.OKTA = {}
+    settings.OKTA = settings.GOOGLE = {}
     settings.ENTRA = {"GRAPH_BASE_URL": "https://graph.microsoft.us/v1.0", "TIMEOUT_SECONDS": 60}  # tuning only
     assert errors_about_connectors() == []
 

@@ -13,6 +13,7 @@ from provisioning.connectors.okta.connector import OktaConnector
 from provisioning.models import MembershipChange
 from provisioning.outbox import services
 from tests import company as c
+from tests.connectors import run_until_settled
 from tests.emulators.base import Reply
 from tests.emulators.okta import OktaEmulator
 
@@ -242,17 +243,6 @@ def queue(person_email: str, group_id: str, action: str = "add") -> MembershipCh
     person = c.person(person_email)
     group, _ = IdpGroup.objects.get_or_create(connector="okta", external_id=group_id, defaults={"name": group_id})
     return services.queue_change(action=action, person=person, group=group)
-
-
-def run_until_settled(change: MembershipChange, traveller, *, rounds: int = 10) -> MembershipChange:
-    """Execute, and when the change is re-queued, move the clock to its next attempt."""
-    for _ in range(rounds):
-        services.execute_change(change.pk)
-        change.refresh_from_db()
-        if change.status in MembershipChange.TERMINAL:
-            return change
-        traveller.move_to(change.next_attempt_at + timedelta(seconds=1))
-    return change
 
 
 @pytest.mark.django_db

@@ -6,7 +6,8 @@
 from __future__ import annotations
 
 from django.http import Http404
-from rest_framework import exceptions, status
+from drf_spectacular.utils import OpenApiResponse, inline_serializer
+from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -51,3 +52,22 @@ def exception_handler(exc, context):
         code = getattr(exc, "default_code", "error")
         response.data = error_body(code, str(detail))
     return response
+
+
+# The error shape in the OpenAPI schema.
+ERROR = inline_serializer(
+    "Error",
+    {
+        "error": inline_serializer(
+            "ErrorBody",
+            {
+                "code": serializers.CharField(),
+                "message": serializers.CharField(),
+                "fields": serializers.DictField(
+                    child=serializers.ListField(child=serializers.CharField()), required=False
+                ),
+            },
+        )
+    },
+)
+ERRORS = {code: OpenApiResponse(ERROR) for code in (400, 401, 403, 404, 409)}

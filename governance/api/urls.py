@@ -2,6 +2,7 @@ from django.urls import path
 
 from governance.api import views as api
 from governance.drift import api as api_drift
+from governance.evidence import api as evidence_api
 
 urlpatterns = [
     path("access-requests/", api.AccessRequestCollection.as_view(), name="access-requests"),
@@ -13,6 +14,9 @@ urlpatterns = [
     path("drift/", api_drift.DriftFindingCollection.as_view(), name="drift-findings"),
     path("applications/", api.ApplicationCollection.as_view(), name="applications"),
     path("people/<str:email>/", api.PersonDetail.as_view(), name="person"),
+    path("grants/", evidence_api.GrantCollection.as_view(), name="grants"),
+    path("trace/", evidence_api.Trace.as_view(), name="trace"),
+    path("metrics/", evidence_api.Metrics.as_view(), name="metrics"),
     path("grants/<int:grant_id>/", api.GrantDetail.as_view(), name="grant"),
     path("grants/<int:grant_id>/revoke/", api.RevokeGrant.as_view(), name="grant-revoke"),
     path("grants/<int:grant_id>/extend/", api.ExtendGrant.as_view(), name="grant-extend"),

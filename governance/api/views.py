@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from django.http import Http404
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
-from rest_framework import serializers, status
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from governance import services
+from governance.api.errors import ERRORS
 from governance.api.serializers import (
     ApplicationOutput,
     CancelInput,
@@ -22,27 +23,11 @@ from governance.api.serializers import (
     RevokeInput,
     SubmitRequestInput,
 )
+from governance.evidence.api import LIST_PARAMETERS, list_access_requests
 from governance.grants import selectors
 from governance.models import AccessRequest, Grant
 from governance.requests import channels
 from governance.requests.routing import active_policies, describe_route, pick_policy
-
-ERROR = inline_serializer(
-    "Error",
-    {
-        "error": inline_serializer(
-            "ErrorBody",
-            {
-                "code": serializers.CharField(),
-                "message": serializers.CharField(),
-                "fields": serializers.DictField(
-                    child=serializers.ListField(child=serializers.CharField()), required=False
-                ),
-            },
-        )
-    },
-)
-ERRORS = {code: OpenApiResponse(ERROR) for code in (400, 401, 403, 404, 409)}
 
 
 def _parse(serializer_class, request: Request) -> dict:
@@ -63,6 +48,17 @@ def _render_request(key: str, code: int = status.HTTP_200_OK) -> Response:
 
 
 class AccessRequestCollection(APIView):
+    @extend_schema(
+        operation_id="list_access_requests",
+        parameters=LIST_PARAMETERS,
+        responses={200: RequestOutput(many=True), **ERRORS},
+        description="Requests, filtered (person = beneficiary, application, role, status, created and closed "
+        "ranges, source), ordered and cursor-paginated (`next`/`previous` links). An unknown filter or value "
+        "is a 400 naming it.",
+    )
+    def get(self, request: Request) -> Response:
+        return list_access_requests(request, self)
+
     @extend_schema(
         operation_id="submit_access_request",
         request=SubmitRequestInput,

@@ -6,8 +6,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
 
-from catalog.models import Person
+from catalog.models import Application, Person
+from governance.audit.chain import seal
 from governance.jira.queue import enqueue_for_event
 from governance.models import AccessRequest, AuditEvent, Grant
 
@@ -34,6 +36,14 @@ class Actor:
         return cls(label=f"system:{what}")
 
 
+def _application_id(application: Application | None, request: AccessRequest | None, grant: Grant | None) -> int | None:
+    if application is not None:
+        return application.pk
+    if request is not None:
+        return request.application_id
+    return grant.role.application_id if grant is not None else None
+
+
 def record(
     action: str,
     message: str,
@@ -42,6 +52,7 @@ def record(
     request: AccessRequest | None = None,
     grant: Grant | None = None,
     subject: Person | None = None,
+    application: Application | None = None,
     data: dict[str, Any] | None = None,
 ) -> AuditEvent:
     """Append one audit event. Call inside the transaction of the change it records."""
@@ -49,7 +60,8 @@ def record(
         subject = (grant.person if grant else None) or (request.beneficiary if request else None)
     if request is None and grant is not None and grant.request_id:
         request = grant.request
-    event = AuditEvent.objects.create(
+    event = AuditEvent(
+        application_id=_application_id(application, request, grant),
         action=action,
         message=message,
         actor=actor.label,
@@ -59,6 +71,9 @@ def record(
         subject=subject,
         data=data or {},
     )
+    with transaction.atomic():
+        seal([event])
+        event.save(force_insert=True)
     enqueue_for_event(event)  # Jira write-back, in this same transaction (no-op unless configured)
     return event
 
@@ -66,7 +81,7 @@ def record(
 def record_many(rows: list[dict[str, Any]], *, actor: Actor) -> list[AuditEvent]:
     """Append many audit events in one INSERT (bulk paths such as the expiry timer).
 
-    Each row holds the keyword arguments of `record` (action, message, grant, request, subject, data)."""
+    Each row holds the keyword arguments of `record` (action, message, grant, request, subject, application, data)."""
     events = []
     for row in rows:
         grant, request = row.get("grant"), row.get("request")
@@ -75,6 +90,7 @@ def record_many(rows: list[dict[str, Any]], *, actor: Actor) -> list[AuditEvent]
         subject = row.get("subject") or (grant.person if grant else None) or (request.beneficiary if request else None)
         events.append(
             AuditEvent(
+                application_id=_application_id(row.get("application"), request, grant),
                 action=row["action"],
                 message=row["message"],
                 actor=actor.label,
@@ -85,7 +101,9 @@ def record_many(rows: list[dict[str, Any]], *, actor: Actor) -> list[AuditEvent]
                 data=row.get("data") or {},
             )
         )
-    created = AuditEvent.objects.bulk_create(events, batch_size=1000)
+    with transaction.atomic():
+        seal(events)
+        created = AuditEvent.objects.bulk_create(events, batch_size=1000)
     for event in created:
         enqueue_for_event(event)  # Jira write-back, as for `record`
     return created

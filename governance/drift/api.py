@@ -8,7 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from governance.api.views import ERRORS
+from governance.api.errors import ERRORS
 from governance.drift.services import list_findings
 from governance.models import DriftFinding
 

@@ -28,7 +28,7 @@ from provisioning.connectors.base import (
 from provisioning.connectors.declaration import ConnectorDeclaration, ConnectorSettings, ConnectorStatus, Setting
 
 #: the providers shipped with Gatehouse: one line per provider folder
-BUILT_IN = ("local", "okta", "entra")
+BUILT_IN = ("local", "okta", "entra", "google")
 
 _DECLARATIONS: dict[str, ConnectorDeclaration] = {}
 #: name -> factory; a declared provider's factory builds it from its settings

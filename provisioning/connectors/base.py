@@ -62,6 +62,8 @@ class DirectoryUser:
     title: str = ""
     last_login: datetime | None = None
     last_login_known: bool = True  # False when the provider cannot say (e.g. unlicensed)
+    aliases: tuple[str, ...] = ()  # other addresses of the same person, where the provider has them
+    org_unit: str = ""  # the provider's organisational unit path (Google's orgUnitPath)
 
 
 @dataclass

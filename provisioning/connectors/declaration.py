@@ -80,7 +80,8 @@ class ConnectorDeclaration:
 
     `alternatives` lists the ways to authenticate: each is a tuple of settings keys that must all be
     set, where "A|B" means either A or B. `build(values)` returns a ready connector; it imports the
-    provider's SDK, so it runs only when a connector is needed.
+    provider's SDK, so it runs only when a connector is needed. `validate(values)`, when given, is
+    run by the start-up check on a configured provider and answers what is still unusable.
     """
 
     name: str
@@ -90,6 +91,8 @@ class ConnectorDeclaration:
     settings: tuple[Setting, ...] = ()
     alternatives: tuple[tuple[str, ...], ...] = ()
     docs: str = ""
+    #: deeper checks of a configured provider (e.g. an unreadable key file): problems, in words
+    validate: Callable[[Mapping[str, Any]], list[str]] | None = None
 
     # -- reading ---------------------------------------------------------------------------------
     @property

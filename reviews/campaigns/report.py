@@ -6,6 +6,7 @@ import csv
 import io
 from collections.abc import Iterator
 
+from lib.spreadsheet import defuse_formula
 from reviews.models import ReviewCampaign, ReviewItem
 
 COLUMNS = [
@@ -32,14 +33,6 @@ COLUMNS = [
     "jira_key",
     "jira_status",
 ]
-
-
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(value: str) -> str:
-    """Text a spreadsheet will not run as a formula (names and reasons come from people and uploads)."""
-    return "'" + value if value.startswith(FORMULA_START) else value
 
 
 def _iso(value) -> str:
@@ -105,10 +98,10 @@ def report_csv_lines(campaign: ReviewCampaign) -> Iterator[str]:
         return text
 
     for key, value in report_header(campaign).items():
-        writer.writerow([key, _cell(value)])
+        writer.writerow([key, defuse_formula(value)])
     writer.writerow([])
     writer.writerow(COLUMNS)
     yield flush()
     for row in report_rows(campaign):
-        writer.writerow([_cell(row[c]) for c in COLUMNS])
+        writer.writerow([defuse_formula(row[c]) for c in COLUMNS])
         yield flush()

@@ -74,6 +74,9 @@ def route(method: str, pattern: str) -> Callable[[Handler], Handler]:
 class Emulator:
     """Base class. Subclasses add routes, state, and the provider's error shapes."""
 
+    #: paths that injected throttles and failures never hit (e.g. a token endpoint beside the API)
+    unfaulted_paths: tuple[str, ...] = ()
+
     def __init__(self) -> None:
         self.lock = threading.RLock()
         self.calls: list[Call] = []
@@ -167,7 +170,8 @@ class Emulator:
             self.calls.append(Call(method, parts.path, query, headers, body))
         if self.latency:
             time.sleep(self.latency)
-        reply = self._fault() or self._route(method, parts.path, query, headers, body)
+        fault = None if parts.path in self.unfaulted_paths else self._fault()
+        reply = fault or self._route(method, parts.path, query, headers, body)
         self._send(handler, reply)
 
     def _fault(self) -> Reply | None:

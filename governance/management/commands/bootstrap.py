@@ -6,7 +6,7 @@ import secrets
 
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from catalog.models import Person
 from governance.services import Actor, create_api_token
@@ -21,11 +21,13 @@ class Command(BaseCommand):
         parser.add_argument("--no-demo", action="store_true", help="Do not load demo data.")
         parser.add_argument(
             "--admin-email",
-            default="priya@northwind.example",
-            help="Directory person the admin login acts as (approvals are recorded as them).",
+            default=None,
+            help="Directory person the admin login acts as (approvals are recorded as them); default the demo's "
+            "head of IT (priya@ the demo's domain).",
         )
 
-    def handle(self, *args, no_demo: bool = False, admin_email: str = "", **options) -> None:
+    def handle(self, *args, no_demo: bool = False, admin_email: str | None = None, **options) -> None:
+        admin_email = admin_email or _demo_admin_email()
         if not no_demo:
             call_command("load_demo", if_empty=True, stdout=self.stdout)
         call_command("setup_schedules", stdout=self.stdout)
@@ -51,3 +53,12 @@ class Command(BaseCommand):
                 "  Both are shown only now; keep them.\n"
             )
         )
+
+
+def _demo_admin_email() -> str:
+    from governance.demo import DemoDirectoryError, email
+
+    try:
+        return email("priya")
+    except DemoDirectoryError as error:
+        raise CommandError(str(error)) from error

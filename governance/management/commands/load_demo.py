@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from catalog.models import Person
-from governance.demo import load_demo
+from governance.demo import DemoDirectoryError, demo_directory, load_demo
 
 
 class Command(BaseCommand):
@@ -20,7 +20,15 @@ class Command(BaseCommand):
                 self.stdout.write("Directory not empty: demo data not loaded.")
                 return
             raise CommandError("The directory already has people; load_demo only fills an empty database.")
-        counts = load_demo()
+        try:
+            counts = load_demo()
+        except DemoDirectoryError as error:
+            raise CommandError(str(error)) from error
+        where = demo_directory()
         self.stdout.write(
-            self.style.SUCCESS("Loaded Northwind Robotics: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+            self.style.SUCCESS(
+                "Loaded Northwind Robotics: "
+                + ", ".join(f"{v} {k}" for k, v in counts.items())
+                + f" (groups in the {where.connector!r} directory, people @{where.domain})"
+            )
         )

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('governance', '0006_duration_ceiling_and_rule_validation'),
+        ('governance', '0007_audit_hash_chain'),
     ]
 
     operations = [

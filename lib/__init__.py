@@ -1,0 +1,1 @@
+"""Shared helpers below every app: nothing here imports Gatehouse code."""

@@ -21,7 +21,7 @@ def recover_membership_changes() -> dict[str, int]:
 
 def fail_abandoned_syncs() -> int:
     """Directory syncs whose process died are marked failed (they would block the next sync)."""
-    from provisioning.sync.services import fail_abandoned_runs
+    from provisioning.sync.lease import fail_abandoned_runs
 
     return fail_abandoned_runs()
 

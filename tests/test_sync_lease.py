@@ -8,7 +8,8 @@ import pytest
 import time_machine
 
 from provisioning.models import SyncRun
-from provisioning.sync.services import fail_abandoned_runs, sync_directory
+from provisioning.sync.lease import fail_abandoned_runs
+from provisioning.sync.services import sync_directory
 from provisioning.tasks import fail_abandoned_syncs
 from tests.fake_directory import FakeDirectory
 

@@ -10,17 +10,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import timedelta
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Model, Q
+from django.db.models import Model
 from django.utils import timezone
 from django.utils.text import slugify
 
 from catalog.models import Application, GroupMembership, IdpGroup, Person, Role, RoleGroup
 from provisioning.connectors import Connector, ConnectorError, DirectoryUser, available, connector_for
 from provisioning.models import MembershipChange, SyncRun
+from provisioning.sync.lease import beating, fail_abandoned_runs
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +67,7 @@ def sync_directory(connector_name: str, progress: Progress | None = None) -> Syn
     run = _start(connector_name)
     if run.status == SyncRun.Status.FAILED:
         return run
-    progress = _beating(run, progress)
+    progress = beating(run, progress)
     counts = _Counts()
     connector: Connector | None = None
     try:
@@ -90,42 +89,6 @@ def sync_directory(connector_name: str, progress: Progress | None = None) -> Syn
         if connector is not None:
             connector.close()
     return _finish(run, counts, SyncRun.Status.SUCCEEDED, "")
-
-
-def lease() -> timedelta:
-    """How long a running sync may stay silent before it is taken to have died."""
-    return timedelta(seconds=settings.GATEHOUSE["SYNC_LEASE_SECONDS"])
-
-
-def fail_abandoned_runs(connector_name: str | None = None) -> int:
-    """Mark failed every running sync whose heartbeat is older than the lease (its process died)."""
-    now = timezone.now()
-    cutoff = now - lease()
-    silent = Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=cutoff)
-    runs = SyncRun.objects.filter(silent, status=SyncRun.Status.RUNNING)
-    if connector_name is not None:
-        runs = runs.filter(connector=connector_name)
-    seconds = int(lease().total_seconds())
-    return runs.update(
-        status=SyncRun.Status.FAILED,
-        finished_at=now,
-        error=f"abandoned: no sign of life for {seconds} s (the process running it stopped)",
-    )
-
-
-def _beating(run: SyncRun, progress: Progress) -> Progress:
-    """`progress`, also renewing the run's heartbeat (at most every tenth of the lease)."""
-    every = lease() / 10
-    last = [run.heartbeat_at or timezone.now()]
-
-    def beat(stage: str, done: int, total: int | None) -> None:
-        now = timezone.now()
-        if now - last[0] >= every:
-            last[0] = run.heartbeat_at = now
-            SyncRun.objects.filter(pk=run.pk, status=SyncRun.Status.RUNNING).update(heartbeat_at=now)
-        progress(stage, done, total)
-
-    return beat
 
 
 def _start(connector_name: str) -> SyncRun:

@@ -16,15 +16,4 @@ fi
 .venv/bin/python manage.py collectstatic --noinput -v0
 .venv/bin/python manage.py bootstrap
 
-# Background processes: the task cluster, the long-task cluster (directory sync, reclaim sweep:
-# their own timeout) and the expiry timer (ends each grant on the second). The trap stops all three.
-.venv/bin/python manage.py qcluster &
-cluster=$!
-Q_CLUSTER_NAME=long .venv/bin/python manage.py qcluster &
-long_cluster=$!
-.venv/bin/python manage.py expiry_timer &
-timer=$!
-trap 'kill "$cluster" "$long_cluster" "$timer" 2>/dev/null || true; wait 2>/dev/null || true' EXIT INT TERM
-echo "Gatehouse: http://${HOST:-127.0.0.1}:${PORT:-8000}/admin/  API docs: http://${HOST:-127.0.0.1}:${PORT:-8000}/api/docs/"
-.venv/bin/gunicorn governance.wsgi --bind "${HOST:-127.0.0.1}:${PORT:-8000}" --workers "${WEB_WORKERS:-2}" \
-  --access-logfile - --graceful-timeout 5
+exec scripts/serve.sh

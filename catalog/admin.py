@@ -9,11 +9,23 @@ from catalog.models import Application, GroupMembership, IdpGroup, Person, Role,
 
 @admin.register(Person)
 class PersonAdmin(admin.ModelAdmin):
-    list_display = ("email", "name", "department", "title", "manager", "status", "is_contractor", "last_login_at")
+    list_display = (
+        "email",
+        "name",
+        "department",
+        "title",
+        "manager",
+        "status",
+        "directory_state",
+        "status_changed_at",
+        "is_contractor",
+        "last_login_at",
+    )
     list_filter = ("status", "department", "is_contractor")
     search_fields = ("email", "name", "department", "title")
     list_select_related = ("manager",)
     autocomplete_fields = ("manager", "user")
+    readonly_fields = ("status_changed_at", "directory_state")
 
 
 class RoleInline(admin.TabularInline):
@@ -69,9 +81,10 @@ class RoleAdmin(admin.ModelAdmin):
 
 @admin.register(IdpGroup)
 class IdpGroupAdmin(admin.ModelAdmin):
-    list_display = ("name", "connector", "external_id")
-    list_filter = ("connector",)
+    list_display = ("name", "connector", "external_id", "writable")
+    list_filter = ("connector", "writable")
     search_fields = ("name", "external_id")
+    readonly_fields = ("writable", "not_writable_reason")
 
 
 @admin.register(GroupMembership)

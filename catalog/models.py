@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Lower
+from django.utils import timezone
 
 from catalog.durations import LONGEST, format_iso_duration, parse_iso_duration
 from catalog.registries import connector_choices
@@ -25,6 +26,14 @@ class Person(models.Model):
     department = models.CharField(max_length=120, blank=True)
     title = models.CharField(max_length=160, blank=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
+    status_changed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When Gatehouse saw the status change (sync, or an edit here)."
+    )
+    directory_state = models.CharField(
+        max_length=60,
+        blank=True,
+        help_text="The state the directory reported, in its own words (e.g. SUSPENDED, accountEnabled=false, deleted).",
+    )
     is_contractor = models.BooleanField(default=False)
     last_login_at = models.DateTimeField(null=True, blank=True, help_text="Last sign-in seen at the identity provider.")
     directory = models.CharField(
@@ -51,6 +60,23 @@ class Person(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} <{self.email}>"
+
+    def save(self, *args, **kwargs) -> None:
+        """Stamp `status_changed_at` when the status changes (bulk writes by sync stamp it themselves)."""
+        loaded = Person.Status.ACTIVE if self._state.adding else self.__dict__.get("_loaded_status")
+        if loaded is not None and "status" in self.__dict__ and self.status != loaded:
+            self.status_changed_at = timezone.now()
+            update_fields = kwargs.get("update_fields")
+            if update_fields is not None and "status" in update_fields:
+                kwargs["update_fields"] = {*update_fields, "status_changed_at"}
+        super().save(*args, **kwargs)
+        self._loaded_status = self.__dict__.get("status", loaded)
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        person = super().from_db(db, field_names, values)
+        person._loaded_status = person.__dict__.get("status")  # None when deferred: then never stamped
+        return person
 
     def clean(self) -> None:
         self.email = (self.email or "").strip().lower()
@@ -211,6 +237,10 @@ class IdpGroup(models.Model):
     external_id = models.CharField(max_length=200)
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
+    writable = models.BooleanField(
+        default=True, help_text="Whether the provider lets Gatehouse change this group's members (set by sync)."
+    )
+    not_writable_reason = models.TextField(blank=True, help_text="Why the provider will not change its members.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -236,6 +266,16 @@ class RoleGroup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.role} → {self.group}"
+
+    def clean(self) -> None:
+        """A role is never newly bound to a group the provider will not change (an existing binding
+        to a group that became read-only is reported by sync, not made uneditable here)."""
+        if self.pk and RoleGroup.objects.filter(pk=self.pk, group_id=self.group_id).exists():
+            return
+        group = IdpGroup.objects.filter(pk=self.group_id).only("writable", "not_writable_reason", "name").first()
+        if group is not None and not group.writable:
+            reason = group.not_writable_reason or "the provider does not accept membership changes to it"
+            raise ValidationError({"group": f"{group.name} cannot be changed by Gatehouse: {reason}"})
 
 
 class GroupMembership(models.Model):

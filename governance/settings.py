@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -34,10 +35,13 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_q",
+    "axes",
+    "csp",
     "catalog",
     "provisioning",
     "governance",
     "reviews",
+    "accounts",
 ]
 
 MIDDLEWARE = [
@@ -49,6 +53,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last: it turns a locked-out password sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "governance.urls"
@@ -93,14 +100,87 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 
-SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=False)
+# --- Transport security and browser headers (docs: README "Security"; check: manage.py check --deploy) ---
+# Defaults follow GATEHOUSE_BASE_URL: an https:// address turns on secure cookies, the https redirect
+# and a year of HSTS; the http://127.0.0.1 default of run.sh leaves them off. Each can be set on its own.
+# An empty value (as copied from .env.example) means "not said": the default applies.
+_HTTPS = env.str("GATEHOUSE_BASE_URL", default="http://127.0.0.1:8000").startswith("https://")
+SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES") if env.str("SECURE_COOKIES", default="") else _HTTPS
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT") if env.str("SECURE_SSL_REDIRECT", default="") else _HTTPS
+SECURE_HSTS_SECONDS = (
+    env.int("SECURE_HSTS_SECONDS") if env.str("SECURE_HSTS_SECONDS", default="") else (31536000 if _HTTPS else 0)
+)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+# A TLS-terminating proxy's header, e.g. "HTTP_X_FORWARDED_PROTO,https". Set it only behind a proxy that
+# always sets (and never passes on) that header; otherwise a client could claim https.
+_proxy_header = env.list("SECURE_PROXY_SSL_HEADER", default=[])
+SECURE_PROXY_SSL_HEADER = tuple(_proxy_header) if len(_proxy_header) == 2 else None
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = env.str("SECURE_REFERRER_POLICY", default="same-origin")
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
+# Content security policy for every page (django-csp). No inline scripts or styles anywhere:
+# our pages load /static/ only, the admin is CSP-clean, Swagger UI comes from drf-spectacular-sidecar.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    }
+}
+
+# --- Sign-in: company SSO (OpenID Connect; docs/sso.md), break-glass passwords, throttling ---
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "reviews:home"
+OIDC = {
+    # Unset OIDC_ISSUER means "SSO off": password sign-in as before.
+    "ISSUER": env.str("OIDC_ISSUER", default=""),
+    "CLIENT_ID": env.str("OIDC_CLIENT_ID", default=""),
+    "CLIENT_SECRET": env.str("OIDC_CLIENT_SECRET", default=""),
+    # The claim that names the person: "email" (needs email_verified=true: Okta) or an issuer-controlled
+    # claim such as "oid" (matched to the person's directory id) or "upn" for Entra, whose email is unverified.
+    "EMAIL_CLAIM": env.str("OIDC_EMAIL_CLAIM", default="email"),
+    # Identity-provider group -> Django group, e.g. "gatehouse-admins=IT admins,gatehouse-audit=Auditors"
+    # (group names for Okta, object ids for Entra). Only people in one of them reach the admin.
+    "ADMIN_GROUPS": env.dict("OIDC_ADMIN_GROUPS", default={}),
+    "GROUPS_CLAIM": env.str("OIDC_GROUPS_CLAIM", default="groups"),
+    "SCOPES": env.list("OIDC_SCOPES", default=["openid", "email", "profile"]),
+    # Clock skew allowed on exp/iat/nbf, and the timeout of each call to the provider.
+    "LEEWAY_SECONDS": env.int("OIDC_LEEWAY_SECONDS", default=60),
+    "TIMEOUT_SECONDS": env.float("OIDC_TIMEOUT_SECONDS", default=10.0),
+}
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # refuses locked-out sign-ins before the password is checked
+    "accounts.backends.PasswordBackend",  # local passwords; with SSO on, only the break-glass superuser
+    "accounts.backends.SsoBackend",  # sessions started by company SSO (checks no credentials)
+]
+# django-axes: after AXES_FAILURE_LIMIT wrong passwords for one username from one address, that pair
+# is locked for AXES_COOLOFF_MINUTES. The address is REMOTE_ADDR (behind a proxy: the proxy's, so the
+# lock is effectively per username).
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "accounts/locked.html"
+AXES_SENSITIVE_PARAMETERS = ["password", "csrfmiddlewaretoken"]  # masked in its records and logs
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["governance.api.authentication.BearerTokenAuthentication"],
@@ -176,6 +256,12 @@ GATEHOUSE = {
     # (ISO-8601 lead times; each applies to grants longer than it).
     "CONTRACTOR_DEFAULT_DAYS": env.int("GATEHOUSE_CONTRACTOR_DEFAULT_DAYS", default=30),
     "EXPIRY_WARNINGS": env.list("GATEHOUSE_EXPIRY_WARNINGS", default=["PT1H", "P1D"]),
+    # With SSO on: allow password sign-in for superusers only (break glass; audited, IT_EMAIL told).
+    "LOCAL_LOGIN": env.bool("GATEHOUSE_LOCAL_LOGIN", default=False),
+    # With SSO on: an approver link asks for SSO sign-in as its addressee before it opens.
+    "APPROVAL_LINK_REQUIRES_SSO": env.bool("GATEHOUSE_APPROVAL_LINK_REQUIRES_SSO", default=False),
+    # Who is emailed about every break-glass sign-in (comma-separated addresses).
+    "IT_EMAIL": env.list("GATEHOUSE_IT_EMAIL", default=[]),
     # Where the demo company's groups live: "local" (Gatehouse's own database) or "google" (groups
     # <name>@GOOGLE_DOMAIN in your Workspace, people <handle>@GOOGLE_DOMAIN); see docs/google.md.
     "DEMO_DIRECTORY": env.str("GATEHOUSE_DEMO_DIRECTORY", default="local"),
@@ -191,10 +277,17 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    # Every secret a connector (or Jira) is configured with is replaced by a mask in every log line.
-    "filters": {"secrets": {"()": "provisioning.connectors.redaction.RedactSecrets"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["secrets"]}},
+    # Signed-link tokens and every secret a connector (or Jira) is configured with are masked in every line.
+    "filters": {
+        "link_tokens": {"()": "accounts.access_log.RedactLinkTokens"},
+        "secrets": {"()": "provisioning.connectors.redaction.RedactSecrets"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["link_tokens", "secrets"]}
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # django-axes reports every sign-in at INFO; failures and lockouts are WARNING.
+    "loggers": {"axes": {"level": "WARNING"}},
 }
 
 # --- Identity-provider connectors (docs/okta.md, docs/entra.md) -----------------------------------
@@ -245,3 +338,22 @@ GATEHOUSE.update(
         "RECLAIM_MAX_REMOVALS_PER_RUN": env.int("GATEHOUSE_RECLAIM_MAX_REMOVALS_PER_RUN", default=50),
     }
 )
+
+# --- Directory sync safety (provisioning/sync/, docs/sync.md) ---
+GATEHOUSE.update(
+    {
+        # A user listing (or a mapped group's member listing) shorter than the last one by more than
+        # this fraction is taken as a broken read: the run fails (members: that group is kept as it was).
+        "SYNC_MAX_SHRINK": env.float("GATEHOUSE_SYNC_MAX_SHRINK", default=0.2),
+        # ...checked only when the last listing had at least this many entries.
+        "SYNC_SHRINK_MIN_SIZE": env.int("GATEHOUSE_SYNC_SHRINK_MIN_SIZE", default=50),
+        # Transient provider errors (429, 5xx, timeouts) are retried within a run with exponential
+        # backoff from this many seconds, honouring Retry-After, waiting at most this long in total.
+        "SYNC_RETRY_BACKOFF_SECONDS": env.float("GATEHOUSE_SYNC_RETRY_BACKOFF_SECONDS", default=2.0),
+        "SYNC_RETRY_MAX_WAIT_SECONDS": env.float("GATEHOUSE_SYNC_RETRY_MAX_WAIT_SECONDS", default=60.0),
+    }
+)
+if not 0 <= GATEHOUSE["SYNC_MAX_SHRINK"] < 1:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("GATEHOUSE_SYNC_MAX_SHRINK must be a fraction from 0 to below 1, e.g. 0.2 for 20%.")

@@ -6,6 +6,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from catalog.admin_permissions import requires
 from provisioning.models import FulfilmentTask, LocalMembership, MembershipChange
 from provisioning.outbox import services
 
@@ -40,7 +41,9 @@ class MembershipChangeAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
-    @admin.action(description="Retry the selected failed changes")
+    has_retry_change_permission = requires("provisioning.retry_change")
+
+    @admin.action(description="Retry the selected failed changes", permissions=["retry_change"])
     def retry(self, request: HttpRequest, queryset: QuerySet) -> None:
         retried = 0
         for change in queryset:
@@ -69,7 +72,9 @@ class FulfilmentTaskAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
-    @admin.action(description="Mark done (I made this change by hand)")
+    has_complete_task_permission = requires("provisioning.complete_task")
+
+    @admin.action(description="Mark done (I made this change by hand)", permissions=["complete_task"])
     def mark_done(self, request: HttpRequest, queryset: QuerySet) -> None:
         done = 0
         for task in queryset:

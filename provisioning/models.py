@@ -3,6 +3,6 @@
 from provisioning.connectors.local.models import LocalMembership
 from provisioning.fulfilment.models import FulfilmentTask
 from provisioning.outbox.models import MembershipChange
-from provisioning.sync.models import SyncRun
+from provisioning.sync.models import SyncProblem, SyncRun
 
-__all__ = ["FulfilmentTask", "LocalMembership", "MembershipChange", "SyncRun"]
+__all__ = ["FulfilmentTask", "LocalMembership", "MembershipChange", "SyncProblem", "SyncRun"]

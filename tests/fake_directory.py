@@ -105,6 +105,11 @@ class FakeDirectory(Connector):
         self.members[group_id].discard(user_id)
         return RemoveResult.REMOVED
 
+    def read_users(self, external_ids: list[str]) -> dict[str, DirectoryUser | None]:
+        """Like a provider asked by id: the user, or None (no such user) once deleted."""
+        self.calls["read_users"] += 1
+        return {external_id: self.users.get(external_id) for external_id in external_ids}
+
     def find_user_by_email(self, email: str) -> DirectoryUser | None:
         self.calls["find_user_by_email"] += 1
         return next((u for u in self.users.values() if u.email.lower() == email.lower()), None)

@@ -138,7 +138,7 @@ def test_it_refuses_a_staff_member_who_is_not_the_approver(client, company):
     from django.contrib.auth.models import Permission
 
     user = User.objects.create_user("charlie", password="pw", is_staff=True)
-    user.user_permissions.add(*Permission.objects.filter(codename__in=["view_accessrequest", "change_accessrequest"]))
+    user.user_permissions.add(*Permission.objects.filter(codename__in=["view_accessrequest", "decide_step"]))
     company.charlie.user = user
     company.charlie.save(update_fields=["user"])
     client.force_login(user)

@@ -36,7 +36,7 @@ def path_of(url):
 
 def test_it_shows_the_request_and_context(client, company, pending):
     _, step = pending
-    page = client.get(path_of(approval_link(step, company.alice)))
+    page = client.get(path_of(approval_link(step, company.alice)), follow=True)
     html = page.content.decode()
     assert page.status_code == 200
     for text in (
@@ -56,7 +56,7 @@ def test_it_approves_from_the_link_with_csrf(company, pending, django_capture_on
     url = path_of(approval_link(step, company.alice))
     strict = Client(enforce_csrf_checks=True)
     assert strict.post(url, {"decision": "approve"}).status_code == 403  # no CSRF token
-    page = strict.get(url)
+    page = strict.get(url, follow=True)
     token = page.cookies["csrftoken"].value
     with django_capture_on_commit_callbacks(execute=True):
         response = strict.post(url, {"decision": "approve", "csrfmiddlewaretoken": token})
@@ -64,7 +64,7 @@ def test_it_approves_from_the_link_with_csrf(company, pending, django_capture_on
     request.refresh_from_db()
     assert request.status == AccessRequest.Status.FULFILLED
     assert request.steps.get().channel == "link"
-    reused = strict.get(url)
+    reused = strict.get(url, follow=True)
     assert reused.status_code == 200 and "Already decided" in reused.content.decode()
 
 
@@ -130,5 +130,5 @@ def test_it_shows_memberships_found_in_the_provider(client, company, pending):
     GroupMembership.objects.create(
         person=company.bob, group=company.readers, origin="external", since="2025-01-01T00:00:00Z"
     )
-    html = client.get(path_of(approval_link(step, company.alice))).content.decode()
+    html = client.get(path_of(approval_link(step, company.alice)), follow=True).content.decode()
     assert "wiki-readers" in html and "found in the provider" in html

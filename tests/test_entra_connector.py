@@ -17,7 +17,8 @@ from django.utils import timezone
 from catalog.models import IdpGroup, Person
 from provisioning import connectors
 from provisioning.connectors import AddResult, PermanentError, RemoveResult, RetryableError, UserRef
-from provisioning.connectors.entra.connector import EntraConnector, retry_after_seconds
+from provisioning.connectors.entra.connector import EntraConnector
+from provisioning.connectors.entra.transport import retry_after_seconds
 from provisioning.models import MembershipChange
 from provisioning.outbox.services import execute_change
 from tests.emulators.graph import GraphEmulator, StaticTokenCredential
@@ -428,7 +429,7 @@ def test_it_reschedules_an_outbox_change_no_earlier_than_graphs_retry_after(db, 
 def test_it_classifies_credential_failures():
     from azure.core.exceptions import ClientAuthenticationError
 
-    from provisioning.connectors.entra.connector import classify
+    from provisioning.connectors.entra.transport import classify
 
     refused = classify(ClientAuthenticationError(message="AADSTS7000215: Invalid client secret"), "listing users")
 

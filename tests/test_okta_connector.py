@@ -91,7 +91,7 @@ def test_it_pages_through_users_groups_and_members(okta, connector):
     assert members == user_ids
     member_calls = okta.calls_to("GET", rf"/groups/{group_ids[0]}/users$")
     assert len(member_calls) == 3
-    assert member_calls[0].query["limit"] == ["1000"]
+    assert member_calls[0].query["limit"] == ["200"]
     assert member_calls[1].query["after"] == [user_ids[2]]
     assert len(okta.calls_to("GET", r"^/api/v1/groups$")) == 3
 

@@ -11,6 +11,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from catalog.models import Application, GroupMembership, IdpGroup, Person, RoleGroup
+from provisioning.connectors import PermanentError
 from provisioning.models import MembershipChange, SyncRun
 from provisioning.sync.services import directories_to_sync, sync_directory
 from tests import company as c
@@ -99,20 +100,21 @@ def test_an_updated_attribute_updates_only_that(idp):
     assert Person.objects.get(email="charlie@example.com").title == "Account Executive"
 
 
-def test_it_marks_deactivated_and_missing_people_deprovisioned(idp):
+def test_it_marks_deprovisioned_people_and_people_the_provider_deleted(idp):
     sync_directory("fakeidp")
-    idp.users["u2"].status = "deprovisioned"
-    del idp.users["u3"]
+    idp.users["u2"].status, idp.users["u2"].state = "deprovisioned", "DEPROVISIONED"
+    del idp.users["u3"]  # asked by id, the provider has no such user
     idp.members["g1"].discard("u3")
     idp.members["g2"].discard("u3")
     run = sync_directory("fakeidp")
-    assert run.deactivated == 2
-    statuses = dict(Person.objects.values_list("email", "status"))
-    assert statuses == {
-        "alice@example.com": "active",
-        "bob@example.com": "deprovisioned",
-        "charlie@example.com": "deprovisioned",
+    assert run.deactivated == 2 and run.status == SyncRun.Status.SUCCEEDED
+    states = {p.email: (p.status, p.directory_state) for p in Person.objects.all()}
+    assert states == {
+        "alice@example.com": ("active", ""),
+        "bob@example.com": ("deprovisioned", "DEPROVISIONED"),
+        "charlie@example.com": ("deprovisioned", "deleted"),
     }
+    assert idp.calls["read_users"] == 1
 
 
 def test_it_leaves_people_of_other_directories_alone(idp):
@@ -256,10 +258,9 @@ def test_the_local_connector_mirrors_its_own_groups(company):
 
 def test_a_failing_provider_fails_the_run_with_its_error(idp):
     sync_directory("fakeidp")
-    map_group("g1")
-    del idp.members["g1"]
+    idp.iter_groups = lambda: (_ for _ in ()).throw(PermanentError("groups are gone", status=403))
     run = sync_directory("fakeidp")
-    assert run.status == SyncRun.Status.FAILED and "no group g1" in run.error
+    assert run.status == SyncRun.Status.FAILED and "groups are gone" in run.error
 
 
 @pytest.mark.django_db

@@ -21,18 +21,15 @@ from django.utils import timezone
 from governance.audit.models import AuditChain, AuditEvent
 
 GENESIS = "0" * 64
-HASHED_FIELDS = (
-    "seq",
-    "at",
-    "action",
-    "actor",
-    "actor_person_id",
-    "request_id",
-    "grant_id",
-    "subject_id",
-    "application_id",
-    "message",
-)
+# The links (request, grant, subject, application, acting person) are hashed through `refs`, a copy
+# written once at sealing: deleting a linked row may null a link, which must not read as tampering.
+HASHED_FIELDS = ("seq", "at", "action", "actor", "refs", "message")
+LINKS = ("request_id", "grant_id", "subject_id", "application_id", "actor_person_id")
+
+
+def refs_of(event: Any) -> str:
+    """The event's links as written, e.g. "request=4;grant=7;subject=12;application=3;actor_person="."""
+    return ";".join(f"{name.removesuffix('_id')}={getattr(event, name) or ''}" for name in LINKS)
 
 
 def _canonical_data(data: Any) -> str:
@@ -77,6 +74,7 @@ def seal(events: list[AuditEvent]) -> None:
         event.seq = seq
         event.at = event.at or now
         event.prev_hash = prev
+        event.refs = refs_of(event)
         event.hash = event_hash(_fields_of(event), prev)
         prev = event.hash
     AuditChain.objects.filter(pk=head.pk).update(last_seq=seq, last_hash=prev)

@@ -34,6 +34,7 @@ class AuditEvent(models.Model):
     # The hash chain (governance.audit.chain): position, the previous event's hash, and this one's.
     seq = models.PositiveBigIntegerField(null=True, blank=True, unique=True, editable=False)
     prev_hash = models.CharField(max_length=64, blank=True, editable=False)
+    refs = models.CharField(max_length=200, blank=True, editable=False, help_text="The links as sealed.")
     hash = models.CharField(max_length=64, blank=True, editable=False)
 
     class Meta:

@@ -107,3 +107,31 @@ def record_many(rows: list[dict[str, Any]], *, actor: Actor) -> list[AuditEvent]
     for event in created:
         enqueue_for_event(event)  # Jira write-back, as for `record`
     return created
+
+
+def record_admin_change(
+    *, actor: Actor, obj: Any, before: dict[str, Any] | None, after: dict[str, Any] | None
+) -> AuditEvent | None:
+    """One event for a catalog or policy edit in the admin: created, changed (with the fields) or deleted.
+
+    The object is named in the data, not linked: a link would be nulled when the object is deleted."""
+    label = obj._meta.label_lower
+    if before is not None and after is not None:
+        changed = sorted(name for name in after if before.get(name) != after.get(name))
+        if not changed:
+            return None
+        action, verb = f"{label}.changed", f"changed {', '.join(changed)}"
+    elif after is not None:
+        changed, action, verb = sorted(after), f"{label}.created", "created"
+    else:
+        changed, action, verb = [], f"{label}.deleted", "deleted"
+    diff = {
+        "model": label,
+        "id": obj.pk,
+        "object": str(obj),
+        "changed": changed,
+        "before": {name: before.get(name) for name in changed} if before and after else before,
+        "after": {name: after.get(name) for name in changed} if after else None,
+    }
+    message = f"{obj._meta.verbose_name.capitalize()} {str(obj)!r} {verb} in the admin."
+    return record(action, message, actor=actor, data=diff)

@@ -7,6 +7,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils.html import format_html, format_html_join
 
+from catalog.admin_permissions import requires
 from catalog.durations import parse_iso_duration
 from governance import services
 from governance.adminkit import ask_reason, run_each
@@ -92,7 +93,10 @@ class GrantAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
-    @admin.action(description="Revoke now (removes group memberships)")
+    has_revoke_grant_permission = requires("governance.revoke_grant")
+    has_extend_grant_permission = requires("governance.extend_grant")
+
+    @admin.action(description="Revoke now (removes group memberships)", permissions=["revoke_grant"])
     def revoke_now(self, request: HttpRequest, queryset: QuerySet):
         reason = ask_reason(
             self,
@@ -118,7 +122,7 @@ class GrantAdmin(admin.ModelAdmin):
         )
         return None
 
-    @admin.action(description="Extend (memberships stay in place)")
+    @admin.action(description="Extend (memberships stay in place)", permissions=["extend_grant"])
     def extend(self, request: HttpRequest, queryset: QuerySet):
         reason = ask_reason(
             self,
@@ -172,7 +176,9 @@ class EmergencyReviewAdmin(admin.ModelAdmin):
             "Confirmed" if confirm else "Rejected and revoked",
         )
 
-    @admin.action(description="Confirm the emergency access")
+    has_review_emergency_permission = requires("governance.review_emergency")
+
+    @admin.action(description="Confirm the emergency access", permissions=["review_emergency"])
     def confirm(self, request: HttpRequest, queryset: QuerySet):
         comment = ask_reason(
             self,
@@ -189,7 +195,7 @@ class EmergencyReviewAdmin(admin.ModelAdmin):
         self._review(request, queryset, True, comment)
         return None
 
-    @admin.action(description="Reject the emergency access (revokes it now)")
+    @admin.action(description="Reject the emergency access (revokes it now)", permissions=["review_emergency"])
     def reject(self, request: HttpRequest, queryset: QuerySet):
         comment = ask_reason(
             self,

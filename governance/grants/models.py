@@ -41,6 +41,7 @@ class Grant(models.Model):
             models.Index(fields=["status", "expires_at"], name="grant_status_expires"),
             models.Index(fields=["person", "status"], name="grant_person_status"),
         ]
+        permissions = [("revoke_grant", "Can revoke grants now"), ("extend_grant", "Can extend grants")]
 
     def __str__(self) -> str:
         return f"grant #{self.pk} {self.person.email} → {self.role} [{self.status}]"
@@ -107,6 +108,7 @@ class EmergencyReview(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["status", "created_at"], name="emergency_review_status")]
+        permissions = [("review_emergency", "Can confirm or reject emergency access")]
 
     def __str__(self) -> str:
         return f"emergency review of {self.request} [{self.status}]"

@@ -6,6 +6,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from catalog.admin_permissions import requires
 from governance.errors import GovernanceError
 from governance.jira import services as jira
 from governance.models import JiraUpdate
@@ -45,7 +46,9 @@ class JiraUpdateAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: JiraUpdate | None = None) -> bool:
         return False
 
-    @admin.action(description="Retry now (failed or waiting updates)")
+    has_retry_jira_update_permission = requires("governance.retry_jira_update")
+
+    @admin.action(description="Retry now (failed or waiting updates)", permissions=["retry_jira_update"])
     def retry_now(self, request: HttpRequest, queryset: QuerySet[JiraUpdate]) -> None:
         done, refused = 0, []
         for update in queryset:

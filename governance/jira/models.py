@@ -49,6 +49,7 @@ class JiraUpdate(models.Model):
             # Per-issue ordering and property coalescing.
             models.Index(fields=["issue_key", "kind", "status"], name="jira_update_issue"),
         ]
+        permissions = [("retry_jira_update", "Can retry Jira updates now")]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} → {self.issue_key or 'new issue'} [{self.status}]"

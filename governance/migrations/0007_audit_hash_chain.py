@@ -20,7 +20,7 @@ def link_events_to_applications(apps, schema_editor):
 
 def chain_existing_events(apps, schema_editor):
     """Seal the events written before the chain existed, in the order they were written."""
-    from governance.audit.chain import GENESIS, HASHED_FIELDS, event_hash
+    from governance.audit.chain import GENESIS, HASHED_FIELDS, event_hash, refs_of
 
     event_model = apps.get_model("governance", "AuditEvent")
     chain_model = apps.get_model("governance", "AuditChain")
@@ -29,13 +29,14 @@ def chain_existing_events(apps, schema_editor):
     for event in event_model.objects.order_by("id").iterator(chunk_size=2000):
         seq += 1
         event.seq, event.prev_hash = seq, prev
+        event.refs = refs_of(event)
         event.hash = event_hash({name: getattr(event, name) for name in (*HASHED_FIELDS, "data")}, prev)
         prev = event.hash
         batch.append(event)
         if len(batch) == 2000:
-            event_model.objects.bulk_update(batch, ["seq", "prev_hash", "hash"])
+            event_model.objects.bulk_update(batch, ["seq", "prev_hash", "refs", "hash"])
             batch = []
-    event_model.objects.bulk_update(batch, ["seq", "prev_hash", "hash"])
+    event_model.objects.bulk_update(batch, ["seq", "prev_hash", "refs", "hash"])
     chain_model.objects.update_or_create(pk=1, defaults={"last_seq": seq, "last_hash": prev if seq else ""})
 
 
@@ -80,6 +81,11 @@ class Migration(migrations.Migration):
             model_name="auditevent",
             name="hash",
             field=models.CharField(blank=True, editable=False, max_length=64),
+        ),
+        migrations.AddField(
+            model_name="auditevent",
+            name="refs",
+            field=models.CharField(blank=True, editable=False, help_text="The links as sealed.", max_length=200),
         ),
         migrations.AddField(
             model_name="auditevent",

@@ -74,7 +74,11 @@ def send_approval_email(step_id: int, person_id: int, reason: str) -> bool:
 
 def notify_person(person: Person, *, subject: str, body: str) -> None:
     """Email one person after the current transaction commits (the product's notification channel)."""
-    address = person.email
+    send_email_later(person.email, subject=subject, body=body)
+
+
+def send_email_later(address: str, *, subject: str, body: str) -> None:
+    """Email one address from a task after the current transaction commits."""
     transaction.on_commit(lambda: async_task("governance.tasks.send_email", address, subject, body))
 
 

@@ -6,6 +6,7 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 
+from catalog.admin_permissions import requires
 from governance import services
 from governance.adminkit import ask_reason, run_each
 from governance.audit.admin import AuditEventInline
@@ -107,7 +108,9 @@ class AccessRequestAdmin(admin.ModelAdmin):
 
         run_each(self, request, queryset, decide, "Approved" if approve else "Denied")
 
-    @admin.action(description="Approve the current step (as me)")
+    has_decide_step_permission = requires("governance.decide_step", "governance.decide_any_step")
+
+    @admin.action(description="Approve the current step (as me)", permissions=["decide_step"])
     def approve_current_step(self, request: HttpRequest, queryset: QuerySet):
         comment = ask_reason(
             self,
@@ -124,7 +127,7 @@ class AccessRequestAdmin(admin.ModelAdmin):
         self._decide(request, queryset, True, comment)
         return None
 
-    @admin.action(description="Deny the current step (as me)")
+    @admin.action(description="Deny the current step (as me)", permissions=["decide_step"])
     def deny_current_step(self, request: HttpRequest, queryset: QuerySet):
         comment = ask_reason(
             self,

@@ -143,7 +143,10 @@ class AccessRequest(models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["status", "created_at"]), models.Index(fields=["beneficiary", "status"])]
-        permissions = [("decide_any_step", "Can approve or deny any step (recorded as an override)")]
+        permissions = [
+            ("decide_any_step", "Can approve or deny any step (recorded as an override)"),
+            ("decide_step", "Can approve or deny steps routed to them from the admin"),
+        ]
 
     def __str__(self) -> str:
         return self.jira_issue_key or f"request #{self.pk}"

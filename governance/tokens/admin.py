@@ -6,6 +6,7 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from catalog.admin_permissions import requires
 from governance import services
 from governance.adminkit import run_each
 from governance.audit.services import Actor
@@ -26,7 +27,9 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         return False
 
-    @admin.action(description="Revoke the selected tokens")
+    has_revoke_token_permission = requires("governance.revoke_token")
+
+    @admin.action(description="Revoke the selected tokens", permissions=["revoke_token"])
     def revoke_tokens(self, request: HttpRequest, queryset: QuerySet) -> None:
         run_each(
             self,

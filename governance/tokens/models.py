@@ -17,6 +17,7 @@ class ApiToken(models.Model):
 
     class Meta:
         verbose_name = "API token"
+        permissions = [("revoke_token", "Can revoke API tokens")]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"

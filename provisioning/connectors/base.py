@@ -53,11 +53,18 @@ class UserRef:
 
 @dataclass
 class DirectoryUser:
+    """A user as the provider lists it. `status` is decided from an explicit provider state only;
+    `state` is that state as the provider names it (e.g. Okta `SUSPENDED`, Entra
+    `accountEnabled=false`, or `deleted`), kept on the person for the leaver path."""
+
     external_id: str
     email: str
     name: str
     status: str  # "active" | "suspended" | "deprovisioned"
     manager_email: str | None = None
+    manager_external_id: str | None = None  # the manager's id at the provider, when it gives one
+    manager_name: str | None = None  # a display name, matched only when exactly one person has it
+    state: str = ""
     department: str = ""
     title: str = ""
     last_login: datetime | None = None
@@ -72,6 +79,7 @@ class DirectoryGroup:
     name: str
     description: str = ""
     writable: bool = True  # False for groups the provider will not let us change
+    not_writable_reason: str = ""  # why not, in words an IT admin can act on
 
 
 @dataclass
@@ -111,6 +119,12 @@ class Connector(abc.ABC):
 
     def iter_applications(self) -> Iterator[DirectoryApplication]:
         return iter(())
+
+    def read_users(self, external_ids: list[str]) -> dict[str, DirectoryUser | None]:
+        """The provider's current answer for users a listing left out: the user, or None when the
+        provider says it does not exist (deleted). Ids it cannot answer for are left out, and
+        the sync then decides nothing about them. Default: no answer for any."""
+        return {}
 
     def close(self) -> None:
         """Release connections; called when the connector is no longer needed."""

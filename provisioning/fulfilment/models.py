@@ -32,6 +32,7 @@ class FulfilmentTask(models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["status"])]
+        permissions = [("complete_task", "Can mark fulfilment tasks done")]
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} #{self.grant_id} [{self.status}]"

@@ -60,6 +60,7 @@ class MembershipChange(models.Model):
             models.Index(fields=["status", "claimed_at"], name="change_status_claimed"),
             models.Index(fields=["person", "group", "status"], name="change_person_group"),
         ]
+        permissions = [("retry_change", "Can retry failed membership changes")]
 
     def __str__(self) -> str:
         return f"{self.action} {self.person.email} ↔ {self.group.name} [{self.status}]"

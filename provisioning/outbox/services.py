@@ -14,7 +14,7 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from catalog.models import GroupMembership, IdpGroup, Person
-from provisioning.connectors import AddResult, ConnectorError, RemoveResult, UserRef, connector_for
+from provisioning.connectors import AddResult, ConnectorError, PermanentError, RemoveResult, UserRef, connector_for
 from provisioning.models import FulfilmentTask, MembershipChange
 from provisioning.outbox import port as outbox
 
@@ -100,6 +100,10 @@ def _has_earlier_open_change(change: MembershipChange) -> bool:
 
 
 def _call_provider(change: MembershipChange) -> AddResult | RemoveResult:
+    group = change.group
+    if not group.writable:  # the provider would refuse it; say why without asking
+        reason = group.not_writable_reason or "the provider does not accept membership changes to it"
+        raise PermanentError(f"Group {group.name} ({group.external_id}) cannot be changed by Gatehouse: {reason}")
     connector = connector_for(change.group.connector)
     try:
         person = change.person

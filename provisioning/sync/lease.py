@@ -3,7 +3,6 @@ sweep that marks failed a run whose heartbeat went quiet (its process died)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
@@ -11,9 +10,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from provisioning.models import SyncRun
-
-#: called as progress(stage, done, total); total is None while unknown
-Progress = Callable[[str, int, int | None], None]
+from provisioning.sync.run_state import Progress
 
 
 def lease() -> timedelta:

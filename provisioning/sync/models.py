@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.db import models
 
+from catalog.models import IdpGroup
+
 
 class SyncRun(models.Model):
     """One directory/catalog sync from one connector, with what it changed."""
@@ -23,6 +25,10 @@ class SyncRun(models.Model):
     created = models.PositiveIntegerField(default=0, help_text="People created.")
     updated = models.PositiveIntegerField(default=0, help_text="People whose attributes changed.")
     deactivated = models.PositiveIntegerField(default=0, help_text="People marked deprovisioned.")
+    suspended = models.PositiveIntegerField(default=0, help_text="People marked suspended.")
+    users_listed = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Users the provider listed (the next run compares with it)."
+    )
     groups = models.PositiveIntegerField(default=0, help_text="Groups created or renamed.")
     memberships = models.PositiveIntegerField(default=0, help_text="Memberships added or removed.")
     applications = models.PositiveIntegerField(default=0, help_text="Applications proposed as drafts.")
@@ -39,3 +45,29 @@ class SyncRun(models.Model):
 
     def __str__(self) -> str:
         return f"sync {self.connector} {self.started_at:%Y-%m-%d %H:%M} [{self.status}]"
+
+
+class SyncProblem(models.Model):
+    """Something one sync run could not do, for one group or set of people; the rest went on."""
+
+    class Kind(models.TextChoices):
+        GROUP_MISSING = "group_missing", "Group deleted at the provider"
+        GROUP_UNREADABLE = "group_unreadable", "Group members could not be read"
+        GROUP_UNAVAILABLE = "group_unavailable", "Provider unavailable for this group (retries used up)"
+        MEMBERS_SHRANK = "members_shrank", "Member listing shrank sharply (not applied)"
+        NOT_WRITABLE_BOUND = "not_writable_bound", "A role is bound to a group the provider will not change"
+        PEOPLE_UNCONFIRMED = "people_unconfirmed", "People not listed whose state could not be confirmed"
+        LISTING_INCOMPLETE = "listing_incomplete", "The user listing left out people who exist"
+        APPLICATIONS_UNREADABLE = "applications_unreadable", "Applications could not be read"
+
+    run = models.ForeignKey(SyncRun, on_delete=models.CASCADE, related_name="problems")
+    kind = models.CharField(max_length=40, choices=Kind.choices)
+    group = models.ForeignKey(IdpGroup, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    subject = models.CharField(max_length=250, help_text="What it is about: a group's name, or which people.")
+    message = models.TextField()
+
+    class Meta:
+        ordering = ["run", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.subject}"

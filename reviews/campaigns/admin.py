@@ -14,6 +14,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from catalog.admin_permissions import requires
 from governance.audit.services import Actor
 from governance.errors import GovernanceError
 from reviews.campaigns import report as campaign_report
@@ -156,7 +157,9 @@ class ReviewCampaignAdmin(admin.ModelAdmin):
         response["Content-Disposition"] = f'attachment; filename="campaign-{campaign.pk}-report.csv"'
         return response
 
-    @admin.action(description="Close now (apply the undecided rule, execute revokes)")
+    has_close_campaign_permission = requires("reviews.close_campaign")
+
+    @admin.action(description="Close now (apply the undecided rule, execute revokes)", permissions=["close_campaign"])
     def close_now(self, request: HttpRequest, queryset: QuerySet[ReviewCampaign]) -> None:
         closed = sum(
             1 for c in queryset if campaigns.close_campaign(campaign_id=c.pk, actor=Actor.of_admin(request.user))
@@ -192,7 +195,11 @@ class ReviewItemAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
 
-    @admin.action(description="Confirm manual removal (IT removed the account by hand)")
+    has_confirm_removal_permission = requires("reviews.confirm_removal")
+
+    @admin.action(
+        description="Confirm manual removal (IT removed the account by hand)", permissions=["confirm_removal"]
+    )
     def confirm_manual_removal(self, request: HttpRequest, queryset: QuerySet[ReviewItem]) -> None:
         done = 0
         for item in queryset:

@@ -70,6 +70,7 @@ class ReviewCampaign(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(due_at__gt=models.F("starts_at")), name="campaign_due_after_start"),
         ]
+        permissions = [("close_campaign", "Can close campaigns now")]
 
     def __str__(self) -> str:
         return self.name
@@ -181,6 +182,7 @@ class ReviewItem(models.Model):
             models.Index(fields=["executed_at", "removal_confirmed_at"], name="review_item_removal"),
             models.Index(fields=["ticket_status"], name="review_item_ticket"),
         ]
+        permissions = [("confirm_removal", "Can confirm manual removals")]
 
     def __str__(self) -> str:
         return f"{self.account_email} → {self.application.name} {self.role_label} [{self.decision}]"

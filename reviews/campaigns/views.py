@@ -2,6 +2,8 @@
 
 Who the reviewer is comes from one place, `current_reviewer`: the Django login linked to a directory
 person, or a signed, expiring link that opens one campaign for one person in this browser session.
+A link session opens only the campaigns whose links it followed: no other campaign, no home page,
+no admin (it is not a login). Every page is `Cache-Control: no-store`.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from catalog.models import Person
@@ -47,13 +50,14 @@ def _reviewer_or_login(request: HttpRequest, campaign_id: int | None = None) -> 
             f"Your login {request.user.get_username()} is not linked to a person in the directory; ask IT.",
             403,
         )
-    return redirect_to_login(request.get_full_path(), login_url=reverse("reviews:login"))
+    return redirect_to_login(request.get_full_path(), login_url=reverse("accounts:login"))
 
 
 def _notice(request: HttpRequest, heading: str, message: str, status: int, tone: str = "bad") -> HttpResponse:
     return render(request, "reviews/notice.html", {"heading": heading, "message": message, "tone": tone}, status=status)
 
 
+@never_cache
 @require_GET
 def review_link(request: HttpRequest, token: str) -> HttpResponse:
     """A reminder's signed link: remember (campaign → person) in this session and open the page."""
@@ -76,10 +80,11 @@ def review_link(request: HttpRequest, token: str) -> HttpResponse:
     return redirect("reviews:campaign", campaign_id=campaign_id)
 
 
+@never_cache
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
     if not request.user.is_authenticated:
-        return redirect_to_login(request.get_full_path(), login_url=reverse("reviews:login"))
+        return redirect_to_login(request.get_full_path(), login_url=reverse("accounts:login"))
     reviewer = _reviewer_or_login(request)
     if isinstance(reviewer, HttpResponse):
         return reviewer
@@ -102,6 +107,7 @@ def _campaign_for(reviewer: Person, campaign_id: int) -> ReviewCampaign:
     return campaign
 
 
+@never_cache
 @require_GET
 def campaign_page(request: HttpRequest, campaign_id: int) -> HttpResponse:
     reviewer = _reviewer_or_login(request, campaign_id)
@@ -140,6 +146,7 @@ def _back(campaign_id: int, query: str, anchor: str = "") -> HttpResponse:
     return redirect(url)
 
 
+@never_cache
 @require_POST
 def decide(request: HttpRequest, campaign_id: int, item_id: int) -> HttpResponse:
     reviewer = _reviewer_or_login(request, campaign_id)
@@ -167,6 +174,7 @@ def decide(request: HttpRequest, campaign_id: int, item_id: int) -> HttpResponse
     return _back(campaign_id, query, f"#item-{item_id}")
 
 
+@never_cache
 @require_POST
 def bulk(request: HttpRequest, campaign_id: int) -> HttpResponse:
     reviewer = _reviewer_or_login(request, campaign_id)
@@ -191,6 +199,7 @@ def bulk(request: HttpRequest, campaign_id: int) -> HttpResponse:
     return _back(campaign_id, form.query_string())
 
 
+@never_cache
 @require_POST
 def submit(request: HttpRequest, campaign_id: int) -> HttpResponse:
     reviewer = _reviewer_or_login(request, campaign_id)

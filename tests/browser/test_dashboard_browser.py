@@ -50,7 +50,7 @@ def test_it_shows_the_dashboard_on_the_admin_home(activity, live_server, browser
     page.goto(f"{live_server.url}/admin/login/?next=/admin/")
     page.fill("input[name=username]", "it-admin")
     page.fill("input[name=password]", "it-admin-pass-1")
-    page.click("input[type=submit]")
+    page.click("button[type=submit]")  # /admin/login/ leads to the one sign-in page, /accounts/login/
     page.wait_for_selector("text=How access work is going")
     assert page.locator("#dashboard svg rect").count() >= 1
     assert "Waiting for a decision now" in page.inner_text("#dashboard")

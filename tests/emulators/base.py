@@ -23,7 +23,7 @@ from urllib.parse import parse_qs, urlsplit
 class Reply:
     status: int = 200
     body: Any = None  # dict/list -> JSON; str/bytes -> sent as is; None -> no body
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str | list[str]] = field(default_factory=dict)  # a list: one header line per value
     content_type: str | None = "application/json"
 
 
@@ -84,6 +84,7 @@ class Emulator:
         self._throttle_left = 0
         self._fail_left = 0
         self._fail_status = 503
+        self._path_faults: list[list] = []  # [pattern, requests left, status]
         self._routes = [
             (*getattr(self, name)._route, getattr(self, name))
             for name in dir(type(self))
@@ -103,6 +104,12 @@ class Emulator:
         with self.lock:
             self._fail_left = count
             self._fail_status = status
+
+    def fail_path(self, path_regex: str, count: int, status: int = 503) -> None:
+        """The next `count` requests whose path matches `path_regex` answer `status` (429: the
+        provider's throttled reply), whatever else is asked meanwhile."""
+        with self.lock:
+            self._path_faults.append([re.compile(path_regex), count, status])
 
     def throttled_reply(self) -> Reply:
         """Override: the provider's 429 (headers and body)."""
@@ -170,7 +177,7 @@ class Emulator:
             self.calls.append(Call(method, parts.path, query, headers, body))
         if self.latency:
             time.sleep(self.latency)
-        fault = None if parts.path in self.unfaulted_paths else self._fault()
+        fault = None if parts.path in self.unfaulted_paths else (self._fault() or self._path_fault(parts.path))
         reply = fault or self._route(method, parts.path, query, headers, body)
         self._send(handler, reply)
 
@@ -182,6 +189,15 @@ class Emulator:
             if self._fail_left > 0:
                 self._fail_left -= 1
                 return self.error_reply(self._fail_status, "injected failure")
+        return None
+
+    def _path_fault(self, path: str) -> Reply | None:
+        with self.lock:
+            for fault in self._path_faults:
+                pattern, left, status = fault
+                if left > 0 and pattern.search(path):
+                    fault[1] -= 1
+                    return self.throttled_reply() if status == 429 else self.error_reply(status, "injected failure")
         return None
 
     def _route(self, method: str, path: str, query, headers, body) -> Reply:
@@ -221,7 +237,8 @@ class Emulator:
             handler.send_header("Content-Type", reply.content_type)
         handler.send_header("Content-Length", str(len(payload)))
         for name, value in reply.headers.items():
-            handler.send_header(name, value)
+            for line in value if isinstance(value, list) else [value]:
+                handler.send_header(name, line)
         handler.end_headers()
         if payload:
             handler.wfile.write(payload)

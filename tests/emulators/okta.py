@@ -4,8 +4,12 @@
 Endpoints: users (list with search/filter/limit/after, get by id or login, a user's groups),
 groups (list, get), group members (list, PUT/DELETE -> 204 without a body), apps and their
 group assignments. Every response carries `Date` and `X-Rate-Limit-*` headers; lists page with
-an absolute `Link: <…?after=…&limit=…>; rel="next"`; errors use Okta's body shape. An optional
-per-minute request budget answers 429 (E0000047) once spent, until the next minute starts.
+absolute `Link` URLs, `rel="self"` and (while more remain) `rel="next"` with `?after=…&limit=…`:
+as two `Link` headers, self first, like Okta; `link_order` and `link_combined` send them in the
+other order or joined in one header (both allowed by RFC 8288). `end_listings_after_pages`
+makes every listing stop early (no next link) to play a broken paginator. Errors use Okta's body
+shape. An optional per-minute request budget answers 429 (E0000047) once spent, until the next
+minute starts.
 """
 
 from __future__ import annotations
@@ -33,6 +37,11 @@ _ERRORS = {
 _SERVER_ERROR = ("E0000009", "Internal Server Error")
 
 
+def incoming_cursor(incoming: Incoming) -> dict[str, str]:
+    """The paging parameters of the request itself, for its rel="self" link."""
+    return {k: incoming.query[k][0] for k in ("after", "limit") if k in incoming.query}
+
+
 def _iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z") if value else None
 
@@ -46,6 +55,9 @@ class OktaEmulator(Emulator):
         self.requests_per_minute = requests_per_minute  # None: no budget
         self.throttle_reset_seconds = 0  # how far past the current second an injected 429 names its reset
         self.page_cap = page_cap  # the largest page the emulator serves, whatever `limit` asks
+        self.link_order: tuple[str, ...] = ("self", "next")  # order of the Link relations on a page
+        self.link_combined = False  # True: one Link header, values joined by ", "
+        self.end_listings_after_pages: int | None = None  # a listing stops after this many pages
         self.users: dict[str, dict[str, Any]] = {}
         self.groups: dict[str, dict[str, Any]] = {}
         self.members: dict[str, dict[str, None]] = {}  # group id -> ordered set of user ids
@@ -210,12 +222,16 @@ class OktaEmulator(Emulator):
             ids = [item["id"] for item in items]
             start = ids.index(after) + 1 if after in ids else len(items)
         page = items[start : start + limit]
-        headers = {}
-        if start + limit < len(items):
-            query = {k: v[0] for k, v in incoming.query.items() if k not in ("after", "limit")}
+        query = {k: v[0] for k, v in incoming.query.items() if k not in ("after", "limit")}
+        here = urlencode({**query, **incoming_cursor(incoming)})
+        links = {"self": f'<{self.base_url}{incoming.path}?{here}>; rel="self"'}
+        page_number = start // limit + 1
+        cut = self.end_listings_after_pages is not None and page_number >= self.end_listings_after_pages
+        if start + limit < len(items) and not cut:
             query.update(after=page[-1]["id"], limit=str(limit))
-            headers["Link"] = f'<{self.base_url}{incoming.path}?{urlencode(query)}>; rel="next"'
-        return self.ok(page, headers=headers)
+            links["next"] = f'<{self.base_url}{incoming.path}?{urlencode(query)}>; rel="next"'
+        values = [links[rel] for rel in self.link_order if rel in links]
+        return self.ok(page, headers={"Link": ", ".join(values) if self.link_combined else values})
 
     # -- OAuth 2.0 (private-key JWT client credentials) ----------------------------------------
     @route("POST", r"/oauth2/v1/token")

@@ -8,6 +8,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from accounts import oidc
 from catalog.models import Person
 from governance.services import Actor, create_api_token
 
@@ -41,7 +42,9 @@ class Command(BaseCommand):
             return
         password = secrets.token_urlsafe(12)
         user = user_model.objects.create_superuser(ADMIN_USERNAME, admin_email, password)
-        person = Person.objects.filter(email__iexact=admin_email, user__isnull=True).first()
+        # With company SSO on, this superuser is the break-glass login: linked to nobody, so a person's
+        # SSO sign-in never becomes a superuser session.
+        person = None if oidc.enabled() else Person.objects.filter(email__iexact=admin_email, user__isnull=True).first()
         if person:
             person.user = user
             person.save(update_fields=["user"])

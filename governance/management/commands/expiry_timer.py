@@ -45,6 +45,7 @@ class Command(BaseCommand):
             return
         self._stop_on_signals(stop)
         self.stdout.write(f"expiry timer running (polling at least every {poll:g} s); SIGTERM stops it")
+        self.stdout.flush()
         expired = 0
         while not stop.is_set():
             try:
@@ -54,6 +55,7 @@ class Command(BaseCommand):
                 close_old_connections()
                 stop.wait(DATABASE_RETRY_SECONDS)
         self.stdout.write(f"expiry timer stopped (ended {expired} grants)")
+        self.stdout.flush()
 
     @staticmethod
     def _stop_on_signals(stop: threading.Event) -> None:

@@ -12,27 +12,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterator, Mapping
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
-from pathlib import Path
+from datetime import UTC
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-import httpx
-from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError
-from kiota_abstractions.api_error import APIError
 from kiota_abstractions.base_request_configuration import RequestConfiguration
 from kiota_authentication_azure.azure_identity_authentication_provider import AzureIdentityAuthenticationProvider
-from kiota_http.kiota_client_factory import KiotaClientFactory
-from kiota_http.middleware import RetryHandler
-from kiota_http.middleware.options import RetryHandlerOption
 from msgraph import GraphRequestAdapter, GraphServiceClient
-from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 from msgraph.generated.models.reference_create import ReferenceCreate
-from msgraph.graph_request_adapter import options as GRAPH_ADAPTER_OPTIONS
-from msgraph_core import GraphClientFactory
-from msgraph_core.middleware import GraphTelemetryHandler
-from msgraph_core.middleware.options import GraphTelemetryHandlerOption
 
 from provisioning.connectors.base import (
     AddResult,
@@ -43,8 +30,13 @@ from provisioning.connectors.base import (
     DirectoryUser,
     PermanentError,
     RemoveResult,
-    RetryableError,
     UserRef,
+)
+from provisioning.connectors.entra.transport import (
+    classify,
+    credential,
+    credential_kind,
+    http_client,
 )
 
 logger = logging.getLogger(__name__)
@@ -58,7 +50,7 @@ PAGE_SIZE = 999  # Graph's maximum; its default is 100
 # Graph's documentation has given both 999 and 500 as the limit when signInActivity is selected.
 SIGN_IN_PAGE_SIZE = 500
 USER_FIELDS = ["id", "mail", "userPrincipalName", "displayName", "accountEnabled", "department", "jobTitle"]
-MANAGER_EXPAND = "manager($select=mail,userPrincipalName)"
+MANAGER_EXPAND = "manager($select=id,mail,userPrincipalName)"
 GROUP_FIELDS = [
     "id",
     "displayName",
@@ -75,86 +67,6 @@ ENTERPRISE_APP_FILTER = "tags/any(t:t eq 'WindowsAzureActiveDirectoryIntegratedA
 ALREADY_MEMBER_TEXT = "already exist"
 
 _sign_in_warned: set[str] = set()  # tenants for which the missing sign-in data was already logged
-
-
-class _BoundedRetryHandler(RetryHandler):
-    """kiota's retry handler (429/503/504, honouring Retry-After), but never sleeping longer than
-    `max_wait` in-process: a longer wait is handed back as a RetryableError so the outbox
-    reschedules the change rather than holding a worker (django-q's default task timeout is 120 s)."""
-
-    def __init__(self, options: RetryHandlerOption, max_wait: float) -> None:
-        super().__init__(options)
-        self.max_wait = max_wait
-
-    def get_delay_time(self, retry_count: int, response: httpx.Response | None = None, delay: float = 3.0) -> float:
-        wait = super().get_delay_time(retry_count, response, delay)
-        # kiota does not retry when the delay reaches RetryHandlerOption.MAX_DELAY.
-        return RetryHandlerOption.MAX_DELAY if wait > self.max_wait else wait
-
-
-def _http_client(*, timeout: float, max_retries: int, max_wait: float) -> httpx.AsyncClient:
-    """Graph's default middleware with our timeout and a bounded retry handler."""
-    options = dict(GRAPH_ADAPTER_OPTIONS)
-    retry_option = RetryHandlerOption(max_retries=max_retries)
-    options[RetryHandlerOption.get_key()] = retry_option
-    middleware = [
-        _BoundedRetryHandler(retry_option, max_wait) if isinstance(m, RetryHandler) else m
-        for m in KiotaClientFactory.get_default_middleware(options)
-    ]
-    telemetry = options.get(GraphTelemetryHandlerOption.get_key())
-    middleware.append(GraphTelemetryHandler(options=telemetry))
-    client = httpx.AsyncClient(timeout=httpx.Timeout(timeout), http2=True)
-    return GraphClientFactory.create_with_custom_middleware(middleware, client=client)
-
-
-def retry_after_seconds(headers: Any) -> float | None:
-    """Retry-After as seconds: a number of seconds or an HTTP date (RFC 9110)."""
-    if not headers:
-        return None
-    value = {str(k).lower(): v for k, v in dict(headers).items()}.get("retry-after")
-    if not value:
-        return None
-    value = str(value).strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
-def graph_error_parts(error: APIError) -> tuple[str, str]:
-    """Graph's error.code and error.message (empty code when the body was not Graph's shape)."""
-    if isinstance(error, ODataError) and error.error is not None:
-        return error.error.code or "", error.error.message or ""
-    return "", error.message or str(error)
-
-
-def classify(error: Exception, action: str) -> ConnectorError:
-    """Turn an SDK/transport exception into our typed error: 429/5xx/timeouts are retryable."""
-    if isinstance(error, APIError):
-        status = error.response_status_code or 0
-        code, message = graph_error_parts(error)
-        text = f"Microsoft Graph refused {action}: HTTP {status} {code}: {message}".replace(" : ", ": ")
-        if status in (408, 429) or status >= 500:
-            return RetryableError(text, retry_after=retry_after_seconds(error.response_headers), status=status)
-        return PermanentError(text, status=status)
-    if isinstance(error, httpx.TimeoutException):
-        return RetryableError(f"Microsoft Graph did not answer in time while {action} ({error!r}).")
-    if isinstance(error, httpx.TransportError | ServiceRequestError):
-        return RetryableError(f"Could not reach Microsoft Graph while {action}: {error}")
-    if isinstance(error, ClientAuthenticationError):
-        status = getattr(error.response, "status_code", None) or 0
-        text = f"Entra ID refused Gatehouse's app credentials while {action}: {error.message}"
-        if status == 429 or status >= 500:  # the token endpoint itself is unwell, not our credentials
-            return RetryableError(text, status=status)
-        return PermanentError(text, status=status or None)
-    return RetryableError(f"Unexpected error from the Graph SDK while {action}: {error!r}")
 
 
 def _odata_quote(value: str) -> str:
@@ -188,7 +100,7 @@ class EntraConnector(Connector):
         # Scope from the Graph host (graph.microsoft.com, or a national cloud's); never the port.
         auth = AzureIdentityAuthenticationProvider(credential, scopes=[f"{parts.scheme}://{parts.hostname}/.default"])
         self._adapter = GraphRequestAdapter(
-            auth, client=_http_client(timeout=timeout, max_retries=max_retries, max_wait=max_retry_wait)
+            auth, client=http_client(timeout=timeout, max_retries=max_retries, max_wait=max_retry_wait)
         )
         # Set on the adapter, as INTEGRATIONS.md found to work: this is what lets tests point the real
         # SDK at an emulator on 127.0.0.1 (kiota allows plain http only for localhost), and what a
@@ -206,7 +118,7 @@ class EntraConnector(Connector):
 
         CONNECTOR.ensure_configured(config)
         return cls(
-            credential=_credential(config, _credential_kind(config)),
+            credential=credential(config, credential_kind(config)),
             tenant_id=config["TENANT_ID"],
             base_url=config.get("GRAPH_BASE_URL") or DEFAULT_BASE_URL,
             timeout=config.get("TIMEOUT_SECONDS", 30.0),
@@ -299,8 +211,9 @@ class EntraConnector(Connector):
     @staticmethod
     def _as_user(user: Any, *, sign_in: bool) -> DirectoryUser:
         manager = user.manager
-        manager_email = None
+        manager_email = manager_id = None
         if manager is not None:
+            manager_id = getattr(manager, "id", None)
             extra = manager.additional_data or {}
             manager_email = (
                 getattr(manager, "mail", None)
@@ -317,8 +230,11 @@ class EntraConnector(Connector):
             external_id=user.id,
             email=(user.mail or user.user_principal_name or "").lower(),
             name=user.display_name or "",
+            # Only an explicit accountEnabled=false suspends: a missing value is not a departure.
             status="suspended" if user.account_enabled is False else "active",
+            state="accountEnabled=false" if user.account_enabled is False else "accountEnabled=true",
             manager_email=manager_email.lower() if manager_email else None,
+            manager_external_id=manager_id,
             department=user.department or "",
             title=user.job_title or "",
             last_login=last_login,
@@ -327,6 +243,24 @@ class EntraConnector(Connector):
 
     def iter_users(self) -> Iterator[DirectoryUser]:
         yield from self._users()
+
+    def read_users(self, external_ids: list[str]) -> dict[str, DirectoryUser | None]:
+        """Each user by object id; Graph answers 404 for a deleted user (soft-deleted ones are in
+        deletedItems, hard-deleted ones nowhere): either way it is gone from the directory."""
+        found: dict[str, DirectoryUser | None] = {}
+        for user_id in external_ids:
+            builder = self.graph.users.by_user_id(user_id)
+            params = builder.UserItemRequestBuilderGetQueryParameters(select=USER_FIELDS, expand=[MANAGER_EXPAND])
+            config = RequestConfiguration(query_parameters=params)
+            try:
+                user = self._run(lambda b=builder, c=config: b.get(request_configuration=c), f"reading user {user_id}")
+            except PermanentError as error:
+                if error.status != 404:
+                    raise
+                found[user_id] = None
+                continue
+            found[user_id] = self._as_user(user, sign_in=False) if user is not None else None
+        return found
 
     def find_user_by_email(self, email: str) -> DirectoryUser | None:
         quoted = _odata_quote(email.strip())
@@ -359,11 +293,13 @@ class EntraConnector(Connector):
             "listing groups",
         )
         for group in pages:
+            reason = not_writable_reason(group)
             yield DirectoryGroup(
                 external_id=group.id,
                 name=group.display_name or group.id,
                 description=group.description or "",
-                writable=is_writable(group),
+                writable=not reason,
+                not_writable_reason=reason,
             )
 
     def iter_group_members(self, group_id: str) -> Iterator[str]:
@@ -452,55 +388,20 @@ class EntraConnector(Connector):
         return list(dict.fromkeys(group_ids))
 
 
-def is_writable(group: Any) -> bool:
-    """Graph changes members only of cloud security groups and Microsoft 365 groups: not of dynamic
-    groups, groups synced from on-premises AD, mail-enabled security groups or distribution lists."""
+def not_writable_reason(group: Any) -> str:
+    """Why Graph will not change the group's members ("" when it will). Graph changes members only
+    of cloud security groups and Microsoft 365 groups: not of dynamic groups, groups synced from
+    on-premises AD, mail-enabled security groups or distribution lists."""
     types = group.group_types or []
-    if "DynamicMembership" in types or group.on_premises_sync_enabled:
-        return False
-    return "Unified" in types or (bool(group.security_enabled) and not group.mail_enabled)
+    if "DynamicMembership" in types:
+        rule = f" ({group.membership_rule})" if group.membership_rule else ""
+        return f"Entra dynamic group: its members follow its membership rule{rule}, not direct changes."
+    if group.on_premises_sync_enabled:
+        return "Entra group synced from on-premises Active Directory (onPremisesSyncEnabled): change it in AD."
+    if "Unified" in types or (bool(group.security_enabled) and not group.mail_enabled):
+        return ""
+    return "Entra mail-enabled security group or distribution list: its members are managed in Exchange."
 
 
 async def _done(value: T) -> T:
     return value
-
-
-def _credential_kind(config: Mapping[str, Any]) -> str | None:
-    if config.get("CLIENT_SECRET") or config.get("CLIENT_SECRET_FILE"):
-        return "secret"
-    if config.get("CLIENT_CERTIFICATE_PATH"):
-        return "certificate"
-    return None
-
-
-def _credential(config: Mapping[str, Any], kind: str | None) -> Any:
-    """The app's credential. Its token requests get the Graph timeout: azure-identity's transport
-    would otherwise wait up to 300 s to connect and 300 s to read."""
-    from azure.identity.aio import CertificateCredential, ClientSecretCredential
-
-    tenant, client = config["TENANT_ID"], config["CLIENT_ID"]
-    timeout = float(config.get("TIMEOUT_SECONDS") or 30.0)
-    timeouts = {"connection_timeout": timeout, "read_timeout": timeout}
-    if kind == "certificate":
-        try:
-            return CertificateCredential(
-                tenant,
-                client,
-                certificate_path=config["CLIENT_CERTIFICATE_PATH"],
-                password=config.get("CLIENT_CERTIFICATE_PASSWORD") or None,
-                **timeouts,
-            )
-        except (OSError, ValueError) as error:
-            raise PermanentError(
-                f"ENTRA_CLIENT_CERTIFICATE_PATH {config['CLIENT_CERTIFICATE_PATH']!r} cannot be used: {error}"
-            ) from None
-    secret = config.get("CLIENT_SECRET") or ""
-    if not secret:
-        path = Path(config["CLIENT_SECRET_FILE"])
-        try:
-            secret = path.read_text().strip()
-        except OSError as error:
-            raise PermanentError(f"Cannot read ENTRA_CLIENT_SECRET_FILE {path}: {error.strerror}.") from error
-        if not secret:
-            raise PermanentError(f"ENTRA_CLIENT_SECRET_FILE {path} is empty.")
-    return ClientSecretCredential(tenant, client, secret, **timeouts)

@@ -36,7 +36,7 @@ def is_retryable(status: int, reason: str) -> bool:
 
 
 def _retry_after(headers: Any) -> float | None:
-    from provisioning.connectors.entra.connector import (
+    from provisioning.connectors.entra.transport import (
         retry_after_seconds,  # the one Retry-After parser (seconds or HTTP date)
     )
 

@@ -13,15 +13,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterator, Mapping
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import aiohttp
 from okta.client import Client
 from okta.errors.okta_api_error import OktaAPIError
-from okta.http_client import HTTPClient
-from okta.pagination import PaginationHelper
 
 from provisioning.connectors.base import (
     AddResult,
@@ -35,69 +31,25 @@ from provisioning.connectors.base import (
     RetryableError,
     UserRef,
 )
+from provisioning.connectors.okta.sdk import (
+    RETRYABLE_STATUSES,
+    WRITABLE_GROUP_TYPE,
+    TimedHTTPClient,
+    aware,
+    model_value,
+    next_cursor,
+    not_writable_reason,
+    retry_after_from,
+)
 
 logger = logging.getLogger(__name__)
 
 USERS_PAGE = 200  # the most /api/v1/users serves per page
-GROUPS_PAGE = 1000
-MEMBERS_PAGE = 1000
+GROUPS_PAGE = 200  # Okta recommends at most 200
+MEMBERS_PAGE = 200  # Okta recommends 200 (its default, 1000, is "for historical reasons")
 APPS_PAGE = 200  # the SDK refuses more (le=200)
 
 _STATUS = {"SUSPENDED": "suspended", "DEPROVISIONED": "deprovisioned"}  # everything else: "active"
-_RETRYABLE_STATUSES = {429, 500, 502, 503, 504}
-
-
-class _TimedHTTPClient(HTTPClient):
-    """The SDK's HTTP client with a per-request timeout, remembering the last transport error.
-
-    The SDK's own `requestTimeout` also caps its rate-limit waits (and then fails without a
-    response), so it stays 0 and the timeout is set on each HTTP call here instead.
-    """
-
-    def __init__(self, http_config: dict, timeout_seconds: float):
-        super().__init__(http_config)
-        self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
-        self.last_transport_error: BaseException | None = None
-        self.last_status: int | None = None
-
-    async def send_request(self, request: dict) -> tuple:
-        result = await super().send_request(request)
-        self.last_transport_error = result[3]
-        self.last_status = result[1].status if result[1] is not None else None
-        return result
-
-
-def _value(obj: Any, name: str) -> Any:
-    """An attribute of an SDK model, looking through anyOf wrappers (`actual_instance`)."""
-    if obj is None:
-        return None
-    inner = getattr(obj, "actual_instance", None)
-    if inner is not None:
-        obj = inner
-    value = getattr(obj, name, None)
-    if value is None:
-        value = (getattr(obj, "additional_properties", None) or {}).get(name)
-    return value
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def retry_after_from(headers: Any) -> float | None:
-    """Seconds until Okta's rate-limit window resets: X-Rate-Limit-Reset minus Date, plus 1."""
-    if not headers:
-        return None
-    reset, date = headers.get("X-Rate-Limit-Reset"), headers.get("Date")
-    if not reset or not date:
-        return None
-    try:
-        seconds = float(reset) - parsedate_to_datetime(date).timestamp()
-    except (TypeError, ValueError):
-        return None
-    return max(seconds, 0.0) + 1.0
 
 
 class OktaConnector(Connector):
@@ -133,10 +85,10 @@ class OktaConnector(Connector):
                 "Okta is not configured: set OKTA_API_TOKEN, or OKTA_CLIENT_ID with OKTA_PRIVATE_KEY "
                 "(or OKTA_PRIVATE_KEY_FILE) for OAuth."
             )
-        self._http: _TimedHTTPClient | None = None
+        self._http: TimedHTTPClient | None = None
 
-        def http_client(http_config: dict) -> _TimedHTTPClient:
-            self._http = _TimedHTTPClient(http_config, request_timeout)
+        def http_client(http_config: dict) -> TimedHTTPClient:
+            self._http = TimedHTTPClient(http_config, request_timeout)
             return self._http
 
         config["httpClient"] = http_client
@@ -216,7 +168,7 @@ class OktaConnector(Connector):
             if transport_error is None and status is not None:
                 # e.g. a 429/503 without Date or X-Rate-Limit-Reset: the SDK gives up without a response.
                 message = f"Okta answered HTTP {status} while trying to {what}, and the SDK could not use it: {error!r}"
-                if status in _RETRYABLE_STATUSES:
+                if status in RETRYABLE_STATUSES:
                     raise RetryableError(message, status=status) from None
                 raise PermanentError(message, status=status) from None
             cause = transport_error or error
@@ -241,7 +193,7 @@ class OktaConnector(Connector):
         else:
             detail = str(getattr(error, "message", "") or error) or repr(error)  # e.g. a bare TimeoutError()
         message = f"Okta could not {what}: HTTP {status} {detail}" if status else f"Okta could not {what}: {detail}"
-        if status is None or status in _RETRYABLE_STATUSES:
+        if status is None or status in RETRYABLE_STATUSES:
             retry_after = retry_after_from(headers) if status == 429 else None
             if retry_after is None and headers.get("Retry-After", "").isdigit():
                 retry_after = float(headers["Retry-After"])
@@ -249,14 +201,23 @@ class OktaConnector(Connector):
         return PermanentError(message, status=status)
 
     def _pages(self, what: str, method: Callable[..., Any], *args: Any, limit: int, **kwargs: Any) -> Iterator[list]:
-        """Every page of a list call, following Link rel="next"; errors raise (never a silent stop)."""
-        after = None
+        """Every page of a list call, following Link rel="next"; errors raise (never a silent stop).
+
+        The cursor is read from every `Link` header of the raw response, not from the SDK: its
+        response object keeps one header per name (the last), and its paginator the first
+        comma-separated value, so either drops `rel="next"` when Okta sends it in another order.
+        """
+        after, seen = None, set()
         while True:
-            data, response = self._call(what, method, *args, after=after, limit=limit, **kwargs)
+            data, _ = self._call(what, method, *args, after=after, limit=limit, **kwargs)
+            headers = self._http.last_headers if self._http is not None else None
             yield list(data or [])
-            after = PaginationHelper.extract_next_cursor(dict(response.headers)) if response is not None else None
+            after = next_cursor(headers, what)
             if not after:
                 return
+            if after in seen:
+                raise PermanentError(f"Okta's paging repeats itself while trying to {what} (cursor {after!r}).")
+            seen.add(after)
 
     # -- users -----------------------------------------------------------------------------
     def _all_users(self) -> list[Any]:
@@ -277,19 +238,34 @@ class OktaConnector(Connector):
         for user in users:
             yield self._as_user(user, emails)
 
+    def read_users(self, external_ids: list[str]) -> dict[str, DirectoryUser | None]:
+        """Each user by id: Okta answers 404 only for a user that was deleted (after deprovisioning)."""
+        found: dict[str, DirectoryUser | None] = {}
+        for user_id in external_ids:
+            try:
+                user, _ = self._call(f"read user {user_id}", self._client.get_user, user_id)
+            except PermanentError as error:
+                if error.status != 404:
+                    raise
+                found[user_id] = None
+                continue
+            found[user_id] = self._as_user(user, {})
+        return found
+
     @staticmethod
     def _email(user: Any) -> str:
-        return (_value(user.profile, "email") or _value(user.profile, "login") or "").lower()
+        return (model_value(user.profile, "email") or model_value(user.profile, "login") or "").lower()
 
     def _as_user(self, user: Any, emails: dict[str, str]) -> DirectoryUser:
+        """`profile.managerId` names the manager; `profile.manager` is a display name (an email in
+        some orgs), passed on for the sync to match only when it is unambiguous."""
         profile = user.profile
-        name = " ".join(p for p in (_value(profile, "first_name"), _value(profile, "last_name")) if p)
-        manager_email = None
-        manager_id = _value(profile, "manager_id")
-        if manager_id:
-            manager_email = emails.get(manager_id)
-        if manager_email is None and "@" in (_value(profile, "manager") or ""):
-            manager_email = _value(profile, "manager").lower()
+        name = " ".join(p for p in (model_value(profile, "first_name"), model_value(profile, "last_name")) if p)
+        manager_id = model_value(profile, "manager_id") or None
+        manager_text = (model_value(profile, "manager") or "").strip()
+        manager_email = emails.get(manager_id) if manager_id else None
+        if manager_email is None and "@" in manager_text:
+            manager_email = manager_text.lower()
         status = user.status.value if hasattr(user.status, "value") else str(user.status or "")
         return DirectoryUser(
             external_id=user.id,
@@ -297,9 +273,12 @@ class OktaConnector(Connector):
             name=name or self._email(user),
             status=_STATUS.get(status, "active"),
             manager_email=manager_email,
-            department=_value(profile, "department") or "",
-            title=_value(profile, "title") or "",
-            last_login=_aware(user.last_login),
+            manager_external_id=manager_id,
+            manager_name=manager_text if manager_text and "@" not in manager_text else None,
+            department=model_value(profile, "department") or "",
+            title=model_value(profile, "title") or "",
+            last_login=aware(user.last_login),
+            state=status,
         )
 
     def _lookup(self, email: str) -> Any | None:
@@ -334,7 +313,7 @@ class OktaConnector(Connector):
             return None
         self._user_ids[email.lower()] = user.id
         emails: dict[str, str] = {}
-        manager_id = _value(user.profile, "manager_id")
+        manager_id = model_value(user.profile, "manager_id")
         if manager_id:
             try:
                 manager, _ = self._call("look up the manager", self._client.get_user, manager_id)
@@ -350,9 +329,10 @@ class OktaConnector(Connector):
                 group_type = group.type.value if hasattr(group.type, "value") else str(group.type or "")
                 yield DirectoryGroup(
                     external_id=group.id,
-                    name=_value(group.profile, "name") or group.id,
-                    description=_value(group.profile, "description") or "",
-                    writable=group_type == "OKTA_GROUP",
+                    name=model_value(group.profile, "name") or group.id,
+                    description=model_value(group.profile, "description") or "",
+                    writable=group_type == WRITABLE_GROUP_TYPE,
+                    not_writable_reason=not_writable_reason(group_type),
                 )
 
     def iter_group_members(self, group_id: str) -> Iterator[str]:
@@ -396,7 +376,7 @@ class OktaConnector(Connector):
             return error
         group_type = group.type.value if hasattr(group.type, "value") else str(group.type or "")
         if group_type and group_type != "OKTA_GROUP":
-            name = _value(group.profile, "name") or group_id
+            name = model_value(group.profile, "name") or group_id
             return PermanentError(
                 f"Okta group {name!r} ({group_id}) is of type {group_type}: its members are managed by "
                 f"its source (e.g. an Active Directory import), so Okta refuses changes. {error.message}",
@@ -411,11 +391,11 @@ class OktaConnector(Connector):
     def iter_applications(self) -> Iterator[DirectoryApplication]:
         for page in self._pages("list applications", self._client.list_applications, limit=APPS_PAGE):
             for app in page:
-                app_id = _value(app, "id")
+                app_id = model_value(app, "id")
                 group_ids: list[str] = []
                 what = f"list the groups assigned to application {app_id}"
                 method = self._client.list_application_group_assignments
                 for assignments in self._pages(what, method, app_id, limit=APPS_PAGE):
                     group_ids.extend(a.id for a in assignments)
-                label = _value(app, "label") or _value(app, "name") or app_id
+                label = model_value(app, "label") or model_value(app, "name") or app_id
                 yield DirectoryApplication(external_id=app_id, name=label, group_ids=group_ids)

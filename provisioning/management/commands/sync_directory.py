@@ -18,8 +18,16 @@ class Command(BaseCommand):
             dest="providers",
             help="Connector name (repeatable). Default: every connector an identity-provider group uses.",
         )
+        parser.add_argument(
+            "--allow-shrink",
+            action="store_true",
+            help="Accept a listing much shorter than the last one (GATEHOUSE_SYNC_MAX_SHRINK), once you "
+            "have checked that the drop is real.",
+        )
 
-    def handle(self, *args, providers: list[str] | None = None, verbosity: int = 1, **options) -> None:
+    def handle(
+        self, *args, providers: list[str] | None = None, verbosity: int = 1, allow_shrink: bool = False, **options
+    ) -> None:
         names = providers or directories_to_sync()
         if not providers:
             self.stdout.write("Skipping 'local': the local directory is Gatehouse's own database; nothing to sync.")
@@ -28,7 +36,10 @@ class Command(BaseCommand):
             return
         live = verbosity >= 1 and self.stdout.isatty()
         try:
-            runs = [sync_directory(name, progress=self._progress(name) if verbosity >= 1 else None) for name in names]
+            runs = [
+                sync_directory(name, self._progress(name) if verbosity >= 1 else None, allow_shrink=allow_shrink)
+                for name in names
+            ]
         except SyncRefused as error:
             raise CommandError(str(error)) from error
         if live:
@@ -57,10 +68,14 @@ class Command(BaseCommand):
     def _summary(self, run: SyncRun) -> None:
         text = (
             f"{run.connector}: {run.status} — created {run.created}, updated {run.updated}, "
-            f"deactivated {run.deactivated}, groups {run.groups}, memberships {run.memberships}, "
-            f"applications proposed {run.applications}, errors {run.errors}"
+            f"deactivated {run.deactivated}, suspended {run.suspended}, groups {run.groups}, "
+            f"memberships {run.memberships}, applications proposed {run.applications}, errors {run.errors}"
         )
         if run.error:
             text += f"\n  {run.error}"
+        problems = list(run.problems.all()) if run.pk else []
+        if problems:
+            text += f"\n  {len(problems)} problem(s), the rest of the sync went on:"
+            text += "".join(f"\n  - {p.get_kind_display()}: {p.subject}: {p.message}" for p in problems)
         style = self.style.SUCCESS if run.status == SyncRun.Status.SUCCEEDED else self.style.ERROR
         self.stdout.write(style(text))

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('provisioning', '0003_directory_sync_and_drift'),
+        ('provisioning', '0005_sso_action_permissions'),
     ]
 
     operations = [

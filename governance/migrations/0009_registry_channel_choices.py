@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('governance', '0007_audit_hash_chain'),
+        ('governance', '0008_sso_action_permissions'),
     ]
 
     operations = [

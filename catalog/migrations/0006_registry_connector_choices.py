@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('catalog', '0004_app_activity'),
+        ('catalog', '0005_sync_departure_state_and_writable'),
     ]
 
     operations = [

@@ -160,7 +160,7 @@ def test_building_a_half_configured_connector_says_the_same(settings):
 def test_the_console_log_handler_masks_configured_secrets(settings):
     settings.OKTA = {"ORG_URL": "https://example.okta.com", "API_TOKEN": SECRET}
     settings.ENTRA = {"CLIENT_SECRET": "entra-client-secret-value"}
-    assert settings.LOGGING["handlers"]["console"]["filters"] == ["secrets"]
+    assert "secrets" in settings.LOGGING["handlers"]["console"]["filters"]
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.addFilter(RedactSecrets())

@@ -6,9 +6,8 @@ class GovernanceConfig(AppConfig):
     verbose_name = "Requests, approvals and grants"
 
     def ready(self) -> None:
-        from governance import services
-        from provisioning.outbox import port as outbox
+        from governance.grants.listener import GrantListener
+        from provisioning.outbox import port
 
-        # provisioning knows nothing of grants; it reports settled changes to whoever listens.
-        outbox.on_change_settled(services.membership_change_settled)
-        outbox.on_fulfilment_done(services.fulfilment_task_done)
+        # provisioning knows nothing of grants; it reports settled changes through its port.
+        port.bind(GrantListener())

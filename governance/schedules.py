@@ -11,6 +11,7 @@ SCHEDULES = {
     "warn before expiry": {"func": "governance.tasks.send_expiry_warnings", "minutes": 1, "timeout": 90},
     "follow up approvals": {"func": "governance.tasks.follow_up_approvals", "minutes": 15, "timeout": 120},
     "send due Jira updates": {"func": "governance.tasks.sweep_jira_updates", "minutes": 1, "timeout": 90},
+    "send due messages": {"func": "governance.tasks.sweep_messages", "minutes": 1, "timeout": 90},
     "verify the audit chain": {"func": "governance.tasks.verify_audit_chain", "minutes": 60, "timeout": 150},
     "sync directories and detect drift": {
         "func": "governance.tasks.sync_directories_and_detect_drift",

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('provisioning', '0005_sso_action_permissions'),
+        ('provisioning', '0006_outbox_engine'),
     ]
 
     operations = [

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('governance', '0008_sso_action_permissions'),
+        ('governance', '0009_outbox_engine'),
     ]
 
     operations = [

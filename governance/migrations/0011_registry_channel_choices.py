@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('governance', '0009_outbox_engine'),
+        ('governance', '0010_lifecycle_offboarding'),
     ]
 
     operations = [

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('provisioning', '0006_outbox_engine'),
+        ('provisioning', '0007_scale_incremental_sync'),
     ]
 
     operations = [

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('catalog', '0005_sync_departure_state_and_writable'),
+        ('catalog', '0006_lifecycle_mover_policy'),
     ]
 
     operations = [

@@ -8,7 +8,7 @@ from governance import services
 from governance.jira import adf
 from governance.models import ApprovalDecision, ApprovalStep, AuditEvent
 from governance.requests import channels
-from tests.test_jira_writeback import approve, clock, emu, jira_on, run, submit, texts  # noqa: F401
+from tests.test_jira_writeback import approve, clock, run, submit, texts  # noqa: F401
 
 
 def test_the_step_and_decision_fields_offer_the_registered_channels():

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import environ
 
+from provisioning.connectors import read_environment as read_connector_environment
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -217,6 +219,16 @@ Q_CLUSTER = {
     "save_limit": 1000,
     "label": "Tasks",
     "sync": env.bool("Q_SYNC", default=False),
+    # Long-running scheduled work (the directory sync) runs on a second cluster of its own, started
+    # with Q_CLUSTER_NAME=long: a task timeout that fits a full sync, and (database broker) a retry
+    # beyond it, so a long run is neither cut nor delivered twice. See the schedules table (README).
+    "ALT_CLUSTERS": {
+        "long": {
+            "workers": env.int("Q_LONG_WORKERS", default=1),
+            "timeout": env.int("Q_LONG_TIMEOUT", default=3600),
+            "retry": env.int("Q_LONG_RETRY", default=3660),
+        }
+    },
 }
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
@@ -231,6 +243,9 @@ GATEHOUSE = {
     "CHANGE_BACKOFF_MAX_SECONDS": env.int("GATEHOUSE_CHANGE_BACKOFF_MAX_SECONDS", default=3600),
     # A change claimed by a worker for longer than this is taken to be abandoned (worker died).
     "CHANGE_LEASE_SECONDS": env.int("GATEHOUSE_CHANGE_LEASE_SECONDS", default=300),
+    # A directory sync that has not reported progress for this long is taken to have died: it is
+    # marked failed, and the next sync of that directory may start.
+    "SYNC_LEASE_SECONDS": env.int("GATEHOUSE_SYNC_LEASE_SECONDS", default=600),
     # Every outbox: a task handed to the broker but not started after this long is presumed lost
     # (a broker that dropped it); the sweep then queues its rows again.
     "OUTBOX_PENDING_SECONDS": env.int("GATEHOUSE_OUTBOX_PENDING_SECONDS", default=600),
@@ -269,38 +284,32 @@ GATEHOUSE = {
 # Mail (approver links, reminders): e.g. smtp+tls://user:password@smtp.example.com:587
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="gatehouse@localhost")
+# Seconds before an SMTP connection or command is abandoned (the message is then retried).
+EMAIL_TIMEOUT = env.float("EMAIL_TIMEOUT", default=10.0)
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    # Signed-link tokens are redacted from every line (Django names the path of 4xx/5xx answers).
-    "filters": {"link_tokens": {"()": "accounts.access_log.RedactLinkTokens"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["link_tokens"]}},
+    # Signed-link tokens and every secret a connector (or Jira) is configured with are masked in every line.
+    "filters": {
+        "link_tokens": {"()": "accounts.access_log.RedactLinkTokens"},
+        "secrets": {"()": "provisioning.connectors.redaction.RedactSecrets"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["link_tokens", "secrets"]}
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     # django-axes reports every sign-in at INFO; failures and lockouts are WARNING.
     "loggers": {"axes": {"level": "WARNING"}},
 }
 
-# --- Microsoft Entra ID connector (provisioning/connectors/entra.py; see docs/entra.md) ------------
-# Unset ENTRA_TENANT_ID/ENTRA_CLIENT_ID means "not configured": groups with connector "entra" then
-# fail with a clear permanent error instead of calling Graph.
-ENTRA = {
-    "TENANT_ID": env.str("ENTRA_TENANT_ID", default=""),
-    "CLIENT_ID": env.str("ENTRA_CLIENT_ID", default=""),
-    # One of: a client secret (inline or read from a file), or a certificate (PEM/PKCS12 path).
-    "CLIENT_SECRET": env.str("ENTRA_CLIENT_SECRET", default=""),
-    "CLIENT_SECRET_FILE": env.str("ENTRA_CLIENT_SECRET_FILE", default=""),
-    "CLIENT_CERTIFICATE_PATH": env.str("ENTRA_CLIENT_CERTIFICATE_PATH", default=""),
-    "CLIENT_CERTIFICATE_PASSWORD": env.str("ENTRA_CLIENT_CERTIFICATE_PASSWORD", default=""),
-    "GRAPH_BASE_URL": env.str("ENTRA_GRAPH_BASE_URL", default="https://graph.microsoft.com/v1.0"),
-    # Seconds before a Graph call is abandoned (then retried later by the outbox).
-    "TIMEOUT_SECONDS": env.float("ENTRA_TIMEOUT_SECONDS", default=30.0),
-    # In-process retries of 429/503/504 by the SDK, and the longest Retry-After waited for in-process;
-    # a longer one is handed to the outbox, which reschedules the change instead of blocking a worker.
-    "MAX_RETRIES": env.int("ENTRA_MAX_RETRIES", default=3),
-    "MAX_RETRY_WAIT_SECONDS": env.float("ENTRA_MAX_RETRY_WAIT_SECONDS", default=30.0),
-}
+# --- Identity-provider connectors (docs/okta.md, docs/entra.md) -----------------------------------
+# Each connector declares its environment variables in provisioning/connectors/<name>/__init__.py;
+# this reads them into one dict per connector (OKTA, ENTRA, …). A connector with none of its
+# credentials set is "not configured" (its groups fail with a clear permanent error); one set only in
+# part fails the start-up check naming what is missing. Secret values are masked in every repr.
+vars().update(read_connector_environment(env))
 
 # --- Jira Cloud write-back (docs/jira.md) ------------------------------------------------------
 # Comments, the `gatehouse` issue property and optional transitions on the request's Jira issue.
@@ -336,45 +345,6 @@ JIRA = {
     "BACKOFF_MAX_SECONDS": env.int("JIRA_BACKOFF_MAX_SECONDS", default=3600),
     # A row claimed for longer than this is taken to be abandoned (the worker died mid-call).
     "LEASE_SECONDS": env.int("JIRA_LEASE_SECONDS", default=300),
-}
-
-# --- Okta connector (provisioning/connectors/okta.py; see docs/okta.md) -------------------------
-# Either an API token (SSWS) or OAuth 2.0 private-key JWT (client id + private key). Secrets are
-# never logged: OktaConnector.sensitive_parameters names them.
-OKTA = {
-    "ORG_URL": env.str("OKTA_ORG_URL", default=""),
-    "API_TOKEN": env.str("OKTA_API_TOKEN", default=""),
-    "CLIENT_ID": env.str("OKTA_CLIENT_ID", default=""),
-    "PRIVATE_KEY": env.str("OKTA_PRIVATE_KEY", default="", multiline=True),
-    "PRIVATE_KEY_FILE": env.str("OKTA_PRIVATE_KEY_FILE", default=""),
-    "KEY_ID": env.str("OKTA_KEY_ID", default=""),
-    "SCOPES": env.list(
-        "OKTA_SCOPES", default=["okta.users.read", "okta.groups.read", "okta.groups.manage", "okta.apps.read"]
-    ),
-    # Rate-limit retries inside one call (the SDK waits until X-Rate-Limit-Reset); beyond them the
-    # outbox re-queues the change for after the reset. Keep waits below the task timeout (Q_TIMEOUT).
-    "RATE_LIMIT_MAX_RETRIES": env.int("OKTA_RATE_LIMIT_MAX_RETRIES", default=1),
-    "REQUEST_TIMEOUT_SECONDS": env.int("OKTA_REQUEST_TIMEOUT_SECONDS", default=30),
-}
-
-# --- Google Workspace connector (provisioning/connectors/google/; see docs/google.md) ---------------
-# A service account with domain-wide delegation acting as GOOGLE_ADMIN_SUBJECT. Its key (a JSON key
-# file, or the JSON itself) is the only secret; the keys below holding it contain "KEY", so Django's
-# error pages redact them. Unset subject and key mean "not configured".
-GOOGLE = {
-    "CUSTOMER_ID": env.str("GOOGLE_CUSTOMER_ID", default="my_customer"),
-    "ADMIN_SUBJECT": env.str("GOOGLE_ADMIN_SUBJECT", default=""),
-    "SERVICE_ACCOUNT_KEY_FILE": env.str("GOOGLE_SERVICE_ACCOUNT_FILE", default=""),
-    "SERVICE_ACCOUNT_KEY": env.str("GOOGLE_SERVICE_ACCOUNT_JSON", default=""),
-    "DOMAIN": env.str("GOOGLE_DOMAIN", default=""),
-    # The Directory API's root; only tests and proxies change it.
-    "API_URL": env.str("GOOGLE_API_URL", default=""),
-    "TIMEOUT_SECONDS": env.float("GOOGLE_TIMEOUT_SECONDS", default=30.0),
-    # In-call retries of reads (429, 5xx, rate-limit 403s) with exponential backoff; writes are
-    # retried by the outbox only.
-    "MAX_RETRIES": env.int("GOOGLE_MAX_RETRIES", default=3),
-    # Each connector paces itself below this; Google's default quota is 2,400 a minute per admin.
-    "MAX_REQUESTS_PER_MINUTE": env.int("GOOGLE_MAX_REQUESTS_PER_MINUTE", default=1200),
 }
 
 # --- Auto Reclaim (reviews/services/reclaim.py, docs/reclaim.md) ---

@@ -26,6 +26,7 @@ from governance.api.serializers import (
 from governance.evidence.api import LIST_PARAMETERS, list_access_requests, paginated
 from governance.grants import selectors
 from governance.models import AccessRequest, Grant
+from governance.requests import channels
 from governance.requests.routing import active_policies, describe_route, pick_policy
 from governance.tokens.scopes import Scope
 
@@ -106,7 +107,7 @@ class _Decision(APIView):
             actor=acting_as(request, data["approver"], field="approver"),
             approve=self.approve,
             comment=data["comment"],
-            channel="api",
+            channel=channels.API,
         )
         return _render_request(key)
 

@@ -30,6 +30,8 @@ RequestStatus = AccessRequest.Status
 GrantStatus = Grant.Status
 ChangeStatus = MembershipChange.Status
 EXPIRE_TASK = "governance.tasks.expire_grant"
+#: names of the one-off schedules that end one grant each (never pruned by setup_schedules)
+EXPIRY_SCHEDULE_PREFIX = "expire-grant-"
 
 
 def start_grant(*, request: AccessRequest) -> Grant:
@@ -177,7 +179,7 @@ def schedule_expiry(grant: Grant, *, announce: bool = True) -> None:
 
     def create() -> None:
         Schedule.objects.update_or_create(
-            name=f"expire-grant-{grant.pk}",
+            name=f"{EXPIRY_SCHEDULE_PREFIX}{grant.pk}",
             defaults={
                 "func": EXPIRE_TASK,
                 "args": str(grant.pk),

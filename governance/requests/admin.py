@@ -20,6 +20,7 @@ from governance.models import (
     Delegation,
     PolicyStep,
 )
+from governance.requests import channels
 from governance.requests.policies import policy_changed
 
 
@@ -116,7 +117,7 @@ class AccessRequestAdmin(admin.ModelAdmin):
                 actor=Actor.of_admin(request.user),
                 approve=approve,
                 comment=comment,
-                channel="admin",
+                channel=channels.ADMIN,
                 override=override,
             )
 

@@ -16,7 +16,7 @@ from governance.audit.services import Actor, record
 from governance.errors import Conflict, GovernanceError, NotAllowed
 from governance.jira import approvals as jira_approvals
 from governance.models import AccessRequest, ApprovalDecision, ApprovalStep, StepKind
-from governance.requests import routing
+from governance.requests import channels, routing
 from governance.requests.steps import advance, current_step, set_step
 from governance.transitions import move_request
 
@@ -91,7 +91,7 @@ def decide_step(
     actor: Actor,
     approve: bool,
     comment: str = "",
-    channel: str = "api",
+    channel: str = channels.API,
     override: bool = False,
 ) -> AccessRequest:
     """Approve or deny the request's current step as `actor`. `override` (admins with the
@@ -99,6 +99,8 @@ def decide_step(
     A step of kind "all of them" is approved when every approver has approved. With
     JIRA_VERIFY_APPROVALS, an API decision must match Jira's approval record (asked first,
     outside the transaction)."""
+    if not channels.is_channel(channel):
+        raise ValueError(f"Unknown decision channel {channel!r}.")
     verified = None
     if jira_approvals.verification_required(request, channel):
         verified = jira_approvals.verify_decision(request, actor.person, approve)

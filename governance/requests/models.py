@@ -8,6 +8,7 @@ from django.db import models
 from django.db.models import Q
 
 from catalog.models import Application, Person, Role
+from governance.requests.channels import channel_choices
 
 
 class ApprovalPolicy(models.Model):
@@ -211,7 +212,7 @@ class ApprovalStep(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     decided_at = models.DateTimeField(null=True, blank=True)
-    channel = models.CharField(max_length=20, blank=True)
+    channel = models.CharField(max_length=20, blank=True, choices=channel_choices)
     comment = models.TextField(blank=True)
     opened_at = models.DateTimeField(null=True, blank=True, help_text="When the step started awaiting a decision.")
     delegated_from = models.JSONField(
@@ -240,7 +241,7 @@ class ApprovalDecision(models.Model):
     )
     approved = models.BooleanField()
     decided_at = models.DateTimeField()
-    channel = models.CharField(max_length=20)
+    channel = models.CharField(max_length=20, choices=channel_choices)
     comment = models.TextField(blank=True)
     on_behalf_of = models.ForeignKey(
         Person,

@@ -26,7 +26,7 @@ from governance import services
 from governance.errors import GovernanceError
 from governance.models import AccessRequest, ApprovalStep, Grant
 from governance.notifications.services import read_approval_link
-from governance.requests import decisions
+from governance.requests import channels, decisions
 from governance.requests.decisions import can_decide
 
 LINK_SESSION_KEY = "governance.approval_links"
@@ -180,7 +180,7 @@ def approval_step(request: HttpRequest, step_id: int) -> HttpResponse:
             actor=services.Actor.of_person(approver),
             approve=decision == "approve",
             comment=comment,
-            channel="link",
+            channel=channels.LINK,
         )
     except GovernanceError as error:
         return _page(request, step, approver, error=error.message, comment=comment)

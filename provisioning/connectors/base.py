@@ -89,9 +89,10 @@ class Connector(abc.ABC):
     """One identity provider. Implementations must make add/remove idempotent."""
 
     name: str = ""
-    #: settings names this connector reads, and which of them are secret (never logged or shown)
-    parameters: tuple[str, ...] = ()
-    sensitive_parameters: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:
+        # Never the settings: a connector holds credentials.
+        return f"<{type(self).__name__} {self.name!r}>"
 
     @abc.abstractmethod
     def iter_users(self) -> Iterator[DirectoryUser]: ...

@@ -26,6 +26,9 @@ class SyncRun(models.Model):
     )
     started_at = models.DateTimeField()
     finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="Last sign of life of a running sync; a stale one means it died."
+    )
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.RUNNING)
     created = models.PositiveIntegerField(default=0, help_text="People created.")
     updated = models.PositiveIntegerField(default=0, help_text="People whose attributes changed.")

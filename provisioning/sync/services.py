@@ -23,14 +23,13 @@ from provisioning.connectors import Connector, ConnectorError, available, connec
 from provisioning.models import SyncCursor, SyncProblem, SyncRun
 
 from .groups import propose_applications, sync_groups
+from .lease import beating, fail_abandoned_runs
 from .memberships import sync_memberships
 from .people import sync_people
 from .run_state import Progress, RunState, SyncAborted, sync_setting
 
 logger = logging.getLogger(__name__)
 
-#: a run still marked running after this long is taken to be abandoned (its process died)
-STALE = timedelta(hours=3)
 #: incremental runs re-read this much before the last run started (clock skew with the provider)
 OVERLAP = timedelta(minutes=5)
 RUN_COUNTS = ("created", "updated", "deactivated", "suspended", "groups", "memberships", "applications", "errors")
@@ -69,6 +68,7 @@ def sync_directory(
     run = _start(connector_name)
     if run.status == SyncRun.Status.FAILED:
         return run
+    progress = beating(run, progress)
     state = RunState.from_settings(allow_shrink=allow_shrink)
     connector: Connector | None = None
     try:
@@ -121,12 +121,10 @@ def changes_since(connector_name: str, connector: Connector, *, full: bool = Fal
 def _start(connector_name: str) -> SyncRun:
     """A new running SyncRun, or an unsaved failed one when another sync of this directory is running."""
     now = timezone.now()
-    SyncRun.objects.filter(connector=connector_name, status=SyncRun.Status.RUNNING, started_at__lt=now - STALE).update(
-        status=SyncRun.Status.FAILED, finished_at=now, error="abandoned: the process running it stopped"
-    )
+    fail_abandoned_runs(connector_name)
     try:
         with transaction.atomic():
-            return SyncRun.objects.create(connector=connector_name, started_at=now)
+            return SyncRun.objects.create(connector=connector_name, started_at=now, heartbeat_at=now)
     except IntegrityError:
         return SyncRun(
             connector=connector_name,

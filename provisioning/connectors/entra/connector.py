@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from datetime import UTC
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -77,19 +77,6 @@ class EntraConnector(Connector):
     """Entra ID users, groups and enterprise applications via Microsoft Graph (application permissions)."""
 
     name = "entra"
-    parameters = (
-        "ENTRA_TENANT_ID",
-        "ENTRA_CLIENT_ID",
-        "ENTRA_CLIENT_SECRET",
-        "ENTRA_CLIENT_SECRET_FILE",
-        "ENTRA_CLIENT_CERTIFICATE_PATH",
-        "ENTRA_CLIENT_CERTIFICATE_PASSWORD",
-        "ENTRA_GRAPH_BASE_URL",
-        "ENTRA_TIMEOUT_SECONDS",
-        "ENTRA_MAX_RETRIES",
-        "ENTRA_MAX_RETRY_WAIT_SECONDS",
-    )
-    sensitive_parameters = ("ENTRA_CLIENT_SECRET", "ENTRA_CLIENT_CERTIFICATE_PASSWORD")
 
     def __init__(
         self,
@@ -125,16 +112,13 @@ class EntraConnector(Connector):
         self._closed = False
 
     @classmethod
-    def from_settings(cls, config: dict[str, Any]) -> EntraConnector:
-        """Build from settings.ENTRA; PermanentError naming what is missing when not configured."""
-        missing = [f"ENTRA_{key}" for key in ("TENANT_ID", "CLIENT_ID") if not config.get(key)]
-        kind = credential_kind(config)
-        if kind is None:
-            missing.append("ENTRA_CLIENT_SECRET, ENTRA_CLIENT_SECRET_FILE or ENTRA_CLIENT_CERTIFICATE_PATH")
-        if missing:
-            raise PermanentError(f"The Entra ID connector is not configured: set {' and '.join(missing)}.")
+    def from_settings(cls, config: Mapping[str, Any]) -> EntraConnector:
+        """Build from the declared settings; PermanentError naming what is missing when not configured."""
+        from provisioning.connectors.entra import CONNECTOR
+
+        CONNECTOR.ensure_configured(config)
         return cls(
-            credential=credential(config, kind),
+            credential=credential(config, credential_kind(config)),
             tenant_id=config["TENANT_ID"],
             base_url=config.get("GRAPH_BASE_URL") or DEFAULT_BASE_URL,
             timeout=config.get("TIMEOUT_SECONDS", 30.0),

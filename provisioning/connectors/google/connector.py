@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
@@ -44,7 +44,7 @@ from provisioning.connectors.base import (
     RemoveResult,
     UserRef,
 )
-from provisioning.connectors.google.config import SETTINGS, service_account_credentials
+from provisioning.connectors.google.config import service_account_credentials
 from provisioning.connectors.google.errors import classify
 
 logger = logging.getLogger(__name__)
@@ -106,8 +106,6 @@ class GoogleConnector(Connector):
     """Users, groups and group memberships of one Google Workspace customer."""
 
     name = "google"
-    parameters = tuple(SETTINGS)
-    sensitive_parameters = tuple(name for name, setting in SETTINGS.items() if setting.sensitive)
 
     def __init__(
         self,
@@ -135,7 +133,7 @@ class GoogleConnector(Connector):
         self._closed = False
 
     @classmethod
-    def from_settings(cls, config: dict[str, Any]) -> GoogleConnector:
+    def from_settings(cls, config: Mapping[str, Any]) -> GoogleConnector:
         """Build from settings.GOOGLE; PermanentError saying what is missing or unreadable."""
         return cls(
             credentials=service_account_credentials(config),

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -56,18 +56,6 @@ class OktaConnector(Connector):
 
     name = "okta"
     lists_changes_since = True
-    parameters = (
-        "OKTA_ORG_URL",
-        "OKTA_API_TOKEN",
-        "OKTA_CLIENT_ID",
-        "OKTA_PRIVATE_KEY",
-        "OKTA_PRIVATE_KEY_FILE",
-        "OKTA_KEY_ID",
-        "OKTA_SCOPES",
-        "OKTA_RATE_LIMIT_MAX_RETRIES",
-        "OKTA_REQUEST_TIMEOUT_SECONDS",
-    )
-    sensitive_parameters = ("OKTA_API_TOKEN", "OKTA_PRIVATE_KEY")
 
     def __init__(
         self,
@@ -118,27 +106,27 @@ class OktaConnector(Connector):
         self._user_ids: dict[str, str] = {}
 
     @classmethod
-    def from_settings(cls) -> OktaConnector:
-        """Build from settings.OKTA (environment variables, see docs/okta.md)."""
-        from django.conf import settings
+    def from_settings(cls, values: Mapping[str, Any]) -> OktaConnector:
+        """Build from the declared settings (environment variables `OKTA_*`, see docs/okta.md)."""
+        from provisioning.connectors.okta import CONNECTOR
 
-        conf = getattr(settings, "OKTA", {}) or {}
-        private_key = conf.get("PRIVATE_KEY", "")
-        if not private_key and conf.get("PRIVATE_KEY_FILE"):
+        CONNECTOR.ensure_configured(values)
+        private_key = values.get("PRIVATE_KEY", "")
+        if not private_key and values.get("PRIVATE_KEY_FILE"):
             try:
-                with open(conf["PRIVATE_KEY_FILE"], encoding="utf-8") as key_file:
+                with open(values["PRIVATE_KEY_FILE"], encoding="utf-8") as key_file:
                     private_key = key_file.read()
             except OSError as error:
                 raise PermanentError(f"Cannot read OKTA_PRIVATE_KEY_FILE: {error.strerror}.") from None
         return cls(
-            org_url=conf.get("ORG_URL", ""),
-            api_token=conf.get("API_TOKEN", ""),
-            client_id=conf.get("CLIENT_ID", ""),
+            org_url=values.get("ORG_URL", ""),
+            api_token=values.get("API_TOKEN", ""),
+            client_id=values.get("CLIENT_ID", ""),
             private_key=private_key,
-            key_id=conf.get("KEY_ID", ""),
-            scopes=conf.get("SCOPES", ()),
-            max_retries=conf.get("RATE_LIMIT_MAX_RETRIES", 1),
-            request_timeout=conf.get("REQUEST_TIMEOUT_SECONDS", 30),
+            key_id=values.get("KEY_ID", ""),
+            scopes=values.get("SCOPES", ()),
+            max_retries=values.get("RATE_LIMIT_MAX_RETRIES", 1),
+            request_timeout=values.get("REQUEST_TIMEOUT_SECONDS", 30),
         )
 
     # -- running the async SDK -------------------------------------------------------------

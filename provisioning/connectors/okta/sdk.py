@@ -103,7 +103,7 @@ def classify(error: Exception, what: str) -> ConnectorError:
         if causes:
             detail = f"{detail} ({causes})"
     else:
-        detail = str(getattr(error, "message", "") or error)
+        detail = str(getattr(error, "message", "") or error) or repr(error)  # e.g. a bare TimeoutError()
     message = f"Okta could not {what}: HTTP {status} {detail}" if status else f"Okta could not {what}: {detail}"
     if status is None or status in RETRYABLE_STATUSES:
         # X-Rate-Limit-Reset is on every answer; it means "wait" only on a 429.

@@ -7,7 +7,9 @@ class GovernanceConfig(AppConfig):
 
     def ready(self) -> None:
         from governance.grants.listener import GrantListener
+        from governance.lifecycle import metrics as lifecycle_metrics
         from provisioning.outbox import port
 
         # provisioning knows nothing of grants; it reports settled changes through its port.
         port.bind(GrantListener())
+        lifecycle_metrics.register()  # joiners, movers, leavers in the metrics

@@ -11,6 +11,7 @@ from governance.grants.models import (
     GrantMembershipChange,
 )
 from governance.jira.models import JiraUpdate
+from governance.lifecycle.models import LifecycleEvent, Offboarding, PersonState
 from governance.notifications.models import OutboundMessage
 from governance.requests.models import (
     AccessRequest,
@@ -43,7 +44,10 @@ __all__ = [
     "GrantFulfilmentTask",
     "GrantMembershipChange",
     "JiraUpdate",
+    "LifecycleEvent",
+    "Offboarding",
     "OutboundMessage",
+    "PersonState",
     "PolicyStep",
     "StepKind",
     "validate_departments",

@@ -401,3 +401,18 @@ if not 0 <= GATEHOUSE["SYNC_MAX_SHRINK"] < 1:
     from django.core.exceptions import ImproperlyConfigured
 
     raise ImproperlyConfigured("GATEHOUSE_SYNC_MAX_SHRINK must be a fraction from 0 to below 1, e.g. 0.2 for 20%.")
+
+# --- Lifecycle: joiners, movers, leavers (governance/lifecycle, docs/lifecycle.md) ---
+GATEHOUSE.update(
+    {
+        # A suspended person keeps access this long (ISO-8601, e.g. P14D) before it is revoked; empty: at once.
+        "SUSPENDED_GRACE": env.str("GATEHOUSE_SUSPENDED_GRACE", default=""),
+        # A run that would offboard more people than this stops and reports instead (a broken feed).
+        "LEAVER_MAX_PER_RUN": env.int("GATEHOUSE_LEAVER_MAX_PER_RUN", default=25),
+        # Memberships no grant explains are listed on the offboarding record; removed too only when true.
+        "LEAVER_REMOVE_UNEXPLAINED": env.bool("GATEHOUSE_LEAVER_REMOVE_UNEXPLAINED", default=False),
+        # What a move does to access (review | revoke | nothing); roles and applications may say otherwise.
+        "MOVER_POLICY": env.str("GATEHOUSE_MOVER_POLICY", default="review"),
+        "MOVER_REVIEW_DAYS": env.int("GATEHOUSE_MOVER_REVIEW_DAYS", default=14),
+    }
+)

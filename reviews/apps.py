@@ -6,8 +6,12 @@ class ReviewsConfig(AppConfig):
     verbose_name = "Access reviews"
 
     def ready(self) -> None:
+        from governance.lifecycle import ports
         from reviews import metrics
-        from reviews.campaigns import evidence
+        from reviews.campaigns import evidence, lifecycle
 
         evidence.register()  # the review sheet of governance's evidence export
         metrics.register()  # the reviews' and Auto Reclaim's sections of governance's metrics
+        # governance announces leavers and movers; reviews moves and opens review items.
+        ports.on_leaver(lifecycle.move_leaver_items)
+        ports.on_mover(lifecycle.open_mover_review)

@@ -108,6 +108,8 @@ STORAGES = {
 # Defaults follow GATEHOUSE_BASE_URL: an https:// address turns on secure cookies, the https redirect
 # and a year of HSTS; the http://127.0.0.1 default of run.sh leaves them off. Each can be set on its own.
 # An empty value (as copied from .env.example) means "not said": the default applies.
+# "files": the catalog and access policies are managed as YAML (manage.py catalog); the admin shows them read-only.
+GATEHOUSE_CATALOG_SOURCE = env.str("GATEHOUSE_CATALOG_SOURCE", default="database")
 _HTTPS = env.str("GATEHOUSE_BASE_URL", default="http://127.0.0.1:8000").startswith("https://")
 SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES") if env.str("SECURE_COOKIES", default="") else _HTTPS
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE

@@ -10,6 +10,7 @@ from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
+from governance.catalog_code.admin import files_owned_admins
 from governance.services import Actor
 from reviews.models import ClosedReclaimCase, OpenReclaimCase, ReclaimCase, ReclaimPolicy
 from reviews.reclaim.services import apply_policy_change
@@ -158,3 +159,6 @@ class ClosedReclaimCaseAdmin(_CaseAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).filter(status=ReclaimCase.Status.CLOSED)
+
+
+files_owned_admins((ReclaimPolicy,))  # read-only when catalog files own the policies

@@ -11,5 +11,5 @@ class ReviewsConfig(AppConfig):
         from reviews.reclaim import catalog_code
 
         evidence.register()  # the review sheet of governance's evidence export
-        metrics.register()
-        catalog_code.register()  # policies/reclaim.yaml in governance's catalog-as-code  # the reviews' and Auto Reclaim's sections of governance's metrics
+        metrics.register()  # the reviews' and Auto Reclaim's sections of governance's metrics
+        catalog_code.register()  # policies/reclaim.yaml in governance's catalog-as-code

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from io import StringIO
 from pathlib import Path
 
 import pytest
@@ -31,8 +32,6 @@ def catalog(company, tmp_path):
 
 
 def plan(directory: Path, *extra: str) -> tuple[int, str]:
-    from io import StringIO
-
     out = StringIO()
     try:
         call_command("catalog", "plan", str(directory), *extra, stdout=out)
@@ -103,7 +102,7 @@ def test_it_round_trips_an_edit_exactly(catalog, tmp_path_factory, company):
     policy = ApprovalPolicy.objects.get(application=company.wiki, is_active=True)
     assert policy.version == 1
 
-    call_command("catalog", "apply", str(catalog), "--commit", "0badc0de", stdout=open("/dev/null", "w"))
+    call_command("catalog", "apply", str(catalog), "--commit", "0badc0de", stdout=StringIO())
 
     policy.refresh_from_db()
     assert policy.version == 2
@@ -120,7 +119,7 @@ def test_each_applied_change_writes_one_audit_event_with_before_after_and_source
     files_hash = engine.files_sha256({k: v for k, v in snapshot(catalog).items()})
     seen = AuditEvent.objects.count()
 
-    call_command("catalog", "apply", str(catalog), "--commit", "abc123", stdout=open("/dev/null", "w"))
+    call_command("catalog", "apply", str(catalog), "--commit", "abc123", stdout=StringIO())
 
     events = list(AuditEvent.objects.order_by("pk")[seen:])
     assert [event.action for event in events] == ["catalog.application.changed", "policy.changed"]
@@ -152,7 +151,7 @@ def test_it_adds_a_role_with_its_groups_and_policy(catalog, company):
     code, out = plan(catalog)
     assert code == 2 and "+ role wiki/admin" in out and "+ policy wiki/admin" in out
 
-    call_command("catalog", "apply", str(catalog), stdout=open("/dev/null", "w"))
+    call_command("catalog", "apply", str(catalog), stdout=StringIO())
 
     role = Role.objects.get(application=company.wiki, slug="admin")
     assert [m.group.external_id for m in role.group_mappings.all()] == ["wiki-editors"]
@@ -162,7 +161,7 @@ def test_it_adds_a_role_with_its_groups_and_policy(catalog, company):
 
 def test_removing_a_policy_deactivates_it(catalog, company):
     edit(catalog / "applications/wiki.yaml", lambda d: d.pop("approval_policy"))
-    call_command("catalog", "apply", str(catalog), stdout=open("/dev/null", "w"))
+    call_command("catalog", "apply", str(catalog), stdout=StringIO())
     assert not ApprovalPolicy.objects.filter(application=company.wiki, is_active=True).exists()
     assert ApprovalPolicy.objects.filter(application=company.wiki, is_active=False).count() == 1
 
@@ -171,7 +170,7 @@ def test_a_reclaim_policy_change_is_planned_and_applied(catalog, company):
     edit(catalog / "policies/reclaim.yaml", lambda d: d["policies"][0].update(threshold_days=30, mode="enforce"))
     code, out = plan(catalog)
     assert code == 2 and "reclaim:" in out and "threshold_days: 60 ⇒ 30" in out
-    call_command("catalog", "apply", str(catalog), stdout=open("/dev/null", "w"))
+    call_command("catalog", "apply", str(catalog), stdout=StringIO())
     policy = ReclaimPolicy.objects.get(application=company.wiki, is_active=True)
     assert (policy.threshold_days, policy.mode) == (30, "enforce")
 
@@ -210,7 +209,7 @@ def test_apply_with_a_fresh_plan_file_applies(catalog, company, tmp_path_factory
     edit(catalog / "applications/wiki.yaml", lambda d: d.update(status="retired"))
     plan_file = tmp_path_factory.mktemp("plan") / "plan.json"
     plan(catalog, "--plan-file", str(plan_file))
-    call_command("catalog", "apply", str(catalog), "--plan-file", str(plan_file), stdout=open("/dev/null", "w"))
+    call_command("catalog", "apply", str(catalog), "--plan-file", str(plan_file), stdout=StringIO())
     assert Application.objects.get(pk=company.wiki.pk).status == "retired"
 
 

@@ -223,3 +223,21 @@ def test_a_plan_file_that_is_not_a_plan_is_refused(catalog, tmp_path_factory):
 def test_plan_of_a_missing_directory_says_so(db, tmp_path):
     with pytest.raises(CommandError, match="is not a directory"):
         call_command("catalog", "plan", str(tmp_path / "nowhere"))
+
+
+def test_the_applied_route_is_what_the_api_lists(catalog, api, company):
+    def named_dana(document):
+        document["approval_policy"]["steps"] = [
+            {"kind": "manager"},
+            {"kind": "named", "approvers": ["dana@example.com"]},
+        ]
+
+    edit(catalog / "applications/wiki.yaml", named_dana)
+    call_command("catalog", "apply", str(catalog), stdout=StringIO())
+
+    wiki = next(app for app in api.get("/api/v1/applications/").json() if app["slug"] == "wiki")
+    editor = next(role for role in wiki["roles"] if role["slug"] == "editor")
+    assert editor["approval_route"] == [
+        {"order": 1, "kind": "manager", "approvers": []},
+        {"order": 2, "kind": "named", "approvers": ["dana@example.com"]},
+    ]

@@ -3,7 +3,7 @@
 from governance.audit.models import AuditChain, AuditEvent
 from governance.drift.models import DriftFinding
 from governance.grants.models import EmergencyReview, ExpiryWarning, Grant, GrantExtension
-from governance.jira.models import JiraUpdate
+from governance.jira.models import JiraCatalogOption, JiraUpdate
 from governance.requests.models import (
     AccessRequest,
     ApprovalDecision,
@@ -32,6 +32,7 @@ __all__ = [
     "ExpiryWarning",
     "Grant",
     "GrantExtension",
+    "JiraCatalogOption",
     "JiraUpdate",
     "PolicyStep",
     "StepKind",

@@ -306,6 +306,9 @@ if not JIRA_API_TOKEN and JIRA_API_TOKEN_FILE:
         raise ImproperlyConfigured(f"JIRA_API_TOKEN_FILE {JIRA_API_TOKEN_FILE!r} cannot be read: {error}") from error
 # Gatehouse status -> Jira transition name, e.g. "approved=Approved,fulfilled=Done,denied=Declined".
 JIRA_TRANSITIONS = env.dict("JIRA_TRANSITIONS", default={})
+# The request form's cascading select (parent = application, child = role) Gatehouse keeps current.
+JIRA_CATALOG_FIELD_ID = env.str("JIRA_CATALOG_FIELD_ID", default="")
+JIRA_CATALOG_CONTEXT_ID = env.str("JIRA_CATALOG_CONTEXT_ID", default="")
 # An empty JIRA_ENABLED (as copied from .env.example) means "not said": on when a URL is set.
 JIRA_ENABLED = env.bool("JIRA_ENABLED") if env.str("JIRA_ENABLED", default="") else bool(JIRA_BASE_URL)
 # Removals decided by reviews and Auto Reclaim get an issue of their own in this project, resolved

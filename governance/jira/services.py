@@ -66,7 +66,7 @@ def _finish(update: JiraUpdate, **fields: Any) -> bool:
 
 def _earlier_open(update: JiraUpdate) -> JiraUpdate | None:
     """Comments and transitions of one issue go out in the order they were queued."""
-    if update.kind in (U.Kind.PROPERTY, U.Kind.CREATE_ISSUE):
+    if update.kind in (U.Kind.PROPERTY, U.Kind.CREATE_ISSUE, U.Kind.PUBLISH_CATALOG):
         return None
     return (
         U.objects.filter(issue_key=update.issue_key, status__in=U.OPEN, id__lt=update.id)
@@ -164,11 +164,18 @@ def _send_create_issue(client: JiraClient, update: JiraUpdate) -> dict:
     return {"id": created.get("id"), "key": created.get("key"), "self": created.get("self")}
 
 
+def _send_catalog(client: JiraClient, update: JiraUpdate) -> dict:
+    from governance.jira.catalog_field import publish
+
+    return {"changes": publish(client)}
+
+
 SENDERS = {
     U.Kind.COMMENT: _send_comment,
     U.Kind.PROPERTY: _send_property,
     U.Kind.TRANSITION: _send_transition,
     U.Kind.CREATE_ISSUE: _send_create_issue,
+    U.Kind.PUBLISH_CATALOG: _send_catalog,
 }
 
 

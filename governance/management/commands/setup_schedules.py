@@ -20,6 +20,7 @@ SCHEDULES: dict[str, tuple[str, int]] = {
     "sync review and reclaim Jira tickets": ("reviews.campaigns.tasks.sync_jira_tickets", 1),
     "reclaim inactive access": ("reviews.reclaim.tasks.run_reclaim_sweep", 60 * 24),
     "verify the audit chain": ("governance.tasks.verify_audit_chain", 60),
+    "publish the catalog to Jira": ("governance.tasks.publish_jira_catalog", 60),
 }
 
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what the tests need and run the whole suite: lint, migrations check, the tests on SQLite,
 # then again on PostgreSQL (installed from Debian's packages and started on 127.0.0.1 if absent).
+# Redis (Debian's package, on a free loopback port) serves the cluster kill test's Redis broker.
 # SKIP_POSTGRES=1 skips the PostgreSQL pass (never in CI).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -10,10 +11,14 @@ export GATEHOUSE_DEV_DEFAULTS=true
 echo "== ruff"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+echo "== layers: nothing imports upward (reviews -> governance -> provisioning -> catalog -> lib)"
+.venv/bin/lint-imports
 echo "== migrations are up to date"
 .venv/bin/python manage.py makemigrations --check --dry-run --settings=tests.settings
 echo "== Chromium for the browser tests (Debian's package)"
 bash scripts/chromium.sh
+echo "== Redis for the task-broker tests (Debian's package)"
+source scripts/redis.sh
 echo "== tests on SQLite"
 .venv/bin/pytest -n "${TEST_WORKERS:-2}" -p no:cacheprovider "$@"
 

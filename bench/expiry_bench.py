@@ -23,7 +23,7 @@ def build(n: int, lead_seconds: float) -> None:
     from django.utils import timezone
 
     from catalog.models import Application, GroupMembership, IdpGroup, Person, Role, RoleGroup
-    from governance.models import Grant
+    from governance.models import Grant, GrantMembershipChange
     from provisioning.models import LocalMembership, MembershipChange
 
     app = Application.objects.create(slug="bench", name="Bench", status="approved", risk_tier="low")
@@ -49,13 +49,12 @@ def build(n: int, lead_seconds: float) -> None:
         ],
         batch_size=2000,
     )
-    MembershipChange.objects.bulk_create(
+    changes = MembershipChange.objects.bulk_create(
         [
             MembershipChange(
                 action="add",
                 person=g.person,
                 group=group,
-                grant=g,
                 status="succeeded",
                 result="added",
                 attempts=1,
@@ -65,6 +64,9 @@ def build(n: int, lead_seconds: float) -> None:
             for g in grants
         ],
         batch_size=2000,
+    )
+    GrantMembershipChange.objects.bulk_create(
+        [GrantMembershipChange(grant=g, change=c) for g, c in zip(grants, changes, strict=True)], batch_size=2000
     )
     LocalMembership.objects.bulk_create([LocalMembership(person=p, group=group) for p in people], batch_size=2000)
     GroupMembership.objects.bulk_create(

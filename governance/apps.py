@@ -6,11 +6,10 @@ class GovernanceConfig(AppConfig):
     verbose_name = "Requests, approvals and grants"
 
     def ready(self) -> None:
-        from governance import services
+        from governance.grants.listener import GrantListener
         from governance.jira import catalog_signals
-        from provisioning.outbox import port as outbox
+        from provisioning.outbox import port
 
-        # provisioning knows nothing of grants; it reports settled changes to whoever listens.
-        outbox.on_change_settled(services.membership_change_settled)
-        outbox.on_fulfilment_done(services.fulfilment_task_done)
+        # provisioning knows nothing of grants; it reports settled changes through its port.
+        port.bind(GrantListener())
         catalog_signals.connect()  # catalog changes queue a publication to Jira's request form

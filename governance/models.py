@@ -2,8 +2,16 @@
 
 from governance.audit.models import AuditChain, AuditEvent
 from governance.drift.models import DriftFinding
-from governance.grants.models import EmergencyReview, ExpiryWarning, Grant, GrantExtension
+from governance.grants.models import (
+    EmergencyReview,
+    ExpiryWarning,
+    Grant,
+    GrantExtension,
+    GrantFulfilmentTask,
+    GrantMembershipChange,
+)
 from governance.jira.models import JiraCatalogOption, JiraUpdate
+from governance.notifications.models import OutboundMessage
 from governance.requests.models import (
     AccessRequest,
     ApprovalDecision,
@@ -32,8 +40,11 @@ __all__ = [
     "ExpiryWarning",
     "Grant",
     "GrantExtension",
+    "GrantFulfilmentTask",
+    "GrantMembershipChange",
     "JiraCatalogOption",
     "JiraUpdate",
+    "OutboundMessage",
     "PolicyStep",
     "StepKind",
     "validate_departments",

@@ -232,6 +232,15 @@ GATEHOUSE = {
     "CHANGE_BACKOFF_MAX_SECONDS": env.int("GATEHOUSE_CHANGE_BACKOFF_MAX_SECONDS", default=3600),
     # A change claimed by a worker for longer than this is taken to be abandoned (worker died).
     "CHANGE_LEASE_SECONDS": env.int("GATEHOUSE_CHANGE_LEASE_SECONDS", default=300),
+    # Every outbox: a task handed to the broker but not started after this long is presumed lost
+    # (a broker that dropped it); the sweep then queues its rows again.
+    "OUTBOX_PENDING_SECONDS": env.int("GATEHOUSE_OUTBOX_PENDING_SECONDS", default=600),
+    # Outbound messages (email): attempts, backoff, lease, and messages per task.
+    "MESSAGE_MAX_ATTEMPTS": env.int("GATEHOUSE_MESSAGE_MAX_ATTEMPTS", default=8),
+    "MESSAGE_BACKOFF_SECONDS": env.int("GATEHOUSE_MESSAGE_BACKOFF_SECONDS", default=30),
+    "MESSAGE_BACKOFF_MAX_SECONDS": env.int("GATEHOUSE_MESSAGE_BACKOFF_MAX_SECONDS", default=3600),
+    "MESSAGE_LEASE_SECONDS": env.int("GATEHOUSE_MESSAGE_LEASE_SECONDS", default=300),
+    "MESSAGE_BATCH_SIZE": env.int("GATEHOUSE_MESSAGE_BATCH_SIZE", default=100),
     # Where people reach Gatehouse (links in emails and Jira comments).
     "BASE_URL": env.str("GATEHOUSE_BASE_URL", default="http://127.0.0.1:8000"),
     # Approvals: remind, then escalate to the fallback, then give up on undecided requests.

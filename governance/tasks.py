@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from catalog.models import Person
 from governance import services
+from governance.jira import services as jira
+from governance.models import ApprovalStep
+from governance.notifications import services as notifications
 
 
 def expire_grant(grant_id: int) -> str:
@@ -10,10 +14,18 @@ def expire_grant(grant_id: int) -> str:
     return "expired" if grant else "not due"
 
 
-def send_approval_email(step_id: int, person_id: int, reason: str) -> bool:
-    from governance.notifications.services import send_approval_email as send
+def send_messages(message_ids: list[int]) -> int:
+    return notifications.send_messages(message_ids)
 
-    return send(step_id, person_id, reason)
+
+def sweep_messages() -> dict[str, int]:
+    return notifications.sweep_messages()
+
+
+def send_approval_email(step_id: int, person_id: int, reason: str) -> None:
+    """A task queued by an earlier version: becomes an outbox message."""
+    step = ApprovalStep.objects.get(pk=step_id)
+    notifications.approvers_asked(step, reason=reason, people=[Person.objects.get(pk=person_id)])
 
 
 def follow_up_approvals() -> dict[str, int]:
@@ -22,10 +34,9 @@ def follow_up_approvals() -> dict[str, int]:
     return follow_up()
 
 
-def send_email(address: str, subject: str, body: str) -> int:
-    from governance.notifications.services import send_email as send
-
-    return send(address, subject, body)
+def send_email(address: str, subject: str, body: str) -> None:
+    """A task queued by an earlier version: becomes an outbox message."""
+    notifications.notify_person(Person(email=address), subject=subject, body=body)
 
 
 def run_expiry_timer() -> int:
@@ -41,15 +52,15 @@ def send_expiry_warnings() -> int:
 
 
 def send_jira_update(update_id: int) -> str:
-    from governance.jira import services as jira
-
     update = jira.send_update(update_id)
     return "not due or already taken" if update is None else update.status
 
 
-def sweep_jira_updates() -> dict[str, int]:
-    from governance.jira import services as jira
+def send_jira_updates(update_ids: list[int]) -> int:
+    return len(jira.jira_outbox.deliver(update_ids))
 
+
+def sweep_jira_updates() -> dict[str, int]:
     return jira.sweep_updates()
 
 

@@ -1,1 +1,2 @@
-"""Shared helpers below every app: nothing here imports Gatehouse code."""
+"""Shared helpers below every app: the durable outbox engine, typed delivery errors, Retry-After
+parsing, a timed HTTP session, spreadsheet formula safety. Nothing here imports Gatehouse code."""

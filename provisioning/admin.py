@@ -1,4 +1,5 @@
-"""Admin for IT: the outbox of membership changes and manual fulfilment tasks (actions call services)."""
+"""Admin for IT: the outbox of membership changes (the shared undelivered view and retry) and manual
+fulfilment tasks (actions call services)."""
 
 from __future__ import annotations
 
@@ -7,62 +8,30 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from catalog.admin_permissions import requires
+from lib.outbox.admin import OutboxAdminMixin
 from provisioning.models import FulfilmentTask, LocalMembership, MembershipChange
 from provisioning.outbox import services
 
 
 @admin.register(MembershipChange)
-class MembershipChangeAdmin(admin.ModelAdmin):
-    list_display = ("id", "action", "person", "group", "status", "result", "attempts", "next_attempt_at", "grant")
+class MembershipChangeAdmin(OutboxAdminMixin, admin.ModelAdmin):
+    outbox = services.membership_outbox
+    retry_permission = "provisioning.retry_change"
+    list_display = ("id", "action", "person", "group", "status", "result", "attempts", "next_attempt_at", "short_error")
     list_filter = ("status", "action", "result", "group__connector")
     search_fields = ("person__email", "group__name", "last_error")
     list_select_related = ("person", "group")
-    readonly_fields = (
-        "action",
-        "person",
-        "group",
-        "grant",
-        "status",
-        "result",
-        "attempts",
-        "next_attempt_at",
-        "claimed_at",
-        "finished_at",
-        "last_error",
-        "maybe_applied",
-        "created_at",
-    )
+    readonly_fields = ("action", "person", "group", "result", *OutboxAdminMixin.outbox_fields)
     fields = readonly_fields
-    actions = ["retry"]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-    has_retry_change_permission = requires("provisioning.retry_change")
-
-    @admin.action(description="Retry the selected failed changes", permissions=["retry_change"])
-    def retry(self, request: HttpRequest, queryset: QuerySet) -> None:
-        retried = 0
-        for change in queryset:
-            try:
-                services.retry_failed_change(change=change)
-                retried += 1
-            except services.ProvisioningError as error:
-                self.message_user(request, f"Change #{change.pk}: {error}", messages.ERROR)
-        if retried:
-            self.message_user(request, f"Queued again: {retried}.", messages.SUCCESS)
 
 
 @admin.register(FulfilmentTask)
 class FulfilmentTaskAdmin(admin.ModelAdmin):
-    list_display = ("id", "action", "grant", "status", "created_at", "done_by", "done_at")
+    list_display = ("id", "action", "instructions", "status", "created_at", "done_by", "done_at")
     list_filter = ("status", "action")
-    search_fields = ("instructions", "grant__person__email")
-    list_select_related = ("grant__person", "grant__role", "done_by")
-    readonly_fields = ("action", "grant", "instructions", "status", "done_by", "done_at", "note", "created_at")
+    search_fields = ("instructions",)
+    list_select_related = ("done_by",)
+    readonly_fields = ("action", "instructions", "status", "done_by", "done_at", "note", "created_at")
     fields = readonly_fields
     actions = ["mark_done"]
 

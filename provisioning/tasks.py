@@ -11,8 +11,8 @@ def execute_membership_change(change_id: int) -> str:
 
 
 def execute_membership_changes(change_ids: list[int]) -> int:
-    """Run a batch of changes queued together (e.g. by the expiry timer); each one is independent."""
-    return sum(1 for change_id in change_ids if services.execute_change(change_id) is not None)
+    """Run a batch of changes queued together; returns how many this worker claimed."""
+    return len(services.membership_outbox.deliver(change_ids))
 
 
 def recover_membership_changes() -> dict[str, int]:

@@ -17,6 +17,7 @@ chown "$pg_user" "$pg_dir"
 as_pg "$pg_bin/initdb" -D "$pg_dir/data" -A trust -U postgres >/dev/null
 as_pg "$pg_bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/log" -w \
   -o "-h 127.0.0.1 -p $pg_port -k $pg_dir -c fsync=off -c synchronous_commit=off -c full_page_writes=off" start >/dev/null
-trap 'as_pg "$pg_bin/pg_ctl" -D "$pg_dir/data" -m immediate stop >/dev/null 2>&1 || true' EXIT
+gatehouse_on_exit+=('as_pg "$pg_bin/pg_ctl" -D "$pg_dir/data" -m immediate stop >/dev/null 2>&1 || true')
+trap 'for command in "${gatehouse_on_exit[@]}"; do eval "$command"; done' EXIT
 PG_URL="postgres://postgres@127.0.0.1:$pg_port/gatehouse"
 as_pg "$pg_bin/createdb" -h 127.0.0.1 -p "$pg_port" -U postgres gatehouse

@@ -5,6 +5,17 @@ from __future__ import annotations
 import pytest
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _system_checks_pass():
+    """The suite starts like the product does: a failing system check (e.g. nothing bound to
+    provisioning's settled port) stops it."""
+    from django.core import checks
+
+    serious = [message for message in checks.run_checks() if message.is_serious()]
+    if serious:
+        pytest.exit("System checks failed: " + "; ".join(str(message) for message in serious), returncode=3)
+
+
 @pytest.fixture
 def company(db):
     """alice (engineering manager) owns the wiki; bob reports to alice; charlie has no access;

@@ -164,7 +164,7 @@ def test_it_retries_a_failed_change_from_the_admin(admin_client, company, django
     with django_capture_on_commit_callbacks(execute=True):
         admin_client.post(
             reverse("admin:provisioning_membershipchange_changelist"),
-            {"action": "retry", "_selected_action": [change.pk]},
+            {"action": "retry_now", "_selected_action": [change.pk]},
         )
     change.refresh_from_db()
     assert (change.status, change.result) == ("succeeded", "added")

@@ -8,7 +8,7 @@ from django.test.utils import CaptureQueriesContext
 
 from catalog.models import GroupMembership
 from governance.grants.bulk_expiry import expire_due_batch
-from governance.models import AuditEvent, Grant
+from governance.models import AuditEvent, Grant, GrantMembershipChange
 from provisioning.models import LocalMembership, MembershipChange
 from tests import company as c
 
@@ -24,16 +24,16 @@ def active_grant(person, role, hours, group):
         starts_at=T0,
         expires_at=T0 + timedelta(hours=hours),
     )
-    MembershipChange.objects.create(
+    change = MembershipChange.objects.create(
         action="add",
         person=person,
         group=group,
-        grant=grant,
         status="succeeded",
         result="added",
         attempts=1,
         next_attempt_at=T0,
     )
+    GrantMembershipChange.objects.create(grant=grant, change=change)
     LocalMembership.objects.get_or_create(person=person, group=group)
     GroupMembership.objects.get_or_create(person=person, group=group, defaults={"origin": "gatehouse", "since": T0})
     return grant
@@ -58,7 +58,7 @@ def test_it_keeps_what_a_live_grant_or_the_provider_still_explains(company, djan
         assert expire_due_batch() == 2
     assert LocalMembership.objects.filter(person=company.bob).exists()
     assert LocalMembership.objects.filter(person=company.charlie).exists()
-    kept = dict(MembershipChange.objects.filter(result="kept").values_list("grant_id", "last_error"))
+    kept = dict(MembershipChange.objects.filter(result="kept").values_list("grant_link__grant_id", "last_error"))
     assert kept[ending.pk].startswith("still granted by grant #")
     assert kept[standing.pk] == "the membership existed before Gatehouse granted it"
     assert AuditEvent.objects.filter(action="membership.kept").count() == 2

@@ -66,7 +66,7 @@ def test_it_repairs_a_missing_membership_through_the_outbox(company, django_capt
         company.editors,
     )
     change = MembershipChange.objects.filter(person=company.bob, group=company.editors).latest("id")
-    assert (change.action, change.status, change.result, change.grant) == ("add", "succeeded", "added", grant)
+    assert (change.action, change.status, change.result, change.grants.get()) == ("add", "succeeded", "added", grant)
     assert LocalMembership.objects.filter(person=company.bob, group=company.editors).exists()
     event = AuditEvent.objects.get(action="drift.repair_queued")
     assert event.grant == grant and event.data["finding"] == finding.pk

@@ -15,10 +15,10 @@ import time_machine
 from django.utils import timezone
 
 from catalog.models import IdpGroup, Person
+from lib.http import parse_retry_after
 from provisioning import connectors
 from provisioning.connectors import AddResult, PermanentError, RemoveResult, RetryableError, UserRef
 from provisioning.connectors.entra.connector import EntraConnector
-from provisioning.connectors.entra.transport import retry_after_seconds
 from provisioning.models import MembershipChange
 from provisioning.outbox.services import execute_change
 from tests.emulators.graph import GraphEmulator, StaticTokenCredential
@@ -293,10 +293,10 @@ def test_the_emulator_requires_a_bearer_token(graph):
 
 
 def test_it_reads_retry_after_as_seconds_or_http_date():
-    assert retry_after_seconds({"Retry-After": "7"}) == 7
+    assert parse_retry_after({"Retry-After": "7"}) == 7
     later = datetime.now(UTC) + timedelta(seconds=90)
-    assert 80 < retry_after_seconds({"retry-after": format_datetime(later, usegmt=True)}) <= 90
-    assert retry_after_seconds({}) is None
+    assert 80 < parse_retry_after({"retry-after": format_datetime(later, usegmt=True)}) <= 90
+    assert parse_retry_after({}) is None
 
 
 def test_it_can_not_be_used_after_close(graph, tenant):

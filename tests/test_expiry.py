@@ -75,7 +75,7 @@ def test_it_expires_at_or_after_the_end_and_removes_the_membership(grant, clock,
     assert grant.ended_at == grant.removed_at == T0 + SIX_HOURS + late
     assert not LocalMembership.objects.filter(person=grant.person).exists()
     assert not GroupMembership.objects.filter(person=grant.person).exists()
-    assert MembershipChange.objects.filter(grant=grant, action="remove", status="succeeded").count() == 2
+    assert MembershipChange.objects.filter(grants=grant, action="remove", status="succeeded").count() == 2
     assert AuditEvent.objects.filter(grant=grant, action="grant.expired").count() == 1
     assert AuditEvent.objects.filter(grant=grant, action="grant.removal_confirmed").count() == 1
 

@@ -13,8 +13,7 @@ from django.core.management import call_command
 from catalog.models import Application, Role
 from governance import tasks
 from governance.jira.catalog_field import publish
-from governance.jira.client import JiraClient
-from governance.jira.queue import jira_config
+from governance.jira.client import JiraClient, jira_config
 from governance.models import JiraCatalogOption, JiraUpdate
 from tests import company as c
 from tests.emulators.jira import JiraEmulator

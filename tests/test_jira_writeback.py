@@ -11,10 +11,11 @@ import time_machine
 
 from governance import services, tasks
 from governance.errors import Conflict
-from governance.jira import adf, state
+from governance.jira import adf, queue, state
 from governance.jira import services as jira
-from governance.jira.client import JiraClient, JiraConfig, JiraPermanentError, parse_retry_after
+from governance.jira.client import JiraClient, JiraConfig, JiraPermanentError
 from governance.models import AccessRequest, AuditEvent, Grant, JiraUpdate
+from lib.http import parse_retry_after
 from provisioning.models import LocalMembership
 from tests import company as c
 from tests.emulators.jira import JiraEmulator
@@ -369,7 +370,7 @@ def test_it_fails_permanently_for_an_unknown_issue_and_it_can_retry_it(company, 
 
 def test_it_creates_issues(company, jira_on, emu, run):
     description = adf.doc(adf.paragraph("Remove ", adf.strong("bob"), " from ", adf.link("wiki", "https://x.test")))
-    update = run(jira.queue_issue_creation, project_key="ITREV", summary="Revoke bob", description=description)
+    update = run(queue.queue_issue_creation, project_key="ITREV", summary="Revoke bob", description=description)
     update.refresh_from_db()
     assert update.status == U.Status.SENT and update.issue_key == "ITREV-1" == update.result["key"]
     issue = emu.issues["ITREV-1"]

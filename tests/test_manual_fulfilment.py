@@ -44,7 +44,7 @@ def test_it_opens_a_fulfilment_task_on_approval(company, payroll, tasks):
     grant = c.grant_of(request)
     assert (request.status, grant.status) == (R.PROVISIONING, G.PENDING)
     [task] = FulfilmentTask.objects.all()
-    assert (task.action, task.status, task.grant) == (FulfilmentTask.Action.GRANT, T.OPEN, grant)
+    assert (task.action, task.status, task.grants.get()) == (FulfilmentTask.Action.GRANT, T.OPEN, grant)
     assert "bob@example.com" in task.instructions and "Clerk" in task.instructions
     assert not MembershipChange.objects.exists()
 
@@ -116,3 +116,12 @@ def test_it_opens_a_removal_task_when_a_manual_grant_expires(company, payroll, t
     grant = c.grant_of(request)
     assert grant.status == G.EXPIRED and grant.removed_at is None
     assert FulfilmentTask.objects.get(action=FulfilmentTask.Action.REMOVE).status == T.OPEN
+
+
+def test_the_grant_admin_page_lists_its_tasks_and_changes(company, payroll, tasks, admin_client):
+    request = approved(company, tasks)
+    grant = c.grant_of(request)
+    page = admin_client.get(f"/admin/governance/grant/{grant.pk}/change/")
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "manual fulfilment task" in text.lower() and "Grant access" in text

@@ -167,7 +167,7 @@ def test_it_extends_within_policy_keeping_the_membership(company, django_capture
     grant.refresh_from_db()
     assert routed is None and grant.expires_at == first_end + timedelta(days=1)
     assert grant.status == Grant.Status.ACTIVE
-    assert not MembershipChange.objects.filter(grant=grant, action="remove").exists()
+    assert not MembershipChange.objects.filter(grants=grant, action="remove").exists()
     assert LocalMembership.objects.filter(person=company.bob).count() == 2
     extension = grant.extensions.get()
     assert extension.approved_without_round and extension.previous_expires_at == first_end

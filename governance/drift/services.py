@@ -18,9 +18,9 @@ from django.utils import timezone
 
 from catalog.models import Application, GroupMembership, IdpGroup, Person, RoleGroup
 from governance.audit.services import Actor, record
+from governance.grants.changes import queue_grant_change
 from governance.models import DriftFinding, Grant
 from provisioning.models import MembershipChange
-from provisioning.outbox import services as provisioning
 
 K = DriftFinding.Kind
 S = DriftFinding.Status
@@ -170,7 +170,7 @@ def _repair_missing(missing: dict[Pair, int], groups: dict[int, IdpGroup]) -> in
             detail=detail,
         )
         if repairable and (person_id, group_id) not in pending:
-            provisioning.queue_change(action=MembershipChange.Action.ADD, person=grant.person, group=group, grant=grant)
+            queue_grant_change(grant, action=MembershipChange.Action.ADD, group=group)
         record(
             "drift.repair_queued" if repairable else "drift.missing_membership",
             detail + (" The add is queued again." if repairable else ""),

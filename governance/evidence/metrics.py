@@ -122,7 +122,7 @@ def automation(period: Period) -> dict[str, Any]:
     """Requests that reached access with no person touching them, and manual touches per request."""
     requests = AccessRequest.objects.filter(_in_period(period))
     decided_by_someone = ApprovalDecision.objects.filter(step__request=OuterRef("pk"))
-    done_by_hand = FulfilmentTask.objects.filter(grant__request=OuterRef("pk"))
+    done_by_hand = FulfilmentTask.objects.filter(grants__request=OuterRef("pk"))
     counts = requests.aggregate(
         total=Count("id"),
         granted=Count("id", filter=Q(status__in=APPROVED_OUTCOMES)),
@@ -135,7 +135,7 @@ def automation(period: Period) -> dict[str, Any]:
         step__request__created_at__gte=period.start, step__request__created_at__lt=period.end
     ).count()
     tasks = FulfilmentTask.objects.filter(
-        grant__request__created_at__gte=period.start, grant__request__created_at__lt=period.end
+        grants__request__created_at__gte=period.start, grants__request__created_at__lt=period.end
     ).count()
     total, granted = counts["total"], counts["granted"]
     return {

@@ -12,11 +12,7 @@ from catalog.durations import parse_iso_duration
 from governance import services
 from governance.adminkit import ask_reason, run_each
 from governance.audit.services import Actor
-from governance.models import (
-    EmergencyReview,
-    Grant,
-)
-from provisioning.models import MembershipChange
+from governance.models import EmergencyReview, Grant, GrantFulfilmentTask, GrantMembershipChange
 
 
 def render_changes(grant: Grant | None) -> str:
@@ -53,14 +49,70 @@ def render_changes(grant: Grant | None) -> str:
 
 
 class MembershipChangeInline(admin.TabularInline):
-    model = MembershipChange
-    fields = ("created_at", "action", "group", "status", "result", "attempts", "next_attempt_at", "last_error")
+    """The grant's membership changes (through governance's link rows)."""
+
+    model = GrantMembershipChange
+    verbose_name = "membership change"
+    fields = ("queued", "action", "group", "status", "result", "attempts", "next_attempt_at", "last_error")
     readonly_fields = fields
     extra = 0
     can_delete = False
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("change__group").order_by("change_id")
+
     def has_add_permission(self, request, obj=None) -> bool:
         return False
+
+    def queued(self, link: GrantMembershipChange):
+        return link.change.created_at
+
+    def action(self, link: GrantMembershipChange) -> str:
+        return link.change.get_action_display()
+
+    def group(self, link: GrantMembershipChange) -> str:
+        return link.change.group.name
+
+    def status(self, link: GrantMembershipChange) -> str:
+        return link.change.get_status_display()
+
+    def result(self, link: GrantMembershipChange) -> str:
+        return link.change.get_result_display()
+
+    def attempts(self, link: GrantMembershipChange) -> int:
+        return link.change.attempts
+
+    def next_attempt_at(self, link: GrantMembershipChange):
+        return link.change.next_attempt_at
+
+    def last_error(self, link: GrantMembershipChange) -> str:
+        return link.change.last_error
+
+
+class FulfilmentTaskInline(admin.TabularInline):
+    """The grant's manual fulfilment tasks (through governance's link rows)."""
+
+    model = GrantFulfilmentTask
+    verbose_name = "manual fulfilment task"
+    fields = ("task", "action", "status", "done_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("task").order_by("task_id")
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def action(self, link: GrantFulfilmentTask) -> str:
+        return link.task.get_action_display()
+
+    def status(self, link: GrantFulfilmentTask) -> str:
+        return link.task.get_status_display()
+
+    def done_at(self, link: GrantFulfilmentTask):
+        return link.task.done_at
 
 
 @admin.register(Grant)
@@ -84,7 +136,7 @@ class GrantAdmin(admin.ModelAdmin):
         "created_at",
     )
     fields = readonly_fields
-    inlines = [MembershipChangeInline]
+    inlines = [MembershipChangeInline, FulfilmentTaskInline]
     actions = ["revoke_now", "extend"]
 
     def has_add_permission(self, request) -> bool:

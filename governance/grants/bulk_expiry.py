@@ -15,9 +15,9 @@ from django.utils import timezone
 from catalog.models import Application, GroupMembership, IdpGroup, Person, RoleGroup
 from governance.audit.services import Actor, record_many
 from governance.grants import services as one_by_one
+from governance.grants.changes import queue_grant_changes
 from governance.models import Grant
 from provisioning.models import MembershipChange
-from provisioning.outbox import services as provisioning
 
 G = Grant.Status
 C = MembershipChange
@@ -31,9 +31,9 @@ def _due_ids(now: datetime, limit: int) -> list[int]:
 
 def _groups_by_grant(grant_ids: list[int]) -> dict[int, set[int]]:
     rows = (
-        C.objects.filter(grant_id__in=grant_ids, action=C.Action.ADD)
+        C.objects.filter(grant_link__grant_id__in=grant_ids, action=C.Action.ADD)
         .exclude(status=C.Status.FAILED)
-        .values_list("grant_id", "group_id")
+        .values_list("grant_link__grant_id", "group_id")
         .distinct()
     )
     out: dict[int, set[int]] = defaultdict(set)
@@ -55,7 +55,7 @@ def _covering(person_ids: set[int], group_ids: set[int]) -> dict[tuple[int, int]
     return covering
 
 
-def _plan(batch: list[Grant], now: datetime) -> tuple[list[C], list[dict], set[int]]:
+def _plan(batch: list[Grant], now: datetime) -> tuple[list[tuple[C, Grant]], list[dict], set[int]]:
     """The removal and kept-membership rows, their audit events, and grants with nothing to remove."""
     groups_by_grant = _groups_by_grant([g.pk for g in batch])
     person_ids = {g.person_id for g in batch}
@@ -77,21 +77,19 @@ def _plan(batch: list[Grant], now: datetime) -> tuple[list[C], list[dict], set[i
             elif key in external:
                 reason = "the membership existed before Gatehouse granted it"
             else:
-                changes.append(C(action=C.Action.REMOVE, person_id=grant.person_id, group_id=group_id, grant=grant))
+                changes.append((C(action=C.Action.REMOVE, person_id=grant.person_id, group_id=group_id), grant))
                 queued.append(names[group_id])
                 continue
-            changes.append(
-                C(
-                    action=C.Action.REMOVE,
-                    person_id=grant.person_id,
-                    group_id=group_id,
-                    grant=grant,
-                    status=C.Status.SKIPPED,
-                    result=C.Result.KEPT,
-                    last_error=reason,
-                    finished_at=now,
-                )
+            kept = C(
+                action=C.Action.REMOVE,
+                person_id=grant.person_id,
+                group_id=group_id,
+                status=C.Status.SKIPPED,
+                result=C.Result.KEPT,
+                last_error=reason,
+                finished_at=now,
             )
+            changes.append((kept, grant))
             audits.append(
                 {
                     "action": "membership.kept",
@@ -152,7 +150,7 @@ def expire_due_batch(*, limit: int = 500, now: datetime | None = None) -> int:
             one_by_one._remove_memberships(grant, why="expired")
         automatic = [g for g in batch if g not in manual]
         changes, audits, done = _plan(automatic, now)
-        provisioning.queue_changes(changes)
+        queue_grant_changes(changes)
         Grant.objects.filter(id__in=done).update(removed_at=now)
         audits += [
             {

@@ -33,6 +33,14 @@ class Grant(models.Model):
     ended_by = models.ForeignKey(Person, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     end_reason = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # What provisioning does for this grant. governance owns these links: provisioning's rows know
+    # nothing of grants.
+    membership_changes = models.ManyToManyField(
+        "provisioning.MembershipChange", through="governance.GrantMembershipChange", related_name="grants", blank=True
+    )
+    fulfilment_tasks = models.ManyToManyField(
+        "provisioning.FulfilmentTask", through="governance.GrantFulfilmentTask", related_name="grants", blank=True
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -45,6 +53,26 @@ class Grant(models.Model):
 
     def __str__(self) -> str:
         return f"grant #{self.pk} {self.person.email} → {self.role} [{self.status}]"
+
+
+class GrantMembershipChange(models.Model):
+    """The grant a membership change serves (one grant per change)."""
+
+    grant = models.ForeignKey(Grant, on_delete=models.PROTECT, related_name="change_links")
+    change = models.OneToOneField("provisioning.MembershipChange", on_delete=models.CASCADE, related_name="grant_link")
+
+    def __str__(self) -> str:
+        return f"grant #{self.grant_id} ← change #{self.change_id}"
+
+
+class GrantFulfilmentTask(models.Model):
+    """The grant a manual fulfilment task serves (one grant per task)."""
+
+    grant = models.ForeignKey(Grant, on_delete=models.PROTECT, related_name="task_links")
+    task = models.OneToOneField("provisioning.FulfilmentTask", on_delete=models.CASCADE, related_name="grant_link")
+
+    def __str__(self) -> str:
+        return f"grant #{self.grant_id} ← task #{self.task_id}"
 
 
 class GrantExtension(models.Model):

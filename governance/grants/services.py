@@ -11,6 +11,7 @@ from django_q.models import Schedule
 from catalog.models import Application, GroupMembership, IdpGroup, Person
 from governance.audit.services import Actor, record
 from governance.errors import Conflict, NotAllowed
+from governance.grants import changes
 from governance.models import AccessRequest, Grant
 from governance.requests.routing import resolve_policy
 from governance.transitions import move_grant, move_request
@@ -37,8 +38,8 @@ def start_grant(*, request: AccessRequest) -> Grant:
     )
     move_request(request, R.PROVISIONING, actor=Actor.system("approval"), message="Provisioning started.")
     if role.application.provisioning_mode == Application.ProvisioningMode.MANUAL:
-        provisioning.open_fulfilment_task(
-            grant=grant,
+        changes.open_grant_task(
+            grant,
             action=FulfilmentTask.Action.GRANT,
             instructions=f"Give {grant.person.name} <{grant.person.email}> the role “{role.name}” in "
             f"{role.application.name}, then mark this task done.",
@@ -55,7 +56,7 @@ def start_grant(*, request: AccessRequest) -> Grant:
         _fail(grant, f"Role {role} maps to no identity-provider group; nothing can be provisioned.")
         return grant
     for group in groups:
-        provisioning.queue_change(action=MembershipChange.Action.ADD, person=grant.person, group=group, grant=grant)
+        changes.queue_grant_change(grant, action=MembershipChange.Action.ADD, group=group)
     record(
         "membership.queued",
         f"Queued: add {grant.person.email} to {', '.join(g.name for g in groups)}.",
@@ -76,9 +77,10 @@ def _lock_grant(grant_id: int) -> Grant:
 
 def membership_change_settled(change: MembershipChange) -> None:
     """Called by provisioning, inside its transaction, when a change succeeded or failed for good."""
-    if change.grant_id is None:
+    grant_id = changes.grant_id_of_change(change)
+    if grant_id is None:
         return
-    grant = _lock_grant(change.grant_id)
+    grant = _lock_grant(grant_id)
     verb = "added to" if change.action == MembershipChange.Action.ADD else "removed from"
     if change.status == C.FAILED:
         record(
@@ -128,7 +130,7 @@ def _mark_removed(grant: Grant) -> None:
 
 def fulfilment_task_done(task: FulfilmentTask) -> None:
     """Called by provisioning when IT marks a manual task done."""
-    grant = _lock_grant(task.grant_id)
+    grant = _lock_grant(changes.grant_id_of_task(task))
     actor = Actor.of_admin(task.done_by) if task.done_by else Actor.system("fulfilment")
     record(
         "fulfilment.done",
@@ -223,8 +225,8 @@ def _remove_memberships(grant: Grant, *, why: str) -> None:
         if grant.fulfilment_tasks.filter(
             action=FulfilmentTask.Action.GRANT, status=FulfilmentTask.Status.DONE
         ).exists():
-            provisioning.open_fulfilment_task(
-                grant=grant,
+            changes.open_grant_task(
+                grant,
                 action=FulfilmentTask.Action.REMOVE,
                 instructions=f"Remove the role “{grant.role.name}” in {grant.role.application.name} from "
                 f"{grant.person.name} <{grant.person.email}> ({why}), then mark this task done.",
@@ -261,7 +263,7 @@ def _remove_or_keep(grant: Grant, group: IdpGroup) -> bool:
     elif membership and membership.origin == GroupMembership.Origin.EXTERNAL:
         _keep(grant, group, "the membership existed before Gatehouse granted it")
     else:
-        provisioning.queue_change(action=MembershipChange.Action.REMOVE, person=grant.person, group=group, grant=grant)
+        changes.queue_grant_change(grant, action=MembershipChange.Action.REMOVE, group=group)
         return True
     return False
 
@@ -288,7 +290,7 @@ def _take_back(grant: Grant, change: MembershipChange) -> None:
 
 
 def _keep(grant: Grant, group: IdpGroup, reason: str) -> None:
-    provisioning.record_kept_membership(person=grant.person, group=group, grant=grant, reason=reason)
+    changes.record_kept(grant, group=group, reason=reason)
     record(
         "membership.kept",
         f"{grant.person.email} stays in {group.name}: {reason}.",

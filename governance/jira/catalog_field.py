@@ -16,8 +16,8 @@ from django.db import transaction
 
 from catalog.models import Application, Role
 from governance.grants.selectors import requestable_applications
-from governance.jira.client import JiraClient
-from governance.jira.queue import _create, jira_config
+from governance.jira.client import JiraClient, jira_config
+from governance.jira.queue import _create
 from governance.models import JiraCatalogOption, JiraUpdate
 
 NEW = "(new)"

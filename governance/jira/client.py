@@ -7,30 +7,25 @@ retry-after in seconds) versus `JiraPermanentError` (400/401/403/404, with Jira'
 
 from __future__ import annotations
 
-import email.utils
-from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import requests
+from django.conf import settings
+
+from lib.errors import DeliveryError
+from lib.http import TimeoutSession, parse_retry_after
 
 API = "/rest/api/3"
 
 
-class JiraError(Exception):
+class JiraError(DeliveryError):
     """A Jira call failed. `retryable` errors may succeed later (after `retry_after` seconds)."""
 
     retryable = False
 
     def __init__(self, message: str, *, status: int | None = None, retry_after: float | None = None):
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        self.retry_after = retry_after
-
-    def __str__(self) -> str:
-        return self.message
+        super().__init__(message, status=status, retry_after=retry_after)
 
 
 class JiraRetryableError(JiraError):
@@ -43,6 +38,8 @@ class JiraPermanentError(JiraError):
 
 class TransitionNotFound(JiraPermanentError):
     """The issue's workflow offers no transition of that name from its current status."""
+
+    permanent_note = "not retried"
 
     def __init__(self, message: str, *, available: list[str]):
         super().__init__(message, status=None)
@@ -60,29 +57,14 @@ class JiraConfig:
         return f"JiraConfig(base_url={self.base_url!r}, email={self.email!r}, timeout={self.timeout})"
 
 
-def parse_retry_after(headers: Mapping[str, str], now: datetime | None = None) -> float | None:
-    """Seconds to wait, from `Retry-After` (seconds or HTTP date) or `X-RateLimit-Reset` (ISO 8601)."""
-    now = now or datetime.now(UTC)
-    value = headers.get("Retry-After")
-    if value:
-        value = value.strip()
-        if value.isdigit():
-            return float(value)
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-            return max((when - now).total_seconds(), 0.0)
-        except (TypeError, ValueError):
-            pass
-    reset = headers.get("X-RateLimit-Reset")
-    if reset:
-        try:
-            when = datetime.fromisoformat(reset.strip().replace("Z", "+00:00"))
-        except ValueError:
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        return max((when - now).total_seconds(), 0.0)
-    return None
+def jira_config() -> JiraConfig | None:
+    """The Jira connection settings, or None when write-back is off or incomplete."""
+    if not getattr(settings, "JIRA_ENABLED", False):
+        return None
+    base_url, email, token = settings.JIRA_BASE_URL, settings.JIRA_EMAIL, settings.JIRA_API_TOKEN
+    if not (base_url and email and token):
+        return None
+    return JiraConfig(base_url=base_url, email=email, api_token=token, timeout=settings.JIRA["TIMEOUT_SECONDS"])
 
 
 def describe_error_body(response: requests.Response) -> str:
@@ -104,7 +86,7 @@ class JiraClient:
     def __init__(self, config: JiraConfig):
         self.config = config
         self.base_url = config.base_url.rstrip("/")
-        self.session = requests.Session()
+        self.session = TimeoutSession(config.timeout)
         self.session.auth = (config.email, config.api_token)
         self.session.headers.update({"Accept": "application/json", "User-Agent": "gatehouse"})
 
@@ -121,9 +103,7 @@ class JiraClient:
     def _call(self, method: str, path: str, *, json: Any = None, params: dict | None = None) -> requests.Response:
         what = f"{method} {path}"
         try:
-            response = self.session.request(
-                method, f"{self.base_url}{path}", json=json, params=params, timeout=self.config.timeout
-            )
+            response = self.session.request(method, f"{self.base_url}{path}", json=json, params=params)
         except requests.Timeout as error:
             raise JiraRetryableError(f"Jira did not answer {what} in time: {error}") from error
         except requests.ConnectionError as error:

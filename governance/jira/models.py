@@ -5,8 +5,10 @@ from __future__ import annotations
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 
+from lib.outbox.models import DeliveryStatus, OutboxRow, Priority
 
-class JiraUpdate(models.Model):
+
+class JiraUpdate(OutboxRow):
     """One outbound call to Jira (the write-back queue), written in the transaction of its audit event
     and sent by a task after commit. Jira being down delays these rows; it never blocks a change."""
 
@@ -17,40 +19,36 @@ class JiraUpdate(models.Model):
         CREATE_ISSUE = "create_issue", "Create issue"
         PUBLISH_CATALOG = "publish_catalog", "Publish the catalog to the request form"
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        SENDING = "sending", "Sending"
-        SENT = "sent", "Sent"
-        FAILED = "failed", "Failed"
+    Status = DeliveryStatus
 
     OPEN = (Status.QUEUED, Status.SENDING)
+
+    RUNNING = DeliveryStatus.SENDING
+    DONE = DeliveryStatus.SENT
 
     kind = models.CharField(max_length=20, choices=Kind.choices)
     issue_key = models.CharField(max_length=64, blank=True, help_text="Empty for create_issue until Jira answers.")
     payload = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
-    attempts = models.PositiveIntegerField(default=0)
-    next_attempt_at = models.DateTimeField()
-    claimed_at = models.DateTimeField(null=True, blank=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
-    last_error = models.TextField(blank=True)
+    priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.NOTIFICATION)
     result = models.JSONField(default=dict, blank=True, help_text="What Jira answered (comment id, issue key).")
     audit_event = models.ForeignKey(
         "governance.AuditEvent", null=True, blank=True, on_delete=models.SET_NULL, related_name="jira_updates"
     )
-    created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    class Meta:
-        ordering = ["created_at", "id"]
+    class Meta(OutboxRow.Meta):
         indexes = [
-            # The sweep: due queued rows, and sending rows whose lease ran out.
-            models.Index(fields=["status", "next_attempt_at"], name="jira_update_status_due"),
-            models.Index(fields=["status", "claimed_at"], name="jira_update_status_claimed"),
+            *OutboxRow.Meta.indexes,
             # Per-issue ordering and property coalescing.
             models.Index(fields=["issue_key", "kind", "status"], name="jira_update_issue"),
         ]
         permissions = [("retry_jira_update", "Can retry Jira updates now")]
+
+    @property
+    def sent_at(self):
+        """When Jira accepted it (the engine's finished_at of a sent row)."""
+        return self.finished_at if self.status == self.Status.SENT else None
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} → {self.issue_key or 'new issue'} [{self.status}]"

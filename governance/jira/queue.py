@@ -2,26 +2,27 @@
 
 Called by `governance.services.audit.record()` for every event; does nothing unless Jira is
 configured and the event's request has a Jira issue key. Rows are sent after commit by
-`governance.jira.services.send_update` (see there for retries and exactly-once comments).
+the Jira outbox (`governance.jira.services`) (see there for retries and exactly-once comments).
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from django_q.tasks import async_task
 
-from governance.jira.adf import render_event
-from governance.jira.client import JiraConfig
+from governance.jira.adf import doc, paragraph, render_event
+from governance.jira.client import jira_config
 from governance.jira.state import PROPERTY_KEY
 from governance.models import AccessRequest, AuditEvent, JiraUpdate
+from lib.outbox.engine import Outbox, Policy
 
 logger = logging.getLogger(__name__)
 
-SEND_TASK = "governance.tasks.send_jira_update"
 # Events that change what the issue property shows (coalesced: one queued row per issue).
 PROPERTY_PREFIXES = ("request.", "step.", "grant.", "membership.", "fulfilment.", "emergency.")
 # Events whose name maps to a Gatehouse status that JIRA_TRANSITIONS may name a transition for.
@@ -29,17 +30,23 @@ TRANSITION_EVENTS = {f"request.{s}": s for s in AccessRequest.Status.values} | {
     "grant.expired": "expired",
     "grant.revoked": "revoked",
 }
-U = JiraUpdate
 
 
-def jira_config() -> JiraConfig | None:
-    """The Jira connection settings, or None when write-back is off or incomplete."""
-    if not getattr(settings, "JIRA_ENABLED", False):
-        return None
-    base_url, email, token = settings.JIRA_BASE_URL, settings.JIRA_EMAIL, settings.JIRA_API_TOKEN
-    if not (base_url and email and token):
-        return None
-    return JiraConfig(base_url=base_url, email=email, api_token=token, timeout=settings.JIRA["TIMEOUT_SECONDS"])
+class JiraQueue(Outbox[JiraUpdate]):
+    """The Jira outbox as far as queueing needs it; `governance.jira.services.JiraOutbox` adds
+    how to send one row."""
+
+    model = JiraUpdate
+    task = "governance.tasks.send_jira_updates"
+
+    def policy(self) -> Policy:
+        return Policy.from_settings(settings.JIRA, pending_seconds=settings.GATEHOUSE["OUTBOX_PENDING_SECONDS"])
+
+    def stamp(self, now: datetime) -> dict[str, Any]:
+        return {"updated_at": now}
+
+
+jira_queue = JiraQueue()
 
 
 def transition_for(action: str) -> str | None:
@@ -63,27 +70,28 @@ def enqueue_for_event(event: AuditEvent) -> None:
 
 
 def _create(kind: str, issue_key: str, payload: dict, event: AuditEvent | None) -> JiraUpdate:
-    update = U.objects.create(
+    update = JiraUpdate.objects.create(
         kind=kind, issue_key=issue_key, payload=payload, audit_event=event, next_attempt_at=timezone.now()
     )
-    transaction.on_commit(lambda: async_task(SEND_TASK, update.pk))
+    jira_queue.enqueue([update.pk])
     return update
 
 
 def _enqueue(event: AuditEvent, issue_key: str) -> None:
     body = render_event(event)
     if body is not None:
-        _create(U.Kind.COMMENT, issue_key, {"body": body, "event": event.action}, event)
+        _create(JiraUpdate.Kind.COMMENT, issue_key, {"body": body, "event": event.action}, event)
     transition = transition_for(event.action)
     if transition:
-        _create(U.Kind.TRANSITION, issue_key, {"transition": transition, "event": event.action}, event)
+        _create(JiraUpdate.Kind.TRANSITION, issue_key, {"transition": transition, "event": event.action}, event)
     # Coalesce: the property is rebuilt from the database when sent, so one queued row is enough.
     payload = {"key": PROPERTY_KEY, "event": event.action}
-    coalesced = U.objects.filter(issue_key=issue_key, kind=U.Kind.PROPERTY, status=U.Status.QUEUED).update(
-        payload=payload, audit_event=event
+    queued_property = JiraUpdate.objects.filter(
+        issue_key=issue_key, kind=JiraUpdate.Kind.PROPERTY, status=JiraUpdate.Status.QUEUED
     )
+    coalesced = queued_property.update(payload=payload, audit_event=event)
     if not coalesced:
-        _create(U.Kind.PROPERTY, issue_key, payload, event)
+        _create(JiraUpdate.Kind.PROPERTY, issue_key, payload, event)
 
 
 def queue_issue_creation(
@@ -93,18 +101,16 @@ def queue_issue_creation(
     if jira_config() is None:
         return None
     issue = {"project_key": project_key, "summary": summary, "description": description, "issue_type": issue_type}
-    return _create(U.Kind.CREATE_ISSUE, "", {"issue": issue}, event)
+    return _create(JiraUpdate.Kind.CREATE_ISSUE, "", {"issue": issue}, event)
 
 
 def queue_transition(*, issue_key: str, transition: str, event: AuditEvent | None = None) -> JiraUpdate | None:
     """Queue a named transition on any issue (e.g. resolving a removal ticket); None when Jira is off."""
     if jira_config() is None or not issue_key or not transition:
         return None
-    return _create(U.Kind.TRANSITION, issue_key, {"transition": transition, "event": "ticket.resolve"}, event)
+    return _create(JiraUpdate.Kind.TRANSITION, issue_key, {"transition": transition, "event": "ticket.resolve"}, event)
 
 
 def plain_doc(text: str) -> dict:
     """An ADF document with one paragraph per line of `text`."""
-    from governance.jira.adf import doc, paragraph
-
     return doc(*(paragraph(line) for line in text.splitlines() if line.strip()))

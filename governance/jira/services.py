@@ -1,5 +1,5 @@
-"""Send queued Jira updates: claimed with a conditional update, retried with backoff that honours
-Jira's Retry-After, swept when abandoned, and exactly-once for comments.
+"""Send queued Jira updates through the shared outbox engine (claim, lease, backoff honouring
+Jira's Retry-After, sweep), with exactly-once comments.
 
 Exactly-once: every comment is created with the comment property `gatehouse = {"update": <row id>}`.
 A row whose earlier attempt may have reached Jira (a timeout, a crash after the POST) first lists
@@ -10,104 +10,69 @@ instead of posting a second one.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from django.conf import settings
-from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
-from django_q.tasks import async_task
 
 from governance.audit.services import Actor, record
 from governance.errors import Conflict
-from governance.jira.client import JiraClient, JiraError, JiraRetryableError, TransitionNotFound
-from governance.jira.queue import SEND_TASK, jira_config, queue_issue_creation
+from governance.jira.client import JiraClient, JiraError, TransitionNotFound, jira_config
+from governance.jira.queue import JiraQueue
 from governance.jira.state import PROPERTY_KEY, issue_property
 from governance.models import AccessRequest, JiraUpdate
+from lib.errors import DeliveryError
+from lib.outbox.engine import Batch, RetryRefused
 
 logger = logging.getLogger(__name__)
 
-U = JiraUpdate
 ORDER_WAIT = timedelta(seconds=5)
 
-__all__ = ["queue_issue_creation", "retry_update", "send_update", "sweep_updates"]
+__all__ = ["jira_outbox", "retry_update", "send_update", "sweep_updates"]
 
 
-def _config(key: str) -> Any:
-    return settings.JIRA[key]
+class JiraOutbox(JiraQueue):
+    """Perform one comment, property, transition or issue creation."""
+
+    def wait_for(self, update: JiraUpdate) -> tuple[datetime, str] | None:
+        if jira_config() is None:
+            return timezone.now() + timedelta(minutes=5), "Jira is not configured; waiting"
+        earlier = _earlier_open(update)
+        if earlier is None:
+            return None
+        until = max(timezone.now() + ORDER_WAIT, earlier.next_attempt_at + timedelta(seconds=1))
+        return until, f"waiting for earlier update #{earlier.pk} to the same issue"
+
+    def perform(self, update: JiraUpdate, batch: Batch) -> dict:
+        client = batch.resource("jira", lambda: JiraClient(jira_config()))
+        return SENDERS[update.kind](client, update)
+
+    def success_fields(self, update: JiraUpdate, result: Any, now: datetime) -> dict[str, Any]:
+        return {"result": result}
+
+    def failed(self, update: JiraUpdate, error: DeliveryError) -> None:
+        if isinstance(error, TransitionNotFound):
+            _record_missing_transition(update, error)
 
 
-def _backoff(attempts: int, retry_after: float | None) -> timedelta:
-    seconds = min(_config("BACKOFF_SECONDS") * (2 ** max(attempts - 1, 0)), _config("BACKOFF_MAX_SECONDS"))
-    if retry_after is not None:
-        seconds = max(seconds, retry_after)
-    return timedelta(seconds=seconds)
-
-
-def _claim(update_id: int) -> JiraUpdate | None:
-    """Take the row for this worker; None when it is not due or another worker has it."""
-    now = timezone.now()
-    claimed = U.objects.filter(id=update_id, status=U.Status.QUEUED, next_attempt_at__lte=now).update(
-        status=U.Status.SENDING, claimed_at=now, attempts=F("attempts") + 1
-    )
-    return U.objects.get(id=update_id) if claimed else None
-
-
-def _finish(update: JiraUpdate, **fields: Any) -> bool:
-    """Conditional update: False when the row was taken over (lease expired) meanwhile."""
-    updated = U.objects.filter(id=update.id, status=U.Status.SENDING, claimed_at=update.claimed_at).update(
-        updated_at=timezone.now(), **fields
-    )
-    for name, value in fields.items():
-        setattr(update, name, value)
-    return bool(updated)
+jira_outbox = JiraOutbox()
 
 
 def _earlier_open(update: JiraUpdate) -> JiraUpdate | None:
     """Comments and transitions of one issue go out in the order they were queued."""
-    if update.kind in (U.Kind.PROPERTY, U.Kind.CREATE_ISSUE, U.Kind.PUBLISH_CATALOG):
+    if update.kind in (JiraUpdate.Kind.PROPERTY, JiraUpdate.Kind.CREATE_ISSUE, JiraUpdate.Kind.PUBLISH_CATALOG):
         return None
     return (
-        U.objects.filter(issue_key=update.issue_key, status__in=U.OPEN, id__lt=update.id)
-        .exclude(kind=U.Kind.PROPERTY)
+        JiraUpdate.objects.filter(issue_key=update.issue_key, status__in=JiraUpdate.OPEN, id__lt=update.id)
+        .exclude(kind=JiraUpdate.Kind.PROPERTY)
         .order_by("id")
         .first()
     )
 
 
-def _release(update: JiraUpdate, *, until, error: str) -> None:
-    """Give the row back without counting an attempt."""
-    _finish(update, status=U.Status.QUEUED, attempts=update.attempts - 1, next_attempt_at=until, last_error=error)
-
-
 def send_update(update_id: int) -> JiraUpdate | None:
-    """Send one queued update to Jira. Safe to call twice: the second call does nothing.
-    Network I/O happens outside any transaction."""
-    update = _claim(update_id)
-    if update is None:
-        return None
-    config = jira_config()
-    if config is None:
-        _release(update, until=timezone.now() + timedelta(minutes=5), error="Jira is not configured; waiting")
-        return update
-    earlier = _earlier_open(update)
-    if earlier is not None:
-        until = max(timezone.now() + ORDER_WAIT, earlier.next_attempt_at + timedelta(seconds=1))
-        _release(update, until=until, error=f"waiting for earlier update #{earlier.pk} to the same issue")
-        return update
-    try:
-        with JiraClient(config) as client:
-            result = SENDERS[update.kind](client, update)
-    except TransitionNotFound as error:
-        return _record_missing_transition(update, error)
-    except JiraError as error:
-        return _record_failure(update, error)
-    except Exception as error:
-        logger.exception("Jira update %s raised", update.pk)
-        return _record_failure(update, JiraRetryableError(f"unexpected error: {error!r}"))
-    _finish(update, status=U.Status.SENT, sent_at=timezone.now(), result=result, last_error="")
-    return update
+    """Send one queued update to Jira. Safe to call twice: the second call does nothing."""
+    return jira_outbox.deliver_one(update_id)
 
 
 # -- one sender per kind --------------------------------------------------------------------
@@ -126,7 +91,7 @@ def _already_posted(client: JiraClient, update: JiraUpdate) -> dict | None:
 
 
 def _send_comment(client: JiraClient, update: JiraUpdate) -> dict:
-    if update.attempts > 1 or update.last_error:  # an earlier attempt may have reached Jira: look first
+    if update.attempts > 1 or update.last_error or update.maybe_applied:  # it may have reached Jira: look
         existing = _already_posted(client, update)
         if existing is not None:
             logger.info("Jira update %s: comment %s was already posted", update.pk, existing.get("id"))
@@ -140,7 +105,7 @@ def _send_property(client: JiraClient, update: JiraUpdate) -> dict:
     if request is None:
         raise JiraError(f"No access request for {update.issue_key} any more; nothing to write.")
     value = issue_property(request)
-    U.objects.filter(id=update.id).update(payload={**update.payload, "value": value})
+    JiraUpdate.objects.filter(id=update.id).update(payload={**update.payload, "value": value})
     created = client.set_issue_property(update.issue_key, PROPERTY_KEY, value)
     return {"created": created, "status": value["status"]}
 
@@ -159,7 +124,7 @@ def _send_create_issue(client: JiraClient, update: JiraUpdate) -> dict:
         issue_type=issue.get("issue_type") or "Task",
         properties={PROPERTY_KEY: _marker(update)},
     )
-    U.objects.filter(id=update.id).update(issue_key=created.get("key", ""))
+    JiraUpdate.objects.filter(id=update.id).update(issue_key=created.get("key", ""))
     update.issue_key = created.get("key", "")
     return {"id": created.get("id"), "key": created.get("key"), "self": created.get("self")}
 
@@ -171,79 +136,42 @@ def _send_catalog(client: JiraClient, update: JiraUpdate) -> dict:
 
 
 SENDERS = {
-    U.Kind.COMMENT: _send_comment,
-    U.Kind.PROPERTY: _send_property,
-    U.Kind.TRANSITION: _send_transition,
-    U.Kind.CREATE_ISSUE: _send_create_issue,
-    U.Kind.PUBLISH_CATALOG: _send_catalog,
+    JiraUpdate.Kind.COMMENT: _send_comment,
+    JiraUpdate.Kind.PROPERTY: _send_property,
+    JiraUpdate.Kind.TRANSITION: _send_transition,
+    JiraUpdate.Kind.CREATE_ISSUE: _send_create_issue,
+    JiraUpdate.Kind.PUBLISH_CATALOG: _send_catalog,
 }
 
 
 # -- outcomes -------------------------------------------------------------------------------
 
 
-def _record_failure(update: JiraUpdate, error: JiraError) -> JiraUpdate:
-    now = timezone.now()
-    message = str(error)[:2000]
-    if error.retryable and update.attempts < _config("MAX_ATTEMPTS"):
-        retry_at = now + _backoff(update.attempts, error.retry_after)
-        if _finish(update, status=U.Status.QUEUED, next_attempt_at=retry_at, last_error=message):
-            logger.info("Jira update %s will be retried at %s: %s", update.pk, retry_at.isoformat(), message)
-        return update
-    suffix = f"gave up after {update.attempts} attempts" if error.retryable else "permanent: not retried"
-    _finish(update, status=U.Status.FAILED, last_error=f"{message} ({suffix})")
-    logger.warning("Jira update %s failed: %s", update.pk, update.last_error)
-    return update
-
-
-def _record_missing_transition(update: JiraUpdate, error: TransitionNotFound) -> JiraUpdate:
-    """Logged and audited, never fatal: the workflow may simply not have that transition."""
-    logger.warning("Jira update %s: %s", update.pk, error)
+def _record_missing_transition(update: JiraUpdate, error: TransitionNotFound) -> None:
+    """Audited, never fatal: the workflow may simply not have that transition. Runs inside the
+    transaction that records the failure."""
     request = AccessRequest.objects.filter(jira_issue_key=update.issue_key).first()
-    with transaction.atomic():
-        if _finish(update, status=U.Status.FAILED, last_error=f"{error} (not retried)"):
-            record(
-                "jira.transition_missing",
-                f"Jira issue {update.issue_key} has no transition {update.payload.get('transition')!r}; "
-                "its status was left as it is.",
-                actor=Actor.system("jira"),
-                request=request,
-                data={
-                    "update": update.pk,
-                    "transition": update.payload.get("transition"),
-                    "available": error.available,
-                },
-            )
-    return update
+    record(
+        "jira.transition_missing",
+        f"Jira issue {update.issue_key} has no transition {update.payload.get('transition')!r}; "
+        "its status was left as it is.",
+        actor=Actor.system("jira"),
+        request=request,
+        data={"update": update.pk, "transition": update.payload.get("transition"), "available": error.available},
+    )
 
 
 def retry_update(*, update: JiraUpdate) -> JiraUpdate:
     """Send a failed or waiting update now (IT's "retry now" in the admin); a failed one starts
     its attempts afresh. Sending or sent updates are refused."""
-    if update.status not in (U.Status.FAILED, U.Status.QUEUED):
+    if update.status not in (JiraUpdate.Status.FAILED, JiraUpdate.Status.QUEUED):
         raise Conflict(f"Only failed or queued Jira updates can be retried; this one is {update.status}.")
-    fields: dict[str, Any] = {"status": U.Status.QUEUED, "next_attempt_at": timezone.now()}
-    if update.status == U.Status.FAILED:
-        fields["attempts"] = 0
-    if not U.objects.filter(id=update.id, status=update.status).update(**fields):
-        raise Conflict("This Jira update changed meanwhile; reload and try again.")
-    update.refresh_from_db()
-    transaction.on_commit(lambda: async_task(SEND_TASK, update.pk))
-    return update
+    try:
+        return jira_outbox.retry(update, allowed=(JiraUpdate.Status.FAILED, JiraUpdate.Status.QUEUED))
+    except RetryRefused as error:
+        raise Conflict("This Jira update changed meanwhile; reload and try again.") from error
 
 
 def sweep_updates(*, limit: int = 1000) -> dict[str, int]:
-    """The periodic sweep: free rows whose worker died, and enqueue every due row, oldest first."""
-    now = timezone.now()
-    lease = timedelta(seconds=_config("LEASE_SECONDS"))
-    reclaimed = U.objects.filter(status=U.Status.SENDING, claimed_at__lt=now - lease).update(
-        status=U.Status.QUEUED, next_attempt_at=now, last_error="worker stopped mid-way; retried", updated_at=now
-    )
-    due = list(
-        U.objects.filter(status=U.Status.QUEUED, next_attempt_at__lte=now)
-        .order_by("id")
-        .values_list("id", flat=True)[:limit]
-    )
-    for update_id in due:
-        async_task(SEND_TASK, update_id)
-    return {"reclaimed": reclaimed, "enqueued": len(due)}
+    """The periodic sweep: free rows whose worker died, and enqueue due rows no task covers."""
+    return jira_outbox.sweep(limit=limit)

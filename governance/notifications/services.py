@@ -1,32 +1,70 @@
-"""Telling people: approvers get an email with a signed, expiring link to the approver page.
+"""Telling people: approvers get a message with a signed, expiring link to the approver page;
+anyone can be sent a plain message.
 
-Mail goes out from a task after commit (never inside a transaction), through Django's mail
-backend (EMAIL_URL; the console in development).
+Messages are outbox rows written in the caller's transaction and delivered after commit by the
+shared outbox engine (batched, retried, swept), over the channel the row names (email now).
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.core import signing
-from django.core.mail import send_mail
-from django.db import transaction
 from django.urls import reverse
-from django_q.tasks import async_task
+from django.utils import timezone
 
 from catalog.models import Person
 from governance.models import ApprovalStep
+from governance.notifications.channels import CHANNELS
+from governance.notifications.models import OutboundMessage
+from lib.errors import DeliveryError
+from lib.outbox.engine import Batch, Outbox, Policy
 
 logger = logging.getLogger(__name__)
 
 LINK_SALT = "gatehouse.approval-link"
-SEND_TASK = "governance.tasks.send_approval_email"
 SUBJECTS = {
     "asked": "Approval needed: {request} — {role} for {beneficiary}",
     "reminder": "Reminder: approval still needed for {request} — {role} for {beneficiary}",
     "escalated": "Escalated to you: approval for {request} — {role} for {beneficiary}",
 }
+NOT_PENDING = "skipped: the step was no longer pending"
+
+
+class NotificationOutbox(Outbox[OutboundMessage]):
+    """Deliver one message over its channel."""
+
+    model = OutboundMessage
+    task = "governance.tasks.send_messages"
+
+    def policy(self) -> Policy:
+        config = settings.GATEHOUSE
+        return Policy.from_settings(
+            config,
+            "MESSAGE_",
+            batch_size=config["MESSAGE_BATCH_SIZE"],
+            pending_seconds=config["OUTBOX_PENDING_SECONDS"],
+        )
+
+    def perform(self, row: OutboundMessage, batch: Batch) -> str:
+        if row.kind == OutboundMessage.Kind.APPROVAL and not _render_approval(row):
+            return NOT_PENDING
+        if row.channel not in CHANNELS:
+            raise DeliveryError(f"No notification channel is called {row.channel!r}.", retryable=False)
+        channel = batch.resource(("channel", row.channel), CHANNELS[row.channel])
+        return channel.deliver(row)
+
+    def success_fields(self, row: OutboundMessage, result: Any, now: datetime) -> dict[str, Any]:
+        fields = {"result": str(result)[:200]}
+        if row.kind == OutboundMessage.Kind.APPROVAL:
+            fields.update(subject=row.subject, body=row.body)  # what was sent, for the admin
+        return fields
+
+
+notification_outbox = NotificationOutbox()
 
 
 def approval_link(step: ApprovalStep, person: Person) -> str:
@@ -43,44 +81,64 @@ def read_approval_link(token: str) -> tuple[int, int]:
 
 
 def approvers_asked(step: ApprovalStep, *, reason: str, people: list[Person] | None = None) -> None:
-    """After commit, email each of the step's approvers (or just `people`)."""
-    targets = [p.pk for p in (people if people is not None else step.approvers.all())]
-    step_id = step.pk
+    """Message each of the step's approvers (or just `people`) after commit. The text and link are
+    made when the message is sent, and nothing is sent once the step is decided."""
+    targets = people if people is not None else list(step.approvers.all())
+    rows = [
+        OutboundMessage(
+            kind=OutboundMessage.Kind.APPROVAL,
+            recipient=person.email,
+            payload={"step": step.pk, "person": person.pk, "reason": reason},
+            next_attempt_at=timezone.now(),
+        )
+        for person in targets
+    ]
+    _queue(rows)
 
-    def enqueue() -> None:
-        for person_id in targets:
-            async_task(SEND_TASK, step_id, person_id, reason)
 
-    transaction.on_commit(enqueue)
-
-
-def send_approval_email(step_id: int, person_id: int, reason: str) -> bool:
-    step = ApprovalStep.objects.select_related("request__role__application", "request__beneficiary").get(pk=step_id)
-    person = Person.objects.get(pk=person_id)
+def _render_approval(row: OutboundMessage) -> bool:
+    """Fill in the approval message's subject and body; False when the step is no longer pending."""
+    step = ApprovalStep.objects.select_related(
+        "request__role__application", "request__beneficiary", "request__requester"
+    ).get(pk=row.payload["step"])
     if step.status != ApprovalStep.Status.PENDING:
         return False
+    person = Person.objects.get(pk=row.payload["person"])
     request = step.request
-    subject = SUBJECTS[reason].format(request=request, role=request.role, beneficiary=request.beneficiary.name)
-    body = (
+    row.subject = SUBJECTS[row.payload["reason"]].format(
+        request=request, role=request.role, beneficiary=request.beneficiary.name
+    )
+    row.body = (
         f"{request.requester.name} asks for {request.role} for {request.beneficiary.name}"
         f" ({request.beneficiary.department or 'no department'}).\n"
         f"Reason: {request.reason}\n\n"
         f"Approve or deny: {approval_link(step, person)}\n"
         f"(The link is for you only and expires in {settings.GATEHOUSE['APPROVAL_LINK_MAX_AGE_DAYS']} days.)\n"
     )
-    send_mail(subject, body, None, [person.email])
     return True
 
 
-def notify_person(person: Person, *, subject: str, body: str) -> None:
-    """Email one person after the current transaction commits (the product's notification channel)."""
-    send_email_later(person.email, subject=subject, body=body)
+def notify_person(person: Person, *, subject: str, body: str) -> OutboundMessage:
+    """Message one person after the current transaction commits (email today)."""
+    return send_email_later(person.email, subject=subject, body=body)
 
 
-def send_email_later(address: str, *, subject: str, body: str) -> None:
-    """Email one address from a task after the current transaction commits."""
-    transaction.on_commit(lambda: async_task("governance.tasks.send_email", address, subject, body))
+def send_email_later(address: str, *, subject: str, body: str) -> OutboundMessage:
+    """Email one address after the current transaction commits (an outbox row)."""
+    row = OutboundMessage(recipient=address, subject=subject, body=body, next_attempt_at=timezone.now())
+    return _queue([row])[0]
 
 
-def send_email(address: str, subject: str, body: str) -> int:
-    return send_mail(subject, body, None, [address])
+def _queue(rows: list[OutboundMessage]) -> list[OutboundMessage]:
+    created = OutboundMessage.objects.bulk_create(rows)
+    notification_outbox.enqueue(row.pk for row in created)
+    return created
+
+
+def send_messages(ids: list[int]) -> int:
+    """Deliver a batch of queued messages (the task body)."""
+    return len(notification_outbox.deliver(ids))
+
+
+def sweep_messages() -> dict[str, int]:
+    return notification_outbox.sweep()

@@ -1,4 +1,5 @@
-"""The connector interface every identity provider implements, and its typed errors."""
+"""The connector interface every identity provider implements, and its typed errors (the shared
+DeliveryError, so the outbox engine records them like any other delivery failure)."""
 
 from __future__ import annotations
 
@@ -8,19 +9,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from lib.errors import DeliveryError
 
-class ConnectorError(Exception):
+
+class ConnectorError(DeliveryError):
     """A provider call failed. `retryable` errors (429, 5xx, timeouts) may succeed later."""
 
     def __init__(self, message: str, *, retryable: bool, retry_after: float | None = None, status: int | None = None):
-        super().__init__(message)
-        self.message = message
-        self.retryable = retryable
-        self.retry_after = retry_after
-        self.status = status
-
-    def __str__(self) -> str:
-        return self.message
+        super().__init__(message, retryable=retryable, retry_after=retry_after, status=status)
 
 
 class RetryableError(ConnectorError):

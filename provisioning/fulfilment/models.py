@@ -7,7 +7,8 @@ from django.db import models
 
 
 class FulfilmentTask(models.Model):
-    """Manual provisioning: IT does the change by hand and marks it done in the admin."""
+    """Manual provisioning: IT does the change by hand and marks it done in the admin. What it is
+    for (a grant) is recorded by the app that opened it."""
 
     class Action(models.TextChoices):
         GRANT = "grant", "Grant access"
@@ -19,7 +20,6 @@ class FulfilmentTask(models.Model):
         CANCELLED = "cancelled", "Cancelled"
 
     action = models.CharField(max_length=10, choices=Action.choices)
-    grant = models.ForeignKey("governance.Grant", on_delete=models.PROTECT, related_name="fulfilment_tasks")
     instructions = models.TextField()
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.OPEN)
     done_by = models.ForeignKey(
@@ -35,4 +35,4 @@ class FulfilmentTask(models.Model):
         permissions = [("complete_task", "Can mark fulfilment tasks done")]
 
     def __str__(self) -> str:
-        return f"{self.get_action_display()} #{self.grant_id} [{self.status}]"
+        return f"{self.get_action_display()} task #{self.pk} [{self.status}]"

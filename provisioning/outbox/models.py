@@ -1,14 +1,16 @@
-"""The outbox of membership changes: one row per add or remove, executed by a task after commit."""
+"""The outbox of membership changes: one row per add or remove."""
 
 from __future__ import annotations
 
 from django.db import models
 
 from catalog.models import IdpGroup, Person
+from lib.outbox.models import OutboxRow
 
 
-class MembershipChange(models.Model):
-    """One add or remove of a person in a provider group, executed by a task after commit."""
+class MembershipChange(OutboxRow):
+    """One add or remove of a person in a provider group, executed by the outbox engine after
+    commit. What the change is for (a grant) is recorded by the app that queued it, not here."""
 
     class Action(models.TextChoices):
         ADD = "add", "Add"
@@ -34,30 +36,13 @@ class MembershipChange(models.Model):
     action = models.CharField(max_length=10, choices=Action.choices)
     person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="membership_changes")
     group = models.ForeignKey(IdpGroup, on_delete=models.PROTECT, related_name="membership_changes")
-    # The grant this change serves. provisioning never reads it: it only hands it back when the
-    # change settles (see provisioning.outbox).
-    grant = models.ForeignKey(
-        "governance.Grant", null=True, blank=True, on_delete=models.PROTECT, related_name="membership_changes"
-    )
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
     result = models.CharField(max_length=20, choices=Result.choices, blank=True)
-    attempts = models.PositiveIntegerField(default=0)
-    next_attempt_at = models.DateTimeField()
-    claimed_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    last_error = models.TextField(blank=True)
-    maybe_applied = models.BooleanField(
-        default=False,
-        help_text="An earlier attempt failed in a way the provider may still have applied (timeout, 5xx).",
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
 
-    class Meta:
-        ordering = ["created_at", "id"]
+    class Meta(OutboxRow.Meta):
         indexes = [
-            # The sweep: due queued changes, and running changes whose lease ran out.
-            models.Index(fields=["status", "next_attempt_at"], name="change_status_due"),
-            models.Index(fields=["status", "claimed_at"], name="change_status_claimed"),
+            *OutboxRow.Meta.indexes,
+            # Per-membership ordering.
             models.Index(fields=["person", "group", "status"], name="change_person_group"),
         ]
         permissions = [("retry_change", "Can retry failed membership changes")]

@@ -1,40 +1,70 @@
-"""Listeners told when an outbox change or a fulfilment task settles.
+"""The "change settled" port: the one interface through which provisioning reports outcomes.
 
-provisioning executes changes but does not know what they are for; the app that queued them
-(governance) registers here once, at start-up, and is called inside the same transaction that
-records the outcome, so its own state (grant activation, audit) commits together with it.
+provisioning executes changes but does not know what they are for. The app that queued them
+(governance) binds one listener at start-up; it is called inside the transaction that records
+the outcome, so the listener's own state (grant activation, audit) commits together with it.
+Start-up fails (system check `provisioning.E001`) when nothing is bound.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from django.core import checks
 
 if TYPE_CHECKING:
     from provisioning.models import FulfilmentTask, MembershipChange
 
-ChangeListener = Callable[["MembershipChange"], None]
-TaskListener = Callable[["FulfilmentTask"], None]
 
-_change_listeners: list[ChangeListener] = []
-_task_listeners: list[TaskListener] = []
+@runtime_checkable
+class SettledListener(Protocol):
+    """What the app that queues changes must provide."""
+
+    def change_settled(self, change: MembershipChange) -> None:
+        """A membership change succeeded or failed for good."""
+
+    def fulfilment_done(self, task: FulfilmentTask) -> None:
+        """IT marked a manual fulfilment task done."""
 
 
-def on_change_settled(listener: ChangeListener) -> None:
-    if listener not in _change_listeners:
-        _change_listeners.append(listener)
+_bound: SettledListener | None = None
 
 
-def on_fulfilment_done(listener: TaskListener) -> None:
-    if listener not in _task_listeners:
-        _task_listeners.append(listener)
+def bind(listener: SettledListener) -> None:
+    """Bind the listener (once, from an AppConfig.ready); binding another one replaces it."""
+    global _bound
+    if not isinstance(listener, SettledListener):
+        raise TypeError(f"{listener!r} does not implement SettledListener")
+    _bound = listener
+
+
+def bound() -> SettledListener | None:
+    return _bound
+
+
+def _listener() -> SettledListener:
+    if _bound is None:
+        raise RuntimeError("No listener is bound to provisioning's settled port (see provisioning.outbox.port).")
+    return _bound
 
 
 def notify_change_settled(change: MembershipChange) -> None:
-    for listener in _change_listeners:
-        listener(change)
+    _listener().change_settled(change)
 
 
 def notify_fulfilment_done(task: FulfilmentTask) -> None:
-    for listener in _task_listeners:
-        listener(task)
+    _listener().fulfilment_done(task)
+
+
+def check_port_bound(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """System check: outcomes of changes would be lost with nobody listening."""
+    if _bound is not None:
+        return []
+    return [
+        checks.Error(
+            "Nothing is bound to provisioning's 'change settled' port: grants would never learn "
+            "that their changes were made.",
+            hint="Call provisioning.outbox.port.bind(listener) from an installed app's ready().",
+            id="provisioning.E001",
+        )
+    ]

@@ -5,8 +5,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from governance.jira.catalog_field import catalog_field, publish
-from governance.jira.client import JiraClient, JiraError
-from governance.jira.queue import jira_config
+from governance.jira.client import JiraClient, JiraError, jira_config
 
 
 class Command(BaseCommand):

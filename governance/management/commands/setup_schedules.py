@@ -12,6 +12,7 @@ SCHEDULES: dict[str, tuple[str, int]] = {
     "warn before expiry": ("governance.tasks.send_expiry_warnings", 1),
     "follow up approvals": ("governance.tasks.follow_up_approvals", 15),
     "send due Jira updates": ("governance.tasks.sweep_jira_updates", 1),
+    "send due messages": ("governance.tasks.sweep_messages", 1),
     "sync directories and detect drift": ("governance.tasks.sync_directories_and_detect_drift", 60),
     "remind reviewers": ("reviews.campaigns.tasks.send_review_reminders", 60 * 24),
     "escalate overdue reviews": ("reviews.campaigns.tasks.escalate_reviews", 60),

@@ -3,8 +3,6 @@ classification (429/5xx/timeouts retryable) and the app credential built from se
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +18,7 @@ from msgraph_core import GraphClientFactory
 from msgraph_core.middleware import GraphTelemetryHandler
 from msgraph_core.middleware.options import GraphTelemetryHandlerOption
 
+from lib.http import parse_retry_after
 from provisioning.connectors.base import ConnectorError, PermanentError, RetryableError
 
 
@@ -53,27 +52,6 @@ def http_client(*, timeout: float, max_retries: int, max_wait: float) -> httpx.A
     return GraphClientFactory.create_with_custom_middleware(middleware, client=client)
 
 
-def retry_after_seconds(headers: Any) -> float | None:
-    """Retry-After as seconds: a number of seconds or an HTTP date (RFC 9110)."""
-    if not headers:
-        return None
-    value = {str(k).lower(): v for k, v in dict(headers).items()}.get("retry-after")
-    if not value:
-        return None
-    value = str(value).strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
 def graph_error_parts(error: APIError) -> tuple[str, str]:
     """Graph's error.code and error.message (empty code when the body was not Graph's shape)."""
     if isinstance(error, ODataError) and error.error is not None:
@@ -88,7 +66,8 @@ def classify(error: Exception, action: str) -> ConnectorError:
         code, message = graph_error_parts(error)
         text = f"Microsoft Graph refused {action}: HTTP {status} {code}: {message}".replace(" : ", ": ")
         if status in (408, 429) or status >= 500:
-            return RetryableError(text, retry_after=retry_after_seconds(error.response_headers), status=status)
+            retry_after = parse_retry_after(error.response_headers, include_reset=False)
+            return RetryableError(text, retry_after=retry_after, status=status)
         return PermanentError(text, status=status)
     if isinstance(error, httpx.TimeoutException):
         return RetryableError(f"Microsoft Graph did not answer in time while {action} ({error!r}).")

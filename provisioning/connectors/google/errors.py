@@ -14,6 +14,7 @@ import httplib2
 from google.auth import exceptions as auth_exceptions
 from googleapiclient.errors import HttpError
 
+from lib.http import parse_retry_after
 from provisioning.connectors.base import ConnectorError, PermanentError, RetryableError
 
 RATE_LIMIT_REASONS = frozenset({"userRateLimitExceeded", "rateLimitExceeded", "quotaExceeded"})
@@ -36,11 +37,7 @@ def is_retryable(status: int, reason: str) -> bool:
 
 
 def _retry_after(headers: Any) -> float | None:
-    from provisioning.connectors.entra.transport import (
-        retry_after_seconds,  # the one Retry-After parser (seconds or HTTP date)
-    )
-
-    return retry_after_seconds(headers)
+    return parse_retry_after(headers, include_reset=False)
 
 
 def classify(error: Exception, action: str) -> ConnectorError:

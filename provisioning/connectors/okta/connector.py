@@ -19,6 +19,7 @@ import aiohttp
 from okta.client import Client
 from okta.errors.okta_api_error import OktaAPIError
 
+from lib.http import parse_retry_after
 from provisioning.connectors.base import (
     AddResult,
     Connector,
@@ -39,7 +40,6 @@ from provisioning.connectors.okta.sdk import (
     model_value,
     next_cursor,
     not_writable_reason,
-    retry_after_from,
 )
 
 logger = logging.getLogger(__name__)
@@ -206,9 +206,8 @@ class OktaConnector(Connector):
             detail = str(getattr(error, "message", "") or error)
         message = f"Okta could not {what}: HTTP {status} {detail}" if status else f"Okta could not {what}: {detail}"
         if status is None or status in RETRYABLE_STATUSES:
-            retry_after = retry_after_from(headers) if status == 429 else None
-            if retry_after is None and headers.get("Retry-After", "").isdigit():
-                retry_after = float(headers["Retry-After"])
+            # X-Rate-Limit-Reset is on every answer; it means "wait" only on a 429.
+            retry_after = parse_retry_after(headers, include_reset=status == 429)
             return RetryableError(message, retry_after=retry_after, status=status)
         return PermanentError(message, status=status)
 

@@ -4,7 +4,6 @@ response headers), reading SDK models, rate-limit waits, Link-header paging and 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -62,20 +61,6 @@ def aware(value: datetime | None) -> datetime | None:
     if value is None:
         return None
     return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def retry_after_from(headers: Any) -> float | None:
-    """Seconds until Okta's rate-limit window resets: X-Rate-Limit-Reset minus Date, plus 1."""
-    if not headers:
-        return None
-    reset, date = headers.get("X-Rate-Limit-Reset"), headers.get("Date")
-    if not reset or not date:
-        return None
-    try:
-        seconds = float(reset) - parsedate_to_datetime(date).timestamp()
-    except (TypeError, ValueError):
-        return None
-    return max(seconds, 0.0) + 1.0
 
 
 def next_cursor(headers: Any, what: str) -> str | None:

@@ -1,0 +1,1 @@
+"""The durable outbox: an abstract row model and one engine. See `lib.outbox.engine`."""

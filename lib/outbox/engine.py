@@ -1,0 +1,324 @@
+"""The outbox engine: claim due rows in batches, perform each, record the outcome, sweep.
+
+A user of the engine subclasses `Outbox`, names its model and its task, and implements
+`perform(row, batch)`; everything else (claim, lease, backoff honouring the provider's
+retry-after, permanent failure, giving up, per-key ordering, lease recovery, flood-free sweep,
+batched enqueue after commit) lives here once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, ClassVar, Generic, TypeVar
+
+from django.db import connection, transaction
+from django.db.models import F, Q, QuerySet
+from django.utils import timezone
+from django_q.tasks import async_task
+
+from lib.errors import DeliveryError
+from lib.outbox.models import OutboxRow
+
+logger = logging.getLogger(__name__)
+
+Row = TypeVar("Row", bound=OutboxRow)
+ABANDONED = "worker stopped mid-way; retried"
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How hard and how often one outbox tries."""
+
+    max_attempts: int
+    backoff_seconds: float
+    backoff_max_seconds: float
+    lease_seconds: float
+    #: rows per task
+    batch_size: int = 50
+    #: a task handed to the broker but not started after this long is presumed lost
+    pending_seconds: float = 600
+    #: rows of a batch not started within this many seconds go back to the queue
+    batch_seconds: float = 60
+
+    @classmethod
+    def from_settings(cls, config: Mapping[str, Any], prefix: str = "", **extra: Any) -> Policy:
+        """Read `{prefix}MAX_ATTEMPTS`, `…BACKOFF_SECONDS`, `…BACKOFF_MAX_SECONDS` and
+        `…LEASE_SECONDS` from a settings dict (e.g. settings.JIRA)."""
+        return cls(
+            max_attempts=config[f"{prefix}MAX_ATTEMPTS"],
+            backoff_seconds=config[f"{prefix}BACKOFF_SECONDS"],
+            backoff_max_seconds=config[f"{prefix}BACKOFF_MAX_SECONDS"],
+            lease_seconds=config[f"{prefix}LEASE_SECONDS"],
+            **extra,
+        )
+
+    def backoff(self, attempts: int, retry_after: float | None) -> timedelta:
+        seconds = min(self.backoff_seconds * (2 ** max(attempts - 1, 0)), self.backoff_max_seconds)
+        if retry_after is not None:
+            seconds = max(seconds, retry_after)
+        return timedelta(seconds=seconds)
+
+
+class RetryRefused(Exception):
+    """A row cannot be retried in its present state (readable message)."""
+
+
+class Batch:
+    """What one task's rows share: clients and connections opened once, closed at the end."""
+
+    def __init__(self) -> None:
+        self._stack = ExitStack()
+        self._resources: dict[Any, Any] = {}
+
+    def resource(self, key: Any, factory: Callable[[], Any], close: Callable[[Any], None] | None = None) -> Any:
+        """The batch's `key` resource, made by `factory` on first use and closed (`close`, else
+        its own `close()`) when the batch ends."""
+        if key not in self._resources:
+            value = factory()
+            self._resources[key] = value
+            if close is not None:
+                self._stack.callback(close, value)
+            elif hasattr(value, "close"):
+                self._stack.callback(value.close)
+        return self._resources[key]
+
+    def __enter__(self) -> Batch:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stack.close()
+
+
+class _Flush:
+    """One enqueue call's on-commit callback. The first of a transaction's callbacks to run also
+    takes the ids of those registered after it (they run at the same commit), so one commit hands
+    its rows over in full batches; the callbacks it emptied then do nothing."""
+
+    def __init__(self, outbox: Outbox, pending: list[_Flush], ids: list[int]):
+        self.outbox, self.pending, self.ids = outbox, pending, ids
+
+    def __call__(self) -> None:
+        index = next((i for i, flush in enumerate(self.pending) if flush is self), None)
+        taken = [self] if index is None else self.pending[index:]
+        self.pending.clear()  # earlier entries have run, or were dropped with a rolled-back savepoint
+        ids = [row_id for flush in taken for row_id in flush.ids]
+        for flush in taken:
+            flush.ids = []
+        if ids:
+            self.outbox._enqueue_now(ids)
+
+
+class Outbox(Generic[Row]):
+    """One kind of outbound delivery. Subclass it; set `model` and `task`; implement `perform`."""
+
+    model: ClassVar[type[OutboxRow]]
+    #: dotted path of the task that takes a list of row ids and calls `deliver(ids)`
+    task: ClassVar[str]
+    #: related rows to load with each claimed row
+    select_related: ClassVar[tuple[str, ...]] = ()
+
+    # -- what a user supplies ------------------------------------------------------------------
+    def policy(self) -> Policy:
+        raise NotImplementedError
+
+    def perform(self, row: Row, batch: Batch) -> Any:
+        """Deliver one row; raise DeliveryError when it failed. The result goes to `succeeded`."""
+        raise NotImplementedError
+
+    def prepare(self, ids: Sequence[int], batch: Batch) -> None:
+        """Before claiming: open what is slow to open (SDK clients, connections) in `batch`, so
+        the lease measures the deliveries, not the start-up."""
+
+    def wait_for(self, row: Row) -> tuple[datetime, str] | None:
+        """(until, reason) when the row must not run yet (an earlier row of the same key is still
+        open, or the provider is not configured); it goes back without counting an attempt."""
+        return None
+
+    def success_fields(self, row: Row, result: Any, now: datetime) -> dict[str, Any]:
+        """Fields to record on success besides status and finished_at."""
+        return {}
+
+    def succeeded(self, row: Row, result: Any) -> None:
+        """Called inside the transaction that records the success."""
+
+    def failed(self, row: Row, error: DeliveryError) -> None:
+        """Called inside the transaction that records a final failure."""
+
+    def stamp(self, now: datetime) -> dict[str, Any]:
+        """Fields every write sets (e.g. an `updated_at`), since queryset updates skip auto_now."""
+        return {}
+
+    # -- queueing ------------------------------------------------------------------------------
+    def enqueue(self, ids: Iterable[int]) -> None:
+        """Hand `ids` to the workers after the current transaction commits, `batch_size` per task.
+        Calls within one transaction share tasks: 5,000 rows queued one by one are 50 tasks."""
+        ids = list(ids)
+        if not ids:
+            return
+        if not connection.in_atomic_block:
+            self._enqueue_now(ids)
+            return
+        pending: list[_Flush] = connection.__dict__.setdefault("_outbox_pending", {}).setdefault(self.task, [])
+        flush = _Flush(self, pending, ids)
+        pending.append(flush)
+        transaction.on_commit(flush)
+
+    def _enqueue_now(self, ids: Sequence[int]) -> None:
+        size = self.policy().batch_size
+        unique = list(dict.fromkeys(ids))
+        for start in range(0, len(unique), size):
+            chunk = unique[start : start + size]
+            marked = self.model.objects.filter(id__in=chunk, status=self.model.QUEUED)
+            now = timezone.now()
+            marked.update(enqueued_at=now)
+            try:
+                async_task(self.task, chunk)
+            except Exception:  # the broker is unreachable: the rows are safe, the sweep queues them
+                logger.exception("could not hand %s %s rows to the broker", len(chunk), self.model.__name__)
+                marked.filter(enqueued_at=now).update(enqueued_at=None)
+
+    # -- delivering ----------------------------------------------------------------------------
+    def deliver(self, ids: Sequence[int]) -> list[Row]:
+        """The task body: claim the due rows among `ids` and deliver them in queue order.
+        Safe to run twice: a row already taken or done is skipped."""
+        policy = self.policy()
+        with Batch() as batch:
+            self.prepare(ids, batch)
+            rows = self._claim(ids)
+            # Rows not started well within the lease go back: past it, the sweep would take them over.
+            deadline = timezone.now() + timedelta(seconds=min(policy.batch_seconds, policy.lease_seconds / 2))
+            for index, row in enumerate(rows):
+                if index and timezone.now() > deadline:
+                    self._hand_back(rows[index:])
+                    break
+                self._run(row, batch)
+        return rows
+
+    def deliver_one(self, row_id: int) -> Row | None:
+        rows = self.deliver([row_id])
+        return rows[0] if rows else None
+
+    def _claim(self, ids: Sequence[int]) -> list[Row]:
+        model = self.model
+        now = timezone.now()
+        claimed = model.objects.filter(id__in=list(ids), status=model.QUEUED, next_attempt_at__lte=now).update(
+            status=model.RUNNING, claimed_at=now, attempts=F("attempts") + 1, enqueued_at=None, **self.stamp(now)
+        )
+        if not claimed:
+            return []
+        mine = model.objects.filter(id__in=list(ids), status=model.RUNNING, claimed_at=now)
+        return list(mine.select_related(*self.select_related).order_by("id"))
+
+    def _run(self, row: Row, batch: Batch) -> None:
+        waiting = self.wait_for(row)
+        if waiting is not None:
+            self.release(row, until=waiting[0], reason=waiting[1])
+            return
+        try:
+            result = self.perform(row, batch)
+        except DeliveryError as error:
+            self._record_failure(row, error)
+            return
+        except Exception as error:
+            logger.exception("%s %s raised", self.model.__name__, row.pk)
+            self._record_failure(row, DeliveryError(f"unexpected error: {error!r}", retryable=True))
+            return
+        self._record_success(row, result)
+
+    def _finish(self, row: Row, **fields: Any) -> bool:
+        """Conditional update: False when the row was taken over (its lease expired) meanwhile."""
+        model = self.model
+        now = timezone.now()
+        updated = model.objects.filter(id=row.pk, status=model.RUNNING, claimed_at=row.claimed_at).update(
+            **fields, **self.stamp(now)
+        )
+        for name, value in fields.items():
+            setattr(row, name, value)
+        return bool(updated)
+
+    def release(self, row: Row, *, until: datetime, reason: str) -> None:
+        """Give a claimed row back without counting the attempt; the sweep takes it when due."""
+        self._finish(row, status=self.model.QUEUED, attempts=row.attempts - 1, next_attempt_at=until, last_error=reason)
+
+    def _hand_back(self, rows: Sequence[Row]) -> None:
+        now = timezone.now()
+        for row in rows:
+            self._finish(row, status=self.model.QUEUED, attempts=row.attempts - 1, next_attempt_at=now)
+        self._enqueue_now([row.pk for row in rows])
+
+    def _record_success(self, row: Row, result: Any) -> None:
+        now = timezone.now()
+        fields = {"status": self.model.DONE, "finished_at": now, "last_error": ""}
+        with transaction.atomic():
+            if self._finish(row, **fields, **self.success_fields(row, result, now)):
+                self.succeeded(row, result)
+
+    def _record_failure(self, row: Row, error: DeliveryError) -> None:
+        policy = self.policy()
+        now = timezone.now()
+        message = str(error)[:2000]
+        if error.retryable and row.attempts < policy.max_attempts:
+            retry_at = now + policy.backoff(row.attempts, error.retry_after)
+            maybe_applied = row.maybe_applied or error.may_have_applied
+            if self._finish(
+                row, status=self.model.QUEUED, next_attempt_at=retry_at, last_error=message, maybe_applied=maybe_applied
+            ):
+                logger.info("%s %s will be retried at %s: %s", self.model.__name__, row.pk, retry_at, message)
+            return
+        note = f"gave up after {row.attempts} attempts" if error.retryable else error.permanent_note
+        with transaction.atomic():
+            if self._finish(row, status=self.model.FAILED, finished_at=now, last_error=f"{message} ({note})"):
+                logger.warning("%s %s failed: %s", self.model.__name__, row.pk, row.last_error)
+                self.failed(row, error)
+
+    # -- recovery and retry --------------------------------------------------------------------
+    def sweep(self, *, limit: int = 1000) -> dict[str, int]:
+        """The periodic sweep: free rows whose worker died, then enqueue due rows that no pending
+        task covers, in order of priority (at most one task per batch of rows)."""
+        model = self.model
+        policy = self.policy()
+        now = timezone.now()
+        reclaimed = model.objects.filter(
+            status=model.RUNNING, claimed_at__lt=now - timedelta(seconds=policy.lease_seconds)
+        ).update(
+            status=model.QUEUED,
+            next_attempt_at=now,
+            last_error=ABANDONED,
+            maybe_applied=True,  # it may have reached the provider before the worker died
+            enqueued_at=None,
+            **self.stamp(now),
+        )
+        uncovered = Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=now - timedelta(seconds=policy.pending_seconds))
+        due = list(
+            model.objects.filter(uncovered, status=model.QUEUED, next_attempt_at__lte=now)
+            .order_by("priority", "next_attempt_at", "id")
+            .values_list("id", flat=True)[:limit]
+        )
+        self._enqueue_now(due)
+        return {"reclaimed": reclaimed, "enqueued": len(due)}
+
+    def retry(self, row: Row, *, allowed: Sequence[str] | None = None) -> Row:
+        """Put a failed row (or one in `allowed` states) back in the queue, due now; a failed row
+        starts its attempts afresh."""
+        model = self.model
+        allowed = tuple(allowed or (model.FAILED,))
+        if row.status not in allowed:
+            states = " or ".join(allowed)
+            raise RetryRefused(f"Only {states} rows can be retried; this one is {row.status}.")
+        fields: dict[str, Any] = {"status": model.QUEUED, "next_attempt_at": timezone.now(), "finished_at": None}
+        if row.status == model.FAILED:
+            fields["attempts"] = 0
+        if not model.objects.filter(id=row.pk, status=row.status).update(**fields, **self.stamp(timezone.now())):
+            raise RetryRefused("This row changed meanwhile; reload and try again.")
+        row.refresh_from_db()
+        self.enqueue([row.pk])
+        return row
+
+    def undelivered(self) -> QuerySet[Row]:
+        """Rows not delivered: failed, or still open."""
+        model = self.model
+        return model.objects.filter(status__in=(model.QUEUED, model.RUNNING, model.FAILED))

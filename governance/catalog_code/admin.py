@@ -12,6 +12,7 @@ from django.db import models
 from django.http import HttpRequest
 
 from catalog.models import Application, Role
+from governance.adminkit import register_with_mixin
 from governance.models import ApprovalPolicy, AutoApprovalRule
 
 BANNER = (
@@ -63,10 +64,4 @@ class FilesOwnedMixin:
 
 def files_owned_admins(owned: tuple[type[models.Model], ...] = OWNED_HERE, site: admin.AdminSite = admin.site) -> None:
     """Give each owned model's registered admin the mixin (idempotent)."""
-    for model in owned:
-        current = site._registry.get(model)
-        if current is None or isinstance(current, FilesOwnedMixin):
-            continue
-        owned_admin = type(type(current).__name__, (FilesOwnedMixin, type(current)), {"__module__": __name__})
-        site.unregister(model)
-        site.register(model, owned_admin)
+    register_with_mixin(site, owned, FilesOwnedMixin, __name__)

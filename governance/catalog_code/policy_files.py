@@ -19,7 +19,6 @@ from governance.catalog_code.kinds import (
     register_kind,
 )
 from governance.catalog_code.schema import Directory, Reader
-from governance.catalog_code.yamlio import MarkedList
 from governance.models import AutoApprovalRule
 
 APPROVAL_FILE = "policies/approval.yaml"
@@ -98,18 +97,8 @@ def _read_rules(reader: Reader, value: Any, context: Context, desired: Entities)
     if doc is None:
         return
     reader.only(doc, ("rules",))
-    rules = doc.get("rules") or MarkedList()
-    if not isinstance(rules, MarkedList):
-        reader.fail(doc, "rules", "must be a list of rules.")
-        return
     catalog = context.desired.get("catalog", {})
-    for index, item in enumerate(rules):
-        name = f"rules[{index}]"
-        rule_doc = reader.mapping(item, rules.lines[index], name)
-        if rule_doc is None:
-            continue
-        rule_reader = reader.nested(name)
-        rule_reader.only(rule_doc, RULE_FIELDS)
+    for rule_reader, rule_doc in reader.entries(doc, "rules", RULE_FIELDS):
         rule = {
             "name": rule_reader.text(rule_doc, "name", required=True),
             "application": rule_reader.slug(rule_doc, "application"),

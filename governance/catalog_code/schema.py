@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from catalog.durations import LONGEST, format_iso_duration, parse_iso_duration
@@ -52,6 +53,20 @@ class Reader:
             return value
         self.problems.add(self.path, line, name, "must be a mapping of keys to values.")
         return None
+
+    def entries(self, doc: Marked, key: str, allowed: tuple[str, ...]) -> Iterator[tuple[Reader, Marked]]:
+        """Each mapping of the list under `key`, with a reader named after its position (`key[i]`)."""
+        value = doc.get(key) or MarkedList()
+        if not isinstance(value, MarkedList):
+            self.fail(doc, key, "must be a list.")
+            return
+        for index, item in enumerate(value):
+            name = f"{self._name(key)}[{index}]"
+            entry = self.mapping(item, value.lines[index], name)
+            if entry is not None:
+                entry_reader = self.nested(name)
+                entry_reader.only(entry, allowed)
+                yield entry_reader, entry
 
     def only(self, doc: Marked, allowed: tuple[str, ...]) -> None:
         for key in doc:

@@ -19,7 +19,6 @@ from governance.catalog_code.kinds import (
     register_kind,
 )
 from governance.catalog_code.schema import Directory, Reader
-from governance.catalog_code.yamlio import MarkedList
 from reviews.reclaim.models import ReclaimPolicy
 from reviews.reclaim.services import apply_policy_change
 
@@ -81,18 +80,8 @@ def read(documents: dict[str, Any], context: Context, problems: Problems) -> Ent
     if doc is None:
         return desired
     reader.only(doc, ("policies",))
-    entries = doc.get("policies") or MarkedList()
-    if not isinstance(entries, MarkedList):
-        reader.fail(doc, "policies", "must be a list of reclaim policies.")
-        return desired
     catalog = context.desired.get("catalog", {})
-    for index, item in enumerate(entries):
-        name = f"policies[{index}]"
-        entry = reader.mapping(item, entries.lines[index], name)
-        if entry is None:
-            continue
-        entry_reader = reader.nested(name)
-        entry_reader.only(entry, FIELDS)
+    for entry_reader, entry in reader.entries(doc, "policies", FIELDS):
         policy = {
             "application": entry_reader.slug(entry, "application"),
             "mode": entry_reader.choice(entry, "mode", list(ReclaimPolicy.Mode.values), ReclaimPolicy.Mode.DRY_RUN),

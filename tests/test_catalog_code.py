@@ -241,3 +241,30 @@ def test_the_applied_route_is_what_the_api_lists(catalog, api, company):
         {"order": 1, "kind": "manager", "approvers": []},
         {"order": 2, "kind": "named", "approvers": ["dana@example.com"]},
     ]
+
+
+def test_an_absent_policy_file_changes_nothing(catalog, company):
+    (catalog / "policies/approval.yaml").unlink()
+    (catalog / "policies/reclaim.yaml").unlink()
+    code, out = plan(catalog)
+    assert code == 0
+    assert "note: policies/approval.yaml is absent" in out and "note: policies/reclaim.yaml is absent" in out
+
+
+def test_export_and_plan_take_the_same_queries_for_many_applications(catalog, company, tmp_path_factory):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def count() -> int:
+        directory = tmp_path_factory.mktemp("count")
+        with CaptureQueriesContext(connection) as queries:
+            engine.export(directory)
+            engine.plan(directory)
+        return len(queries)
+
+    few = count()
+    for index in range(5):
+        app = c.app(f"app-{index}", owner=company.alice)
+        c.role(app, "user", company.readers)
+        c.policy(f"P{index}", "named", application=app, named=[company.dana])
+    assert count() == few

@@ -69,6 +69,10 @@ def read(documents: dict[str, Any], context: Context, problems: Problems) -> Ent
             _read_rules(Reader(path, problems, directory), documents[path], context, desired)
         else:
             problems.add(path, 1, "(file)", f"unknown policy file (known: {APPROVAL_FILE}, {RULES_FILE}).")
+    for path, prefix in ((APPROVAL_FILE, "policy "), (RULES_FILE, "rule ")):
+        if path not in documents:  # an absent file manages nothing (deleting it removes nothing)
+            desired.update({k: v for k, v in context.current["policies"].items() if k.startswith(prefix)})
+            context.notes.append(f"{path} is absent: what it would hold is left as it is.")
     return desired
 
 

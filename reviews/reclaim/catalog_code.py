@@ -73,8 +73,9 @@ def files(entities: Entities) -> dict[str, dict[str, Any]]:
 
 def read(documents: dict[str, Any], context: Context, problems: Problems) -> Entities:
     desired: Entities = {}
-    if RECLAIM_FILE not in documents:
-        return desired
+    if RECLAIM_FILE not in documents:  # an absent file manages nothing (deleting it removes nothing)
+        context.notes.append(f"{RECLAIM_FILE} is absent: reclaim policies are left as they are.")
+        return dict(context.current["reclaim"])
     reader = Reader(RECLAIM_FILE, problems, Directory())
     doc = reader.mapping(documents[RECLAIM_FILE], 1, "(file)")
     if doc is None:

@@ -39,6 +39,7 @@ class RoleInline(admin.TabularInline):
         "max_duration",
         "duration_required",
         "break_glass_allowed",
+        "mover_policy",
     )
     extra = 0
     show_change_link = True

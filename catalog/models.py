@@ -87,6 +87,14 @@ class Person(models.Model):
         return self.status == self.Status.ACTIVE
 
 
+class MoverPolicy(models.TextChoices):
+    """What happens to a person's access when the directory says they moved (department, manager, title)."""
+
+    REVIEW = "review", "Review by the new manager"
+    REVOKE = "revoke", "Revoke the old department's birthright; review the rest"
+    NOTHING = "nothing", "Nothing"
+
+
 class Application(models.Model):
     class Status(models.TextChoices):
         APPROVED = "approved", "Approved"
@@ -113,6 +121,12 @@ class Application(models.Model):
     risk_tier = models.CharField(max_length=20, choices=RiskTier.choices, default=RiskTier.MEDIUM)
     provisioning_mode = models.CharField(
         max_length=20, choices=ProvisioningMode.choices, default=ProvisioningMode.AUTOMATIC
+    )
+    mover_policy = models.CharField(
+        max_length=20,
+        choices=MoverPolicy.choices,
+        blank=True,
+        help_text="When a holder moves. Empty: GATEHOUSE_MOVER_POLICY.",
     )
     external_ref = models.CharField(
         max_length=250,
@@ -173,6 +187,12 @@ class Role(models.Model):
     )
     break_glass_max_duration = models.DurationField(
         null=True, blank=True, help_text="Longest emergency window (default one hour)."
+    )
+    mover_policy = models.CharField(
+        max_length=20,
+        choices=MoverPolicy.choices,
+        blank=True,
+        help_text="When a holder moves. Empty: the application's, then GATEHOUSE_MOVER_POLICY.",
     )
     groups = models.ManyToManyField("IdpGroup", through="RoleGroup", related_name="roles", blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

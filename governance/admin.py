@@ -13,6 +13,7 @@ from governance.catalog_code.admin import files_owned_admins
 from governance.drift import admin as drift_admin  # noqa: F401
 from governance.grants import admin as grants_admin  # noqa: F401
 from governance.jira import admin as jira_admin  # noqa: F401
+from governance.lifecycle import admin as lifecycle_admin  # noqa: F401
 from governance.notifications import admin as notifications_admin  # noqa: F401
 from governance.requests import admin as requests_admin  # noqa: F401
 from governance.tokens import admin as tokens_admin  # noqa: F401

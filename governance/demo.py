@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from catalog.durations import parse_iso_duration
 from catalog.models import Application, GroupMembership, IdpGroup, Person, Role, RoleGroup
-from governance.models import ApprovalPolicy, PolicyStep
+from governance.models import ApprovalPolicy, AutoApprovalRule, PolicyStep
 from provisioning.models import LocalMembership
 
 DOMAIN = "northwind.example"
@@ -240,6 +240,10 @@ STANDING = [
 ]
 
 
+# Birthright: (rule name, role, departments) granted by Gatehouse itself when someone joins or moves in.
+BIRTHRIGHT = [("Engineering: GitHub member on join", "github/member", ["Engineering"])]
+
+
 class DemoDirectoryError(Exception):
     """GATEHOUSE_DEMO_DIRECTORY names a directory the demo cannot be loaded into."""
 
@@ -372,4 +376,6 @@ def load_demo() -> dict[str, int]:
         people = _load_people(directory)
         roles = _load_apps(people, directory)
         _load_policies(people, roles)
+        for name, role, departments in BIRTHRIGHT:
+            AutoApprovalRule.objects.create(name=name, role=roles[role], departments=departments, grant_on_join=True)
     return {"people": len(people), "applications": len(APPS), "roles": len(roles), "policies": len(POLICIES)}

@@ -11,6 +11,7 @@ from governance.grants.models import (
     GrantMembershipChange,
 )
 from governance.jira.models import JiraCatalogOption, JiraUpdate
+from governance.lifecycle.models import LifecycleEvent, Offboarding, PersonState
 from governance.notifications.models import OutboundMessage
 from governance.requests.models import (
     AccessRequest,
@@ -44,7 +45,10 @@ __all__ = [
     "GrantMembershipChange",
     "JiraCatalogOption",
     "JiraUpdate",
+    "LifecycleEvent",
+    "Offboarding",
     "OutboundMessage",
+    "PersonState",
     "PolicyStep",
     "StepKind",
     "validate_departments",

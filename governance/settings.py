@@ -395,9 +395,29 @@ GATEHOUSE.update(
         # backoff from this many seconds, honouring Retry-After, waiting at most this long in total.
         "SYNC_RETRY_BACKOFF_SECONDS": env.float("GATEHOUSE_SYNC_RETRY_BACKOFF_SECONDS", default=2.0),
         "SYNC_RETRY_MAX_WAIT_SECONDS": env.float("GATEHOUSE_SYNC_RETRY_MAX_WAIT_SECONDS", default=60.0),
+        # Providers that list changes since a time (Okta) are synced incrementally between full
+        # passes; a full pass (every user, group and member) runs at least this often. 0: always full.
+        "SYNC_FULL_EVERY_HOURS": env.float("GATEHOUSE_SYNC_FULL_EVERY_HOURS", default=24.0),
+        # Member listings of mapped groups in flight at once (one event loop, or threads for Google).
+        "SYNC_CONCURRENCY": env.int("GATEHOUSE_SYNC_CONCURRENCY", default=8),
     }
 )
 if not 0 <= GATEHOUSE["SYNC_MAX_SHRINK"] < 1:
     from django.core.exceptions import ImproperlyConfigured
 
     raise ImproperlyConfigured("GATEHOUSE_SYNC_MAX_SHRINK must be a fraction from 0 to below 1, e.g. 0.2 for 20%.")
+
+# --- Lifecycle: joiners, movers, leavers (governance/lifecycle, docs/lifecycle.md) ---
+GATEHOUSE.update(
+    {
+        # A suspended person keeps access this long (ISO-8601, e.g. P14D) before it is revoked; empty: at once.
+        "SUSPENDED_GRACE": env.str("GATEHOUSE_SUSPENDED_GRACE", default=""),
+        # A run that would offboard more people than this stops and reports instead (a broken feed).
+        "LEAVER_MAX_PER_RUN": env.int("GATEHOUSE_LEAVER_MAX_PER_RUN", default=25),
+        # Memberships no grant explains are listed on the offboarding record; removed too only when true.
+        "LEAVER_REMOVE_UNEXPLAINED": env.bool("GATEHOUSE_LEAVER_REMOVE_UNEXPLAINED", default=False),
+        # What a move does to access (review | revoke | nothing); roles and applications may say otherwise.
+        "MOVER_POLICY": env.str("GATEHOUSE_MOVER_POLICY", default="review"),
+        "MOVER_REVIEW_DAYS": env.int("GATEHOUSE_MOVER_REVIEW_DAYS", default=14),
+    }
+)

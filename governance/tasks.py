@@ -70,15 +70,27 @@ def sync_directories_and_detect_drift() -> dict:
     Lives in governance because drift needs grants; provisioning's sync never imports governance.
     """
     from governance.drift.services import detect_drift
+    from governance.lifecycle.services import run_lifecycle as lifecycle
     from provisioning.sync.services import sync_all_directories
 
     result = {}
+    failed = []
     for run in sync_all_directories():
         if run.status == run.Status.SUCCEEDED:
             result[run.connector] = vars(detect_drift(connector=run.connector))
         else:
+            failed.append(run.connector)
             result[run.connector] = {"sync": run.status, "error": run.error}
+    # Joiners, movers and leavers, from what the syncs that succeeded believe.
+    result["lifecycle"] = lifecycle(skip_directories=failed).line()
     return result
+
+
+def run_lifecycle() -> str:
+    """The lifecycle pass on its own (the local directory; scheduled offboardings; confirmations)."""
+    from governance.lifecycle.services import run_lifecycle as lifecycle
+
+    return lifecycle().line()
 
 
 def verify_audit_chain() -> str:

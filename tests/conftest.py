@@ -95,3 +95,20 @@ def flaky(db):
     provider = FlakyProvider()
     register(FlakyConnector.name, lambda: FlakyConnector(provider))
     return provider
+
+
+@pytest.fixture
+def jira(settings):
+    """Jira write-back on, against the Jira wire emulator (issues IT-1, IT-9 and HR-7 exist)."""
+    from tests.emulators.jira import JiraEmulator
+
+    with JiraEmulator() as emulator:
+        for key in ("IT-1", "IT-9", "HR-7"):
+            emulator.add_issue(key)
+        settings.JIRA_ENABLED = True
+        settings.JIRA_BASE_URL = emulator.base_url
+        settings.JIRA_EMAIL = emulator.email
+        settings.JIRA_API_TOKEN = emulator.api_token
+        settings.JIRA_TRANSITIONS = {}
+        settings.JIRA = {**settings.JIRA, "TIMEOUT_SECONDS": 2.0}
+        yield emulator

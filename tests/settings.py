@@ -22,3 +22,5 @@ STORAGES = {
 }
 # No collected static files in tests: skip whitenoise (it warns about the missing STATIC_ROOT).
 MIDDLEWARE = [m for m in MIDDLEWARE if "whitenoise" not in m]  # noqa: F405
+# Every sync a full pass unless a test asks for incremental ones (tests/test_sync_incremental.py).
+GATEHOUSE = {**GATEHOUSE, "SYNC_FULL_EVERY_HOURS": 0}  # noqa: F405

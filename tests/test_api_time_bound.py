@@ -48,6 +48,8 @@ def test_it_extends_at_once_within_policy(api, grant):
 def test_it_answers_202_with_the_routed_request(api, grant, company):
     company.editor.max_duration = timedelta(days=1)
     company.editor.save()
+    company.default_policy.exception_policy = company.default_policy
+    company.default_policy.save()
     response = api.post(
         f"/api/v1/grants/{grant.pk}/extend/",
         {"by": "bob@example.com", "duration": "P1D", "reason": "more", "jira_issue_key": "IT-2"},

@@ -79,6 +79,7 @@ def test_it_exports_one_file_per_application_and_the_policy_files(catalog):
             "role": "reader",
             "departments": ["Engineering"],
             "include_contractors": False,
+            "grant_on_join": False,
         }
     ]
 

@@ -143,6 +143,11 @@ CASES = [
         "policies:\n  - application: wiki\n    warning_text: 'Hello {nickname}'\n",
         "policies/reclaim.yaml:3: policies[0].warning_text: unknown placeholder",
     ),
+    (
+        "policies/auto-approval.yaml",
+        "rules:\n  - name: R\n    application: wiki\n    departments: [IT]\n    grant_on_join: true\n",
+        "policies/auto-approval.yaml:5: rules[0].grant_on_join: needs a role",
+    ),
     ("policies/other.yaml", "x: 1\n", "policies/other.yaml:1: (file): no kind of catalog file lives here"),
 ]
 

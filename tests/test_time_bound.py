@@ -9,7 +9,15 @@ from django.core.exceptions import ValidationError
 from governance import services
 from governance.errors import InvalidInput, NotAllowed
 from governance.grants.expiry import run_expiry_timer, send_expiry_warnings
-from governance.models import AccessRequest, AuditEvent, EmergencyReview, ExpiryWarning, Grant
+from governance.models import (
+    AccessRequest,
+    ApprovalPolicy,
+    AuditEvent,
+    EmergencyReview,
+    ExpiryWarning,
+    Grant,
+    PolicyStep,
+)
 from provisioning.models import LocalMembership, MembershipChange
 from tests import company as c
 
@@ -173,9 +181,48 @@ def test_it_extends_within_policy_keeping_the_membership(company, django_capture
     assert extension.approved_without_round and extension.previous_expires_at == first_end
 
 
-def test_it_routes_an_extension_over_the_maximum(company, django_capture_on_commit_callbacks):
+def test_it_refuses_an_extension_over_the_maximum_without_an_exception_route(
+    company, django_capture_on_commit_callbacks
+):
     company.editor.max_duration = timedelta(days=1)
     company.editor.save()
+    with time_machine.travel(T0, tick=False):
+        grant = granted(company, django_capture_on_commit_callbacks)
+        with pytest.raises(InvalidInput) as error:
+            services.extend_grant(
+                grant=grant, actor=services.Actor.of_person(company.bob), added=timedelta(days=1), reason="more"
+            )
+    assert error.value.field == "duration" and "hard limit" in error.value.message
+    assert not AccessRequest.objects.filter(extends_grant=grant).exists() and not grant.extensions.exists()
+
+
+def test_an_extension_routed_normally_cannot_pass_the_maximum_once_approved(
+    company, django_capture_on_commit_callbacks
+):
+    with time_machine.travel(T0, tick=False):
+        grant = granted(company, django_capture_on_commit_callbacks)
+        _, routed = services.extend_grant(  # two days is not one of the role's durations: routed for approval
+            grant=grant, actor=services.Actor.of_person(company.bob), added=timedelta(days=2), reason="x"
+        )
+        company.editor.max_duration = timedelta(days=2)  # meanwhile the maximum was lowered
+        company.editor.save()
+        with django_capture_on_commit_callbacks(execute=True):
+            services.decide_step(request=routed, actor=services.Actor.of_person(company.alice), approve=True)
+    routed.refresh_from_db()
+    assert routed.status == AccessRequest.Status.FAILED and "hard limit" in routed.status_reason
+    assert not grant.extensions.exists()
+
+
+def test_it_routes_an_extension_over_the_maximum_through_the_exception_route(
+    company, django_capture_on_commit_callbacks
+):
+    company.editor.max_duration = timedelta(days=1)
+    company.editor.save()
+    # Inactive: it routes nothing by itself, only extensions past a maximum.
+    exception = ApprovalPolicy.objects.create(name="Security exception", is_active=False)
+    PolicyStep.objects.create(policy=exception, order=1, kind="named").approvers.set([company.alice])
+    company.default_policy.exception_policy = exception
+    company.default_policy.save()
     with time_machine.travel(T0, tick=False):
         grant = granted(company, django_capture_on_commit_callbacks)
         end = grant.expires_at
@@ -194,7 +241,10 @@ def test_it_routes_an_extension_over_the_maximum(company, django_capture_on_comm
     grant.refresh_from_db()
     assert routed.status == AccessRequest.Status.FULFILLED
     assert grant.expires_at == end + timedelta(days=1) and Grant.objects.count() == 1
-    assert not grant.extensions.get().approved_without_round
+    extension = grant.extensions.get()
+    assert not extension.approved_without_round
+    assert extension.exception_route.startswith("exception route: Security exception")
+    assert routed.policy == exception
 
 
 def test_it_refuses_an_extension_by_a_stranger(company, django_capture_on_commit_callbacks):

@@ -14,13 +14,27 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from governance.errors import GovernanceError
 
 
+def _join(key: str, sub: str) -> str:
+    """activity + 1.person -> activity[1].person; a nested non-field error belongs to the key itself."""
+    if sub == "non_field_errors":
+        return key
+    head, _, rest = sub.partition(".")
+    if head.isdigit():
+        return f"{key}[{head}]" + (f".{rest}" if rest else "")
+    return f"{key}.{sub}"
+
+
 def _flatten(detail) -> dict[str, list[str]]:
     if isinstance(detail, dict):
         out: dict[str, list[str]] = {}
         for key, value in detail.items():
             if isinstance(value, dict):
                 for sub, messages in _flatten(value).items():
-                    out[f"{key}.{sub}"] = messages
+                    out[_join(key, sub)] = messages
+            elif isinstance(value, list) and any(isinstance(v, dict) for v in value):
+                for index, item in enumerate(value):  # a list of objects: name the row, e.g. activity[2].person
+                    for sub, messages in (_flatten(item) if item else {}).items():
+                        out[_join(f"{key}[{index}]", sub)] = messages
             else:
                 out[key] = [str(v) for v in (value if isinstance(value, list) else [value])]
         return out

@@ -259,3 +259,15 @@ class PersonOutput(serializers.Serializer):
     last_login_at = serializers.DateTimeField()
     active_grants = GrantOutput(many=True, source="live_grants")
     memberships = MembershipOutput(many=True, source="memberships.all")
+    lifecycle_events = serializers.SerializerMethodField()
+    offboardings = serializers.SerializerMethodField()
+
+    def get_lifecycle_events(self, person) -> list[dict]:
+        from governance.lifecycle.api import LifecycleEventOutput
+
+        return LifecycleEventOutput(person.recent_lifecycle_events, many=True).data
+
+    def get_offboardings(self, person) -> list[dict]:
+        from governance.lifecycle.api import OffboardingOutput
+
+        return OffboardingOutput(person.recent_offboardings, many=True).data

@@ -3,6 +3,7 @@ from django.urls import path
 from governance.api import views as api
 from governance.drift import api as api_drift
 from governance.evidence import api as evidence_api
+from governance.lifecycle import api as api_lifecycle
 
 urlpatterns = [
     path("access-requests/", api.AccessRequestCollection.as_view(), name="access-requests"),
@@ -14,6 +15,8 @@ urlpatterns = [
     path("drift/", api_drift.DriftFindingCollection.as_view(), name="drift-findings"),
     path("applications/", api.ApplicationCollection.as_view(), name="applications"),
     path("people/<str:email>/", api.PersonDetail.as_view(), name="person"),
+    path("people/<str:email>/offboard/", api_lifecycle.OffboardPerson.as_view(), name="person-offboard"),
+    path("activity/", api_lifecycle.ActivityCollection.as_view(), name="activity"),
     path("grants/", evidence_api.GrantCollection.as_view(), name="grants"),
     path("trace/", evidence_api.Trace.as_view(), name="trace"),
     path("metrics/", evidence_api.Metrics.as_view(), name="metrics"),

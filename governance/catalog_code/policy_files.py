@@ -24,7 +24,7 @@ from governance.models import AutoApprovalRule
 APPROVAL_FILE = "policies/approval.yaml"
 RULES_FILE = "policies/auto-approval.yaml"
 TIERS = list(Application.RiskTier.values)
-RULE_FIELDS = ("name", "application", "role", "departments", "include_contractors")
+RULE_FIELDS = ("name", "application", "role", "departments", "include_contractors", "grant_on_join")
 
 
 def current() -> Entities:
@@ -45,6 +45,7 @@ def current() -> Entities:
             "role": rule.role.slug if rule.role_id else None,
             "departments": list(rule.departments),
             "include_contractors": rule.include_contractors,
+            "grant_on_join": rule.grant_on_join,
         }
     return entities
 
@@ -109,7 +110,10 @@ def _read_rules(reader: Reader, value: Any, context: Context, desired: Entities)
             "role": rule_reader.text(rule_doc, "role", max_length=80) or None,
             "departments": rule_reader.texts(rule_doc, "departments", required=True),
             "include_contractors": rule_reader.boolean(rule_doc, "include_contractors", False),
+            "grant_on_join": rule_reader.boolean(rule_doc, "grant_on_join", False),
         }
+        if rule["grant_on_join"] and not rule["role"]:
+            rule_reader.fail(rule_doc, "grant_on_join", "needs a role (what a joiner is given).")
         app = catalog.get(f"application {rule['application']}")
         if rule["application"] and app is None:
             rule_reader.fail(rule_doc, "application", f"unknown application {rule['application']!r}.")
@@ -151,6 +155,7 @@ def _apply_rule(change: Change, source: Source, actor: Actor) -> None:
         rule.role = Role.objects.get(application=app, slug=after["role"]) if after["role"] else None
         rule.departments = after["departments"]
         rule.include_contractors = after["include_contractors"]
+        rule.grant_on_join = after["grant_on_join"]
         rule.save()
         verb = "created" if existing is None else "changed"
     record(

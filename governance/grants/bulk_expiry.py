@@ -24,6 +24,11 @@ C = MembershipChange
 ACTOR = Actor.system("expiry")
 
 
+def lock_people(person_ids: set[int]) -> None:
+    """Serialise reference counting with concurrent grant changes of the same people."""
+    list(Person.objects.select_for_update().filter(id__in=person_ids).order_by("id").values_list("id", flat=True))
+
+
 def _due_ids(now: datetime, limit: int) -> list[int]:
     due = Grant.objects.filter(status=G.ACTIVE, expires_at__lte=now).order_by("expires_at", "id")
     return list(due.select_for_update(skip_locked=True, of=("self",)).values_list("id", flat=True)[:limit])
@@ -55,7 +60,9 @@ def _covering(person_ids: set[int], group_ids: set[int]) -> dict[tuple[int, int]
     return covering
 
 
-def _plan(batch: list[Grant], now: datetime) -> tuple[list[tuple[C, Grant]], list[dict], set[int]]:
+def _plan(
+    batch: list[Grant], now: datetime, *, why: str = "expired"
+) -> tuple[list[tuple[C, Grant]], list[dict], set[int]]:
     """The removal and kept-membership rows, their audit events, and grants with nothing to remove."""
     groups_by_grant = _groups_by_grant([g.pk for g in batch])
     person_ids = {g.person_id for g in batch}
@@ -104,7 +111,7 @@ def _plan(batch: list[Grant], now: datetime) -> tuple[list[tuple[C, Grant]], lis
                     "action": "membership.queued",
                     "grant": grant,
                     "data": {"groups": queued},
-                    "message": f"Queued: remove {grant.person.email} from {', '.join(queued)} (expired).",
+                    "message": f"Queued: remove {grant.person.email} from {', '.join(queued)} ({why}).",
                 }
             )
         else:
@@ -124,12 +131,7 @@ def expire_due_batch(*, limit: int = 500, now: datetime | None = None) -> int:
             .select_related("person", "role__application", "request")
             .order_by("expires_at")
         )
-        list(
-            Person.objects.select_for_update()
-            .filter(id__in={g.person_id for g in batch})
-            .order_by("id")
-            .values_list("id", flat=True)
-        )  # serialise reference counting with concurrent grant changes
+        lock_people({g.person_id for g in batch})
         Grant.objects.filter(id__in=[g.pk for g in batch]).update(status=G.EXPIRED, ended_at=now, end_reason="expired")
         for grant in batch:
             grant.status, grant.ended_at, grant.end_reason = G.EXPIRED, now, "expired"

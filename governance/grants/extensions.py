@@ -10,7 +10,8 @@ from catalog.durations import LONGEST, format_iso_duration
 from governance.audit.services import Actor, record
 from governance.errors import Conflict, InvalidInput, NotAllowed
 from governance.grants import services as grants
-from governance.models import AccessRequest, ApprovalStep, Grant, GrantExtension
+from governance.models import AccessRequest, ApprovalPolicy, ApprovalStep, Grant, GrantExtension
+from governance.requests.routing import resolve_policy
 from governance.transitions import move_request
 
 
@@ -30,6 +31,26 @@ def _check(grant: Grant, added: timedelta) -> None:
         raise InvalidInput("The extension must be positive.", field="duration")
     if grant.expires_at + added - grant.starts_at > LONGEST:
         raise InvalidInput("A grant cannot last more than ten years, extensions included.", field="duration")
+
+
+def exception_route(grant: Grant, added: timedelta) -> ApprovalPolicy | None:
+    """The role's maximum is a hard limit: None within it; past it, the exception policy the role's
+    approval policy names, or InvalidInput when it names none."""
+    role = grant.role
+    total = grant.expires_at + added - grant.starts_at
+    if not role.max_duration or total <= role.max_duration:
+        return None
+    policy = resolve_policy(role)
+    exception = policy.exception_policy if policy else None
+    if exception is None:
+        raise InvalidInput(
+            f"The total of {format_iso_duration(total)} would exceed the role's maximum "
+            f"{format_iso_duration(role.max_duration)}, a hard limit: the role's approval policy names no "
+            "exception route.",
+            field="duration",
+            code="over_maximum",
+        )
+    return exception
 
 
 def within_policy(grant: Grant, added: timedelta) -> tuple[bool, str]:
@@ -67,6 +88,7 @@ def extend_grant(
         if actor.user is None and (actor.person is None or not grants.may_revoke(actor.person, grant)):
             raise NotAllowed(f"{actor.label} may not extend grant #{grant.pk}.", field="by")
         _check(grant, added)
+        exception = exception_route(grant, added)
         ok, why = within_policy(grant, added)
         if ok:
             _apply(grant, added, actor=actor, reason=reason, request=None, without_round=True)
@@ -91,6 +113,7 @@ def extend_grant(
             added,
             f"extension ({why})",
             extends_grant=grant,
+            policy=exception,
         )
         request = create_request(draft)
         record(
@@ -104,7 +127,14 @@ def extend_grant(
 
 
 def _apply(
-    grant: Grant, added: timedelta, *, actor: Actor, reason: str, request: AccessRequest | None, without_round: bool
+    grant: Grant,
+    added: timedelta,
+    *,
+    actor: Actor,
+    reason: str,
+    request: AccessRequest | None,
+    without_round: bool,
+    exception: str = "",
 ) -> None:
     previous = grant.expires_at
     grant.expires_at = previous + added
@@ -118,15 +148,23 @@ def _apply(
         reason=reason,
         request=request,
         approved_without_round=without_round,
+        exception_route=exception[:300],
     )
     how = "within the role's policy" if without_round else f"approved through {request}"
+    if exception:
+        how += f", past the role's maximum through the {exception}"  # "exception route: <policy>"
     record(
         "grant.extended",
         f"Grant #{grant.pk} extended by {format_iso_duration(added)} to "
         f"{grant.expires_at.isoformat()} ({how}). Memberships stay in place.",
         actor=actor,
         grant=grant,
-        data={"previous_expires_at": previous, "expires_at": grant.expires_at, "reason": reason},
+        data={
+            "previous_expires_at": previous,
+            "expires_at": grant.expires_at,
+            "reason": reason,
+            "exception_route": exception,
+        },
     )
     grants.schedule_expiry(grant, announce=False)
 
@@ -140,6 +178,22 @@ def apply_approved_extension(request: AccessRequest) -> None:
             request, AccessRequest.Status.FAILED, actor=Actor.system("extension"), message=reason, reason=reason
         )
         return
+    try:
+        exception = exception_route(grant, request.duration)
+    except InvalidInput as error:
+        exception, refused = None, error.message
+    else:
+        refused = (
+            ""
+            if exception is None or request.policy_id == exception.pk
+            else (f"it passes the role's maximum and was not approved through the exception route {exception.name!r}")
+        )
+    if refused:
+        reason = f"Grant #{grant.pk} not extended: {refused}"
+        move_request(
+            request, AccessRequest.Status.FAILED, actor=Actor.system("extension"), message=reason, reason=reason
+        )
+        return
     _apply(
         grant,
         request.duration,
@@ -147,6 +201,7 @@ def apply_approved_extension(request: AccessRequest) -> None:
         reason=request.reason,
         request=request,
         without_round=False,
+        exception=request.policy_label if exception else "",
     )
     move_request(
         request, AccessRequest.Status.FULFILLED, actor=Actor.system("extension"), message=f"Grant #{grant.pk} extended."

@@ -90,6 +90,11 @@ class GrantExtension(models.Model):
     approved_without_round = models.BooleanField(
         help_text="True when the role's policy allowed it without a new approval round."
     )
+    exception_route = models.CharField(
+        max_length=300,
+        blank=True,
+        help_text="Set when the extension passed the role's maximum: the exception policy that approved it.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -123,6 +128,7 @@ class EmergencyReview(models.Model):
         PENDING = "pending", "Awaiting review"
         CONFIRMED = "confirmed", "Confirmed"
         REJECTED = "rejected", "Rejected"
+        EXPIRED = "expired", "Unanswered past the deadline"
 
     request = models.OneToOneField(
         "governance.AccessRequest", on_delete=models.CASCADE, related_name="emergency_review"
@@ -132,6 +138,8 @@ class EmergencyReview(models.Model):
     decided_by = models.ForeignKey(Person, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     decided_at = models.DateTimeField(null=True, blank=True)
     comment = models.TextField(blank=True)
+    reminded_at = models.DateTimeField(null=True, blank=True)
+    escalated_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

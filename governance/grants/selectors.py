@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import Prefetch, QuerySet
 
 from catalog.models import Application, GroupMembership, Person, Role
-from governance.models import AccessRequest, ApprovalStep, Grant
+from governance.models import AccessRequest, ApprovalStep, Grant, LifecycleEvent, Offboarding
 from provisioning.models import FulfilmentTask, MembershipChange
 
 
@@ -48,10 +48,15 @@ def requestable_applications() -> QuerySet[Application]:
 def person_with_access(email: str) -> Person | None:
     live = grants_with_detail().filter(status__in=Grant.LIVE).order_by("id")
     memberships = GroupMembership.objects.select_related("group").order_by("group__name")
+    events = LifecycleEvent.objects.order_by("-occurred_at", "-id")
+    offboardings = Offboarding.objects.select_related("person").order_by("-created_at", "-id")
     return (
         Person.objects.select_related("manager")
         .prefetch_related(
-            Prefetch("grants", queryset=live, to_attr="live_grants"), Prefetch("memberships", queryset=memberships)
+            Prefetch("grants", queryset=live, to_attr="live_grants"),
+            Prefetch("memberships", queryset=memberships),
+            Prefetch("lifecycle_events", queryset=events, to_attr="recent_lifecycle_events"),
+            Prefetch("offboardings", queryset=offboardings, to_attr="recent_offboardings"),
         )
         .filter(email__iexact=email.strip())
         .first()

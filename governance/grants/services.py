@@ -357,17 +357,22 @@ def revoke_grant(*, grant: Grant, actor: Actor, reason: str, authorised: bool = 
             ended_by=actor.person,
             end_reason=reason,
         )
-        if grant.request and grant.request.status in (R.PROVISIONING, R.APPROVED):
-            move_request(
-                grant.request,
-                R.FAILED,
-                actor=actor,
-                message="Revoked before provisioning finished.",
-                reason=f"revoked: {reason}",
-            )
+        fail_unfinished_request(grant, actor=actor, reason=reason)
         provisioning.cancel_open_fulfilment_tasks(tasks=grant.fulfilment_tasks.filter(action="grant"))
         _remove_memberships(grant, why=f"revoked by {actor.label}")
     return grant
+
+
+def fail_unfinished_request(grant: Grant, *, actor: Actor, reason: str) -> None:
+    """A grant revoked while still being provisioned fails its request."""
+    if grant.request and grant.request.status in (R.PROVISIONING, R.APPROVED):
+        move_request(
+            grant.request,
+            R.FAILED,
+            actor=actor,
+            message="Revoked before provisioning finished.",
+            reason=f"revoked: {reason}",
+        )
 
 
 def remove_standing_membership(*, person: Person, group: IdpGroup, actor: Actor, reason: str) -> MembershipChange:

@@ -24,7 +24,7 @@ from lib.outbox.engine import Outbox, Policy
 logger = logging.getLogger(__name__)
 
 # Events that change what the issue property shows (coalesced: one queued row per issue).
-PROPERTY_PREFIXES = ("request.", "step.", "grant.", "membership.", "fulfilment.", "emergency.")
+PROPERTY_PREFIXES = ("request.", "step.", "grant.", "membership.", "fulfilment.", "emergency.", "review.", "reclaim.")
 # Events whose name maps to a Gatehouse status that JIRA_TRANSITIONS may name a transition for.
 TRANSITION_EVENTS = {f"request.{s}": s for s in AccessRequest.Status.values} | {
     "grant.expired": "expired",
@@ -102,6 +102,13 @@ def queue_issue_creation(
         return None
     issue = {"project_key": project_key, "summary": summary, "description": description, "issue_type": issue_type}
     return _create(JiraUpdate.Kind.CREATE_ISSUE, "", {"issue": issue}, event)
+
+
+def queue_comment(*, issue_key: str, body: dict, event: AuditEvent | None = None) -> JiraUpdate | None:
+    """Queue a comment on any issue (e.g. an HR offboarding issue); None when Jira is off."""
+    if jira_config() is None or not issue_key:
+        return None
+    return _create(JiraUpdate.Kind.COMMENT, issue_key, {"body": body, "event": event.action if event else ""}, event)
 
 
 def queue_transition(*, issue_key: str, transition: str, event: AuditEvent | None = None) -> JiraUpdate | None:

@@ -185,7 +185,7 @@ class AutoApprovalRuleAdmin(admin.ModelAdmin):
     """Birthright access: a role (or any role of an application) for people in these departments.
     Privileged applications are never approved by a rule."""
 
-    list_display = ("name", "application", "role", "departments", "include_contractors", "is_active")
+    list_display = ("name", "application", "role", "departments", "include_contractors", "grant_on_join", "is_active")
     list_filter = ("is_active",)
     list_select_related = ("application", "role__application")
     autocomplete_fields = ("application",)

@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from governance.audit.services import Actor, record
+from governance.grants import emergency
 from governance.models import AccessRequest, ApprovalStep
 from governance.notifications import services as notifications
 from governance.requests import routing
@@ -107,4 +108,9 @@ def follow_up_approvals() -> dict[str, int]:
     escalated = sum(escalate_step(pk) for pk in to_escalate.values_list("pk", flat=True))
     to_remind = pending.filter(opened_at__lte=now - _hours("APPROVAL_REMIND_AFTER_HOURS"), reminded_at=None)
     reminded = sum(remind_step(pk) for pk in to_remind.values_list("pk", flat=True))
-    return {"expired": expired, "escalated": escalated, "reminded": reminded}
+    return {
+        "expired": expired,
+        "escalated": escalated,
+        "reminded": reminded,
+        **emergency.follow_up_emergency_reviews(now),
+    }

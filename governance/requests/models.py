@@ -26,6 +26,15 @@ class ApprovalPolicy(models.Model):
         related_name="+",
         help_text="Who decides a step when its own approvers are missing, inactive or the requester.",
     )
+    exception_policy = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The exception route: extensions past the role's maximum duration are routed through this "
+        "policy. Without one, the role's maximum is a hard limit.",
+    )
     version = models.PositiveIntegerField(default=1, editable=False)
     is_active = models.BooleanField(default=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -264,6 +273,11 @@ class AutoApprovalRule(models.Model):
         help_text='Departments whose people qualify, e.g. ["Engineering"].',
     )
     include_contractors = models.BooleanField(default=False)
+    grant_on_join = models.BooleanField(
+        default=False,
+        help_text="Birthright: when a person joins (or moves into) one of these departments, Gatehouse requests "
+        "and provisions this role for them itself. Needs a role.",
+    )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -272,7 +286,14 @@ class AutoApprovalRule(models.Model):
             models.CheckConstraint(
                 condition=Q(application__isnull=False) | Q(role__isnull=False), name="auto_rule_names_app_or_role"
             ),
+            models.CheckConstraint(
+                condition=Q(grant_on_join=False) | Q(role__isnull=False), name="auto_rule_join_names_role"
+            ),
         ]
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        if self.grant_on_join and not self.role_id:
+            raise ValidationError({"grant_on_join": "Granting on join needs a role: name the role to grant."})

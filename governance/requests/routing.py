@@ -177,9 +177,12 @@ def _plan_step(order, kind, step, app, requester, beneficiary, policy) -> Planne
     return PlannedStep(order, kind, [], f"{reasons}, and no fallback approver is eligible")
 
 
-def plan_route(*, role: Role, requester: Person, beneficiary: Person) -> RoutePlan:
-    """Who must approve, in what order. `error` is set when a step has nobody eligible."""
-    policy = resolve_policy(role)
+def plan_route(
+    *, role: Role, requester: Person, beneficiary: Person, policy: ApprovalPolicy | None = None
+) -> RoutePlan:
+    """Who must approve, in what order. `error` is set when a step has nobody eligible.
+    `policy` routes through that policy instead of the role's (an exception route)."""
+    policy = policy if policy is not None else resolve_policy(role)
     app = role.application
     if policy is None:
         kinds = [(i + 1, kind, None) for i, kind in enumerate(BUILT_IN_ROUTE)]

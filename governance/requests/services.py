@@ -17,7 +17,7 @@ from governance.audit.services import Actor, record
 from governance.errors import Conflict, InvalidInput, NotAllowed
 from governance.grants import emergency, extensions
 from governance.grants import services as grants
-from governance.models import AccessRequest, ApprovalDecision, ApprovalStep, Grant, StepKind
+from governance.models import AccessRequest, ApprovalDecision, ApprovalPolicy, ApprovalStep, Grant, StepKind
 from governance.notifications import services as notifications
 from governance.requests import routing
 from governance.transitions import move_request
@@ -161,9 +161,12 @@ def _existing(data: RequestInput) -> AccessRequest | None:
     return existing
 
 
-def submit_request(*, data: RequestInput, source: str = "api") -> tuple[AccessRequest, bool]:
+def submit_request(
+    *, data: RequestInput, source: str = "api", actor: Actor | None = None
+) -> tuple[AccessRequest, bool]:
     """Create and route a request. Returns (request, created); an identical resubmission of the
-    same Jira issue returns the first request with created=False."""
+    same Jira issue returns the first request with created=False. `actor` is who submitted it when
+    that is not the requester (Gatehouse itself, for birthright access)."""
     existing = _existing(data)
     if existing:
         return existing, False
@@ -177,7 +180,7 @@ def submit_request(*, data: RequestInput, source: str = "api") -> tuple[AccessRe
     else:
         duration, source_of = effective_duration(role, beneficiary, data.duration)
     _refuse_duplicates(beneficiary, role)
-    draft = Draft(data, requester, beneficiary, role, source, duration, source_of)
+    draft = Draft(data, requester, beneficiary, role, source, duration, source_of, actor=actor)
     try:
         with transaction.atomic():
             return create_request(draft), True
@@ -201,14 +204,18 @@ class Draft:
     duration: timedelta | None
     duration_source: str
     extends_grant: Grant | None = None
+    actor: Actor | None = None
+    policy: ApprovalPolicy | None = None  # an exception route instead of the role's policy
 
 
 def create_request(draft: Draft) -> AccessRequest:
     """Write a validated request and route it (inside the caller's transaction)."""
     data, role, beneficiary = draft.data, draft.role, draft.beneficiary
     rule = None if (data.emergency or draft.extends_grant) else routing.matching_auto_rule(role, beneficiary)
-    plan = routing.plan_route(role=role, requester=draft.requester, beneficiary=beneficiary)
+    plan = routing.plan_route(role=role, requester=draft.requester, beneficiary=beneficiary, policy=draft.policy)
     label = f"auto-approval rule {rule.name!r}" if rule else plan.policy_label
+    if draft.policy is not None:
+        label = f"exception route: {label}"
     request = AccessRequest.objects.create(
         jira_issue_key=data.jira_issue_key or None,
         requester=draft.requester,
@@ -235,7 +242,7 @@ def create_request(draft: Draft) -> AccessRequest:
         "request.submitted",
         f"{draft.requester.email} asked for {what} for {beneficiary.email}"
         + (" — EMERGENCY (break-glass)." if data.emergency else "."),
-        actor=Actor.of_person(draft.requester),
+        actor=draft.actor or Actor.of_person(draft.requester),
         request=request,
         data={
             "department": beneficiary.department,  # as it was when asked (reviews compare it later)
@@ -440,13 +447,16 @@ def _still_waiting_for(step: ApprovalStep) -> list[str]:
     return list(step.approvers.exclude(id__in=approved).values_list("email", flat=True))
 
 
-def cancel_request(*, request: AccessRequest, actor: Actor, reason: str = "") -> AccessRequest:
-    """The requester or beneficiary (or an admin) withdraws a request still awaiting approval."""
+def cancel_request(
+    *, request: AccessRequest, actor: Actor, reason: str = "", authorised: bool = False
+) -> AccessRequest:
+    """The requester or beneficiary (or an admin) withdraws a request still awaiting approval.
+    `authorised` skips the party check (services that decided already, such as offboarding)."""
     with transaction.atomic():
         request = _lock(request)
         person = actor.person
         is_party = person is not None and person.id in (request.requester_id, request.beneficiary_id)
-        if actor.user is None and not is_party:
+        if actor.user is None and not is_party and not authorised:
             raise NotAllowed(f"Only the requester or the beneficiary can cancel {request}.", field="by")
         if request.status != R.PENDING_APPROVAL:
             raise Conflict(

@@ -99,17 +99,23 @@ def _last_login(value: object) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def parse_account_list(filename: str, content: bytes) -> list[ImportedAccount]:
-    """Every account of the file, or ImportRejected listing each bad row (nothing is half-imported)."""
-    rows = [r for r in _rows(filename, content)]
+def read_table(filename: str, content: bytes, required: tuple[str, ...], max_rows: int) -> tuple[list, list[str]]:
+    """The rows of a CSV/XLSX file and its normalised header; ImportRejected for a file unfit to read."""
+    rows = _rows(filename, content)
     if not rows or not any(_cell(c) for c in rows[0]):
-        raise ImportRejected(filename, [(1, "the file is empty; expected a header row: name, email, role")])
+        raise ImportRejected(filename, [(1, f"the file is empty; expected a header row: {', '.join(required)}")])
     header = [_header_key(c) for c in rows[0]]
-    missing = [c for c in REQUIRED if c not in header]
+    missing = [c for c in required if c not in header]
     if missing:
         raise ImportRejected(filename, [(1, f"the header lacks the column(s) {', '.join(missing)}")])
-    if len(rows) - 1 > MAX_ROWS:
-        raise ImportRejected(filename, [(1, f"more than {MAX_ROWS} rows; split the file")])
+    if len(rows) - 1 > max_rows:
+        raise ImportRejected(filename, [(1, f"more than {max_rows} rows; split the file")])
+    return rows, header
+
+
+def parse_account_list(filename: str, content: bytes) -> list[ImportedAccount]:
+    """Every account of the file, or ImportRejected listing each bad row (nothing is half-imported)."""
+    rows, header = read_table(filename, content, REQUIRED, MAX_ROWS)
     index = {name: header.index(name) for name in (*REQUIRED, *OPTIONAL) if name in header}
     accounts: list[ImportedAccount] = []
     errors: list[tuple[int, str]] = []

@@ -29,6 +29,14 @@ class ReviewCampaign(models.Model):
 
     name = models.CharField(max_length=200)
     applications = models.ManyToManyField(Application, blank=True, related_name="+", help_text="Every role of these.")
+    person = models.ForeignKey(
+        Person,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Only this person's access (a mover review). Empty: everyone's.",
+    )
     roles = models.ManyToManyField(Role, blank=True, related_name="+", help_text="And/or these roles only.")
     starts_at = models.DateTimeField()
     due_at = models.DateTimeField(help_text="Undecided items get the undecided rule at this time.")

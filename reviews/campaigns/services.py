@@ -17,7 +17,7 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from catalog.models import GroupMembership, Person
-from governance.audit.services import Actor, record
+from governance.audit.services import Actor, record, record_many
 from governance.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from governance.models import Grant
 from governance.services import notify_person, remove_standing_membership, revoke_grant
@@ -57,7 +57,9 @@ def read_review_link(token: str) -> tuple[int, int]:
 
 def _parse_uploads(campaign: ReviewCampaign, uploads: dict[int, tuple[str, bytes]]) -> dict[int, list[ImportedAccount]]:
     """Every needed account list, parsed; InvalidInput (ImportRejected) before anything is written."""
-    needed = {app.pk: app for app in snapshot.applications_without_groups(campaign)}
+    # One person's access (a mover review): their grants are the population, no account list needed.
+    apps = [] if campaign.person_id else snapshot.applications_without_groups(campaign)
+    needed = {app.pk: app for app in apps}
     stray = set(uploads) - set(needed)
     if stray:
         raise InvalidInput(
@@ -100,6 +102,8 @@ def launch_campaign(
             raise Conflict(f"Campaign {campaign.name!r} was launched meanwhile.")
         now = timezone.now()
         live = Grant.objects.filter(status__in=Grant.LIVE, role__in=snapshot.scoped_roles(campaign))
+        if campaign.person_id:
+            live = live.filter(person_id=campaign.person_id)
         ctx = snapshot.load_context(campaign, now, live)
         granted = _bulk_insert(snapshot.grant_items(ctx, live, skip_apps=set(accounts)))
         drift = _bulk_insert(snapshot.drift_items(ctx))
@@ -122,11 +126,11 @@ def launch_campaign(
             data={"campaign": campaign.pk, "size": campaign.snapshot_size, "source": campaign.snapshot_source},
         )
         for reviewer in Person.objects.filter(review_items__campaign=campaign).distinct():
-            _tell_reviewer(campaign, reviewer, intro="You have access to review")
+            tell_reviewer(campaign, reviewer, intro="You have access to review")
     return campaign
 
 
-def _tell_reviewer(campaign: ReviewCampaign, reviewer: Person, *, intro: str) -> None:
+def tell_reviewer(campaign: ReviewCampaign, reviewer: Person, *, intro: str) -> None:
     notify_person(
         reviewer,
         subject=f"Access review: {campaign.name} (due {campaign.due_at:%Y-%m-%d})",
@@ -236,9 +240,29 @@ def submit_review(*, campaign_id: int, reviewer: Person) -> int:
             actor=Actor.of_person(reviewer),
             data={"campaign": campaign.pk, "items": len(items), "revokes": len(revokes)},
         )
+        _record_kept([i.pk for i in items if i.decision == D.KEEP and i.grant_id], campaign, reviewer)
         _execute(revokes, actor=Actor.of_person(reviewer))
         _confirm_after_commit(campaign.pk)
     return len(items)
+
+
+def _record_kept(item_ids: list[int], campaign: ReviewCampaign, reviewer: Person) -> None:
+    """One event per kept grant once the decision is final (it comments on the grant's Jira issue)."""
+    items = ReviewItem.objects.filter(pk__in=item_ids).select_related("grant__request", "grant__person", "application")
+    record_many(
+        [
+            {
+                "action": "review.kept",
+                "grant": item.grant,
+                "subject": item.grant.person,
+                "message": f"{reviewer.email} kept {item.account_email}'s access to {item.application.name} "
+                f"{item.role_label} in {campaign.name!r}: {item.reason}".strip(),
+                "data": {"campaign": campaign.pk, "item": item.pk},
+            }
+            for item in items
+        ],
+        actor=Actor.of_person(reviewer),
+    )
 
 
 # --- Execution ----------------------------------------------------------------------------------
@@ -449,7 +473,7 @@ def send_reminders(*, now: datetime | None = None) -> int:
             with transaction.atomic():
                 reviewer = Person.objects.get(pk=row["reviewer_id"])
                 campaign.items.filter(reviewer=reviewer, submitted_at__isnull=True).update(reminded_at=now)
-                _tell_reviewer(
+                tell_reviewer(
                     campaign, reviewer, intro=f"Reminder: {row['pending']} of {row['total']} items still need you"
                 )
                 record(
@@ -461,6 +485,11 @@ def send_reminders(*, now: datetime | None = None) -> int:
                 )
             sent += 1
     return sent
+
+
+def move_to_reviewer(items: QuerySet[ReviewItem], reviewer: Person, now: datetime, note: str) -> int:
+    """Hand unsubmitted items to another reviewer, remembering whose they were."""
+    return items.update(escalated_from=F("reviewer"), reviewer=reviewer, escalated_at=now, routing_note=note)
 
 
 def escalate_overdue(*, now: datetime | None = None) -> int:
@@ -476,15 +505,10 @@ def escalate_overdue(*, now: datetime | None = None) -> int:
             items = campaign.items.filter(submitted_at__isnull=True).exclude(reviewer=fallback)
             if not campaign.allow_self_review:
                 items = items.exclude(person=fallback)
-            count = items.update(
-                escalated_from=F("reviewer"),
-                reviewer=fallback,
-                escalated_at=now,
-                routing_note="escalated to the fallback reviewer before the due date",
-            )
+            count = move_to_reviewer(items, fallback, now, "escalated to the fallback reviewer before the due date")
             if not count:
                 continue
-            _tell_reviewer(campaign, fallback, intro=f"Escalated to you: {count} unfinished items")
+            tell_reviewer(campaign, fallback, intro=f"Escalated to you: {count} unfinished items")
             record(
                 "review.escalated",
                 f"{count} unsubmitted items of {campaign.name!r} escalated to {fallback.email}.",

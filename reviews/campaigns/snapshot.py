@@ -210,9 +210,10 @@ def drift_items(ctx: Context) -> Iterator[ReviewItem]:
             "person_id", "role__group_mappings__group_id"
         )
     )
-    memberships = GroupMembership.objects.filter(group__in=scoped_groups).values_list(
-        "person_id", "group_id", "group__name", "since"
-    )
+    memberships = GroupMembership.objects.filter(group__in=scoped_groups)
+    if ctx.campaign.person_id:
+        memberships = memberships.filter(person_id=ctx.campaign.person_id)
+    memberships = memberships.values_list("person_id", "group_id", "group__name", "since")
     for person_id, group_id, group_name, since in memberships.iterator(chunk_size=BATCH):
         if (person_id, group_id) in explained:
             continue

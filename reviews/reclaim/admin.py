@@ -6,13 +6,22 @@ Thin: saving a policy asks the service to close the open cases the change no lon
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path
 from django.utils import timezone
 
+from governance.adminkit import ReadOnlyAdmin
 from governance.catalog_code.admin import files_owned_admins
+from governance.errors import GovernanceError
+from governance.lifecycle.activity import record_activity
 from governance.services import Actor
+from reviews.campaigns.accounts_import import ImportRejected
 from reviews.models import ClosedReclaimCase, OpenReclaimCase, ReclaimCase, ReclaimPolicy
+from reviews.reclaim.activity_import import parse_activity_file
 from reviews.reclaim.services import apply_policy_change
 
 Outcome = ReclaimCase.Outcome
@@ -48,6 +57,55 @@ class ReclaimPolicyAdmin(admin.ModelAdmin):
         ("Warning", {"fields": ("warn", "warning_text")}),
         ("Exclusions", {"fields": ("excluded_groups", "excluded_people")}),
     )
+
+    change_list_template = "reviews/admin_reclaim_policies.html"
+
+    def get_urls(self):
+        own = [
+            path(
+                "import-activity/",
+                self.admin_site.admin_view(self.import_activity_view),
+                name="reviews_reclaim_import_activity",
+            )
+        ]
+        return own + super().get_urls()
+
+    def import_activity_view(self, request: HttpRequest) -> HttpResponse:
+        """Upload a CSV/XLSX of application activity (thin: parse, then one service call)."""
+        if not request.user.has_perm("catalog.add_appactivity") or not request.user.has_perm(
+            "catalog.change_appactivity"
+        ):
+            raise PermissionDenied
+        error, row_errors = "", []
+        upload = request.FILES.get("file") if request.method == "POST" else None
+        if request.method == "POST" and upload is None:
+            error = "Choose a CSV or XLSX file."
+        elif upload is not None:
+            try:
+                rows = parse_activity_file(upload.name, upload.read())
+                result = record_activity(
+                    rows=rows, source=f"import:{upload.name}"[:40], actor=Actor.of_admin(request.user), label="file"
+                )
+            except ImportRejected as exc:
+                error, row_errors = exc.message.split(":")[0] + ": nothing was imported. Fix these rows:", exc.errors
+            except GovernanceError as exc:
+                error = f"Nothing was imported: {exc.message}"
+            else:
+                self.message_user(
+                    request,
+                    f"{result.received} rows imported: {result.created} new, {result.updated} newer, "
+                    f"{result.unchanged} unchanged.",
+                    messages.SUCCESS,
+                )
+                return redirect("admin:reviews_reclaimpolicy_changelist")
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Import application activity",
+            "error": error,
+            "row_errors": row_errors,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "reviews/admin_activity_import.html", context)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         def outcome(value: str) -> Count:
@@ -102,19 +160,10 @@ class ReclaimPolicyAdmin(admin.ModelAdmin):
                 self.message_user(request, f"{closed} open reclaim cases closed by this change.", messages.INFO)
 
 
-class _CaseAdmin(admin.ModelAdmin):
+class _CaseAdmin(ReadOnlyAdmin):
     list_select_related = ("person", "application", "grant", "group")
     search_fields = ("person__email", "person__name", "application__slug")
     date_hierarchy = "opened_at"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
     @admin.display(description="access")
     def access(self, case: ReclaimCase) -> str:

@@ -127,7 +127,6 @@ def _excluded_people(policy: ReclaimPolicy) -> set[int]:
 def _targets(policy: ReclaimPolicy) -> tuple[dict[Key, Target], int]:
     """Every piece of access to the application, with each person's activity; and leavers skipped."""
     app = policy.application
-    deprovisioned = Person.Status.DEPROVISIONED
     activity: dict[int, datetime] | None = None
     if policy.activity_source == ReclaimPolicy.ActivitySource.APP_ACTIVITY:
         activity = dict(AppActivity.objects.filter(application=app).values_list("person_id", "last_activity_at"))
@@ -136,7 +135,7 @@ def _targets(policy: ReclaimPolicy) -> tuple[dict[Key, Target], int]:
 
     def add(person_id: int, status: str, last_login: datetime | None, grant_id=None, group_id=None) -> None:
         nonlocal skipped
-        if status == deprovisioned:  # the leaver path handles these
+        if status != Person.Status.ACTIVE:  # suspended or gone: the leaver path handles these
             skipped += 1
             return
         seen = activity.get(person_id) if activity is not None else last_login

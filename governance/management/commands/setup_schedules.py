@@ -14,6 +14,7 @@ SCHEDULES: dict[str, tuple[str, int]] = {
     "send due Jira updates": ("governance.tasks.sweep_jira_updates", 1),
     "send due messages": ("governance.tasks.sweep_messages", 1),
     "sync directories and detect drift": ("governance.tasks.sync_directories_and_detect_drift", 60),
+    "lifecycle: joiners, movers, leavers": ("governance.tasks.run_lifecycle", 5),
     "remind reviewers": ("reviews.campaigns.tasks.send_review_reminders", 60 * 24),
     "escalate overdue reviews": ("reviews.campaigns.tasks.escalate_reviews", 60),
     "close due review campaigns": ("reviews.campaigns.tasks.close_due_campaigns", 15),

@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('catalog', '0005_sync_departure_state_and_writable'),
-        ('governance', '0009_outbox_engine'),
+        ('governance', '0010_lifecycle_offboarding'),
     ]
 
     operations = [

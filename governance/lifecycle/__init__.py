@@ -1,0 +1,1 @@
+"""Joiners, movers and leavers: lifecycle changes that end and begin access without anyone asking."""

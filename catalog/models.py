@@ -39,6 +39,11 @@ class Person(models.Model):
         max_length=40, blank=True, help_text="The connector whose directory sync last reported this person."
     )
     external_id = models.CharField(max_length=200, blank=True, help_text="The person's id in that directory.")
+    atlassian_account_id = models.CharField(
+        max_length=128,
+        blank=True,
+        help_text="Their Atlassian account id, to match Jira approvals when Jira hides the email address.",
+    )
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL,
         null=True,

@@ -44,6 +44,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "governance.api.errors.UnstorableInputMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -184,11 +185,11 @@ AXES_SENSITIVE_PARAMETERS = ["password", "csrfmiddlewaretoken"]  # masked in its
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["governance.api.authentication.BearerTokenAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["governance.api.authentication.HasApiToken"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PERMISSION_CLASSES": ["governance.api.authentication.HasTokenScope"],
+    "DEFAULT_SCHEMA_CLASS": "governance.api.schema.ScopedAutoSchema",
     "EXCEPTION_HANDLER": "governance.api.errors.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["governance.api.parsers.StrictJSONParser"],
     "UNAUTHENTICATED_USER": None,
 }
 SPECTACULAR_SETTINGS = {
@@ -252,6 +253,10 @@ GATEHOUSE = {
     # (ISO-8601 lead times; each applies to grants longer than it).
     "CONTRACTOR_DEFAULT_DAYS": env.int("GATEHOUSE_CONTRACTOR_DEFAULT_DAYS", default=30),
     "EXPIRY_WARNINGS": env.list("GATEHOUSE_EXPIRY_WARNINGS", default=["PT1H", "P1D"]),
+    # Review account lists (CSV/XLSX): refused above this size, before they are parsed; an XLSX
+    # whose parts unpack to more than UNPACKED_MAX_BYTES is refused before it is opened.
+    "ACCOUNT_LIST_MAX_BYTES": env.int("GATEHOUSE_ACCOUNT_LIST_MAX_BYTES", default=10 * 1024 * 1024),
+    "ACCOUNT_LIST_UNPACKED_MAX_BYTES": env.int("GATEHOUSE_ACCOUNT_LIST_UNPACKED_MAX_BYTES", default=100 * 1024 * 1024),
     # With SSO on: allow password sign-in for superusers only (break glass; audited, IT_EMAIL told).
     "LOCAL_LOGIN": env.bool("GATEHOUSE_LOCAL_LOGIN", default=False),
     # With SSO on: an approver link asks for SSO sign-in as its addressee before it opens.
@@ -320,6 +325,8 @@ JIRA_CATALOG_FIELD_ID = env.str("JIRA_CATALOG_FIELD_ID", default="")
 JIRA_CATALOG_CONTEXT_ID = env.str("JIRA_CATALOG_CONTEXT_ID", default="")
 # An empty JIRA_ENABLED (as copied from .env.example) means "not said": on when a URL is set.
 JIRA_ENABLED = env.bool("JIRA_ENABLED") if env.str("JIRA_ENABLED", default="") else bool(JIRA_BASE_URL)
+# API decisions on requests with a Jira issue count only when JSM's approval record agrees.
+JIRA_VERIFY_APPROVALS = env.bool("JIRA_VERIFY_APPROVALS", default=False)
 # Removals decided by reviews and Auto Reclaim get an issue of their own in this project, resolved
 # with this transition once the provider confirms the removal.
 JIRA_TICKETS = {

@@ -23,3 +23,8 @@ urlpatterns = [
         name="api-docs",
     ),
 ]
+
+handler400 = "governance.api.errors.bad_request"
+handler403 = "governance.api.errors.permission_denied"
+handler404 = "governance.api.errors.page_not_found"
+handler500 = "governance.api.errors.server_error"

@@ -12,6 +12,14 @@ if os.environ.get("TEST_DATABASE_URL"):
     import environ
 
     DATABASES = {"default": environ.Env.db_url_config(os.environ["TEST_DATABASE_URL"])}
+else:
+    import tempfile
+
+    # A file, not shared-cache memory: the concurrency tests' threads then meet SQLite's real
+    # locking (WAL, busy timeout, IMMEDIATE transactions), as the product runs it.
+    DATABASES["default"]["TEST"] = {
+        "NAME": os.path.join(tempfile.gettempdir(), f"gatehouse-test-{os.getpid()}.sqlite3")
+    }
 
 # Tasks run inline in the test process (enqueue happens on commit).
 Q_CLUSTER = {**Q_CLUSTER, "sync": True}

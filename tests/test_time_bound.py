@@ -101,7 +101,8 @@ def test_it_gives_contractors_expiring_access_by_default(company, maximum, expec
     assert AuditEvent.objects.get(request=request, action="request.submitted").data["duration_source"] == (
         "the contractor default"
     )
-    assert submit(key="IT-2", requester="charlie@example.com", role="reader", duration=None).duration is None
+    # Not a contractor: the role's maximum when it has one (never an open end under a maximum), else no end.
+    assert submit(key="IT-2", requester="charlie@example.com", role="reader", duration=None).duration == maximum
 
 
 @pytest.mark.parametrize("offset,expired", [(-1, False), (0, True), (1, True)])

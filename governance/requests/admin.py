@@ -152,7 +152,7 @@ class PolicyStepInline(admin.TabularInline):
 
 @admin.register(ApprovalPolicy)
 class ApprovalPolicyAdmin(admin.ModelAdmin):
-    list_display = ("name", "scope", "version", "is_active", "updated_at")
+    list_display = ("name", "scope", "version", "distinct_approvers", "is_active", "updated_at")
     list_filter = ("is_active", "risk_tier")
     search_fields = ("name", "application__name", "role__name")
     list_select_related = ("application", "role__application")

@@ -26,6 +26,19 @@ class ApprovalPolicy(models.Model):
         related_name="+",
         help_text="Who decides a step when its own approvers are missing, inactive or the requester.",
     )
+
+    class Separation(models.TextChoices):
+        BY_RISK = "by_risk", "For high and privileged applications"
+        ALWAYS = "always", "Always"
+        NEVER = "never", "Never"
+
+    distinct_approvers = models.CharField(
+        max_length=10,
+        choices=Separation.choices,
+        default=Separation.BY_RISK,
+        help_text="Separation of duties: whoever decided one step is not eligible for a later step "
+        "(the step falls back as for a missing approver).",
+    )
     exception_policy = models.ForeignKey(
         "self",
         null=True,
@@ -64,6 +77,12 @@ class ApprovalPolicy(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} (v{self.version})"
+
+    def requires_distinct_approvers(self, application: Application) -> bool:
+        """Whether a request for `application` routed by this policy needs a new person per step."""
+        if self.distinct_approvers == self.Separation.BY_RISK:
+            return application.risk_tier in (Application.RiskTier.HIGH, Application.RiskTier.PRIVILEGED)
+        return self.distinct_approvers == self.Separation.ALWAYS
 
     @property
     def scope_label(self) -> str:
@@ -151,6 +170,19 @@ class AccessRequest(models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["status", "created_at"]), models.Index(fields=["beneficiary", "status"])]
+        constraints = [
+            # One open request per person and role (extension requests are per grant), in the database.
+            models.UniqueConstraint(
+                fields=["beneficiary", "role"],
+                condition=Q(status__in=("pending_approval", "approved", "provisioning"), extends_grant__isnull=True),
+                name="one_open_request_per_person_role",
+            ),
+            models.UniqueConstraint(
+                fields=["extends_grant"],
+                condition=Q(status__in=("pending_approval", "approved", "provisioning"), extends_grant__isnull=False),
+                name="one_open_extension_per_grant",
+            ),
+        ]
         permissions = [
             ("decide_any_step", "Can approve or deny any step (recorded as an override)"),
             ("decide_step", "Can approve or deny steps routed to them from the admin"),

@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('catalog', '0005_sync_departure_state_and_writable'),
-        ('governance', '0010_lifecycle_offboarding'),
+        ('governance', '0011_trust_scoped_tokens_and_uniqueness'),
     ]
 
     operations = [

@@ -154,9 +154,10 @@ def test_publications_are_coalesced_and_scheduled_hourly(company, jira_on, emu):
     c.app("two")
     assert JiraUpdate.objects.filter(kind=JiraUpdate.Kind.PUBLISH_CATALOG, status="queued").count() == 1
     assert tasks.publish_jira_catalog().startswith("queued Jira update")
-    from governance.management.commands.setup_schedules import SCHEDULES
+    from governance.schedules import SCHEDULES
 
-    assert SCHEDULES["publish the catalog to Jira"] == ("governance.tasks.publish_jira_catalog", 60)
+    publish = SCHEDULES["publish the catalog to Jira"]
+    assert (publish["func"], publish["minutes"]) == ("governance.tasks.publish_jira_catalog", 60)
 
 
 def test_nothing_is_queued_without_the_field_settings(company, settings, emu):

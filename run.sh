@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install and run Gatehouse on this machine: SQLite, the built-in `local` directory, demo data,
-# the web server on http://127.0.0.1:8000 and a django-q2 task cluster. Ctrl-C stops both.
+# the web server on http://127.0.0.1:8000, the django-q2 task clusters and the expiry timer.
+# Ctrl-C stops them all.
 set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/venv.sh requirements.txt

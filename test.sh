@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Install what the tests need and run the whole suite: lint, migrations check, the tests on SQLite,
 # then again on PostgreSQL (installed from Debian's packages and started on 127.0.0.1 if absent).
+# Both passes include the schemathesis run over the OpenAPI schema (tests/test_api_schemathesis.py,
+# bounded examples, 0 server errors), the authorization matrix and the concurrency tests.
 # Redis (Debian's package, on a free loopback port) serves the cluster kill test's Redis broker.
 # SKIP_POSTGRES=1 skips the PostgreSQL pass (never in CI).
 set -euo pipefail

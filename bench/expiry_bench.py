@@ -1,11 +1,12 @@
 """How late is removal when thousands of grants expire in the same minute?
 
 Builds N active grants (one local group each, via bulk inserts) expiring evenly over one minute
-starting a few seconds from now, then runs the expiry timer as the task cluster would (one run a
-minute) while a real task cluster (`manage.py qcluster`, --workers) executes the removals, as in
-production. Prints the lags from `expires_at` to the grant ending (removal queued) and to the
-removal confirmed by the provider (p50, p99, max), and the timer's queries per expired grant
-(the cluster's queries are not counted here). --inline runs the removals in the timer's process.
+starting a few seconds from now, then runs the expiry timer loop as `manage.py expiry_timer` does
+(a process of its own, never a task-cluster worker) while a real task cluster (`manage.py qcluster`,
+--workers) executes the removals, as in production. Prints the lags from `expires_at` to the grant
+ending (removal queued) and to the removal confirmed by the provider (p50, p99, max), and the
+timer's queries per expired grant (the cluster's queries are not counted here). --inline runs the
+removals in the timer's process.
 
     .venv/bin/python bench/expiry_bench.py [--grants 10000] [--database-url postgres://…]
 """
@@ -20,6 +21,7 @@ from _setup import counting_queries, django_up, percentile, task_cluster
 
 
 def build(n: int, lead_seconds: float) -> None:
+    from django.db.models import F
     from django.utils import timezone
 
     from catalog.models import Application, GroupMembership, IdpGroup, Person, Role, RoleGroup
@@ -34,7 +36,9 @@ def build(n: int, lead_seconds: float) -> None:
         [Person(email=f"p{i}@bench.example", name=f"P {i}") for i in range(n)], batch_size=2000
     )
     now = timezone.now()
-    start = now + timedelta(seconds=lead_seconds)
+    # Built a day ahead, then moved to `lead_seconds` from the end of the build in one UPDATE: a slow
+    # build (a loaded machine) must not leave grants overdue before the timer even starts.
+    start = now + timedelta(days=1)
     grants = Grant.objects.bulk_create(
         [
             Grant(
@@ -72,17 +76,21 @@ def build(n: int, lead_seconds: float) -> None:
     GroupMembership.objects.bulk_create(
         [GroupMembership(person=p, group=group, origin="gatehouse", since=now) for p in people], batch_size=2000
     )
+    shift = start - (timezone.now() + timedelta(seconds=lead_seconds))
+    Grant.objects.update(expires_at=F("expires_at") - shift)
 
 
-def run(n: int) -> dict:
+def run(n: int, timer_seconds: float) -> dict:
     from governance.grants.expiry import run_expiry_timer
     from governance.models import Grant
 
+    timer_end = time.monotonic() + timer_seconds
     with counting_queries() as counter:
-        # The cluster starts the timer once a minute; each run covers the next ~55 seconds.
-        deadline = time.monotonic() + 600
-        while Grant.objects.filter(removed_at__isnull=True).exists() and time.monotonic() < deadline:
-            run_expiry_timer(window_seconds=55)
+        # The timer process's own loop, stopped once every grant is past its expiry.
+        run_expiry_timer(should_stop=lambda: time.monotonic() > timer_end, wait=time.sleep)
+    deadline = time.monotonic() + 600
+    while Grant.objects.filter(removed_at__isnull=True).exists() and time.monotonic() < deadline:
+        time.sleep(1)  # the cluster is still confirming removals
     rows = list(Grant.objects.values_list("expires_at", "ended_at", "removed_at"))
     ended = [(e - x).total_seconds() for x, e, _ in rows if e is not None]
     lags = [(r - x).total_seconds() for x, _, r in rows if r is not None]
@@ -98,17 +106,19 @@ def main() -> None:
     args = parser.parse_args()
     url = django_up(args.database_url, inline_tasks=args.inline)
     started = time.monotonic()
-    build(args.grants, lead_seconds=max(5.0, args.grants / 2000))
+    lead = max(5.0, args.grants / 2000)
+    build(args.grants, lead_seconds=lead)
     mode = "inline" if args.inline else f"cluster of {args.workers} workers"
     print(
         f"database: {url.split('@')[-1]}  grants: {args.grants}  removals: {mode}  "
         f"built in {time.monotonic() - started:.1f}s"
     )
+    timer_seconds = lead + 60 + 2  # until the last grant is due (counted from the end of the build), and a little more
     if args.inline:
-        result = run(args.grants)
+        result = run(args.grants, timer_seconds)
     else:
         with task_cluster(args.workers):
-            result = run(args.grants)
+            result = run(args.grants, timer_seconds)
     lags, ended = result["lags"], result["ended"]
     print(f"removals confirmed: {result['confirmed']}/{args.grants}")
     print(

@@ -2,7 +2,10 @@
 
 The provider is an in-process fake behind the connector interface (tests/fake_directory.py), paged
 200 items per call like a real API, with optional added latency per call. Runs a first sync (all
-new), a second one (nothing changed: must write nothing), and a third after a few changes.
+new), a second one (nothing changed: must write nothing), a third after a few changes, and a
+fourth full pass over the unchanged directory. Providers that list changes (Okta) make the second
+and third incremental (GATEHOUSE_SYNC_FULL_EVERY_HOURS); members of mapped groups are read
+GATEHOUSE_SYNC_CONCURRENCY at a time where the connector can.
 Prints wall time, connector calls, database queries (and writes) and peak Python memory
 (tracemalloc) for each. Nothing is asserted on time.
 
@@ -91,6 +94,7 @@ class OktaProvider:
                 self.emulator.add_member(self.group_ids[g], ids[(g * 37 + k * 13) % args.users])
         for a in range(20):
             self.emulator.add_app(f"Bench app {a}", [self.group_ids[a]])
+        self.emulator.settle()  # the org was set up long before the first sync
         from django.conf import settings
 
         settings.OKTA = {**settings.OKTA, "ORG_URL": self.emulator.base_url, "API_TOKEN": "bench-token"}
@@ -100,10 +104,11 @@ class OktaProvider:
         return _EmulatorCalls(self.emulator)
 
     def change_a_little(self, users: int) -> None:
+        """As an admin would: Okta moves `lastUpdated` / `lastMembershipUpdated`."""
         for i in range(0, users, 100):
-            self.emulator.users[self.user_ids[i]]["profile"]["title"] = "Promoted"
-        members = self.emulator.members[self.group_ids[0]]
-        members.pop(next(iter(members)))
+            self.emulator.update_user(self.user_ids[i], title="Promoted")
+        group = self.group_ids[0]
+        self.emulator.remove_member(group, next(iter(self.emulator.members[group])))
 
 
 class GoogleProvider:
@@ -162,6 +167,7 @@ class _EmulatorCalls(dict):
 
     def clear(self) -> None:
         self.emulator.calls.clear()
+        self.emulator.max_in_flight = 0
 
 
 def _is_id(part: str) -> bool:
@@ -182,7 +188,7 @@ def map_groups(args, connector: str = "benchidp", external_ids: list[str] | None
     RoleGroup.objects.bulk_create([RoleGroup(role=r, group=g) for r, g in zip(roles, groups, strict=True)])
 
 
-def measure(label: str, provider) -> None:
+def measure(label: str, provider, *, full: bool = False) -> None:
     from django.db import connection
 
     from provisioning.sync.services import sync_directory
@@ -197,14 +203,17 @@ def measure(label: str, provider) -> None:
     tracemalloc.start()
     started = time.perf_counter()
     with connection.execute_wrapper(count):
-        run = sync_directory(provider.name)
+        run = sync_directory(provider.name, full=full)
     wall = time.perf_counter() - started
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     writes = sum(s in ("INSERT", "UPDATE", "DELETE") for s in statements)
-    print(f"\n{label}: {run.status} {run.error}")
+    print(f"\n{label}: {run.status} ({run.kind}) {run.error}")
     print(f"  wall time        {wall:8.2f} s (tracemalloc on: slower than without)")
-    print(f"  connector calls  {sum(provider.calls.values()):8d}  {dict(provider.calls)}")
+    calls = provider.calls
+    print(f"  connector calls  {sum(calls.values()):8d}  {dict(calls)}")
+    if hasattr(calls, "emulator"):
+        print(f"  most in flight   {calls.emulator.max_in_flight:8d}  (requests the emulator answered at once)")
     print(f"  database queries {len(statements):8d}  (writes {writes}, incl. the SyncRun row)")
     print(f"  peak memory      {peak / 1e6:8.1f} MB")
     print(
@@ -247,6 +256,7 @@ def main() -> None:
             provider.users[f"00u{i:06d}"].title = "Promoted"
         provider.members["00g00000"].pop()
     measure("third sync (1% changed)", provider)
+    measure("fourth sync (nothing changed, full pass forced)", provider, full=True)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from catalog.durations import LONGEST, format_iso_duration, parse_iso_duration
+from catalog.registries import connector_choices
 
 
 class Person(models.Model):
@@ -39,6 +40,11 @@ class Person(models.Model):
         max_length=40, blank=True, help_text="The connector whose directory sync last reported this person."
     )
     external_id = models.CharField(max_length=200, blank=True, help_text="The person's id in that directory.")
+    atlassian_account_id = models.CharField(
+        max_length=128,
+        blank=True,
+        help_text="Their Atlassian account id, to match Jira approvals when Jira hides the email address.",
+    )
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -252,7 +258,7 @@ class Role(models.Model):
 class IdpGroup(models.Model):
     """A group in an identity provider. `connector` names the provider (see provisioning)."""
 
-    connector = models.CharField(max_length=40, default="local")
+    connector = models.CharField(max_length=40, default="local", choices=connector_choices)
     external_id = models.CharField(max_length=200)
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)

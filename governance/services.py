@@ -24,13 +24,20 @@ from governance.requests.services import (
     submit_request,
     validate_duration,
 )
-from governance.tokens.services import create_api_token, revoke_api_token, verify_api_token
+from governance.tokens.services import (
+    check_actor,
+    create_api_token,
+    revoke_api_token,
+    rotate_api_token,
+    verify_api_token,
+)
 
 __all__ = [
     "Actor",
     "RequestInput",
     "activate_grant",
     "cancel_request",
+    "check_actor",
     "create_api_token",
     "current_step",
     "decide_step",
@@ -47,6 +54,7 @@ __all__ = [
     "review_emergency",
     "revoke_api_token",
     "revoke_grant",
+    "rotate_api_token",
     "start_grant",
     "submit_request",
     "validate_duration",

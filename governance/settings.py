@@ -7,6 +7,8 @@ from pathlib import Path
 
 import environ
 
+from provisioning.connectors import read_environment as read_connector_environment
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -44,6 +46,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "governance.api.errors.UnstorableInputMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -182,11 +185,11 @@ AXES_SENSITIVE_PARAMETERS = ["password", "csrfmiddlewaretoken"]  # masked in its
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["governance.api.authentication.BearerTokenAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["governance.api.authentication.HasApiToken"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PERMISSION_CLASSES": ["governance.api.authentication.HasTokenScope"],
+    "DEFAULT_SCHEMA_CLASS": "governance.api.schema.ScopedAutoSchema",
     "EXCEPTION_HANDLER": "governance.api.errors.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["governance.api.parsers.StrictJSONParser"],
     "UNAUTHENTICATED_USER": None,
 }
 SPECTACULAR_SETTINGS = {
@@ -216,6 +219,16 @@ Q_CLUSTER = {
     "save_limit": 1000,
     "label": "Tasks",
     "sync": env.bool("Q_SYNC", default=False),
+    # Long-running scheduled work (the directory sync) runs on a second cluster of its own, started
+    # with Q_CLUSTER_NAME=long: a task timeout that fits a full sync, and (database broker) a retry
+    # beyond it, so a long run is neither cut nor delivered twice. See the schedules table (README).
+    "ALT_CLUSTERS": {
+        "long": {
+            "workers": env.int("Q_LONG_WORKERS", default=1),
+            "timeout": env.int("Q_LONG_TIMEOUT", default=3600),
+            "retry": env.int("Q_LONG_RETRY", default=3660),
+        }
+    },
 }
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
@@ -230,6 +243,9 @@ GATEHOUSE = {
     "CHANGE_BACKOFF_MAX_SECONDS": env.int("GATEHOUSE_CHANGE_BACKOFF_MAX_SECONDS", default=3600),
     # A change claimed by a worker for longer than this is taken to be abandoned (worker died).
     "CHANGE_LEASE_SECONDS": env.int("GATEHOUSE_CHANGE_LEASE_SECONDS", default=300),
+    # A directory sync that has not reported progress for this long is taken to have died: it is
+    # marked failed, and the next sync of that directory may start.
+    "SYNC_LEASE_SECONDS": env.int("GATEHOUSE_SYNC_LEASE_SECONDS", default=600),
     # Every outbox: a task handed to the broker but not started after this long is presumed lost
     # (a broker that dropped it); the sweep then queues its rows again.
     "OUTBOX_PENDING_SECONDS": env.int("GATEHOUSE_OUTBOX_PENDING_SECONDS", default=600),
@@ -250,6 +266,10 @@ GATEHOUSE = {
     # (ISO-8601 lead times; each applies to grants longer than it).
     "CONTRACTOR_DEFAULT_DAYS": env.int("GATEHOUSE_CONTRACTOR_DEFAULT_DAYS", default=30),
     "EXPIRY_WARNINGS": env.list("GATEHOUSE_EXPIRY_WARNINGS", default=["PT1H", "P1D"]),
+    # Review account lists (CSV/XLSX): refused above this size, before they are parsed; an XLSX
+    # whose parts unpack to more than UNPACKED_MAX_BYTES is refused before it is opened.
+    "ACCOUNT_LIST_MAX_BYTES": env.int("GATEHOUSE_ACCOUNT_LIST_MAX_BYTES", default=10 * 1024 * 1024),
+    "ACCOUNT_LIST_UNPACKED_MAX_BYTES": env.int("GATEHOUSE_ACCOUNT_LIST_UNPACKED_MAX_BYTES", default=100 * 1024 * 1024),
     # With SSO on: allow password sign-in for superusers only (break glass; audited, IT_EMAIL told).
     "LOCAL_LOGIN": env.bool("GATEHOUSE_LOCAL_LOGIN", default=False),
     # With SSO on: an approver link asks for SSO sign-in as its addressee before it opens.
@@ -264,38 +284,32 @@ GATEHOUSE = {
 # Mail (approver links, reminders): e.g. smtp+tls://user:password@smtp.example.com:587
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="gatehouse@localhost")
+# Seconds before an SMTP connection or command is abandoned (the message is then retried).
+EMAIL_TIMEOUT = env.float("EMAIL_TIMEOUT", default=10.0)
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    # Signed-link tokens are redacted from every line (Django names the path of 4xx/5xx answers).
-    "filters": {"link_tokens": {"()": "accounts.access_log.RedactLinkTokens"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["link_tokens"]}},
+    # Signed-link tokens and every secret a connector (or Jira) is configured with are masked in every line.
+    "filters": {
+        "link_tokens": {"()": "accounts.access_log.RedactLinkTokens"},
+        "secrets": {"()": "provisioning.connectors.redaction.RedactSecrets"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["link_tokens", "secrets"]}
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     # django-axes reports every sign-in at INFO; failures and lockouts are WARNING.
     "loggers": {"axes": {"level": "WARNING"}},
 }
 
-# --- Microsoft Entra ID connector (provisioning/connectors/entra.py; see docs/entra.md) ------------
-# Unset ENTRA_TENANT_ID/ENTRA_CLIENT_ID means "not configured": groups with connector "entra" then
-# fail with a clear permanent error instead of calling Graph.
-ENTRA = {
-    "TENANT_ID": env.str("ENTRA_TENANT_ID", default=""),
-    "CLIENT_ID": env.str("ENTRA_CLIENT_ID", default=""),
-    # One of: a client secret (inline or read from a file), or a certificate (PEM/PKCS12 path).
-    "CLIENT_SECRET": env.str("ENTRA_CLIENT_SECRET", default=""),
-    "CLIENT_SECRET_FILE": env.str("ENTRA_CLIENT_SECRET_FILE", default=""),
-    "CLIENT_CERTIFICATE_PATH": env.str("ENTRA_CLIENT_CERTIFICATE_PATH", default=""),
-    "CLIENT_CERTIFICATE_PASSWORD": env.str("ENTRA_CLIENT_CERTIFICATE_PASSWORD", default=""),
-    "GRAPH_BASE_URL": env.str("ENTRA_GRAPH_BASE_URL", default="https://graph.microsoft.com/v1.0"),
-    # Seconds before a Graph call is abandoned (then retried later by the outbox).
-    "TIMEOUT_SECONDS": env.float("ENTRA_TIMEOUT_SECONDS", default=30.0),
-    # In-process retries of 429/503/504 by the SDK, and the longest Retry-After waited for in-process;
-    # a longer one is handed to the outbox, which reschedules the change instead of blocking a worker.
-    "MAX_RETRIES": env.int("ENTRA_MAX_RETRIES", default=3),
-    "MAX_RETRY_WAIT_SECONDS": env.float("ENTRA_MAX_RETRY_WAIT_SECONDS", default=30.0),
-}
+# --- Identity-provider connectors (docs/okta.md, docs/entra.md) -----------------------------------
+# Each connector declares its environment variables in provisioning/connectors/<name>/__init__.py;
+# this reads them into one dict per connector (OKTA, ENTRA, …). A connector with none of its
+# credentials set is "not configured" (its groups fail with a clear permanent error); one set only in
+# part fails the start-up check naming what is missing. Secret values are masked in every repr.
+vars().update(read_connector_environment(env))
 
 # --- Jira Cloud write-back (docs/jira.md) ------------------------------------------------------
 # Comments, the `gatehouse` issue property and optional transitions on the request's Jira issue.
@@ -315,6 +329,8 @@ if not JIRA_API_TOKEN and JIRA_API_TOKEN_FILE:
 JIRA_TRANSITIONS = env.dict("JIRA_TRANSITIONS", default={})
 # An empty JIRA_ENABLED (as copied from .env.example) means "not said": on when a URL is set.
 JIRA_ENABLED = env.bool("JIRA_ENABLED") if env.str("JIRA_ENABLED", default="") else bool(JIRA_BASE_URL)
+# API decisions on requests with a Jira issue count only when JSM's approval record agrees.
+JIRA_VERIFY_APPROVALS = env.bool("JIRA_VERIFY_APPROVALS", default=False)
 # Removals decided by reviews and Auto Reclaim get an issue of their own in this project, resolved
 # with this transition once the provider confirms the removal.
 JIRA_TICKETS = {
@@ -329,45 +345,6 @@ JIRA = {
     "BACKOFF_MAX_SECONDS": env.int("JIRA_BACKOFF_MAX_SECONDS", default=3600),
     # A row claimed for longer than this is taken to be abandoned (the worker died mid-call).
     "LEASE_SECONDS": env.int("JIRA_LEASE_SECONDS", default=300),
-}
-
-# --- Okta connector (provisioning/connectors/okta.py; see docs/okta.md) -------------------------
-# Either an API token (SSWS) or OAuth 2.0 private-key JWT (client id + private key). Secrets are
-# never logged: OktaConnector.sensitive_parameters names them.
-OKTA = {
-    "ORG_URL": env.str("OKTA_ORG_URL", default=""),
-    "API_TOKEN": env.str("OKTA_API_TOKEN", default=""),
-    "CLIENT_ID": env.str("OKTA_CLIENT_ID", default=""),
-    "PRIVATE_KEY": env.str("OKTA_PRIVATE_KEY", default="", multiline=True),
-    "PRIVATE_KEY_FILE": env.str("OKTA_PRIVATE_KEY_FILE", default=""),
-    "KEY_ID": env.str("OKTA_KEY_ID", default=""),
-    "SCOPES": env.list(
-        "OKTA_SCOPES", default=["okta.users.read", "okta.groups.read", "okta.groups.manage", "okta.apps.read"]
-    ),
-    # Rate-limit retries inside one call (the SDK waits until X-Rate-Limit-Reset); beyond them the
-    # outbox re-queues the change for after the reset. Keep waits below the task timeout (Q_TIMEOUT).
-    "RATE_LIMIT_MAX_RETRIES": env.int("OKTA_RATE_LIMIT_MAX_RETRIES", default=1),
-    "REQUEST_TIMEOUT_SECONDS": env.int("OKTA_REQUEST_TIMEOUT_SECONDS", default=30),
-}
-
-# --- Google Workspace connector (provisioning/connectors/google/; see docs/google.md) ---------------
-# A service account with domain-wide delegation acting as GOOGLE_ADMIN_SUBJECT. Its key (a JSON key
-# file, or the JSON itself) is the only secret; the keys below holding it contain "KEY", so Django's
-# error pages redact them. Unset subject and key mean "not configured".
-GOOGLE = {
-    "CUSTOMER_ID": env.str("GOOGLE_CUSTOMER_ID", default="my_customer"),
-    "ADMIN_SUBJECT": env.str("GOOGLE_ADMIN_SUBJECT", default=""),
-    "SERVICE_ACCOUNT_KEY_FILE": env.str("GOOGLE_SERVICE_ACCOUNT_FILE", default=""),
-    "SERVICE_ACCOUNT_KEY": env.str("GOOGLE_SERVICE_ACCOUNT_JSON", default=""),
-    "DOMAIN": env.str("GOOGLE_DOMAIN", default=""),
-    # The Directory API's root; only tests and proxies change it.
-    "API_URL": env.str("GOOGLE_API_URL", default=""),
-    "TIMEOUT_SECONDS": env.float("GOOGLE_TIMEOUT_SECONDS", default=30.0),
-    # In-call retries of reads (429, 5xx, rate-limit 403s) with exponential backoff; writes are
-    # retried by the outbox only.
-    "MAX_RETRIES": env.int("GOOGLE_MAX_RETRIES", default=3),
-    # Each connector paces itself below this; Google's default quota is 2,400 a minute per admin.
-    "MAX_REQUESTS_PER_MINUTE": env.int("GOOGLE_MAX_REQUESTS_PER_MINUTE", default=1200),
 }
 
 # --- Auto Reclaim (reviews/services/reclaim.py, docs/reclaim.md) ---
@@ -390,6 +367,11 @@ GATEHOUSE.update(
         # backoff from this many seconds, honouring Retry-After, waiting at most this long in total.
         "SYNC_RETRY_BACKOFF_SECONDS": env.float("GATEHOUSE_SYNC_RETRY_BACKOFF_SECONDS", default=2.0),
         "SYNC_RETRY_MAX_WAIT_SECONDS": env.float("GATEHOUSE_SYNC_RETRY_MAX_WAIT_SECONDS", default=60.0),
+        # Providers that list changes since a time (Okta) are synced incrementally between full
+        # passes; a full pass (every user, group and member) runs at least this often. 0: always full.
+        "SYNC_FULL_EVERY_HOURS": env.float("GATEHOUSE_SYNC_FULL_EVERY_HOURS", default=24.0),
+        # Member listings of mapped groups in flight at once (one event loop, or threads for Google).
+        "SYNC_CONCURRENCY": env.int("GATEHOUSE_SYNC_CONCURRENCY", default=8),
     }
 )
 if not 0 <= GATEHOUSE["SYNC_MAX_SHRINK"] < 1:

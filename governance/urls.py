@@ -6,9 +6,11 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from accounts import views as account_views
 from governance.requests import views
+from provisioning.providers import providers_page
 
 urlpatterns = [
     path("admin/login/", account_views.admin_login),
+    path("admin/providers/", admin.site.admin_view(providers_page), name="admin-providers"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("governance.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
@@ -23,3 +25,8 @@ urlpatterns = [
         name="api-docs",
     ),
 ]
+
+handler400 = "governance.api.errors.bad_request"
+handler403 = "governance.api.errors.permission_denied"
+handler404 = "governance.api.errors.page_not_found"
+handler500 = "governance.api.errors.server_error"

@@ -3,6 +3,6 @@
 from provisioning.connectors.local.models import LocalMembership
 from provisioning.fulfilment.models import FulfilmentTask
 from provisioning.outbox.models import MembershipChange
-from provisioning.sync.models import SyncProblem, SyncRun
+from provisioning.sync.models import SyncCursor, SyncProblem, SyncRun
 
-__all__ = ["FulfilmentTask", "LocalMembership", "MembershipChange", "SyncProblem", "SyncRun"]
+__all__ = ["FulfilmentTask", "LocalMembership", "MembershipChange", "SyncCursor", "SyncProblem", "SyncRun"]

@@ -19,6 +19,13 @@ def recover_membership_changes() -> dict[str, int]:
     return services.recover_changes()
 
 
+def fail_abandoned_syncs() -> int:
+    """Directory syncs whose process died are marked failed (they would block the next sync)."""
+    from provisioning.sync.lease import fail_abandoned_runs
+
+    return fail_abandoned_runs()
+
+
 def sync_all_directories() -> list[str]:
     """The scheduled directory sync (drift detection is run after it by governance.tasks)."""
     from provisioning.sync.services import sync_all_directories as sync_all

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Serve Gatehouse: gunicorn and a django-q2 task cluster side by side (run.sh ends here).
-# SIGTERM or Ctrl-C stops both: each main process gets SIGTERM, then STOP_TIMEOUT seconds (default 10)
-# to finish its current request or task, then its whole process group gets SIGKILL. If either one dies, the other is stopped too.
+# Serve Gatehouse (run.sh ends here), four processes side by side: gunicorn, the django-q2 task
+# cluster, the long-task cluster (Q_CLUSTER_NAME=long: directory sync and reclaim sweep, with their own
+# timeout) and the expiry timer (ends each grant on the second).
+# SIGTERM or Ctrl-C stops them all: each main process gets SIGTERM, then STOP_TIMEOUT seconds (default 10)
+# to finish its current request or task, then its whole process group gets SIGKILL. If one dies, the others are stopped too.
 # Each runs in a process group of its own (setsid), so no worker or cluster child is left behind.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +12,10 @@ gunicorn=${GUNICORN_BIN:-.venv/bin/gunicorn}
 
 setsid "$python" manage.py qcluster &
 cluster=$!
+Q_CLUSTER_NAME=long setsid "$python" manage.py qcluster &
+long_cluster=$!
+setsid "$python" manage.py expiry_timer &
+timer=$!
 setsid "$gunicorn" governance.wsgi --bind "${HOST:-127.0.0.1}:${PORT:-8000}" --workers "${WEB_WORKERS:-2}" \
   --access-logfile - --logger-class accounts.access_log.RedactingGunicornLogger --graceful-timeout 5 &
 web=$!
@@ -21,13 +27,13 @@ stop() {
   stopping=1
   # SIGTERM to the two main processes only: each stops its own workers (a django-q2 worker that gets
   # the signal itself dies mid-task and leaves the cluster waiting for it forever).
-  kill -TERM "$web" "$cluster" 2>/dev/null
+  kill -TERM "$web" "$cluster" "$long_cluster" "$timer" 2>/dev/null
   for _ in $(seq $((${STOP_TIMEOUT:-10} * 10))); do
-    alive "$web" || alive "$cluster" || break
+    alive "$web" || alive "$cluster" || alive "$long_cluster" || alive "$timer" || break
     sleep 0.1
   done
   # Whatever is left, whole process groups (negative pids): no orphaned worker survives.
-  kill -KILL -- "-$web" "-$cluster" 2>/dev/null
+  kill -KILL -- "-$web" "-$cluster" "-$long_cluster" "-$timer" 2>/dev/null
   wait 2>/dev/null
   echo "Gatehouse stopped." >&2
 }
@@ -37,5 +43,5 @@ trap stop EXIT
 
 echo "Gatehouse: http://${HOST:-127.0.0.1}:${PORT:-8000}/admin/  API docs: http://${HOST:-127.0.0.1}:${PORT:-8000}/api/docs/"
 # Returns when either process ends, or at once when a trapped signal arrives.
-wait -n "$web" "$cluster"
+wait -n "$web" "$cluster" "$long_cluster" "$timer"
 exit $?

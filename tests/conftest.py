@@ -72,7 +72,7 @@ def api_secret(db) -> str:
     """The full secret of a live API token (as `manage.py create_api_token` would print it)."""
     from governance.services import Actor, create_api_token
 
-    _, secret = create_api_token(name="jira-automation", actor=Actor.system("tests"))
+    _, secret = create_api_token(name="jira-automation", scopes="all", actor=Actor.system("tests"))
     return secret
 
 
@@ -95,6 +95,39 @@ def flaky(db):
     provider = FlakyProvider()
     register(FlakyConnector.name, lambda: FlakyConnector(provider))
     return provider
+
+
+@pytest.fixture
+def emu():
+    """A Jira emulator on 127.0.0.1 holding issue IT-1."""
+    from tests.emulators.jira import JiraEmulator
+
+    with JiraEmulator() as emulator:
+        emulator.add_issue("IT-1")
+        yield emulator
+
+
+@pytest.fixture
+def jira_on(settings, emu):
+    """Jira write-back configured against the emulator."""
+    settings.JIRA_ENABLED = True
+    settings.JIRA_BASE_URL = emu.base_url
+    settings.JIRA_EMAIL = emu.email
+    settings.JIRA_API_TOKEN = emu.api_token
+    settings.JIRA_TRANSITIONS = {}
+    settings.JIRA = {**settings.JIRA, "TIMEOUT_SECONDS": 2.0}
+    return settings
+
+
+@pytest.fixture
+def live_records(company, tasks):
+    """A real request IT-1 and its grant behind the API's sample URLs (so a 401/403 is not a 404)."""
+    from tests import company as c
+
+    with tasks():
+        request = c.submit("IT-1")
+        c.decide(request, company.alice)
+    return request
 
 
 @pytest.fixture

@@ -12,6 +12,14 @@ if os.environ.get("TEST_DATABASE_URL"):
     import environ
 
     DATABASES = {"default": environ.Env.db_url_config(os.environ["TEST_DATABASE_URL"])}
+else:
+    import tempfile
+
+    # A file, not shared-cache memory: the concurrency tests' threads then meet SQLite's real
+    # locking (WAL, busy timeout, IMMEDIATE transactions), as the product runs it.
+    DATABASES["default"]["TEST"] = {
+        "NAME": os.path.join(tempfile.gettempdir(), f"gatehouse-test-{os.getpid()}.sqlite3")
+    }
 
 # Tasks run inline in the test process (enqueue happens on commit).
 Q_CLUSTER = {**Q_CLUSTER, "sync": True}
@@ -22,3 +30,5 @@ STORAGES = {
 }
 # No collected static files in tests: skip whitenoise (it warns about the missing STATIC_ROOT).
 MIDDLEWARE = [m for m in MIDDLEWARE if "whitenoise" not in m]  # noqa: F405
+# Every sync a full pass unless a test asks for incremental ones (tests/test_sync_incremental.py).
+GATEHOUSE = {**GATEHOUSE, "SYNC_FULL_EVERY_HOURS": 0}  # noqa: F405

@@ -116,6 +116,7 @@ def test_it_versions_a_policy_on_each_save(admin_client, company):
         "name": "Default (edited)",
         "risk_tier": "",
         "is_active": "on",
+        "distinct_approvers": "by_risk",
         "fallback_approvers": [company.dana.pk],
         "steps-TOTAL_FORMS": "1",
         "steps-INITIAL_FORMS": "1",

@@ -77,7 +77,7 @@ def rows(company, django_capture_on_commit_callbacks):
             )
         )[0]
         services.decide_step(request=granted, actor=services.Actor.of_person(company.alice), approve=True)
-    services.create_api_token(name="automation", actor=services.Actor.system("tests"))
+    services.create_api_token(name="automation", scopes="all", actor=services.Actor.system("tests"))
     campaign = ReviewCampaign.objects.create(
         name="Q1",
         starts_at=pending.created_at,

@@ -46,17 +46,8 @@ def endpoints() -> list[tuple[str, str, dict]]:
 ENDPOINTS = endpoints()
 
 
-@pytest.fixture
-def live_records(company, tasks):
-    """A real request and grant behind the sample URLs, so a 401 is not a 404 in disguise."""
-    with tasks():
-        request = c.submit("IT-1")
-        c.decide(request, company.alice)
-    return request
-
-
 def revoked_secret() -> str:
-    token, secret = create_api_token(name="old", actor=Actor.system("tests"))
+    token, secret = create_api_token(name="old", scopes="all", actor=Actor.system("tests"))
     revoke_api_token(token=token, actor=Actor.system("tests"))
     return secret
 
@@ -106,7 +97,7 @@ def test_it_accepts_a_valid_token(live_records, api):
 
 
 def test_it_stores_only_a_hash_of_the_secret(db):
-    token, secret = create_api_token(name="jira", actor=Actor.system("tests"))
+    token, secret = create_api_token(name="jira", scopes="all", actor=Actor.system("tests"))
 
     stored = ApiToken.objects.get(pk=token.pk)
     _, prefix, raw = secret.split("_", 2)

@@ -11,7 +11,7 @@ from governance.models import Grant
 
 @pytest.fixture
 def api(db):
-    _, token = services.create_api_token(name="jira", actor=services.Actor.system("test"))
+    _, token = services.create_api_token(name="jira", scopes="all", actor=services.Actor.system("test"))
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
     return client

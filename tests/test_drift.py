@@ -154,7 +154,7 @@ def test_the_governance_task_syncs_then_detects(company, django_capture_on_commi
 
 @pytest.fixture
 def api(db) -> APIClient:
-    _, raw = services.create_api_token(name="jira", actor=services.Actor.system("test"))
+    _, raw = services.create_api_token(name="jira", scopes="all", actor=services.Actor.system("test"))
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
     return client

@@ -9,7 +9,7 @@ import pytest
 from django.core import checks
 from django.views.debug import SafeExceptionReporterFilter
 
-from provisioning.connectors import AddResult, PermanentError, UserRef, connector_for
+from provisioning.connectors import AddResult, PermanentError, UserRef, connector_for, declaration_for
 from provisioning.connectors.google.config import SCOPES
 from provisioning.connectors.google.connector import GoogleConnector
 from tests.emulators.google import GoogleDirectoryEmulator
@@ -109,15 +109,16 @@ def test_the_key_is_declared_sensitive_and_redacted_on_error_pages(settings, goo
 
     assert private_key_pem() not in json.dumps(shown)
     assert shown["ADMIN_SUBJECT"] == ADMIN
-    assert GoogleConnector.sensitive_parameters == ("GOOGLE_SERVICE_ACCOUNT_JSON",)
-    assert set(GoogleConnector.sensitive_parameters) <= set(GoogleConnector.parameters)
-    assert {"GOOGLE_CUSTOMER_ID", "GOOGLE_ADMIN_SUBJECT", "GOOGLE_SERVICE_ACCOUNT_FILE", "GOOGLE_DOMAIN"} <= set(
-        GoogleConnector.parameters
-    )
+    declaration = declaration_for("google")
+    assert [s.env for s in declaration.settings if s.sensitive] == ["GOOGLE_SERVICE_ACCOUNT_JSON"]
+    assert {"GOOGLE_CUSTOMER_ID", "GOOGLE_ADMIN_SUBJECT", "GOOGLE_SERVICE_ACCOUNT_FILE", "GOOGLE_DOMAIN"} <= {
+        s.env for s in declaration.settings
+    }
 
 
 def test_the_start_up_check_reports_a_half_configured_connector(settings, google, tmp_path):
-    from provisioning.connectors.google.checks import check_google_configuration
+    def check_google_configuration():
+        return [m for m in checks.run_checks(tags=["gatehouse"]) if m.obj == "connector google"]
 
     settings.GOOGLE = {"ADMIN_SUBJECT": "", "SERVICE_ACCOUNT_KEY_FILE": "", "SERVICE_ACCOUNT_KEY": ""}
     assert check_google_configuration() == []  # not configured at all: nothing to say
@@ -127,9 +128,14 @@ def test_the_start_up_check_reports_a_half_configured_connector(settings, google
 
     (error,) = check_google_configuration()
 
-    assert error.level == checks.ERROR and error.id == "gatehouse.google.E001"
+    assert error.level == checks.ERROR and error.id == "provisioning.E002"
     assert "cannot read GOOGLE_SERVICE_ACCOUNT_FILE" in error.msg
-    assert error in checks.run_checks()
+    settings.GOOGLE = {"ADMIN_SUBJECT": "", "SERVICE_ACCOUNT_KEY_FILE": str(tmp_path / "key.json")}
+
+    (error,) = check_google_configuration()
+
+    assert error.id == "provisioning.E001"
+    assert error.msg == "Google Workspace is not configured: set GOOGLE_ADMIN_SUBJECT."
 
 
 def test_the_client_is_built_offline_from_the_shipped_discovery_document(google, monkeypatch):

@@ -292,3 +292,16 @@ def test_it_can_not_be_used_after_close(org, connector):
     connector.close()
     with pytest.raises(PermanentError, match="closed"):
         list(connector.iter_groups())
+
+
+def test_it_reads_several_groups_at_once_each_thread_with_its_own_client(google, org):
+    google.latency = 0.05
+    conn = make_connector(google, max_requests_per_minute=0)
+    try:
+        found = conn.read_group_members([EDITORS, "nobody@example.com"], concurrency=2)
+        one_by_one = list(conn.iter_group_members(EDITORS))
+    finally:
+        conn.close()
+    assert found[EDITORS] == one_by_one and one_by_one
+    assert found["nobody@example.com"].status == 404
+    assert google.max_in_flight > 1

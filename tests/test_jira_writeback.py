@@ -18,28 +18,9 @@ from governance.models import AccessRequest, AuditEvent, Grant, JiraUpdate
 from lib.http import parse_retry_after
 from provisioning.models import LocalMembership
 from tests import company as c
-from tests.emulators.jira import JiraEmulator
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 U = JiraUpdate
-
-
-@pytest.fixture
-def emu():
-    with JiraEmulator() as emulator:
-        emulator.add_issue("IT-1")
-        yield emulator
-
-
-@pytest.fixture
-def jira_on(settings, emu):
-    settings.JIRA_ENABLED = True
-    settings.JIRA_BASE_URL = emu.base_url
-    settings.JIRA_EMAIL = emu.email
-    settings.JIRA_API_TOKEN = emu.api_token
-    settings.JIRA_TRANSITIONS = {}
-    settings.JIRA = {**settings.JIRA, "TIMEOUT_SECONDS": 2.0}
-    return settings
 
 
 @pytest.fixture

@@ -76,7 +76,7 @@ def test_it_stops_both_processes_cleanly(database, tmp_path, how, status):
     log = tmp_path / "serve.log"
     process = start(database, log)
     try:
-        wait_for(log, "Listening at", "Q Cluster", "running.")
+        wait_for(log, "Listening at", "Q Cluster", "running.", "expiry timer running")
         if how == "term":
             process.send_signal(signal.SIGTERM)
         else:
@@ -88,6 +88,7 @@ def test_it_stops_both_processes_cleanly(database, tmp_path, how, status):
     text = log.read_text()
     assert "has stopped." in text and "Shutting down: Master" in text, text[-3000:]  # graceful, not SIGKILL
     assert "Gatehouse stopped." in text
+    assert "expiry timer stopped" in text  # the timer process left on SIGTERM, between two passes
     for line in text.splitlines():
         if "Listening at:" in line:
             gunicorn_pid = int(line.rsplit("(", 1)[1].rstrip(")"))

@@ -5,7 +5,9 @@
 
 from __future__ import annotations
 
-from django.http import Http404
+from django.core.exceptions import RequestDataTooBig
+from django.http import Http404, HttpRequest, HttpResponseBadRequest, JsonResponse
+from django.views import defaults
 from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
@@ -46,7 +48,19 @@ def error_body(code: str, message: str, fields: dict | None = None, **extra) -> 
     if fields:
         body["fields"] = fields
     body.update(extra)
-    return {"error": body}
+    return {"error": _printable(body)}
+
+
+def _printable(value):
+    """`value` with lone surrogates (which JSON output cannot encode) escaped: error messages may
+    quote the input that was refused."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_printable(key): _printable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_printable(item) for item in value]
+    return value
 
 
 def exception_handler(exc, context):
@@ -84,4 +98,56 @@ ERROR = inline_serializer(
         )
     },
 )
-ERRORS = {code: OpenApiResponse(ERROR) for code in (400, 401, 403, 404, 409)}
+ERRORS = {code: OpenApiResponse(ERROR) for code in (400, 401, 403, 404, 409, 413)}
+
+
+def is_api_path(path: str) -> bool:
+    return path.startswith("/api/")
+
+
+def json_error(status_code: int, code: str, message: str) -> JsonResponse:
+    return JsonResponse(error_body(code, message), status=status_code)
+
+
+def page_not_found(request: HttpRequest, exception=None):
+    """Django's 404 for pages; the JSON error shape under /api/ (unknown paths, non-numeric ids)."""
+    if is_api_path(request.path):
+        return json_error(404, "not_found", f"No API endpoint at {request.path}.")
+    return defaults.page_not_found(request, exception)
+
+
+def bad_request(request: HttpRequest, exception=None):
+    if is_api_path(request.path):
+        if isinstance(exception, RequestDataTooBig):
+            return json_error(413, "too_large", "The request body is too large.")
+        return json_error(400, "bad_request", "The request could not be read.")
+    return defaults.bad_request(request, exception)
+
+
+def permission_denied(request: HttpRequest, exception=None):
+    if is_api_path(request.path):
+        return json_error(403, "forbidden", "Not allowed.")
+    return defaults.permission_denied(request, exception)
+
+
+def server_error(request: HttpRequest):
+    if is_api_path(request.path):
+        return json_error(500, "server_error", "Something went wrong on our side; it has been logged.")
+    return defaults.server_error(request)
+
+
+class UnstorableInputMiddleware:
+    """Refuses a path or query string holding a NUL byte (no database can store one): a 400,
+    in the JSON error shape under /api/."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest):
+        query = request.META.get("QUERY_STRING", "")
+        if "\x00" in request.path or "%00" in query or "\x00" in query:
+            message = "The address holds a NUL character, which is not allowed."
+            if is_api_path(request.path):
+                return json_error(400, "invalid", message)
+            return HttpResponseBadRequest(message, content_type="text/plain")
+        return self.get_response(request)

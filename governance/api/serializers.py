@@ -4,27 +4,54 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from catalog.durations import format_iso_duration, parse_iso_duration
+from catalog.durations import describe_duration_problem, format_iso_duration, parse_iso_duration
+
+ISSUE_KEY = r"^[A-Za-z][A-Za-z0-9_]*-\d+$"
 
 
+@extend_schema_field({"type": "string", "format": "duration", "example": "P7D"})
 class IsoDurationField(serializers.Field):
-    """An ISO-8601 duration such as PT6H or P7D, in both directions."""
-
-    default_error_messages = {"invalid": "Use a positive ISO-8601 duration such as PT6H or P7D."}
+    """An ISO-8601 duration such as PT6H, P7D or P2W, in both directions."""
 
     def to_internal_value(self, data) -> timedelta:
         parsed = parse_iso_duration(data)
         if parsed is None:
-            self.fail("invalid")
+            raise serializers.ValidationError(describe_duration_problem(data), code="invalid")
         return parsed
 
     def to_representation(self, value: timedelta) -> str:
         return format_iso_duration(value)
 
 
+class IssueKeyField(serializers.RegexField):
+    """A Jira issue key, compared and stored upper-case (`ithelp-104` is `ITHELP-104`)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("error_messages", {"invalid": "Use a Jira issue key such as ITHELP-123."})
+        super().__init__(ISSUE_KEY, max_length=64, **kwargs)
+
+    def to_internal_value(self, data) -> str:
+        return super().to_internal_value(data).upper()
+
+
 class _Input(serializers.Serializer):
+    """Strict: a body must be a JSON object, and a field the endpoint does not know is a 400 naming it."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            # Names are echoed back: escape what JSON output cannot carry (lone surrogates).
+            unknown = sorted(
+                str(name).encode("utf-8", "backslashreplace").decode() for name in data if name not in self.fields
+            )
+            if unknown:
+                raise serializers.ValidationError(
+                    {name: [f"Unknown field; this endpoint accepts: {', '.join(self.fields)}."] for name in unknown}
+                )
+        return super().to_internal_value(data)
+
     def create(self, validated_data):  # pragma: no cover - inputs are never saved directly
         raise NotImplementedError
 
@@ -33,11 +60,7 @@ class _Input(serializers.Serializer):
 
 
 class SubmitRequestInput(_Input):
-    jira_issue_key = serializers.RegexField(
-        r"^[A-Za-z][A-Za-z0-9_]*-\d+$",
-        max_length=64,
-        error_messages={"invalid": "Use a Jira issue key such as ITHELP-123."},
-    )
+    jira_issue_key = IssueKeyField()
     requester = serializers.EmailField()
     beneficiary = serializers.EmailField(required=False, allow_null=True)
     application = serializers.SlugField()
@@ -53,9 +76,7 @@ class ExtendInput(_Input):
     by = serializers.EmailField()
     duration = IsoDurationField(help_text="Time to add to the current end, e.g. P1D.")
     reason = serializers.CharField(max_length=5000, allow_blank=False)
-    jira_issue_key = serializers.RegexField(
-        r"^[A-Za-z][A-Za-z0-9_]*-\d+$",
-        max_length=64,
+    jira_issue_key = IssueKeyField(
         required=False,
         allow_null=True,
         help_text="Jira issue of the extension request, when it needs a new approval round.",
@@ -93,7 +114,7 @@ class ChangeOutput(serializers.Serializer):
     attempts = serializers.IntegerField()
     error = serializers.CharField(source="last_error")
     created_at = serializers.DateTimeField()
-    finished_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
 
 
 class FulfilmentTaskOutput(serializers.Serializer):
@@ -101,7 +122,7 @@ class FulfilmentTaskOutput(serializers.Serializer):
     action = serializers.CharField()
     status = serializers.CharField()
     instructions = serializers.CharField()
-    done_at = serializers.DateTimeField()
+    done_at = serializers.DateTimeField(allow_null=True)
 
 
 class GrantOutput(serializers.Serializer):
@@ -112,10 +133,10 @@ class GrantOutput(serializers.Serializer):
     role = serializers.CharField(source="role.slug")
     request = serializers.CharField(source="request.jira_issue_key", allow_null=True, default=None)
     duration = IsoDurationField(allow_null=True)
-    starts_at = serializers.DateTimeField()
-    expires_at = serializers.DateTimeField()
-    ended_at = serializers.DateTimeField()
-    removed_at = serializers.DateTimeField()
+    starts_at = serializers.DateTimeField(allow_null=True)
+    expires_at = serializers.DateTimeField(allow_null=True)
+    ended_at = serializers.DateTimeField(allow_null=True)
+    removed_at = serializers.DateTimeField(allow_null=True)
     end_reason = serializers.CharField()
     extensions = serializers.SerializerMethodField()
     changes = ChangeOutput(source="membership_changes.all", many=True)
@@ -141,7 +162,7 @@ class StepOutput(serializers.Serializer):
     approvers = serializers.SerializerMethodField()
     route_note = serializers.CharField()
     decided_by = serializers.SerializerMethodField()
-    decided_at = serializers.DateTimeField()
+    decided_at = serializers.DateTimeField(allow_null=True)
     channel = serializers.CharField()
     comment = serializers.CharField()
 
@@ -171,7 +192,7 @@ class RequestOutput(serializers.Serializer):
     extends_grant = serializers.IntegerField(source="extends_grant_id", allow_null=True)
     policy = serializers.CharField(source="policy_label")
     created_at = serializers.DateTimeField()
-    closed_at = serializers.DateTimeField()
+    closed_at = serializers.DateTimeField(allow_null=True)
     steps = StepOutput(many=True, source="steps.all")
     grant = serializers.SerializerMethodField()
 
@@ -224,7 +245,7 @@ class PersonOutput(serializers.Serializer):
     title = serializers.CharField()
     manager = serializers.EmailField(source="manager.email", allow_null=True, default=None)
     is_contractor = serializers.BooleanField()
-    last_login_at = serializers.DateTimeField()
+    last_login_at = serializers.DateTimeField(allow_null=True)
     active_grants = GrantOutput(many=True, source="live_grants")
     memberships = MembershipOutput(many=True, source="memberships.all")
     lifecycle_events = serializers.SerializerMethodField()

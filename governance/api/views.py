@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from django.http import Http404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from governance import services
-from governance.api.errors import ERRORS
+from governance.api.errors import ERROR, ERRORS
 from governance.api.serializers import (
     ApplicationOutput,
     CancelInput,
@@ -23,10 +23,12 @@ from governance.api.serializers import (
     RevokeInput,
     SubmitRequestInput,
 )
-from governance.evidence.api import LIST_PARAMETERS, list_access_requests
+from governance.evidence.api import LIST_PARAMETERS, list_access_requests, paginated
 from governance.grants import selectors
 from governance.models import AccessRequest, Grant
+from governance.requests import channels
 from governance.requests.routing import active_policies, describe_route, pick_policy
+from governance.tokens.scopes import Scope
 
 
 def _parse(serializer_class, request: Request) -> dict:
@@ -35,8 +37,16 @@ def _parse(serializer_class, request: Request) -> dict:
     return serializer.validated_data
 
 
+def acting_as(request: Request, email: str, *, field: str, must_be_active: bool = False) -> services.Actor:
+    """The person named in `field`, as an actor recording the token; 403 `actor_not_allowed`
+    when the token may not speak for them."""
+    services.check_actor(request.auth, email, field=field)
+    person = services.find_person(email, field=field, must_be_active=must_be_active)
+    return services.Actor.of_person(person, via=request.auth.name)
+
+
 def _request_or_404(key: str) -> AccessRequest:
-    found = selectors.requests_with_detail().filter(jira_issue_key=key).first()
+    found = selectors.requests_with_detail().filter(jira_issue_key=key.upper()).first()
     if found is None:
         raise Http404(f"No access request for Jira issue {key}.")
     return found
@@ -47,10 +57,12 @@ def _render_request(key: str, code: int = status.HTTP_200_OK) -> Response:
 
 
 class AccessRequestCollection(APIView):
+    required_scope = {"get": Scope.REQUESTS_READ, "post": Scope.REQUESTS_SUBMIT}
+
     @extend_schema(
         operation_id="list_access_requests",
         parameters=LIST_PARAMETERS,
-        responses={200: RequestOutput(many=True), **ERRORS},
+        responses={200: paginated(RequestOutput, "RequestPage"), **ERRORS},
         description="Requests, filtered (person = beneficiary, application, role, status, created and closed "
         "ranges, source), ordered and cursor-paginated (`next`/`previous` links). An unknown filter or value "
         "is a 400 naming it.",
@@ -67,65 +79,80 @@ class AccessRequestCollection(APIView):
     )
     def post(self, request: Request) -> Response:
         data = _parse(SubmitRequestInput, request)
-        access_request, created = services.submit_request(data=services.RequestInput(**data))
+        services.check_actor(request.auth, data["requester"], field="requester")
+        access_request, created = services.submit_request(
+            data=services.RequestInput(**data, api_token=request.auth.name)
+        )
         return _render_request(
             access_request.jira_issue_key, status.HTTP_201_CREATED if created else status.HTTP_200_OK
         )
 
 
 class AccessRequestDetail(APIView):
+    required_scope = Scope.REQUESTS_READ
+
     @extend_schema(operation_id="get_access_request", responses={200: RequestOutput, **ERRORS})
     def get(self, request: Request, key: str) -> Response:
         return _render_request(key)
 
 
 class _Decision(APIView):
+    required_scope = Scope.REQUESTS_DECIDE
     approve = True
 
     def post(self, request: Request, key: str) -> Response:
         data = _parse(DecisionInput, request)
-        approver = services.find_person(data["approver"], field="approver", must_be_active=False)
         services.decide_step(
             request=_request_or_404(key),
-            actor=services.Actor.of_person(approver),
+            actor=acting_as(request, data["approver"], field="approver"),
             approve=self.approve,
             comment=data["comment"],
-            channel="api",
+            channel=channels.API,
         )
         return _render_request(key)
 
 
-@extend_schema(
-    operation_id="approve_access_request",
-    request=DecisionInput,
-    responses={200: RequestOutput, **ERRORS},
-    description="Approve the current step as `approver`: 403 unless they are one of its approvers, "
-    "409 unless the request awaits a decision.",
+@extend_schema_view(
+    post=extend_schema(
+        operation_id="approve_access_request",
+        request=DecisionInput,
+        responses={200: RequestOutput, **ERRORS, 503: OpenApiResponse(ERROR)},
+        description="Approve the current step as `approver`: 403 unless they are one of its approvers, "
+        "409 unless the request awaits a decision. With JIRA_VERIFY_APPROVALS, 409 `unverified_decision` "
+        "unless Jira's approval record agrees, 503 `jira_unavailable` when Jira cannot be asked.",
+    )
 )
 class ApproveAccessRequest(_Decision):
     approve = True
 
 
-@extend_schema(
-    operation_id="deny_access_request",
-    request=DecisionInput,
-    responses={200: RequestOutput, **ERRORS},
-    description="Deny the current step as `approver`; a denial ends the request.",
+@extend_schema_view(
+    post=extend_schema(
+        operation_id="deny_access_request",
+        request=DecisionInput,
+        responses={200: RequestOutput, **ERRORS, 503: OpenApiResponse(ERROR)},
+        description="Deny the current step as `approver`; a denial ends the request (verified against Jira "
+        "like an approval).",
+    )
 )
 class DenyAccessRequest(_Decision):
     approve = False
 
 
 class CancelAccessRequest(APIView):
+    required_scope = Scope.REQUESTS_SUBMIT
+
     @extend_schema(operation_id="cancel_access_request", request=CancelInput, responses={200: RequestOutput, **ERRORS})
     def post(self, request: Request, key: str) -> Response:
         data = _parse(CancelInput, request)
-        by = services.find_person(data["by"], field="by", must_be_active=False)
-        services.cancel_request(request=_request_or_404(key), actor=services.Actor.of_person(by), reason=data["reason"])
+        actor = acting_as(request, data["by"], field="by")
+        services.cancel_request(request=_request_or_404(key), actor=actor, reason=data["reason"])
         return _render_request(key)
 
 
 class ApplicationCollection(APIView):
+    required_scope = Scope.REQUESTS_READ
+
     @extend_schema(
         operation_id="list_applications",
         responses={200: ApplicationOutput(many=True), **ERRORS},
@@ -142,6 +169,8 @@ class ApplicationCollection(APIView):
 
 
 class PersonDetail(APIView):
+    required_scope = Scope.PEOPLE_READ
+
     @extend_schema(operation_id="get_person", responses={200: PersonOutput, **ERRORS})
     def get(self, request: Request, email: str) -> Response:
         person = selectors.person_with_access(email)
@@ -158,12 +187,16 @@ def _grant_or_404(grant_id: int) -> Grant:
 
 
 class GrantDetail(APIView):
+    required_scope = Scope.GRANTS_READ
+
     @extend_schema(operation_id="get_grant", responses={200: GrantOutput, **ERRORS})
     def get(self, request: Request, grant_id: int) -> Response:
         return Response(GrantOutput(_grant_or_404(grant_id)).data)
 
 
 class RevokeGrant(APIView):
+    required_scope = Scope.GRANTS_REVOKE
+
     @extend_schema(
         operation_id="revoke_grant",
         request=RevokeInput,
@@ -173,12 +206,14 @@ class RevokeGrant(APIView):
     )
     def post(self, request: Request, grant_id: int) -> Response:
         data = _parse(RevokeInput, request)
-        by = services.find_person(data["by"], field="by", must_be_active=False)
-        services.revoke_grant(grant=_grant_or_404(grant_id), actor=services.Actor.of_person(by), reason=data["reason"])
+        actor = acting_as(request, data["by"], field="by")
+        services.revoke_grant(grant=_grant_or_404(grant_id), actor=actor, reason=data["reason"])
         return Response(GrantOutput(_grant_or_404(grant_id)).data)
 
 
 class ExtendGrant(APIView):
+    required_scope = Scope.GRANTS_EXTEND
+
     @extend_schema(
         operation_id="extend_grant",
         request=ExtendInput,
@@ -190,10 +225,9 @@ class ExtendGrant(APIView):
     )
     def post(self, request: Request, grant_id: int) -> Response:
         data = _parse(ExtendInput, request)
-        by = services.find_person(data["by"], field="by")
         _, routed = services.extend_grant(
             grant=_grant_or_404(grant_id),
-            actor=services.Actor.of_person(by),
+            actor=acting_as(request, data["by"], field="by", must_be_active=True),
             added=data["duration"],
             reason=data["reason"],
             jira_issue_key=data.get("jira_issue_key"),
@@ -205,6 +239,8 @@ class ExtendGrant(APIView):
 
 
 class ReviewEmergency(APIView):
+    required_scope = Scope.REQUESTS_DECIDE
+
     @extend_schema(
         operation_id="review_emergency_access",
         request=EmergencyReviewInput,
@@ -213,10 +249,9 @@ class ReviewEmergency(APIView):
     )
     def post(self, request: Request, key: str) -> Response:
         data = _parse(EmergencyReviewInput, request)
-        approver = services.find_person(data["approver"], field="approver", must_be_active=False)
         services.review_emergency(
             request=_request_or_404(key),
-            actor=services.Actor.of_person(approver),
+            actor=acting_as(request, data["approver"], field="approver"),
             confirm=data["decision"] == "confirm",
             comment=data["comment"],
         )

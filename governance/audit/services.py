@@ -16,15 +16,21 @@ from governance.models import AccessRequest, AuditEvent, Grant
 
 @dataclass(frozen=True)
 class Actor:
-    """The one who acts: a directory person, a signed-in admin, or the system itself."""
+    """The one who acts: a directory person, a signed-in admin, or the system itself.
+    `via` names the API token a person acted through; their audit events record it."""
 
     label: str
     person: Person | None = None
     user: AbstractBaseUser | None = None
+    via: str = ""
 
     @classmethod
-    def of_person(cls, person: Person) -> Actor:
-        return cls(label=person.email, person=person)
+    def of_person(cls, person: Person, *, via: str = "") -> Actor:
+        return cls(label=person.email, person=person, via=via)
+
+    def stamp(self, data: dict[str, Any] | None) -> dict[str, Any]:
+        """`data` with the API token this actor acted through, if any."""
+        return {**(data or {}), "api_token": self.via} if self.via else (data or {})
 
     @classmethod
     def of_admin(cls, user: AbstractBaseUser) -> Actor:
@@ -69,7 +75,7 @@ def record(
         request=request,
         grant=grant,
         subject=subject,
-        data=data or {},
+        data=actor.stamp(data),
     )
     with transaction.atomic():
         seal([event])
@@ -98,7 +104,7 @@ def record_many(rows: list[dict[str, Any]], *, actor: Actor) -> list[AuditEvent]
                 request=request,
                 grant=grant,
                 subject=subject,
-                data=row.get("data") or {},
+                data=actor.stamp(row.get("data")),
             )
         )
     with transaction.atomic():

@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 from governance.api.errors import ERRORS
 from governance.drift.services import list_findings
 from governance.models import DriftFinding
+from governance.tokens.scopes import Scope
 
 LIMIT = 500
 
@@ -44,6 +45,8 @@ class DriftFindingOutput(serializers.ModelSerializer):
 
 
 class DriftFindingCollection(APIView):
+    required_scope = Scope.DRIFT_READ
+
     @extend_schema(
         operation_id="list_drift_findings",
         parameters=[DriftQuery],

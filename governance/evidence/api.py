@@ -6,7 +6,8 @@ from collections.abc import Callable
 from typing import Any
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
@@ -31,6 +32,7 @@ from governance.evidence.serializers import (
     TraceRequestOutput,
 )
 from governance.grants import selectors
+from governance.tokens.scopes import Scope
 
 
 def _query(serializer_class: type[serializers.Serializer], request: Request) -> dict[str, Any]:
@@ -99,6 +101,18 @@ def _paginate(request: Request, view: APIView, items: QuerySet, ordering: str, o
     return paginator.get_paginated_response(output(page, many=True).data)
 
 
+def paginated(output, name: str):
+    """The OpenAPI shape of a cursor page of `output` items."""
+    return inline_serializer(
+        name,
+        {
+            "next": serializers.URLField(allow_null=True),
+            "previous": serializers.URLField(allow_null=True),
+            "results": output(many=True),
+        },
+    )
+
+
 LIST_PARAMETERS = [
     OpenApiParameter("person", str, description="Email of the beneficiary or holder."),
     OpenApiParameter("application", str, description="Application slug, e.g. `github`."),
@@ -128,6 +142,8 @@ def list_access_requests(request: Request, view: APIView) -> Response:
 
 
 class GrantCollection(APIView):
+    required_scope = Scope.GRANTS_READ
+
     @extend_schema(
         operation_id="list_grants",
         parameters=[
@@ -135,7 +151,7 @@ class GrantCollection(APIView):
             OpenApiParameter("ended_after", str, description="ISO-8601 date-time."),
             OpenApiParameter("ended_before", str, description="ISO-8601 date-time."),
         ],
-        responses={200: GrantOutput(many=True), **ERRORS},
+        responses={200: paginated(GrantOutput, "GrantPage"), **ERRORS},
         description="Grants, filtered (person, application, role, status, created and ended ranges, source), "
         "ordered and cursor-paginated (`next`/`previous` links). An unknown filter or value is a 400 naming it.",
     )
@@ -210,6 +226,8 @@ def trace_body(query: dict[str, Any], next_link: Callable[[int], str]) -> dict[s
 
 
 class Trace(APIView):
+    required_scope = Scope.AUDIT_READ
+
     @extend_schema(
         operation_id="trace",
         parameters=[
@@ -234,13 +252,15 @@ class Trace(APIView):
 
 
 class Metrics(APIView):
+    required_scope = Scope.METRICS_READ
+
     @extend_schema(
         operation_id="metrics",
         parameters=[
             OpenApiParameter("from", str, description="First day (YYYY-MM-DD) or date-time; default 30 days ago."),
             OpenApiParameter("to", str, description="Last day, included; default today."),
         ],
-        responses={200: serializers.DictField(), **ERRORS},
+        responses={200: OpenApiTypes.OBJECT, **ERRORS},
         description="The numbers of the admin dashboard for a period: request volume by application, approval and "
         "provisioning time (median, p90) by application and step kind, automation rate and manual touches, "
         "requests waiting and where they stall, auto-approval candidates, standing privileged access and its "

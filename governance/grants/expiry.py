@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -89,25 +88,33 @@ def send_expiry_warnings(now: datetime | None = None) -> int:
 #: Grants falling due closer together than this are ended in one batch: at most this late, and far
 #: fewer write transactions when thousands expire in the same minute.
 TICK_SECONDS = 0.5
+#: The longest the timer waits before it looks again (for grants activated or extended meanwhile).
+POLL_SECONDS = 5.0
 
 
-def run_expiry_timer(window_seconds: float = 55.0, sleep: Callable[[float], None] = time.sleep) -> int:
-    """Expire due grants, then wait for each next expiry in the coming window and expire it on
-    time. Run every minute by the task cluster; overlapping runs are harmless (expiry is idempotent)."""
-    deadline = time.monotonic() + window_seconds
-    expired = grants.expire_due_grants()
-    while True:
-        upcoming = (
-            Grant.objects.filter(status=Grant.Status.ACTIVE, expires_at__gt=timezone.now())
-            .order_by("expires_at")
-            .values_list("expires_at", flat=True)
-            .first()
-        )
-        left = deadline - time.monotonic()
-        if upcoming is None or left <= 0:
-            return expired
-        wait = (upcoming - timezone.now()).total_seconds()
-        if wait > left:
-            return expired
-        sleep(max(wait, TICK_SECONDS))
+def seconds_to_next_expiry(poll_seconds: float = POLL_SECONDS) -> float:
+    """How long the timer may wait: until the next active grant's end, between a tick and a poll."""
+    now = timezone.now()
+    upcoming = (
+        Grant.objects.filter(status=Grant.Status.ACTIVE, expires_at__gt=now)
+        .order_by("expires_at")
+        .values_list("expires_at", flat=True)
+        .first()
+    )
+    if upcoming is None:
+        return poll_seconds
+    return min(max((upcoming - now).total_seconds(), TICK_SECONDS), poll_seconds)
+
+
+def run_expiry_timer(
+    *, should_stop: Callable[[], bool], wait: Callable[[float], object], poll_seconds: float = POLL_SECONDS
+) -> int:
+    """The expiry timer process's loop: end every due grant, wait for the next expiry, again, until
+    `should_stop()`. Several timers (or the minute sweep) at once are harmless: expiry is idempotent."""
+    expired = 0
+    while not should_stop():
         expired += grants.expire_due_grants()
+        if should_stop():
+            break
+        wait(seconds_to_next_expiry(poll_seconds))
+    return expired

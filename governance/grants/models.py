@@ -49,6 +49,14 @@ class Grant(models.Model):
             models.Index(fields=["status", "expires_at"], name="grant_status_expires"),
             models.Index(fields=["person", "status"], name="grant_person_status"),
         ]
+        constraints = [
+            # One live grant per person and role, enforced by the database (not only checked first).
+            models.UniqueConstraint(
+                fields=["person", "role"],
+                condition=models.Q(status__in=("pending", "active")),
+                name="one_live_grant_per_person_role",
+            ),
+        ]
         permissions = [("revoke_grant", "Can revoke grants now"), ("extend_grant", "Can extend grants")]
 
     def __str__(self) -> str:

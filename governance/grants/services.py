@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django_q.models import Schedule
 
@@ -24,12 +24,25 @@ R = AccessRequest.Status
 G = Grant.Status
 C = MembershipChange.Status
 EXPIRE_TASK = "governance.tasks.expire_grant"
+#: names of the one-off schedules that end one grant each (never pruned by setup_schedules)
+EXPIRY_SCHEDULE_PREFIX = "expire-grant-"
 
 
 def start_grant(*, request: AccessRequest) -> Grant:
     """After the last approval: create the grant and queue its changes (never call an IdP here)."""
     role = request.role
-    grant = Grant.objects.create(request=request, person=request.beneficiary, role=role, duration=request.duration)
+    try:
+        with transaction.atomic():
+            grant = Grant.objects.create(
+                request=request, person=request.beneficiary, role=role, duration=request.duration
+            )
+    except IntegrityError:
+        raise Conflict(
+            f"{request.beneficiary.email} already holds {role}; the database allows one live grant per person and "
+            "role.",
+            field="role",
+            code="already_granted",
+        ) from None
     record(
         "grant.created",
         f"Grant #{grant.pk} created for {grant.person.email}.",
@@ -169,7 +182,7 @@ def schedule_expiry(grant: Grant, *, announce: bool = True) -> None:
 
     def create() -> None:
         Schedule.objects.update_or_create(
-            name=f"expire-grant-{grant.pk}",
+            name=f"{EXPIRY_SCHEDULE_PREFIX}{grant.pk}",
             defaults={
                 "func": EXPIRE_TASK,
                 "args": str(grant.pk),

@@ -9,11 +9,10 @@ from typing import Any
 from django.utils.duration import duration_iso_string
 
 from governance.models import AccessRequest, AuditEvent, Grant, StepKind
+from governance.requests.channels import jira_label
 
 Node = dict[str, Any]
 Inline = Node | str | None
-
-_CHANNELS = {"api": "the API (Jira Automation)", "slack": "Slack", "admin": "the Gatehouse admin", "web": "the web"}
 
 # -- builders -------------------------------------------------------------------------------
 
@@ -116,7 +115,7 @@ def _who(label: str) -> str:
 
 
 def _channel(channel: str) -> str:
-    return _CHANNELS.get(channel, channel or "an unknown channel")
+    return jira_label(channel)
 
 
 def _access(request: AccessRequest) -> str:

@@ -17,6 +17,7 @@ from lib.errors import DeliveryError
 from lib.http import TimeoutSession, parse_retry_after
 
 API = "/rest/api/3"
+SERVICE_DESK_API = "/rest/servicedeskapi"
 
 
 class JiraError(DeliveryError):
@@ -148,6 +149,20 @@ class JiraClient:
             start += len(batch)
             if not batch or start >= int(page.get("total", start)):
                 return comments
+
+    def list_approvals(self, issue_key: str, *, page_size: int = 50) -> list[dict]:
+        """Every Jira Service Management approval of the request (following start/limit/isLastPage)."""
+        approvals: list[dict] = []
+        start = 0
+        while True:
+            params = {"start": start, "limit": page_size}
+            path = f"{SERVICE_DESK_API}/request/{issue_key}/approval"
+            page = self._json(self._call("GET", path, params=params)) or {}
+            batch = page.get("values") or []
+            approvals.extend(batch)
+            start += len(batch)
+            if not batch or page.get("isLastPage", True):
+                return approvals
 
     def set_issue_property(self, issue_key: str, key: str, value: Any) -> bool:
         """PUT an issue property; True when Jira created it (201), False when it updated it (200)."""

@@ -20,6 +20,7 @@ from governance.models import (
     Delegation,
     PolicyStep,
 )
+from governance.requests import channels
 from governance.requests.policies import policy_changed
 
 
@@ -101,7 +102,7 @@ class AccessRequestAdmin(admin.ModelAdmin):
                 actor=Actor.of_admin(request.user),
                 approve=approve,
                 comment=comment,
-                channel="admin",
+                channel=channels.ADMIN,
                 override=override,
             )
 
@@ -152,7 +153,7 @@ class PolicyStepInline(admin.TabularInline):
 
 @admin.register(ApprovalPolicy)
 class ApprovalPolicyAdmin(admin.ModelAdmin):
-    list_display = ("name", "scope", "version", "is_active", "updated_at")
+    list_display = ("name", "scope", "version", "distinct_approvers", "is_active", "updated_at")
     list_filter = ("is_active", "risk_tier")
     search_fields = ("name", "application__name", "role__name")
     list_select_related = ("application", "role__application")

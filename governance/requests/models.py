@@ -8,6 +8,7 @@ from django.db import models
 from django.db.models import Q
 
 from catalog.models import Application, Person, Role
+from governance.requests.channels import channel_choices
 
 
 class ApprovalPolicy(models.Model):
@@ -25,6 +26,19 @@ class ApprovalPolicy(models.Model):
         blank=True,
         related_name="+",
         help_text="Who decides a step when its own approvers are missing, inactive or the requester.",
+    )
+
+    class Separation(models.TextChoices):
+        BY_RISK = "by_risk", "For high and privileged applications"
+        ALWAYS = "always", "Always"
+        NEVER = "never", "Never"
+
+    distinct_approvers = models.CharField(
+        max_length=10,
+        choices=Separation.choices,
+        default=Separation.BY_RISK,
+        help_text="Separation of duties: whoever decided one step is not eligible for a later step "
+        "(the step falls back as for a missing approver).",
     )
     exception_policy = models.ForeignKey(
         "self",
@@ -64,6 +78,12 @@ class ApprovalPolicy(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} (v{self.version})"
+
+    def requires_distinct_approvers(self, application: Application) -> bool:
+        """Whether a request for `application` routed by this policy needs a new person per step."""
+        if self.distinct_approvers == self.Separation.BY_RISK:
+            return application.risk_tier in (Application.RiskTier.HIGH, Application.RiskTier.PRIVILEGED)
+        return self.distinct_approvers == self.Separation.ALWAYS
 
     @property
     def scope_label(self) -> str:
@@ -151,6 +171,19 @@ class AccessRequest(models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["status", "created_at"]), models.Index(fields=["beneficiary", "status"])]
+        constraints = [
+            # One open request per person and role (extension requests are per grant), in the database.
+            models.UniqueConstraint(
+                fields=["beneficiary", "role"],
+                condition=Q(status__in=("pending_approval", "approved", "provisioning"), extends_grant__isnull=True),
+                name="one_open_request_per_person_role",
+            ),
+            models.UniqueConstraint(
+                fields=["extends_grant"],
+                condition=Q(status__in=("pending_approval", "approved", "provisioning"), extends_grant__isnull=False),
+                name="one_open_extension_per_grant",
+            ),
+        ]
         permissions = [
             ("decide_any_step", "Can approve or deny any step (recorded as an override)"),
             ("decide_step", "Can approve or deny steps routed to them from the admin"),
@@ -179,7 +212,7 @@ class ApprovalStep(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     decided_at = models.DateTimeField(null=True, blank=True)
-    channel = models.CharField(max_length=20, blank=True)
+    channel = models.CharField(max_length=20, blank=True, choices=channel_choices)
     comment = models.TextField(blank=True)
     opened_at = models.DateTimeField(null=True, blank=True, help_text="When the step started awaiting a decision.")
     delegated_from = models.JSONField(
@@ -208,7 +241,7 @@ class ApprovalDecision(models.Model):
     )
     approved = models.BooleanField()
     decided_at = models.DateTimeField()
-    channel = models.CharField(max_length=20)
+    channel = models.CharField(max_length=20, choices=channel_choices)
     comment = models.TextField(blank=True)
     on_behalf_of = models.ForeignKey(
         Person,

@@ -9,7 +9,15 @@ from datetime import datetime
 from django.db.models import Prefetch, Q
 
 from catalog.models import Application, Person, Role
-from governance.models import ApprovalPolicy, AutoApprovalRule, Delegation, PolicyStep, StepKind
+from governance.models import (
+    AccessRequest,
+    ApprovalDecision,
+    ApprovalPolicy,
+    AutoApprovalRule,
+    Delegation,
+    PolicyStep,
+    StepKind,
+)
 
 #: Used when no policy at all is configured, so no request is ever unroutable by omission.
 BUILT_IN_ROUTE = (StepKind.MANAGER,)
@@ -210,3 +218,34 @@ def active_delegate(person: Person, at: datetime, excluded: set[int]) -> Person 
     if delegation and eligible([delegation.delegate], excluded):
         return delegation.delegate
     return None
+
+
+def separated_from(request: AccessRequest, order: int) -> set[int]:
+    """Separation of duties: the people not eligible for step `order` because they decided an
+    earlier step of `request` (empty when the request's policy does not require distinct approvers)."""
+    policy = request.policy
+    if policy is None or not policy.requires_distinct_approvers(request.application):
+        return set()
+    decided = ApprovalDecision.objects.filter(step__request=request, step__order__lt=order, person__isnull=False)
+    return set(decided.values_list("person_id", flat=True))
+
+
+def separate_duties(request: AccessRequest, step, excluded: set[int]) -> str:
+    """Take out of `step` whoever decided an earlier step; when nobody is left, route it as for a
+    missing approver. Returns a note for the step's route (empty when nothing changed)."""
+    separated = separated_from(request, step.order)
+    current = list(step.approvers.all())
+    removed = [p for p in current if p.id in separated]
+    if not removed:
+        return ""
+    names = ", ".join(p.email for p in removed)
+    why = f"{names} decided an earlier step (separation of duties)"
+    remaining = [p for p in current if p.id not in separated]
+    if remaining:
+        step.approvers.remove(*removed)
+        return f"{why}: the other approvers decide"
+    fallback, who = fallback_chain(
+        request.application, request.policy, excluded | separated, skip_owner=step.kind == StepKind.APP_OWNER
+    )
+    step.approvers.set(fallback)
+    return f"{why}: routed to {who}" if fallback else f"{why}, and no fallback approver is eligible"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from django.conf import settings
@@ -17,9 +17,10 @@ from governance.audit.services import Actor, record
 from governance.errors import Conflict, InvalidInput, NotAllowed
 from governance.grants import emergency, extensions
 from governance.grants import services as grants
+from governance.jira import approvals as jira_approvals
 from governance.models import AccessRequest, ApprovalDecision, ApprovalPolicy, ApprovalStep, Grant, StepKind
 from governance.notifications import services as notifications
-from governance.requests import routing
+from governance.requests import channels, routing
 from governance.transitions import move_request
 
 R = AccessRequest.Status
@@ -38,6 +39,7 @@ class RequestInput:
     duration: timedelta | None = None
     jira_issue_key: str | None = None
     emergency: bool = False
+    api_token: str = ""  # the token that submitted it (recorded, not part of the fingerprint)
 
     def fingerprint(self) -> str:
         """Identical submissions (as Jira Automation retries them) hash the same."""
@@ -123,6 +125,8 @@ def effective_duration(role: Role, beneficiary: Person, asked: timedelta | None)
         if role.max_duration:
             default = min(default, role.max_duration)
         return default, "the contractor default"
+    if role.max_duration:
+        return role.max_duration, "the role's maximum"
     return None, "no end date"
 
 
@@ -167,6 +171,8 @@ def submit_request(
     """Create and route a request. Returns (request, created); an identical resubmission of the
     same Jira issue returns the first request with created=False. `actor` is who submitted it when
     that is not the requester (Gatehouse itself, for birthright access)."""
+    if data.jira_issue_key:
+        data = replace(data, jira_issue_key=data.jira_issue_key.strip().upper())
     existing = _existing(data)
     if existing:
         return existing, False
@@ -179,17 +185,20 @@ def submit_request(
         duration, source_of = emergency.emergency_window(role, data.duration), "the emergency window"
     else:
         duration, source_of = effective_duration(role, beneficiary, data.duration)
-    _refuse_duplicates(beneficiary, role)
     draft = Draft(data, requester, beneficiary, role, source, duration, source_of, actor=actor)
     try:
+        _refuse_duplicates(beneficiary, role)
         with transaction.atomic():
             return create_request(draft), True
-    except IntegrityError:
-        # Two deliveries of the same Jira issue raced; the loser answers like a retry.
+    except (Conflict, IntegrityError) as error:
+        # A concurrent delivery of the same Jira issue won: the loser answers like a retry.
         existing = _existing(data)
-        if existing is None:
-            raise
-        return existing, False
+        if existing is not None:
+            return existing, False
+        if isinstance(error, IntegrityError):
+            # Another request for the same access won the database's uniqueness rule: say which.
+            _refuse_duplicates(beneficiary, role)
+        raise
 
 
 @dataclass
@@ -242,7 +251,7 @@ def create_request(draft: Draft) -> AccessRequest:
         "request.submitted",
         f"{draft.requester.email} asked for {what} for {beneficiary.email}"
         + (" — EMERGENCY (break-glass)." if data.emergency else "."),
-        actor=draft.actor or Actor.of_person(draft.requester),
+        actor=draft.actor or Actor.of_person(draft.requester, via=data.api_token),
         request=request,
         data={
             "department": beneficiary.department,  # as it was when asked (reviews compare it later)
@@ -306,6 +315,16 @@ def _open_step(request: AccessRequest, step: ApprovalStep) -> None:
     """The step starts awaiting a decision; approvers who are away hand it to their delegate."""
     now = timezone.now()
     excluded = {request.requester_id, request.beneficiary_id}
+    separation = routing.separate_duties(request, step, excluded)
+    if separation:
+        step.route_note = "; ".join(filter(None, [step.route_note, separation]))
+        step.save(update_fields=["route_note"])
+        if not step.approvers.exists():
+            request.steps.filter(status__in=[S.WAITING, S.PENDING]).update(status=S.CANCELLED)
+            why = f"Step {step.order} cannot be routed: {separation}."
+            move_request(request, R.FAILED, actor=Actor.system("routing"), message=why, reason=why)
+            return
+    excluded |= routing.separated_from(request, step.order)
     delegated = {}
     for approver in list(step.approvers.all()):
         delegate = routing.active_delegate(approver, now, excluded)
@@ -360,6 +379,13 @@ def _check_decider(request: AccessRequest, step: ApprovalStep, actor: Actor, ove
             field="approver",
             code="inactive_approver",
         )
+    if person is not None and person.id in routing.separated_from(request, step.order):
+        raise NotAllowed(
+            f"{person.email} decided an earlier step of {request}; its policy requires a different person for "
+            f"step {step.order} (separation of duties).",
+            field="approver",
+            code="separation_of_duties",
+        )
     is_approver = person is not None and step.approvers.filter(pk=person.pk).exists()
     if not is_approver and not override:
         who = person.email if person else actor.label
@@ -377,12 +403,19 @@ def decide_step(
     actor: Actor,
     approve: bool,
     comment: str = "",
-    channel: str = "api",
+    channel: str = channels.API,
     override: bool = False,
 ) -> AccessRequest:
     """Approve or deny the request's current step as `actor`. `override` (admins with the
     decide_any_step permission) lifts the approver check, never the self-approval check.
-    A step of kind "all of them" is approved when every approver has approved."""
+    A step of kind "all of them" is approved when every approver has approved. With
+    JIRA_VERIFY_APPROVALS, an API decision must match Jira's approval record (asked first,
+    outside the transaction)."""
+    if not channels.is_channel(channel):
+        raise ValueError(f"Unknown decision channel {channel!r}.")
+    verified = None
+    if jira_approvals.verification_required(request, channel):
+        verified = jira_approvals.verify_decision(request, actor.person, approve)
     with transaction.atomic():
         request = _lock(request)
         if request.status != R.PENDING_APPROVAL:
@@ -410,6 +443,7 @@ def decide_step(
             f"step.{decision}",
             f"Step {step.order} {decision.replace('_', ' ')} by {actor.label}{behalf} via {channel}"
             f"{' (override)' if as_override else ''}"
+            + (f", {verified.note}" if verified else "")
             + (f"; still waiting for {', '.join(waiting_for)}." if waiting_for else "."),
             actor=actor,
             request=request,
@@ -419,6 +453,7 @@ def decide_step(
                 "channel": channel,
                 "override": as_override,
                 "on_behalf_of": on_behalf_of,
+                "jira_approval": verified.approval_id if verified else None,
             },
         )
         if waiting_for:

@@ -26,6 +26,7 @@ from governance import services
 from governance.errors import GovernanceError
 from governance.models import AccessRequest, ApprovalStep, Grant
 from governance.notifications.services import read_approval_link
+from governance.requests import channels
 
 LINK_SESSION_KEY = "governance.approval_links"
 
@@ -175,7 +176,7 @@ def approval_step(request: HttpRequest, step_id: int) -> HttpResponse:
             actor=services.Actor.of_person(approver),
             approve=decision == "approve",
             comment=comment,
-            channel="link",
+            channel=channels.LINK,
         )
     except GovernanceError as error:
         return _page(request, step, approver, error=error.message, comment=comment)

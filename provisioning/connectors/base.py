@@ -89,9 +89,10 @@ class Connector(abc.ABC):
     """One identity provider. Implementations must make add/remove idempotent."""
 
     name: str = ""
-    #: settings names this connector reads, and which of them are secret (never logged or shown)
-    parameters: tuple[str, ...] = ()
-    sensitive_parameters: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:
+        # Never the settings: a connector holds credentials.
+        return f"<{type(self).__name__} {self.name!r}>"
 
     @abc.abstractmethod
     def iter_users(self) -> Iterator[DirectoryUser]: ...
@@ -112,8 +113,32 @@ class Connector(abc.ABC):
     @abc.abstractmethod
     def find_user_by_email(self, email: str) -> DirectoryUser | None: ...
 
+    #: True when the connector lists what changed since a time (`iter_users_changed_since`,
+    #: `iter_groups_changed_since`), so that a resync need not read the whole directory
+    lists_changes_since: bool = False
+
     def iter_applications(self) -> Iterator[DirectoryApplication]:
         return iter(())
+
+    def read_group_members(self, group_ids: list[str], concurrency: int = 1) -> dict[str, list[str] | ConnectorError]:
+        """Members (external ids) of each group, or the error reading it; errors never stop the
+        other groups. Connectors that can read several groups at once use up to `concurrency`
+        requests in flight. Default: one group after the other."""
+        found: dict[str, list[str] | ConnectorError] = {}
+        for group_id in group_ids:
+            try:
+                found[group_id] = list(self.iter_group_members(group_id))
+            except ConnectorError as error:
+                found[group_id] = error
+        return found
+
+    def iter_users_changed_since(self, since: datetime) -> Iterator[DirectoryUser]:
+        """Users created or changed (including their status) after `since`, departed ones included."""
+        raise NotImplementedError(f"{self.name or type(self).__name__} cannot list changes")
+
+    def iter_groups_changed_since(self, since: datetime) -> Iterator[DirectoryGroup]:
+        """Groups created, renamed or whose members changed after `since`."""
+        raise NotImplementedError(f"{self.name or type(self).__name__} cannot list changes")
 
     def read_users(self, external_ids: list[str]) -> dict[str, DirectoryUser | None]:
         """The provider's current answer for users a listing left out: the user, or None when the

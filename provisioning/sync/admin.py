@@ -35,6 +35,7 @@ class SyncRunAdmin(admin.ModelAdmin):
         "started_at",
         "finished_at",
         "status",
+        "kind",
         "created",
         "updated",
         "deactivated",
@@ -45,7 +46,7 @@ class SyncRunAdmin(admin.ModelAdmin):
         "errors",
         "problem_count",
     )
-    list_filter = ("status", "connector")
+    list_filter = ("status", "kind", "connector")
     date_hierarchy = "started_at"
 
     def get_queryset(self, request) -> QuerySet:

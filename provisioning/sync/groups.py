@@ -14,7 +14,11 @@ from .run_state import BATCH, Progress, RunState, collect, write_changes
 
 
 def sync_groups(connector: Connector, connector_name: str, state: RunState, progress: Progress) -> dict[str, IdpGroup]:
-    listed = state.retry.call("list groups", lambda: _read_groups(connector, progress))
+    """Every group (full runs), or those changed since `state.since` (incremental: their ids are
+    kept in `state.groups_changed` for the memberships phase)."""
+    listed = state.retry.call("list groups", lambda: _read_groups(connector, state, progress))
+    if state.since is not None:
+        state.groups_changed = set(listed)
     existing = {g.external_id: g for g in IdpGroup.objects.filter(connector=connector_name)}
     with transaction.atomic():
         new = [
@@ -37,9 +41,10 @@ def sync_groups(connector: Connector, connector_name: str, state: RunState, prog
     return groups
 
 
-def _read_groups(connector: Connector, progress: Progress) -> dict[str, DirectoryGroup]:
+def _read_groups(connector: Connector, state: RunState, progress: Progress) -> dict[str, DirectoryGroup]:
     listed = {}
-    for group in connector.iter_groups():
+    listing = connector.iter_groups() if state.since is None else connector.iter_groups_changed_since(state.since)
+    for group in listing:
         listed[str(group.external_id)] = group
         if len(listed) % 500 == 0:
             progress("groups", len(listed), None)

@@ -16,9 +16,9 @@ from django.utils import timezone
 
 from catalog.models import GroupMembership, IdpGroup
 from provisioning.connectors import Connector, ConnectorError
-from provisioning.models import MembershipChange, SyncProblem
+from provisioning.models import MembershipChange, SyncCursor, SyncProblem
 
-from .run_state import BATCH, Progress, RunState, batched, shrank_sharply
+from .run_state import BATCH, Progress, RunState, batched, shrank_sharply, sync_setting
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +27,14 @@ DELETED_REASON = "Deleted at the provider"
 
 
 def sync_memberships(connector: Connector, connector_name: str, state: RunState, progress: Progress) -> None:
+    """Read the mapped groups' members (up to GATEHOUSE_SYNC_CONCURRENCY listings at once) and
+    mirror them. Incremental runs read only the groups listed as changed and those whose
+    members were not mirrored by the last run (newly mapped, or failed then)."""
     mapped = list(IdpGroup.objects.filter(connector=connector_name, role_mappings__isnull=False).distinct())
+    cursor = SyncCursor.objects.filter(connector=connector_name).first()
+    mirrored = set(cursor.member_groups) if cursor else set()
+    if state.since is not None:
+        mapped = [g for g in mapped if g.external_id in state.groups_changed or g.external_id not in mirrored]
     held_counts = dict(
         GroupMembership.objects.filter(group__in=mapped)
         .values("group_id")
@@ -37,8 +44,9 @@ def sync_memberships(connector: Connector, connector_name: str, state: RunState,
     read_started = timezone.now()
     listed: set[tuple[int, int]] = set()
     applied: list[IdpGroup] = []
+    first_reads = connector.read_group_members([g.external_id for g in mapped], sync_setting("SYNC_CONCURRENCY"))
     for done, group in enumerate(mapped, start=1):
-        pairs = _read_members(connector, group, state)
+        pairs = _read_members(connector, group, state, first_reads.get(group.external_id))
         progress("members", done, len(mapped))
         if pairs is None:
             continue
@@ -56,14 +64,44 @@ def sync_memberships(connector: Connector, connector_name: str, state: RunState,
         applied.append(group)
     _write(applied, listed, read_started, state)
     _clear_deleted_marks([g for g in applied if g.not_writable_reason.startswith(DELETED_REASON)])
+    _remember_mirrored(connector_name, cursor, mirrored, mapped, applied, state)
 
 
-def _read_members(connector: Connector, group: IdpGroup, state: RunState) -> set[tuple[int, int]] | None:
-    """(person, group) pairs of the group's members, or None (reported) when they cannot be read."""
-    try:
-        member_ids = state.retry.call(
-            f"list the members of {group.name}", lambda: list(connector.iter_group_members(group.external_id))
+def _remember_mirrored(connector_name, cursor, mirrored, attempted, applied, state: RunState) -> None:
+    """Record which mapped groups' members are mirrored now; written only when that changes."""
+    still_mapped = set(
+        IdpGroup.objects.filter(connector=connector_name, role_mappings__isnull=False).values_list(
+            "external_id", flat=True
         )
+    )
+    kept = mirrored - {g.external_id for g in attempted} if state.since is not None else set()
+    now = sorted((kept | {g.external_id for g in applied}) & still_mapped)
+    if cursor is None:
+        SyncCursor.objects.create(connector=connector_name, member_groups=now)
+    elif cursor.member_groups != now:
+        cursor.member_groups = now
+        cursor.save(update_fields=["member_groups"])
+
+
+def _read_members(
+    connector: Connector, group: IdpGroup, state: RunState, first_read: list[str] | ConnectorError | None
+) -> set[tuple[int, int]] | None:
+    """(person, group) pairs of the group's members, or None (reported) when they cannot be read.
+
+    `first_read` is the concurrent first attempt's answer; a transient error there is retried
+    here, within the run's retry budget, one group at a time."""
+    pending = [first_read] if first_read is not None else []
+
+    def read() -> list[str]:
+        if pending:
+            answer = pending.pop()
+            if isinstance(answer, ConnectorError):
+                raise answer
+            return answer
+        return list(connector.iter_group_members(group.external_id))
+
+    try:
+        member_ids = state.retry.call(f"list the members of {group.name}", read)
     except ConnectorError as error:
         _report_unreadable(group, error, state)
         return None

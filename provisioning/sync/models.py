@@ -15,9 +15,20 @@ class SyncRun(models.Model):
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
 
+    class Kind(models.TextChoices):
+        FULL = "full", "Full (the whole directory)"
+        INCREMENTAL = "incremental", "Incremental (what changed since the last run)"
+
     connector = models.CharField(max_length=40)
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.FULL)
+    changes_since = models.DateTimeField(
+        null=True, blank=True, help_text="Incremental runs: the provider was asked for changes after this time."
+    )
     started_at = models.DateTimeField()
     finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="Last sign of life of a running sync; a stale one means it died."
+    )
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.RUNNING)
     created = models.PositiveIntegerField(default=0, help_text="People created.")
     updated = models.PositiveIntegerField(default=0, help_text="People whose attributes changed.")
@@ -68,3 +79,15 @@ class SyncProblem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.subject}"
+
+
+class SyncCursor(models.Model):
+    """Where the next incremental sync of one directory picks up: the mapped groups whose members
+    are mirrored as of the last run (a group not among them is read whole, changed or not).
+    Written only when that set changes, so an unchanged resync writes nothing here."""
+
+    connector = models.CharField(max_length=40, unique=True)
+    member_groups = models.JSONField(default=list, help_text="Provider ids of the groups whose members are mirrored.")
+
+    def __str__(self) -> str:
+        return f"sync cursor {self.connector}"

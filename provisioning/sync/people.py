@@ -41,12 +41,17 @@ _Changes = dict[tuple[str, ...], list[Person]]
 
 
 def sync_people(connector: Connector, connector_name: str, state: RunState, progress: Progress) -> None:
+    """Full runs list every user; incremental runs (`state.since`) only those changed since, so
+    they neither count the listing (no shrink check) nor look for people it left out."""
     users = state.retry.call("list users", lambda: _read_users(connector, state, progress))
     columns = ["email", "manager", "status_changed_at", *(f for f in PERSON_FIELDS if f != "manager_id")]
     existing = {p.email.lower(): p for p in Person.objects.only(*columns)}
-    _refuse_unsafe_listing(connector_name, users, existing, state)
-    state.users_listed = len(users)
-    absent = _left_out(connector, connector_name, users, existing, state)
+    if state.since is None:
+        _refuse_unsafe_listing(connector_name, users, existing, state)
+        state.users_listed = len(users)
+        absent = _left_out(connector, connector_name, users, existing, state)
+    else:
+        absent = []
     managers = _manager_emails(users, existing, connector_name)
     with transaction.atomic():
         state.people_by_external_id = {  # members the user listing left out (e.g. deleted) still match
@@ -60,6 +65,8 @@ def sync_people(connector: Connector, connector_name: str, state: RunState, prog
             person = existing[email]
             manager = existing.get(managers.get(email) or "")
             manager_id = manager.pk if manager and manager.pk != person.pk else None
+            if manager is None and user.manager_name and state.since is not None:
+                manager_id = person.manager_id  # a display name is matched among all users by full passes only
             _apply(person, _desired(user, connector_name, manager_id, person, state), state, created_ids, changes)
             state.people_by_external_id[str(user.external_id)] = person.pk
         for person, answer in absent:
@@ -73,7 +80,8 @@ def sync_people(connector: Connector, connector_name: str, state: RunState, prog
 def _read_users(connector: Connector, state: RunState, progress: Progress) -> dict[str, DirectoryUser]:
     users: dict[str, DirectoryUser] = {}
     skipped = 0
-    for user in connector.iter_users():
+    listing = connector.iter_users() if state.since is None else connector.iter_users_changed_since(state.since)
+    for user in listing:
         email = (user.email or "").strip().lower()
         if not email or email in users:
             skipped += 1

@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TypeVar
 
 from django.conf import settings
@@ -78,6 +79,10 @@ class RunState:
     applications: int = 0
     errors: int = 0
     users_listed: int | None = None
+    #: incremental runs: the provider lists what changed after this time (None: a full pass)
+    since: datetime | None = None
+    #: incremental runs: provider ids of the groups listed as changed
+    groups_changed: set[str] = field(default_factory=set)
     people_by_external_id: dict[str, int] = field(default_factory=dict)
     problems: list[SyncProblem] = field(default_factory=list)
 

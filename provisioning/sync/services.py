@@ -13,27 +13,35 @@ the rest of the run goes on; the run then still succeeds.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from catalog.models import IdpGroup, Person
 from provisioning.connectors import Connector, ConnectorError, available, connector_for
-from provisioning.models import SyncProblem, SyncRun
+from provisioning.models import SyncCursor, SyncProblem, SyncRun
 
 from .groups import propose_applications, sync_groups
+from .lease import beating, fail_abandoned_runs
 from .memberships import sync_memberships
 from .people import sync_people
-from .run_state import Progress, RunState, SyncAborted
+from .run_state import Progress, RunState, SyncAborted, sync_setting
 
 logger = logging.getLogger(__name__)
 
-#: a run still marked running after this long is taken to be abandoned (its process died)
-STALE = timedelta(hours=3)
+#: incremental runs re-read this much before the last run started (clock skew with the provider)
+OVERLAP = timedelta(minutes=5)
 RUN_COUNTS = ("created", "updated", "deactivated", "suspended", "groups", "memberships", "applications", "errors")
 
-__all__ = ["SyncAborted", "SyncRefused", "directories_to_sync", "sync_all_directories", "sync_directory"]
+__all__ = [
+    "SyncAborted",
+    "SyncRefused",
+    "changes_since",
+    "directories_to_sync",
+    "sync_all_directories",
+    "sync_directory",
+]
 
 
 class SyncRefused(Exception):
@@ -44,11 +52,15 @@ def _no_progress(stage: str, done: int, total: int | None) -> None:
     pass
 
 
-def sync_directory(connector_name: str, progress: Progress | None = None, *, allow_shrink: bool = False) -> SyncRun:
+def sync_directory(
+    connector_name: str, progress: Progress | None = None, *, allow_shrink: bool = False, full: bool = False
+) -> SyncRun:
     """Mirror one provider into the catalog and return the run. Provider errors fail the run (not raised).
 
     `allow_shrink` accepts a listing much shorter than the last one (after IT checked that the
-    drop is real); otherwise such a listing fails the run.
+    drop is real); otherwise such a listing fails the run. A provider that lists changes since a
+    time is read incrementally between full passes (GATEHOUSE_SYNC_FULL_EVERY_HOURS); `full`
+    (and `allow_shrink`) force a full pass.
     """
     progress = progress or _no_progress
     if connector_name not in available():
@@ -56,16 +68,21 @@ def sync_directory(connector_name: str, progress: Progress | None = None, *, all
     run = _start(connector_name)
     if run.status == SyncRun.Status.FAILED:
         return run
+    progress = beating(run, progress)
     state = RunState.from_settings(allow_shrink=allow_shrink)
     connector: Connector | None = None
     try:
         connector = connector_for(connector_name)
+        state.since = changes_since(connector_name, connector, full=full or allow_shrink)
+        if state.since is not None:
+            run.kind, run.changes_since = SyncRun.Kind.INCREMENTAL, state.since
         if connector_name == "local":  # its people are the catalog itself: read them, never re-stamp them
             state.people_by_external_id = {e.lower(): pk for e, pk in Person.objects.values_list("email", "pk")}
         else:
             sync_people(connector, connector_name, state, progress)
         groups = sync_groups(connector, connector_name, state, progress)
-        propose_applications(connector, connector_name, groups, state, progress)
+        if state.since is None:  # new applications are proposed by full passes
+            propose_applications(connector, connector_name, groups, state, progress)
         sync_memberships(connector, connector_name, state, progress)
     except (ConnectorError, SyncAborted) as error:
         logger.warning("sync of %s failed: %s", connector_name, error)
@@ -79,15 +96,35 @@ def sync_directory(connector_name: str, progress: Progress | None = None, *, all
     return _finish(run, state, SyncRun.Status.SUCCEEDED, "")
 
 
+def changes_since(connector_name: str, connector: Connector, *, full: bool = False) -> datetime | None:
+    """The time an incremental run asks the provider for changes after, or None: a full pass.
+
+    Full when asked, when the connector cannot list changes, when GATEHOUSE_SYNC_FULL_EVERY_HOURS
+    is 0, when no full pass succeeded within that many hours, or before any cursor exists. An
+    incremental run starts from the start of the last successful run, less `OVERLAP` (clock
+    skew between Gatehouse and the provider): reading a change twice writes nothing.
+    """
+    hours = sync_setting("SYNC_FULL_EVERY_HOURS")
+    if full or not hours or not connector.lists_changes_since:
+        return None
+    succeeded = SyncRun.objects.filter(connector=connector_name, status=SyncRun.Status.SUCCEEDED)
+    last_full = succeeded.filter(kind=SyncRun.Kind.FULL).order_by("-started_at").values_list("started_at", flat=True)
+    last_full_at = last_full.first()
+    if last_full_at is None or last_full_at < timezone.now() - timedelta(hours=hours):
+        return None
+    if not SyncCursor.objects.filter(connector=connector_name).exists():
+        return None
+    last_at = succeeded.order_by("-started_at").values_list("started_at", flat=True).first()
+    return last_at - OVERLAP
+
+
 def _start(connector_name: str) -> SyncRun:
     """A new running SyncRun, or an unsaved failed one when another sync of this directory is running."""
     now = timezone.now()
-    SyncRun.objects.filter(connector=connector_name, status=SyncRun.Status.RUNNING, started_at__lt=now - STALE).update(
-        status=SyncRun.Status.FAILED, finished_at=now, error="abandoned: the process running it stopped"
-    )
+    fail_abandoned_runs(connector_name)
     try:
         with transaction.atomic():
-            return SyncRun.objects.create(connector=connector_name, started_at=now)
+            return SyncRun.objects.create(connector=connector_name, started_at=now, heartbeat_at=now)
     except IntegrityError:
         return SyncRun(
             connector=connector_name,

@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
+import zipfile
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.utils.dateparse import parse_date, parse_datetime
@@ -52,25 +55,63 @@ def _header_key(value: object) -> str:
     return str(value or "").strip().lower().replace(" ", "_").replace("-", "_")
 
 
-def _rows(filename: str, content: bytes) -> list[list[object]]:
+def max_bytes() -> int:
+    return settings.GATEHOUSE["ACCOUNT_LIST_MAX_BYTES"]
+
+
+def check_size(filename: str, size: int) -> None:
+    """Refuse a file over the byte cap before anything reads it."""
+    if size > max_bytes():
+        limit = max_bytes() / 1024 / 1024
+        raise ImportRejected(filename, [(1, f"the file is larger than {limit:g} MB; split it")])
+
+
+def _at_most(rows, filename: str, max_rows: int) -> list[list[object]]:
+    """The header and at most `max_rows` rows; one more refuses the file without reading the rest."""
+    taken = [list(r) for r in itertools.islice(rows, max_rows + 2)]
+    if len(taken) > max_rows + 1:
+        raise ImportRejected(filename, [(1, f"more than {max_rows} rows; split the file")])
+    return taken
+
+
+def _rows(filename: str, content: bytes, max_rows: int) -> list[list[object]]:
+    check_size(filename, len(content))
     if filename.lower().endswith(".xlsx"):
-        return _xlsx_rows(filename, content)
+        return _xlsx_rows(filename, content, max_rows)
     try:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise ImportRejected(filename, [(1, "the file is not UTF-8 text (save it as CSV UTF-8 or XLSX)")]) from None
     try:
-        return [list(r) for r in csv.reader(io.StringIO(text))]
+        return _at_most(csv.reader(io.StringIO(text)), filename, max_rows)
     except csv.Error as exc:
         raise ImportRejected(filename, [(1, f"not a readable CSV file ({exc})")]) from None
 
 
-def _xlsx_rows(filename: str, content: bytes) -> list[list[object]]:
+def _check_unpacked_size(filename: str, content: bytes) -> None:
+    """An XLSX is a zip: refuse one whose parts unpack past the cap (a zip bomb) before openpyxl opens it."""
+    limit = settings.GATEHOUSE["ACCOUNT_LIST_UNPACKED_MAX_BYTES"]
+    try:
+        with zipfile.ZipFile(io.BytesIO(content)) as archive:
+            unpacked = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, ValueError, OSError):
+        raise ImportRejected(filename, [(1, "not a readable XLSX workbook (not a zip archive)")]) from None
+    if unpacked > limit:
+        raise ImportRejected(
+            filename,
+            [(1, f"the workbook unpacks to {unpacked / 1024 / 1024:.0f} MB, over the {limit / 1024 / 1024:g} MB cap")],
+        )
+
+
+def _xlsx_rows(filename: str, content: bytes, max_rows: int) -> list[list[object]]:
     import openpyxl
 
+    _check_unpacked_size(filename, content)
     try:  # the workbook is read lazily: a damaged sheet only fails while iterating
         book = openpyxl.load_workbook(io.BytesIO(content), read_only=True, data_only=True)
-        return [list(r) for r in book.worksheets[0].iter_rows(values_only=True)]
+        return _at_most(book.worksheets[0].iter_rows(values_only=True), filename, max_rows)
+    except ImportRejected:
+        raise
     except Exception as exc:  # openpyxl raises many types for a broken file
         raise ImportRejected(filename, [(1, f"not a readable XLSX workbook ({exc.__class__.__name__})")]) from None
 
@@ -101,15 +142,13 @@ def _last_login(value: object) -> datetime | None:
 
 def read_table(filename: str, content: bytes, required: tuple[str, ...], max_rows: int) -> tuple[list, list[str]]:
     """The rows of a CSV/XLSX file and its normalised header; ImportRejected for a file unfit to read."""
-    rows = _rows(filename, content)
+    rows = _rows(filename, content, max_rows)
     if not rows or not any(_cell(c) for c in rows[0]):
         raise ImportRejected(filename, [(1, f"the file is empty; expected a header row: {', '.join(required)}")])
     header = [_header_key(c) for c in rows[0]]
     missing = [c for c in required if c not in header]
     if missing:
         raise ImportRejected(filename, [(1, f"the header lacks the column(s) {', '.join(missing)}")])
-    if len(rows) - 1 > max_rows:
-        raise ImportRejected(filename, [(1, f"more than {max_rows} rows; split the file")])
     return rows, header
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.db.models import Q, QuerySet
 
+from reviews.campaigns.accounts_import import ImportRejected, check_size
 from reviews.models import ReviewItem
 
 
@@ -79,5 +80,9 @@ class LaunchForm(forms.Form):
             upload = self.cleaned_data[f"upload_{app.pk}"]
             if not upload.name.lower().endswith((".csv", ".xlsx")):
                 raise forms.ValidationError(f"{upload.name}: upload a .csv or .xlsx file.")
+            try:
+                check_size(upload.name, upload.size)  # before reading it into memory
+            except ImportRejected as error:
+                raise forms.ValidationError(error.message) from None
             files[app.pk] = (upload.name, upload.read())
         return files

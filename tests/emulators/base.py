@@ -81,6 +81,8 @@ class Emulator:
         self.lock = threading.RLock()
         self.calls: list[Call] = []
         self.latency: float = 0.0  # seconds added to every request
+        self.in_flight = 0  # requests being answered right now
+        self.max_in_flight = 0  # the most answered at once since start
         self._throttle_left = 0
         self._fail_left = 0
         self._fail_status = 503
@@ -175,10 +177,16 @@ class Emulator:
         method = handler.command.upper()
         with self.lock:
             self.calls.append(Call(method, parts.path, query, headers, body))
-        if self.latency:
-            time.sleep(self.latency)
-        fault = None if parts.path in self.unfaulted_paths else (self._fault() or self._path_fault(parts.path))
-        reply = fault or self._route(method, parts.path, query, headers, body)
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if self.latency:
+                time.sleep(self.latency)
+            fault = None if parts.path in self.unfaulted_paths else (self._fault() or self._path_fault(parts.path))
+            reply = fault or self._route(method, parts.path, query, headers, body)
+        finally:
+            with self.lock:
+                self.in_flight -= 1
         self._send(handler, reply)
 
     def _fault(self) -> Reply | None:

@@ -1,5 +1,6 @@
 """A small stateful Jira Cloud REST v3 emulator: comments (ADF validated), comment properties,
-issue properties, transitions, create issue, Basic auth, Jira's error bodies and 429 headers."""
+issue properties, transitions, create issue, Jira Service Management approvals (paged with
+start/limit/isLastPage), Basic auth, Jira's error bodies and 429 headers."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from typing import Any
 from tests.emulators.base import Emulator, Incoming, Reply, route
 
 ISSUE = r"/rest/api/3/issue/(?P<key>[A-Za-z][A-Za-z0-9_]*-\d+)"
+REQUEST = r"/rest/servicedeskapi/request/(?P<key>[A-Za-z][A-Za-z0-9_]*-\d+)"
+APPROVAL_PAGE_MAX = 50  # the service desk API's default and maximum page size
 NOT_FOUND = "Issue does not exist or you do not have permission to see it."
 BLOCK_NODES = {
     "paragraph",
@@ -90,9 +93,49 @@ class JiraEmulator(Emulator):
             "comments": [],
             "properties": {},
             "transitions": [{"id": str(11 * (i + 1)), "name": n, "to": {"name": n}} for i, n in enumerate(names)],
+            "approvals": [],
         }
         self.issues[key] = issue
         return issue
+
+    def add_approval(self, key: str, *approvers: tuple[str, str, str], name: str = "Approve the request") -> dict:
+        """An approval on the issue; each approver is (email or "" when hidden, account id, decision)."""
+        created = datetime.now(UTC)
+        approval = {
+            "id": str(self._new_id()),
+            "name": name,
+            "approvers": [
+                {
+                    "approver": {
+                        "accountId": account,
+                        "displayName": (email or account).split("@")[0],
+                        **({"emailAddress": email} if email else {}),
+                    },
+                    "approverDecision": decision,
+                }
+                for email, account, decision in approvers
+            ],
+            "createdDate": {"iso8601": created.isoformat(), "epochMillis": int(created.timestamp() * 1000)},
+        }
+        self.issues[key]["approvals"].append(approval)
+        return approval
+
+    @staticmethod
+    def _final(approval: dict) -> str:
+        decisions = {a["approverDecision"] for a in approval["approvers"]}
+        return "declined" if "declined" in decisions else "approved" if "approved" in decisions else "pending"
+
+    def _shown(self, approval: dict, base: str) -> dict:
+        final = self._final(approval)
+        shown = {
+            **approval,
+            "finalDecision": final,
+            "canAnswerApproval": final == "pending",
+            "_links": {"self": f"{base}/rest/servicedeskapi/request/approval/{approval['id']}"},
+        }
+        if final != "pending":
+            shown["completedDate"] = approval["createdDate"]
+        return shown
 
     def comments(self, key: str) -> list[dict]:
         return self.issues[key]["comments"]
@@ -168,6 +211,31 @@ class JiraEmulator(Emulator):
         page = issue["comments"][start : start + size]
         shown = [c if expand else {k: v for k, v in c.items() if k != "properties"} for c in page]
         return Reply(200, {"startAt": start, "maxResults": size, "total": len(issue["comments"]), "comments": shown})
+
+    # -- service desk approvals ----------------------------------------------------------
+    @route("GET", REQUEST + "/approval")
+    def list_approvals(self, incoming: Incoming) -> Reply:
+        issue = self._issue(incoming)
+        if issue is None:
+            return jira_error(404, NOT_FOUND)
+        try:
+            start = int(incoming.arg("start", "0") or 0)
+            limit = min(int(incoming.arg("limit", str(APPROVAL_PAGE_MAX)) or APPROVAL_PAGE_MAX), APPROVAL_PAGE_MAX)
+        except ValueError:
+            return jira_error(400, "start and limit must be numbers.")
+        values = issue["approvals"][start : start + limit]
+        return Reply(
+            200,
+            {
+                "_expands": [],
+                "size": len(values),
+                "start": start,
+                "limit": limit,
+                "isLastPage": start + len(values) >= len(issue["approvals"]),
+                "_links": {"base": f"{self.base_url}/rest/servicedeskapi", "context": ""},
+                "values": [self._shown(a, self.base_url) for a in values],
+            },
+        )
 
     # -- issue properties ----------------------------------------------------------------
     @route("PUT", ISSUE + r"/properties/(?P<prop>[^/]+)")

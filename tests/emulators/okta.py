@@ -1,9 +1,11 @@
 """A stateful emulator of the Okta Management API subset Gatehouse uses (checked against
 /work/shared/specs/okta-management.yaml and the okta 3.4.6 SDK).
 
-Endpoints: users (list with search/filter/limit/after, get by id or login, a user's groups),
-groups (list, get), group members (list, PUT/DELETE -> 204 without a body), apps and their
-group assignments. Every response carries `Date` and `X-Rate-Limit-*` headers; lists page with
+Endpoints: users (list with search/filter/limit/after — `eq`, and `gt`/`ge`/`lt`/`le` on
+timestamps such as `lastUpdated`, joined by `and`/`or`; get by id or login, a user's groups),
+groups (list with the same filters, e.g. `lastMembershipUpdated gt "…"`; get), group members
+(list, PUT/DELETE -> 204 without a body; both move the group's `lastMembershipUpdated`), apps and
+their group assignments. Every response carries `Date` and `X-Rate-Limit-*` headers; lists page with
 absolute `Link` URLs, `rel="self"` and (while more remain) `rel="next"` with `?after=…&limit=…`:
 as two `Link` headers, self first, like Okta; `link_order` and `link_combined` send them in the
 other order or joined in one header (both allowed by RFC 8288). `end_listings_after_pages`
@@ -44,6 +46,12 @@ def incoming_cursor(incoming: Incoming) -> dict[str, str]:
 
 def _iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z") if value else None
+
+
+def _now() -> str:
+    """The current time as Okta stamps `lastUpdated` (milliseconds, UTC)."""
+    value = datetime.now(UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
 class OktaEmulator(Emulator):
@@ -100,7 +108,7 @@ class OktaEmulator(Emulator):
             "activated": created,
             "statusChanged": created,
             "lastLogin": _iso(last_login),
-            "lastUpdated": created,
+            "lastUpdated": _now(),
             "passwordChanged": None,
             "type": {"id": "oty1"},
             "profile": profile,
@@ -115,8 +123,8 @@ class OktaEmulator(Emulator):
         self.groups[group_id] = {
             "id": group_id,
             "created": stamp,
-            "lastUpdated": stamp,
-            "lastMembershipUpdated": stamp,
+            "lastUpdated": _now(),
+            "lastMembershipUpdated": _now(),
             "objectClass": ["okta:user_group"] if type == "OKTA_GROUP" else ["okta:windows_security_principal"],
             "type": type,
             "profile": {"name": name, "description": description},
@@ -127,6 +135,32 @@ class OktaEmulator(Emulator):
 
     def add_member(self, group_id: str, user_id: str) -> None:
         self.members[group_id][user_id] = None
+        self.groups[group_id]["lastMembershipUpdated"] = _now()
+
+    def remove_member(self, group_id: str, user_id: str) -> None:
+        self.members[group_id].pop(user_id, None)
+        self.groups[group_id]["lastMembershipUpdated"] = _now()
+
+    def update_user(self, user_id: str, *, status: str | None = None, **profile: Any) -> None:
+        """Change a user as an admin would (status and/or profile attributes): `lastUpdated` moves."""
+        user = self.users[user_id]
+        if status is not None and status != user["status"]:
+            user["status"], user["statusChanged"] = status, _now()
+        user["profile"].update(profile)
+        user["lastUpdated"] = _now()
+
+    def settle(self, stamp: str = "2024-06-01T08:00:00.000Z") -> None:
+        """Date every user and group as last changed at `stamp`: an org set up long before the
+        sync under test (so nothing falls within an incremental run's overlap)."""
+        with self.lock:
+            for user in self.users.values():
+                user["lastUpdated"] = stamp
+            for group in self.groups.values():
+                group["lastUpdated"] = group["lastMembershipUpdated"] = stamp
+
+    def rename_group(self, group_id: str, name: str) -> None:
+        self.groups[group_id]["profile"]["name"] = name
+        self.groups[group_id]["lastUpdated"] = _now()
 
     def add_app(self, label: str, group_ids: list[str] = ()) -> str:
         app_id = self._new_id("0oa")
@@ -257,16 +291,29 @@ class OktaEmulator(Emulator):
 
     # -- users -----------------------------------------------------------------------------
     @staticmethod
-    def _matches(user: dict[str, Any], expression: str) -> bool:
-        """The subset of Okta's search/filter language we use: `a eq "x" (or b eq "y")*`."""
-        clauses = re.findall(r'([\w.]+)\s+eq\s+"([^"]*)"', expression)
-        for attribute, value in clauses:
-            target: Any = user
-            for part in attribute.split("."):
-                target = target.get(part) if isinstance(target, dict) else None
-            if isinstance(target, str) and target.lower() == value.lower():
-                return True
-        return False
+    def _matches(item: dict[str, Any], expression: str) -> bool:
+        """The subset of Okta's search/filter language we use: clauses `a op "x"` (op `eq`, or
+        `gt`/`ge`/`lt`/`le` for timestamps, compared as Okta's fixed-width UTC strings) joined by
+        `and` / `or` without parentheses (`and` binds tighter)."""
+        return any(
+            all(OktaEmulator._clause(item, clause) for clause in re.split(r"\s+and\s+", alternative))
+            for alternative in re.split(r"\s+or\s+", expression.strip())
+        )
+
+    @staticmethod
+    def _clause(item: dict[str, Any], clause: str) -> bool:
+        match = re.fullmatch(r'\s*([\w.]+)\s+(eq|gt|ge|lt|le)\s+"([^"]*)"\s*', clause)
+        if not match:
+            return False
+        attribute, operator, value = match.groups()
+        target: Any = item
+        for part in attribute.split("."):
+            target = target.get(part) if isinstance(target, dict) else None
+        if not isinstance(target, str):
+            return False
+        if operator == "eq":
+            return target.lower() == value.lower()
+        return {"gt": target > value, "ge": target >= value, "lt": target < value, "le": target <= value}[operator]
 
     @route("GET", r"/api/v1/users")
     def list_users(self, incoming: Incoming) -> Reply:
@@ -301,7 +348,11 @@ class OktaEmulator(Emulator):
     # -- groups ----------------------------------------------------------------------------
     @route("GET", r"/api/v1/groups")
     def list_groups(self, incoming: Incoming) -> Reply:
-        return self._page(incoming, list(self.groups.values()), 10000)
+        groups = list(self.groups.values())
+        expression = incoming.arg("search") or incoming.arg("filter")
+        if expression:
+            groups = [g for g in groups if self._matches(g, expression)]
+        return self._page(incoming, groups, 10000)
 
     def _group_or_404(self, group_id: str) -> dict[str, Any] | Reply:
         group = self.groups.get(group_id)
@@ -337,7 +388,8 @@ class OktaEmulator(Emulator):
         if isinstance(target, Reply):
             return target
         group_id, user_id = target
-        self.members[group_id][user_id] = None
+        if user_id not in self.members[group_id]:
+            self.add_member(group_id, user_id)
         return self.ok()
 
     @route("DELETE", r"/api/v1/groups/(?P<gid>[^/]+)/users/(?P<uid>[^/]+)")
@@ -346,7 +398,8 @@ class OktaEmulator(Emulator):
         if isinstance(target, Reply):
             return target
         group_id, user_id = target
-        self.members[group_id].pop(user_id, None)
+        if user_id in self.members[group_id]:
+            self.remove_member(group_id, user_id)
         return self.ok()
 
     # -- apps ------------------------------------------------------------------------------

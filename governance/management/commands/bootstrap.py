@@ -11,8 +11,18 @@ from django.core.management.base import BaseCommand, CommandError
 from accounts import oidc
 from catalog.models import Person
 from governance.services import Actor, create_api_token
+from governance.tokens.scopes import Scope
 
 ADMIN_USERNAME = "admin"
+#: The second Jira Automation token: the rules that relay approvals, revocations and extensions.
+DECIDE_SCOPES = [
+    Scope.REQUESTS_DECIDE,
+    Scope.REQUESTS_READ,
+    Scope.GRANTS_READ,
+    Scope.GRANTS_REVOKE,
+    Scope.GRANTS_EXTEND,
+    Scope.PEOPLE_READ,
+]
 
 
 class Command(BaseCommand):
@@ -35,8 +45,8 @@ class Command(BaseCommand):
         user_model = get_user_model()
         if user_model.objects.filter(username=ADMIN_USERNAME).exists():
             self.stdout.write(
-                "Admin login and API token were printed on the first run "
-                "(new token: manage.py create_api_token NAME; new password: "
+                "Admin login and API tokens were printed on the first run "
+                "(new token: manage.py create_api_token NAME --scopes …; new password: "
                 "manage.py changepassword admin)."
             )
             return
@@ -48,12 +58,18 @@ class Command(BaseCommand):
         if person:
             person.user = user
             person.save(update_fields=["user"])
-        _, token = create_api_token(name="jira-automation", actor=Actor.system("bootstrap"))
+        system = Actor.system("bootstrap")
+        _, submit = create_api_token(
+            name="jira-automation", scopes=[Scope.REQUESTS_SUBMIT, Scope.REQUESTS_READ], actor=system
+        )
+        _, decide = create_api_token(name="jira-decisions", scopes=DECIDE_SCOPES, actor=system)
         acting = f" (acts as {person.email})" if person else ""
         self.stdout.write(
             self.style.SUCCESS(
-                f"\n  Admin login:  {ADMIN_USERNAME} / {password}{acting}\n  API token:    {token}\n"
-                "  Both are shown only now; keep them.\n"
+                f"\n  Admin login:   {ADMIN_USERNAME} / {password}{acting}\n"
+                f"  Submit token:  {submit}   (jira-automation: requests:submit, requests:read)\n"
+                f"  Decide token:  {decide}   (jira-decisions: {', '.join(DECIDE_SCOPES)})\n"
+                "  They are shown only now; keep them.\n"
             )
         )
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from datetime import UTC
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -77,19 +77,6 @@ class EntraConnector(Connector):
     """Entra ID users, groups and enterprise applications via Microsoft Graph (application permissions)."""
 
     name = "entra"
-    parameters = (
-        "ENTRA_TENANT_ID",
-        "ENTRA_CLIENT_ID",
-        "ENTRA_CLIENT_SECRET",
-        "ENTRA_CLIENT_SECRET_FILE",
-        "ENTRA_CLIENT_CERTIFICATE_PATH",
-        "ENTRA_CLIENT_CERTIFICATE_PASSWORD",
-        "ENTRA_GRAPH_BASE_URL",
-        "ENTRA_TIMEOUT_SECONDS",
-        "ENTRA_MAX_RETRIES",
-        "ENTRA_MAX_RETRY_WAIT_SECONDS",
-    )
-    sensitive_parameters = ("ENTRA_CLIENT_SECRET", "ENTRA_CLIENT_CERTIFICATE_PASSWORD")
 
     def __init__(
         self,
@@ -125,16 +112,13 @@ class EntraConnector(Connector):
         self._closed = False
 
     @classmethod
-    def from_settings(cls, config: dict[str, Any]) -> EntraConnector:
-        """Build from settings.ENTRA; PermanentError naming what is missing when not configured."""
-        missing = [f"ENTRA_{key}" for key in ("TENANT_ID", "CLIENT_ID") if not config.get(key)]
-        kind = credential_kind(config)
-        if kind is None:
-            missing.append("ENTRA_CLIENT_SECRET, ENTRA_CLIENT_SECRET_FILE or ENTRA_CLIENT_CERTIFICATE_PATH")
-        if missing:
-            raise PermanentError(f"The Entra ID connector is not configured: set {' and '.join(missing)}.")
+    def from_settings(cls, config: Mapping[str, Any]) -> EntraConnector:
+        """Build from the declared settings; PermanentError naming what is missing when not configured."""
+        from provisioning.connectors.entra import CONNECTOR
+
+        CONNECTOR.ensure_configured(config)
         return cls(
-            credential=credential(config, kind),
+            credential=credential(config, credential_kind(config)),
             tenant_id=config["TENANT_ID"],
             base_url=config.get("GRAPH_BASE_URL") or DEFAULT_BASE_URL,
             timeout=config.get("TIMEOUT_SECONDS", 30.0),
@@ -320,16 +304,40 @@ class EntraConnector(Connector):
 
     def iter_group_members(self, group_id: str) -> Iterator[str]:
         """Direct members that are users (nested groups, devices and contacts are left out)."""
+        members = self._run(lambda: self._amember_ids(group_id), f"listing the members of group {group_id}")
+        yield from members
+
+    def read_group_members(self, group_ids: list[str], concurrency: int = 1) -> dict[str, list[str] | ConnectorError]:
+        """Several groups at once on this connector's one event loop and Graph client: at most
+        `concurrency` listings in flight (each one still pages in order)."""
+        if self._closed:
+            raise PermanentError("This Entra connector was closed.")
+        return self._loop.run_until_complete(self._amembers_of(group_ids, max(concurrency, 1)))
+
+    async def _amembers_of(self, group_ids: list[str], concurrency: int) -> dict[str, list[str] | ConnectorError]:
+        gate = asyncio.Semaphore(concurrency)
+
+        async def members_of(group_id: str) -> list[str] | ConnectorError:
+            async with gate:
+                try:
+                    return await self._amember_ids(group_id)
+                except Exception as error:
+                    return classify(error, f"listing the members of group {group_id}")
+
+        results = await asyncio.gather(*(members_of(group_id) for group_id in group_ids))
+        return dict(zip(group_ids, results, strict=True))
+
+    async def _amember_ids(self, group_id: str) -> list[str]:
         builder = self.graph.groups.by_group_id(group_id).members.graph_user
         params = builder.GraphUserRequestBuilderGetQueryParameters(select=["id"], top=self.page_size)
-        config = RequestConfiguration(query_parameters=params)
-        pages = self._pages(
-            lambda: builder.get(request_configuration=config),
-            lambda link: builder.with_url(link).get(),
-            f"listing the members of group {group_id}",
-        )
-        for member in pages:
-            yield member.id
+        page = await builder.get(request_configuration=RequestConfiguration(query_parameters=params))
+        ids: list[str] = []
+        while page is not None:
+            ids.extend(member.id for member in page.value or [])
+            if not page.odata_next_link:
+                break
+            page = await builder.with_url(page.odata_next_link).get()
+        return ids
 
     def add_member(self, group_id: str, user: UserRef) -> AddResult:
         user_id = self._user_id(user)

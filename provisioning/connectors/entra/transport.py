@@ -3,6 +3,7 @@ classification (429/5xx/timeouts retryable) and the app credential built from se
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from provisioning.connectors.base import ConnectorError, PermanentError, Retryab
 class BoundedRetryHandler(RetryHandler):
     """kiota's retry handler (429/503/504, honouring Retry-After), but never sleeping longer than
     `max_wait` in-process: a longer wait is handed back as a RetryableError so the outbox
-    reschedules the change rather than holding a worker (django-q's task timeout is 120 s)."""
+    reschedules the change rather than holding a worker (django-q's default task timeout is 120 s)."""
 
     def __init__(self, options: RetryHandlerOption, max_wait: float) -> None:
         super().__init__(options)
@@ -82,7 +83,7 @@ def classify(error: Exception, action: str) -> ConnectorError:
     return RetryableError(f"Unexpected error from the Graph SDK while {action}: {error!r}")
 
 
-def credential_kind(config: dict[str, Any]) -> str | None:
+def credential_kind(config: Mapping[str, Any]) -> str | None:
     if config.get("CLIENT_SECRET") or config.get("CLIENT_SECRET_FILE"):
         return "secret"
     if config.get("CLIENT_CERTIFICATE_PATH"):
@@ -90,10 +91,14 @@ def credential_kind(config: dict[str, Any]) -> str | None:
     return None
 
 
-def credential(config: dict[str, Any], kind: str | None) -> Any:
+def credential(config: Mapping[str, Any], kind: str | None) -> Any:
+    """The app's credential. Its token requests get the Graph timeout: azure-identity's transport
+    would otherwise wait up to 300 s to connect and 300 s to read."""
     from azure.identity.aio import CertificateCredential, ClientSecretCredential
 
     tenant, client = config["TENANT_ID"], config["CLIENT_ID"]
+    timeout = float(config.get("TIMEOUT_SECONDS") or 30.0)
+    timeouts = {"connection_timeout": timeout, "read_timeout": timeout}
     if kind == "certificate":
         try:
             return CertificateCredential(
@@ -101,6 +106,7 @@ def credential(config: dict[str, Any], kind: str | None) -> Any:
                 client,
                 certificate_path=config["CLIENT_CERTIFICATE_PATH"],
                 password=config.get("CLIENT_CERTIFICATE_PASSWORD") or None,
+                **timeouts,
             )
         except (OSError, ValueError) as error:
             raise PermanentError(
@@ -115,4 +121,4 @@ def credential(config: dict[str, Any], kind: str | None) -> Any:
             raise PermanentError(f"Cannot read ENTRA_CLIENT_SECRET_FILE {path}: {error.strerror}.") from error
         if not secret:
             raise PermanentError(f"ENTRA_CLIENT_SECRET_FILE {path} is empty.")
-    return ClientSecretCredential(tenant, client, secret)
+    return ClientSecretCredential(tenant, client, secret, **timeouts)

@@ -1,8 +1,5 @@
-"""The Google Workspace connector's settings, and turning them into credentials.
-
-`SETTINGS` declares every environment variable the connector reads and which are secret, so a
-settings registry can validate and redact them; `governance/settings.py` reads them into
-`settings.GOOGLE` (the keys below). The service account key is the only secret: it never appears
+"""Turning the Google Workspace connector's settings (declared in `google/__init__.py`, read into
+`settings.GOOGLE`) into credentials. The service account key is the only secret: it never appears
 in an error message, a log line or the admin (its settings key contains "KEY", which Django's
 error pages redact too).
 """
@@ -10,7 +7,7 @@ error pages redact too).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,34 +21,7 @@ SCOPES = (
 )
 
 
-@dataclass(frozen=True)
-class Setting:
-    """One environment variable: its key in settings.GOOGLE, whether it is secret, what it is for."""
-
-    key: str
-    sensitive: bool = False
-    help: str = ""
-
-
-SETTINGS: dict[str, Setting] = {
-    "GOOGLE_CUSTOMER_ID": Setting("CUSTOMER_ID", help="Workspace customer id; default my_customer (the admin's own)."),
-    "GOOGLE_ADMIN_SUBJECT": Setting("ADMIN_SUBJECT", help="Email of the admin the service account acts as."),
-    "GOOGLE_SERVICE_ACCOUNT_FILE": Setting("SERVICE_ACCOUNT_KEY_FILE", help="Path of the service account JSON key."),
-    "GOOGLE_SERVICE_ACCOUNT_JSON": Setting("SERVICE_ACCOUNT_KEY", sensitive=True, help="The JSON key itself."),
-    "GOOGLE_DOMAIN": Setting("DOMAIN", help="List users and groups of this domain only (default: every domain)."),
-    "GOOGLE_API_URL": Setting("API_URL", help="Directory API root; default https://admin.googleapis.com/."),
-    "GOOGLE_TIMEOUT_SECONDS": Setting("TIMEOUT_SECONDS", help="Seconds before a call is abandoned."),
-    "GOOGLE_MAX_RETRIES": Setting("MAX_RETRIES", help="In-call retries of reads on 429/403 rate limits/5xx."),
-    "GOOGLE_MAX_REQUESTS_PER_MINUTE": Setting("MAX_REQUESTS_PER_MINUTE", help="Client-side pace per connector."),
-}
-
-
-def configured(config: dict[str, Any]) -> bool:
-    """True when any of the connector's own settings is given (then all of them must be right)."""
-    return any(config.get(key) for key in ("ADMIN_SUBJECT", "SERVICE_ACCOUNT_KEY", "SERVICE_ACCOUNT_KEY_FILE"))
-
-
-def configuration_problems(config: dict[str, Any]) -> list[str]:
+def configuration_problems(config: Mapping[str, Any]) -> list[str]:
     """What is missing or unusable in settings.GOOGLE, in words an administrator can act on."""
     problems = []
     if not config.get("ADMIN_SUBJECT"):
@@ -63,7 +33,7 @@ def configuration_problems(config: dict[str, Any]) -> list[str]:
     return problems
 
 
-def service_account_info(config: dict[str, Any]) -> dict[str, Any]:
+def service_account_info(config: Mapping[str, Any]) -> dict[str, Any]:
     """The parsed service account key from GOOGLE_SERVICE_ACCOUNT_JSON or GOOGLE_SERVICE_ACCOUNT_FILE."""
     raw, source = config.get("SERVICE_ACCOUNT_KEY") or "", "GOOGLE_SERVICE_ACCOUNT_JSON"
     if not raw:
@@ -92,7 +62,7 @@ def service_account_info(config: dict[str, Any]) -> dict[str, Any]:
     return info
 
 
-def service_account_credentials(config: dict[str, Any]) -> Any:
+def service_account_credentials(config: Mapping[str, Any]) -> Any:
     """Domain-wide delegated credentials: the service account acting as GOOGLE_ADMIN_SUBJECT."""
     from google.oauth2 import service_account
 

@@ -4,7 +4,8 @@ The client is built from the discovery document shipped inside google-api-python
 (`static_discovery=True`): building it never fetches anything. Production credentials are a
 service account acting as an admin by domain-wide delegation; tests pass `AnonymousCredentials`
 and point `api_url` at an emulator. One connector owns one httplib2 connection pool, which is not
-thread-safe: the registry builds a fresh connector per use.
+thread-safe: the registry builds a fresh connector per use, and a concurrent member read gives
+each of its threads a client of its own.
 
 Idempotence comes from Google's own answers, so no read precedes a write: `members.insert` of a
 member answers 409 `duplicate` (already a member) and `members.delete` of a non-member answers 404
@@ -22,8 +23,10 @@ alias. People are keyed by Google's immutable user id.
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
@@ -41,7 +44,7 @@ from provisioning.connectors.base import (
     RemoveResult,
     UserRef,
 )
-from provisioning.connectors.google.config import SETTINGS, service_account_credentials
+from provisioning.connectors.google.config import service_account_credentials
 from provisioning.connectors.google.errors import classify
 
 logger = logging.getLogger(__name__)
@@ -103,8 +106,6 @@ class GoogleConnector(Connector):
     """Users, groups and group memberships of one Google Workspace customer."""
 
     name = "google"
-    parameters = tuple(SETTINGS)
-    sensitive_parameters = tuple(name for name, setting in SETTINGS.items() if setting.sensitive)
 
     def __init__(
         self,
@@ -124,19 +125,15 @@ class GoogleConnector(Connector):
         self._interval = 60.0 / max_requests_per_minute if max_requests_per_minute > 0 else 0.0
         self._sleep = sleep
         self._last_request = 0.0
-        http = google_auth_httplib2.AuthorizedHttp(credentials, http=httplib2.Http(timeout=timeout))
-        options = {"api_endpoint": api_url} if api_url else None
-        try:
-            self._service = build(
-                "admin", "directory_v1", http=http, static_discovery=True, cache_discovery=False, client_options=options
-            )
-        except Exception as error:  # e.g. a malformed api_url
-            raise PermanentError(f"Cannot build the Google Directory API client: {error}") from None
+        self._pace_lock = threading.Lock()
+        self._credentials, self._timeout = credentials, timeout
+        self._options = {"api_endpoint": api_url} if api_url else None
+        self._service = self._build_service()
         self._known_users: dict[str, str] = {}
         self._closed = False
 
     @classmethod
-    def from_settings(cls, config: dict[str, Any]) -> GoogleConnector:
+    def from_settings(cls, config: Mapping[str, Any]) -> GoogleConnector:
         """Build from settings.GOOGLE; PermanentError saying what is missing or unreadable."""
         return cls(
             credentials=service_account_credentials(config),
@@ -149,15 +146,32 @@ class GoogleConnector(Connector):
         )
 
     # -- plumbing --------------------------------------------------------------------------
+    def _build_service(self) -> Any:
+        """A Directory API client with its own httplib2 connection (one per thread: not thread-safe)."""
+        http = google_auth_httplib2.AuthorizedHttp(self._credentials, http=httplib2.Http(timeout=self._timeout))
+        try:
+            return build(
+                "admin",
+                "directory_v1",
+                http=http,
+                static_discovery=True,
+                cache_discovery=False,
+                client_options=self._options,
+            )
+        except Exception as error:  # e.g. a malformed api_url
+            raise PermanentError(f"Cannot build the Google Directory API client: {error}") from None
+
     def _pace(self) -> None:
         """Keep this connector under `max_requests_per_minute` (Google's default quota is 2,400 a
-        minute per admin and project, shared with every other worker acting as that admin)."""
+        minute per admin and project, shared with every other worker acting as that admin), across
+        the threads of a concurrent read: they wait their turn here, then make their calls at once."""
         if not self._interval:
             return
-        wait = self._last_request + self._interval - time.monotonic()
-        if wait > 0:
-            self._sleep(wait)
-        self._last_request = time.monotonic()
+        with self._pace_lock:
+            wait = self._last_request + self._interval - time.monotonic()
+            if wait > 0:
+                self._sleep(wait)
+            self._last_request = time.monotonic()
 
     def _execute(self, request: Any, action: str, *, retries: int | None = None) -> Any:
         if self._closed:
@@ -234,9 +248,36 @@ class GoogleConnector(Connector):
             )
 
     def iter_group_members(self, group_id: str) -> Iterator[str]:
+        return self._member_ids(self._service, group_id)
+
+    def read_group_members(self, group_ids: list[str], concurrency: int = 1) -> dict[str, list[str] | ConnectorError]:
+        """Several groups at once on up to `concurrency` threads, each with its own client and
+        connection, all within this connector's request pace."""
+        if concurrency <= 1 or len(group_ids) <= 1:
+            return super().read_group_members(group_ids)
+        local = threading.local()
+        services: list[Any] = []
+
+        def members_of(group_id: str) -> list[str] | ConnectorError:
+            if not hasattr(local, "service"):
+                local.service = self._build_service()
+                services.append(local.service)
+            try:
+                return list(self._member_ids(local.service, group_id))
+            except ConnectorError as error:
+                return error
+
+        try:
+            with ThreadPoolExecutor(max_workers=min(concurrency, len(group_ids))) as pool:
+                return dict(zip(group_ids, pool.map(members_of, group_ids), strict=True))
+        finally:
+            for service in services:
+                service.close()
+
+    def _member_ids(self, service: Any, group_id: str) -> Iterator[str]:
         """Ids of the direct members. A nested group (or the whole customer) is not flattened: it is
         logged and its id is passed on, so the sync counts it as a member it could not match."""
-        members = self._service.members()
+        members = service.members()
         action = f"list the members of group {group_id}"
         for member in self._pages(
             members, action, "members", groupKey=group_id, maxResults=MEMBERS_PAGE, fields=MEMBER_FIELDS

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime
 from typing import Any
 
 import aiohttp
 from okta.client import Client
-from okta.errors.okta_api_error import OktaAPIError
 
-from lib.http import parse_retry_after
 from provisioning.connectors.base import (
     AddResult,
     Connector,
@@ -32,14 +31,16 @@ from provisioning.connectors.base import (
     RetryableError,
     UserRef,
 )
+from provisioning.connectors.okta.records import as_group, as_user, email_of
 from provisioning.connectors.okta.sdk import (
+    CURRENT_EXCHANGE,
     RETRYABLE_STATUSES,
-    WRITABLE_GROUP_TYPE,
+    Exchange,
     TimedHTTPClient,
-    aware,
+    classify,
     model_value,
     next_cursor,
-    not_writable_reason,
+    okta_time,
 )
 
 logger = logging.getLogger(__name__)
@@ -49,25 +50,12 @@ GROUPS_PAGE = 200  # Okta recommends at most 200
 MEMBERS_PAGE = 200  # Okta recommends 200 (its default, 1000, is "for historical reasons")
 APPS_PAGE = 200  # the SDK refuses more (le=200)
 
-_STATUS = {"SUSPENDED": "suspended", "DEPROVISIONED": "deprovisioned"}  # everything else: "active"
-
 
 class OktaConnector(Connector):
     """Users, groups, memberships and apps of one Okta org. Not thread-safe: one per worker."""
 
     name = "okta"
-    parameters = (
-        "OKTA_ORG_URL",
-        "OKTA_API_TOKEN",
-        "OKTA_CLIENT_ID",
-        "OKTA_PRIVATE_KEY",
-        "OKTA_PRIVATE_KEY_FILE",
-        "OKTA_KEY_ID",
-        "OKTA_SCOPES",
-        "OKTA_RATE_LIMIT_MAX_RETRIES",
-        "OKTA_REQUEST_TIMEOUT_SECONDS",
-    )
-    sensitive_parameters = ("OKTA_API_TOKEN", "OKTA_PRIVATE_KEY")
+    lists_changes_since = True
 
     def __init__(
         self,
@@ -118,27 +106,27 @@ class OktaConnector(Connector):
         self._user_ids: dict[str, str] = {}
 
     @classmethod
-    def from_settings(cls) -> OktaConnector:
-        """Build from settings.OKTA (environment variables, see docs/okta.md)."""
-        from django.conf import settings
+    def from_settings(cls, values: Mapping[str, Any]) -> OktaConnector:
+        """Build from the declared settings (environment variables `OKTA_*`, see docs/okta.md)."""
+        from provisioning.connectors.okta import CONNECTOR
 
-        conf = getattr(settings, "OKTA", {}) or {}
-        private_key = conf.get("PRIVATE_KEY", "")
-        if not private_key and conf.get("PRIVATE_KEY_FILE"):
+        CONNECTOR.ensure_configured(values)
+        private_key = values.get("PRIVATE_KEY", "")
+        if not private_key and values.get("PRIVATE_KEY_FILE"):
             try:
-                with open(conf["PRIVATE_KEY_FILE"], encoding="utf-8") as key_file:
+                with open(values["PRIVATE_KEY_FILE"], encoding="utf-8") as key_file:
                     private_key = key_file.read()
             except OSError as error:
                 raise PermanentError(f"Cannot read OKTA_PRIVATE_KEY_FILE: {error.strerror}.") from None
         return cls(
-            org_url=conf.get("ORG_URL", ""),
-            api_token=conf.get("API_TOKEN", ""),
-            client_id=conf.get("CLIENT_ID", ""),
+            org_url=values.get("ORG_URL", ""),
+            api_token=values.get("API_TOKEN", ""),
+            client_id=values.get("CLIENT_ID", ""),
             private_key=private_key,
-            key_id=conf.get("KEY_ID", ""),
-            scopes=conf.get("SCOPES", ()),
-            max_retries=conf.get("RATE_LIMIT_MAX_RETRIES", 1),
-            request_timeout=conf.get("REQUEST_TIMEOUT_SECONDS", 30),
+            key_id=values.get("KEY_ID", ""),
+            scopes=values.get("SCOPES", ()),
+            max_retries=values.get("RATE_LIMIT_MAX_RETRIES", 1),
+            request_timeout=values.get("REQUEST_TIMEOUT_SECONDS", 30),
         )
 
     # -- running the async SDK -------------------------------------------------------------
@@ -162,57 +150,54 @@ class OktaConnector(Connector):
         self._loop.close()
 
     def _call(self, what: str, method: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, Any]:
-        """Run one SDK call; return (data, response) or raise a typed ConnectorError.
+        """Run one SDK call; return (data, response) or raise a typed ConnectorError."""
+        data, response, _ = self._run(self._acall(what, method, *args, **kwargs))
+        return data, response
+
+    async def _acall(self, what: str, method: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, Any, Any]:
+        """One SDK call on the loop: (data, response, raw headers), or a typed ConnectorError.
 
         The SDK answers a 3-tuple (data, response, error), except that calls without a response
         body answer a 2-tuple (response, error) on error; and with no HTTP response at all
         (connection refused, timeout) it fails inside its own code, so that is caught here.
+        What the HTTP client saw is kept per task (`CURRENT_EXCHANGE`), so concurrent calls on
+        this loop never read each other's status or headers.
         """
-        if self._http is not None:
-            self._http.last_transport_error, self._http.last_status = None, None
+        exchange = Exchange()
+        CURRENT_EXCHANGE.set(exchange)
         try:
-            result = self._run(method(*args, **kwargs))
+            result = await method(*args, **kwargs)
         except ConnectorError:
             raise
         except Exception as error:
-            transport_error = self._http.last_transport_error if self._http else None
-            status = self._http.last_status if self._http else None
-            if transport_error is None and status is not None:
+            if exchange.transport_error is None and exchange.status is not None:
                 # e.g. a 429/503 without Date or X-Rate-Limit-Reset: the SDK gives up without a response.
+                status = exchange.status
                 message = f"Okta answered HTTP {status} while trying to {what}, and the SDK could not use it: {error!r}"
                 if status in RETRYABLE_STATUSES:
                     raise RetryableError(message, status=status) from None
                 raise PermanentError(message, status=status) from None
-            cause = transport_error or error
+            cause = exchange.transport_error or error
             raise RetryableError(f"Okta did not answer while trying to {what}: {cause!r}") from None
         if len(result) == 2:
             data, (response, error) = None, result
         else:
             data, response, error = result
         if error is not None:
-            raise self._classify(error, what)
-        return data, response
-
-    @staticmethod
-    def _classify(error: Exception, what: str) -> ConnectorError:
-        status = getattr(error, "status", None)
-        headers = getattr(error, "headers", None) or getattr(error, "response_headers", None) or {}
-        if isinstance(error, OktaAPIError):
-            detail = f"{error.error_code}: {error.error_summary}".strip()
-            causes = "; ".join(c.get("errorSummary", "") for c in error.error_causes or [] if c.get("errorSummary"))
-            if causes:
-                detail = f"{detail} ({causes})"
-        else:
-            detail = str(getattr(error, "message", "") or error)
-        message = f"Okta could not {what}: HTTP {status} {detail}" if status else f"Okta could not {what}: {detail}"
-        if status is None or status in RETRYABLE_STATUSES:
-            # X-Rate-Limit-Reset is on every answer; it means "wait" only on a 429.
-            retry_after = parse_retry_after(headers, include_reset=status == 429)
-            return RetryableError(message, retry_after=retry_after, status=status)
-        return PermanentError(message, status=status)
+            raise classify(error, what)
+        return data, response, exchange.headers
 
     def _pages(self, what: str, method: Callable[..., Any], *args: Any, limit: int, **kwargs: Any) -> Iterator[list]:
-        """Every page of a list call, following Link rel="next"; errors raise (never a silent stop).
+        """Every page of a list call, following Link rel="next"; errors raise (never a silent stop)."""
+        pages = self._apages(what, method, *args, limit=limit, **kwargs)
+        while True:
+            try:
+                yield self._run(anext(pages))
+            except StopAsyncIteration:
+                return
+
+    async def _apages(self, what: str, method: Callable[..., Any], *args: Any, limit: int, **kwargs: Any):
+        """The pages of a list call, on the loop.
 
         The cursor is read from every `Link` header of the raw response, not from the SDK: its
         response object keeps one header per name (the last), and its paginator the first
@@ -220,8 +205,7 @@ class OktaConnector(Connector):
         """
         after, seen = None, set()
         while True:
-            data, _ = self._call(what, method, *args, after=after, limit=limit, **kwargs)
-            headers = self._http.last_headers if self._http is not None else None
+            data, _, headers = await self._acall(what, method, *args, after=after, limit=limit, **kwargs)
             yield list(data or [])
             after = next_cursor(headers, what)
             if not after:
@@ -245,9 +229,17 @@ class OktaConnector(Connector):
 
     def iter_users(self) -> Iterator[DirectoryUser]:
         users = self._all_users()
-        emails = {user.id: self._email(user) for user in users}
+        emails = {user.id: email_of(user) for user in users}
         for user in users:
-            yield self._as_user(user, emails)
+            yield as_user(user, emails)
+
+    def iter_users_changed_since(self, since: datetime) -> Iterator[DirectoryUser]:
+        """`filter=lastUpdated gt "…"` (Okta's up-to-date filter, not the eventually consistent
+        search); a filtered listing includes DEPROVISIONED users."""
+        expression = f'lastUpdated gt "{okta_time(since)}"'
+        for page in self._pages("list changed users", self._client.list_users, limit=USERS_PAGE, filter=expression):
+            for user in page:
+                yield as_user(user, {})
 
     def read_users(self, external_ids: list[str]) -> dict[str, DirectoryUser | None]:
         """Each user by id: Okta answers 404 only for a user that was deleted (after deprovisioning)."""
@@ -260,37 +252,8 @@ class OktaConnector(Connector):
                     raise
                 found[user_id] = None
                 continue
-            found[user_id] = self._as_user(user, {})
+            found[user_id] = as_user(user, {})
         return found
-
-    @staticmethod
-    def _email(user: Any) -> str:
-        return (model_value(user.profile, "email") or model_value(user.profile, "login") or "").lower()
-
-    def _as_user(self, user: Any, emails: dict[str, str]) -> DirectoryUser:
-        """`profile.managerId` names the manager; `profile.manager` is a display name (an email in
-        some orgs), passed on for the sync to match only when it is unambiguous."""
-        profile = user.profile
-        name = " ".join(p for p in (model_value(profile, "first_name"), model_value(profile, "last_name")) if p)
-        manager_id = model_value(profile, "manager_id") or None
-        manager_text = (model_value(profile, "manager") or "").strip()
-        manager_email = emails.get(manager_id) if manager_id else None
-        if manager_email is None and "@" in manager_text:
-            manager_email = manager_text.lower()
-        status = user.status.value if hasattr(user.status, "value") else str(user.status or "")
-        return DirectoryUser(
-            external_id=user.id,
-            email=self._email(user),
-            name=name or self._email(user),
-            status=_STATUS.get(status, "active"),
-            manager_email=manager_email,
-            manager_external_id=manager_id,
-            manager_name=manager_text if manager_text and "@" not in manager_text else None,
-            department=model_value(profile, "department") or "",
-            title=model_value(profile, "title") or "",
-            last_login=aware(user.last_login),
-            state=status,
-        )
 
     def _lookup(self, email: str) -> Any | None:
         """The Okta user whose login (then, failing that, email) is `email`; None when absent."""
@@ -328,29 +291,48 @@ class OktaConnector(Connector):
         if manager_id:
             try:
                 manager, _ = self._call("look up the manager", self._client.get_user, manager_id)
-                emails[manager_id] = self._email(manager)
+                emails[manager_id] = email_of(manager)
             except PermanentError:
                 pass  # a manager Okta no longer has: leave it unknown
-        return self._as_user(user, emails)
+        return as_user(user, emails)
 
     # -- groups ----------------------------------------------------------------------------
     def iter_groups(self) -> Iterator[DirectoryGroup]:
         for page in self._pages("list groups", self._client.list_groups, limit=GROUPS_PAGE):
-            for group in page:
-                group_type = group.type.value if hasattr(group.type, "value") else str(group.type or "")
-                yield DirectoryGroup(
-                    external_id=group.id,
-                    name=model_value(group.profile, "name") or group.id,
-                    description=model_value(group.profile, "description") or "",
-                    writable=group_type == WRITABLE_GROUP_TYPE,
-                    not_writable_reason=not_writable_reason(group_type),
-                )
+            yield from map(as_group, page)
+
+    def iter_groups_changed_since(self, since: datetime) -> Iterator[DirectoryGroup]:
+        """Groups whose profile (`lastUpdated`) or members (`lastMembershipUpdated`) changed."""
+        stamp = okta_time(since)
+        expression = f'lastUpdated gt "{stamp}" or lastMembershipUpdated gt "{stamp}"'
+        for page in self._pages("list changed groups", self._client.list_groups, limit=GROUPS_PAGE, filter=expression):
+            yield from map(as_group, page)
 
     def iter_group_members(self, group_id: str) -> Iterator[str]:
         what = f"list the members of group {group_id}"
         for page in self._pages(what, self._client.list_group_users, group_id, limit=MEMBERS_PAGE):
             for user in page:
                 yield user.id
+
+    def read_group_members(self, group_ids: list[str], concurrency: int = 1) -> dict[str, list[str] | ConnectorError]:
+        """Several groups at once on this connector's one event loop and session: at most
+        `concurrency` listings in flight (each one still pages in order)."""
+        return self._run(self._amembers_of(group_ids, max(concurrency, 1)))
+
+    async def _amembers_of(self, group_ids: list[str], concurrency: int) -> dict[str, list[str] | ConnectorError]:
+        gate = asyncio.Semaphore(concurrency)
+
+        async def members_of(group_id: str) -> list[str] | ConnectorError:
+            what = f"list the members of group {group_id}"
+            async with gate:
+                try:
+                    pages = self._apages(what, self._client.list_group_users, group_id, limit=MEMBERS_PAGE)
+                    return [user.id async for page in pages for user in page]
+                except ConnectorError as error:
+                    return error
+
+        results = await asyncio.gather(*(members_of(group_id) for group_id in group_ids))
+        return dict(zip(group_ids, results, strict=True))
 
     def _is_member(self, group_id: str, user_id: str, email: str) -> bool:
         groups, _ = self._call(f"list the groups of {email}", self._client.list_user_groups, user_id)

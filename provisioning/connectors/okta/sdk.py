@@ -3,14 +3,18 @@ response headers), reading SDK models, rate-limit waits, Link-header paging and 
 
 from __future__ import annotations
 
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
+from okta.errors.okta_api_error import OktaAPIError
 from okta.http_client import HTTPClient
 
-from provisioning.connectors.base import PermanentError
+from lib.http import parse_retry_after
+from provisioning.connectors.base import ConnectorError, PermanentError, RetryableError
 from provisioning.connectors.links import LinkHeaderError, next_target
 
 WRITABLE_GROUP_TYPE = "OKTA_GROUP"
@@ -19,6 +23,20 @@ NOT_WRITABLE = {
     "BUILT_IN": "it is Okta's built-in Everyone group, whose members Okta manages itself",
 }
 RETRYABLE_STATUSES = {429, 500, 502, 503, 504}
+
+
+@dataclass
+class Exchange:
+    """What the HTTP client saw for one SDK call: kept per asyncio task, so calls in flight at
+    the same time on one event loop do not read each other's status or headers."""
+
+    transport_error: BaseException | None = None
+    status: int | None = None
+    headers: Any = None
+
+
+#: the exchange of the SDK call running in the current task (set by the connector per call)
+CURRENT_EXCHANGE: ContextVar[Exchange | None] = ContextVar("okta_exchange", default=None)
 
 
 class TimedHTTPClient(HTTPClient):
@@ -41,6 +59,13 @@ class TimedHTTPClient(HTTPClient):
         self.last_status = result[1].status if result[1] is not None else None
         # The raw aiohttp headers (a multidict): the SDK's ApiResponse keeps one value per name.
         self.last_headers = result[1].headers if result[1] is not None else None
+        exchange = CURRENT_EXCHANGE.get()
+        if exchange is not None:
+            exchange.transport_error, exchange.status, exchange.headers = (
+                self.last_transport_error,
+                self.last_status,
+                self.last_headers,
+            )
         return result
 
 
@@ -61,6 +86,30 @@ def aware(value: datetime | None) -> datetime | None:
     if value is None:
         return None
     return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def okta_time(value: datetime) -> str:
+    """A time as Okta's filter expressions take it: `2026-12-01T14:00:00.000Z` (UTC)."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def classify(error: Exception, what: str) -> ConnectorError:
+    """The SDK's error for one call as a typed ConnectorError (retryable: 429, 5xx, no status)."""
+    status = getattr(error, "status", None)
+    headers = getattr(error, "headers", None) or getattr(error, "response_headers", None) or {}
+    if isinstance(error, OktaAPIError):
+        detail = f"{error.error_code}: {error.error_summary}".strip()
+        causes = "; ".join(c.get("errorSummary", "") for c in error.error_causes or [] if c.get("errorSummary"))
+        if causes:
+            detail = f"{detail} ({causes})"
+    else:
+        detail = str(getattr(error, "message", "") or error) or repr(error)  # e.g. a bare TimeoutError()
+    message = f"Okta could not {what}: HTTP {status} {detail}" if status else f"Okta could not {what}: {detail}"
+    if status is None or status in RETRYABLE_STATUSES:
+        # X-Rate-Limit-Reset is on every answer; it means "wait" only on a 429.
+        retry_after = parse_retry_after(headers, include_reset=status == 429)
+        return RetryableError(message, retry_after=retry_after, status=status)
+    return PermanentError(message, status=status)
 
 
 def next_cursor(headers: Any, what: str) -> str | None:

@@ -24,9 +24,20 @@ class Command(BaseCommand):
             help="Accept a listing much shorter than the last one (GATEHOUSE_SYNC_MAX_SHRINK), once you "
             "have checked that the drop is real.",
         )
+        parser.add_argument(
+            "--full",
+            action="store_true",
+            help="Read the whole directory even where an incremental run is due (GATEHOUSE_SYNC_FULL_EVERY_HOURS).",
+        )
 
     def handle(
-        self, *args, providers: list[str] | None = None, verbosity: int = 1, allow_shrink: bool = False, **options
+        self,
+        *args,
+        providers: list[str] | None = None,
+        verbosity: int = 1,
+        allow_shrink: bool = False,
+        full: bool = False,
+        **options,
     ) -> None:
         names = providers or directories_to_sync()
         if not providers:
@@ -37,7 +48,9 @@ class Command(BaseCommand):
         live = verbosity >= 1 and self.stdout.isatty()
         try:
             runs = [
-                sync_directory(name, self._progress(name) if verbosity >= 1 else None, allow_shrink=allow_shrink)
+                sync_directory(
+                    name, self._progress(name) if verbosity >= 1 else None, allow_shrink=allow_shrink, full=full
+                )
                 for name in names
             ]
         except SyncRefused as error:

@@ -75,3 +75,14 @@ def run_each(modeladmin, request: HttpRequest, queryset: QuerySet, func, done: s
             modeladmin.message_user(request, f"{obj}: {error.message}", messages.ERROR)
     if ok:
         modeladmin.message_user(request, f"{done}: {ok}.", messages.SUCCESS)
+
+
+def register_with_mixin(site, models, mixin: type, module: str) -> None:
+    """Re-register each model's current admin as the same admin with `mixin` first (idempotent)."""
+    for model in models:
+        current = site._registry.get(model)
+        if current is None or isinstance(current, mixin):
+            continue
+        combined = type(type(current).__name__, (mixin, type(current)), {"__module__": module})
+        site.unregister(model)
+        site.register(model, combined)

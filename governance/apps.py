@@ -7,9 +7,11 @@ class GovernanceConfig(AppConfig):
 
     def ready(self) -> None:
         from governance.grants.listener import GrantListener
+        from governance.jira import catalog_signals
         from governance.lifecycle import metrics as lifecycle_metrics
         from provisioning.outbox import port
 
         # provisioning knows nothing of grants; it reports settled changes through its port.
         port.bind(GrantListener())
+        catalog_signals.connect()  # catalog changes queue a publication to Jira's request form
         lifecycle_metrics.register()  # joiners, movers, leavers in the metrics

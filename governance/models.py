@@ -10,7 +10,7 @@ from governance.grants.models import (
     GrantFulfilmentTask,
     GrantMembershipChange,
 )
-from governance.jira.models import JiraUpdate
+from governance.jira.models import JiraCatalogOption, JiraUpdate
 from governance.lifecycle.models import LifecycleEvent, Offboarding, PersonState
 from governance.notifications.models import OutboundMessage
 from governance.requests.models import (
@@ -43,6 +43,7 @@ __all__ = [
     "GrantExtension",
     "GrantFulfilmentTask",
     "GrantMembershipChange",
+    "JiraCatalogOption",
     "JiraUpdate",
     "LifecycleEvent",
     "Offboarding",

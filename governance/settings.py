@@ -111,6 +111,8 @@ STORAGES = {
 # Defaults follow GATEHOUSE_BASE_URL: an https:// address turns on secure cookies, the https redirect
 # and a year of HSTS; the http://127.0.0.1 default of run.sh leaves them off. Each can be set on its own.
 # An empty value (as copied from .env.example) means "not said": the default applies.
+# "files": the catalog and access policies are managed as YAML (manage.py catalog); the admin shows them read-only.
+GATEHOUSE_CATALOG_SOURCE = env.str("GATEHOUSE_CATALOG_SOURCE", default="database")
 _HTTPS = env.str("GATEHOUSE_BASE_URL", default="http://127.0.0.1:8000").startswith("https://")
 SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES") if env.str("SECURE_COOKIES", default="") else _HTTPS
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
@@ -327,6 +329,9 @@ if not JIRA_API_TOKEN and JIRA_API_TOKEN_FILE:
         raise ImproperlyConfigured(f"JIRA_API_TOKEN_FILE {JIRA_API_TOKEN_FILE!r} cannot be read: {error}") from error
 # Gatehouse status -> Jira transition name, e.g. "approved=Approved,fulfilled=Done,denied=Declined".
 JIRA_TRANSITIONS = env.dict("JIRA_TRANSITIONS", default={})
+# The request form's cascading select (parent = application, child = role) Gatehouse keeps current.
+JIRA_CATALOG_FIELD_ID = env.str("JIRA_CATALOG_FIELD_ID", default="")
+JIRA_CATALOG_CONTEXT_ID = env.str("JIRA_CATALOG_CONTEXT_ID", default="")
 # An empty JIRA_ENABLED (as copied from .env.example) means "not said": on when a URL is set.
 JIRA_ENABLED = env.bool("JIRA_ENABLED") if env.str("JIRA_ENABLED", default="") else bool(JIRA_BASE_URL)
 # API decisions on requests with a Jira issue count only when JSM's approval record agrees.

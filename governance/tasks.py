@@ -98,3 +98,11 @@ def verify_audit_chain() -> str:
 
     result = verify_and_record()
     return "intact" if result.broken is None else f"broken at {result.broken}"
+
+
+def publish_jira_catalog() -> str:
+    """Hourly: queue a publication of the catalog to the request form's cascading field."""
+    from governance.jira.catalog_field import queue_publication
+
+    update = queue_publication()
+    return f"queued Jira update {update.pk}" if update else "catalog field not configured"

@@ -8,6 +8,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from catalog.durations import describe_duration_problem, format_iso_duration, parse_iso_duration
+from governance.jira.catalog_field import resolve_choice
 
 ISSUE_KEY = r"^[A-Za-z][A-Za-z0-9_]*-\d+$"
 
@@ -63,13 +64,44 @@ class SubmitRequestInput(_Input):
     jira_issue_key = IssueKeyField()
     requester = serializers.EmailField()
     beneficiary = serializers.EmailField(required=False, allow_null=True)
-    application = serializers.SlugField()
-    role = serializers.SlugField()
+    application = serializers.SlugField(required=False)
+    role = serializers.SlugField(required=False)
+    catalog_application = serializers.CharField(
+        required=False,
+        max_length=255,
+        help_text="Instead of application: the request form's cascading field as Jira Automation sends it, "
+        "{{issue.customfield_N.value}} (the option's label or id).",
+    )
+    catalog_role = serializers.CharField(
+        required=False,
+        max_length=255,
+        help_text="Instead of role: {{issue.customfield_N.child.value}} (the child option's label or id).",
+    )
     duration = IsoDurationField(required=False, allow_null=True)
     reason = serializers.CharField(max_length=5000, allow_blank=False, trim_whitespace=True)
     emergency = serializers.BooleanField(
         required=False, default=False, help_text="Break-glass: granted at once for the role's short window."
     )
+
+    def validate(self, attrs: dict) -> dict:
+        """Either application and role, or the cascading field's two values (mapped to them)."""
+        parent, child = attrs.pop("catalog_application", None), attrs.pop("catalog_role", None)
+        if parent is None and child is None:
+            missing = {name: ["This field is required."] for name in ("application", "role") if name not in attrs}
+            if missing:
+                raise serializers.ValidationError(missing)
+            return attrs
+        if parent is None or child is None:
+            absent = "catalog_application" if parent is None else "catalog_role"
+            raise serializers.ValidationError({absent: ["Send both values of the cascading field."]})
+        app_slug, role_or_field = resolve_choice(parent, child)
+        if app_slug is None:
+            what = "application" if role_or_field == "catalog_application" else "role"
+            raise serializers.ValidationError({role_or_field: [f"No requestable {what} matches this option."]})
+        for name, value in (("application", app_slug), ("role", role_or_field)):
+            if attrs.get(name, value) != value:
+                raise serializers.ValidationError({name: [f"Disagrees with the cascading field ({value})."]})
+        return {**attrs, "application": app_slug, "role": role_or_field}
 
 
 class ExtendInput(_Input):

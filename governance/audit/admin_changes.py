@@ -14,6 +14,7 @@ from django.forms.models import _get_foreign_key
 from django.http import HttpRequest
 
 from catalog.models import Application, IdpGroup, Person, Role
+from governance.adminkit import register_with_mixin
 from governance.audit.services import Actor, record_admin_change
 from governance.models import ApprovalPolicy, AutoApprovalRule, Delegation
 
@@ -78,10 +79,4 @@ class AuditedChangesMixin:
 
 def audit_registered_admins(site: admin.AdminSite = admin.site) -> None:
     """Swap each audited model's admin for the same admin with the mixin (idempotent)."""
-    for model in AUDITED_MODELS:
-        current = site._registry.get(model)
-        if current is None or isinstance(current, AuditedChangesMixin):
-            continue
-        audited = type(type(current).__name__, (AuditedChangesMixin, type(current)), {"__module__": __name__})
-        site.unregister(model)
-        site.register(model, audited)
+    register_with_mixin(site, AUDITED_MODELS, AuditedChangesMixin, __name__)

@@ -213,3 +213,34 @@ class JiraClient:
         if properties:
             payload["properties"] = [{"key": key, "value": value} for key, value in properties.items()]
         return self._json(self._call("POST", f"{API}/issue", json=payload))
+
+    # -- field-context options (the catalog's cascading select) -----------------------------
+    def _options_path(self, field_id: str, context_id: str) -> str:
+        return f"{API}/field/{field_id}/context/{context_id}/option"
+
+    def list_field_options(self, field_id: str, context_id: str, *, page_size: int = 100) -> list[dict]:
+        """Every option of the context (parents first, then children, in display order)."""
+        options: list[dict] = []
+        while True:
+            params = {"startAt": len(options), "maxResults": page_size}
+            page = self._json(self._call("GET", self._options_path(field_id, context_id), params=params)) or {}
+            batch = page.get("values") or []
+            options.extend(batch)
+            if not batch or page.get("isLast", True):
+                return options
+
+    def create_field_options(self, field_id: str, context_id: str, options: list[dict]) -> list[dict]:
+        """Create options (`value`, and `optionId` = the parent for a child); returns them with their ids."""
+        body = {"options": options}
+        return (self._json(self._call("POST", self._options_path(field_id, context_id), json=body)) or {}).get(
+            "options"
+        ) or []
+
+    def update_field_options(self, field_id: str, context_id: str, options: list[dict]) -> None:
+        """Rename, enable or disable options (each `{id, value?, disabled?}`)."""
+        self._call("PUT", self._options_path(field_id, context_id), json={"options": options})
+
+    def move_field_options(self, field_id: str, context_id: str, option_ids: list[str]) -> None:
+        """Put these options (all parents, or children of one parent) first, in this order."""
+        body = {"customFieldOptionIds": option_ids, "position": "First"}
+        self._call("PUT", f"{self._options_path(field_id, context_id)}/move", json=body)

@@ -17,6 +17,7 @@ class JiraUpdate(OutboxRow):
         PROPERTY = "property", "Issue property"
         TRANSITION = "transition", "Transition"
         CREATE_ISSUE = "create_issue", "Create issue"
+        PUBLISH_CATALOG = "publish_catalog", "Publish the catalog to the request form"
 
     Status = DeliveryStatus
 
@@ -51,3 +52,32 @@ class JiraUpdate(OutboxRow):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} → {self.issue_key or 'new issue'} [{self.status}]"
+
+
+class JiraCatalogOption(models.Model):
+    """Which option of the request form's cascading field stands for an application (parent) or
+    one of its roles (child), so a rename updates the option instead of adding another."""
+
+    application = models.ForeignKey("catalog.Application", on_delete=models.CASCADE, related_name="+")
+    role = models.ForeignKey("catalog.Role", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    field_id = models.CharField(max_length=60)
+    context_id = models.CharField(max_length=30)
+    option_id = models.CharField(max_length=30)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["field_id", "context_id", "option_id"], name="jira_catalog_option_unique"),
+            models.UniqueConstraint(
+                fields=["field_id", "context_id", "application"],
+                condition=models.Q(role__isnull=True),
+                name="jira_catalog_option_one_per_app",
+            ),
+            models.UniqueConstraint(
+                fields=["field_id", "context_id", "role"],
+                condition=models.Q(role__isnull=False),
+                name="jira_catalog_option_one_per_role",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.field_id}/{self.context_id} option {self.option_id}"

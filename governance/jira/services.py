@@ -60,7 +60,7 @@ jira_outbox = JiraOutbox()
 
 def _earlier_open(update: JiraUpdate) -> JiraUpdate | None:
     """Comments and transitions of one issue go out in the order they were queued."""
-    if update.kind in (JiraUpdate.Kind.PROPERTY, JiraUpdate.Kind.CREATE_ISSUE):
+    if update.kind in (JiraUpdate.Kind.PROPERTY, JiraUpdate.Kind.CREATE_ISSUE, JiraUpdate.Kind.PUBLISH_CATALOG):
         return None
     return (
         JiraUpdate.objects.filter(issue_key=update.issue_key, status__in=JiraUpdate.OPEN, id__lt=update.id)
@@ -129,11 +129,18 @@ def _send_create_issue(client: JiraClient, update: JiraUpdate) -> dict:
     return {"id": created.get("id"), "key": created.get("key"), "self": created.get("self")}
 
 
+def _send_catalog(client: JiraClient, update: JiraUpdate) -> dict:
+    from governance.jira.catalog_field import publish
+
+    return {"changes": publish(client)}
+
+
 SENDERS = {
     JiraUpdate.Kind.COMMENT: _send_comment,
     JiraUpdate.Kind.PROPERTY: _send_property,
     JiraUpdate.Kind.TRANSITION: _send_transition,
     JiraUpdate.Kind.CREATE_ISSUE: _send_create_issue,
+    JiraUpdate.Kind.PUBLISH_CATALOG: _send_catalog,
 }
 
 

@@ -15,6 +15,7 @@ from governance.lifecycle import leavers
 from governance.lifecycle.activity import ActivityRow, record_activity
 from governance.lifecycle.services import request_offboarding
 from governance.models import Offboarding
+from governance.tokens.scopes import Scope
 
 JIRA_KEY = r"^[A-Za-z][A-Za-z0-9_]*-\d+$"
 
@@ -66,8 +67,7 @@ class LifecycleEventOutput(serializers.Serializer):
 
 
 class OffboardPerson(APIView):
-    #: SCOPE (integrator): declare with the scoped-token mechanism when it lands: "lifecycle:offboard"
-    required_scope = "lifecycle:offboard"
+    required_scope = Scope.LIFECYCLE_OFFBOARD
 
     @extend_schema(
         operation_id="offboard_person",
@@ -103,8 +103,7 @@ class ActivityOutput(serializers.Serializer):
 
 
 class ActivityCollection(APIView):
-    #: SCOPE (integrator): declare with the scoped-token mechanism when it lands: "activity:write"
-    required_scope = "activity:write"
+    required_scope = Scope.ACTIVITY_WRITE
 
     @extend_schema(
         operation_id="record_activity",

@@ -11,13 +11,14 @@ import logging
 from collections import Counter
 
 from django.db import transaction
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from catalog.models import Person
 from provisioning.connectors import Connector, ConnectorError, DirectoryUser
 from provisioning.models import SyncProblem, SyncRun
 
-from .run_state import BATCH, Progress, RunState, SyncAborted, collect, shrank_sharply, write_changes
+from .run_state import BATCH, Progress, RunState, SyncAborted, batched, collect, shrank_sharply, write_changes
 
 logger = logging.getLogger(__name__)
 
@@ -45,18 +46,27 @@ def sync_people(connector: Connector, connector_name: str, state: RunState, prog
     they neither count the listing (no shrink check) nor look for people it left out."""
     users = state.retry.call("list users", lambda: _read_users(connector, state, progress))
     columns = ["email", "manager", "status_changed_at", *(f for f in PERSON_FIELDS if f != "manager_id")]
-    existing = {p.email.lower(): p for p in Person.objects.only(*columns)}
     if state.since is None:
+        existing = {p.email.lower(): p for p in Person.objects.only(*columns)}
         _refuse_unsafe_listing(connector_name, users, existing, state)
         state.users_listed = len(users)
         absent = _left_out(connector, connector_name, users, existing, state)
-    else:
+        known = [(p.external_id, email, p.pk) for email, p in existing.items() if p.directory == connector_name]
+    else:  # only the people listed and their managers are loaded; the directory's ids as plain rows
         absent = []
-    managers = _manager_emails(users, existing, connector_name)
+        known = [
+            (external_id, email.lower(), pk)
+            for external_id, email, pk in Person.objects.filter(directory=connector_name).values_list(
+                "external_id", "email", "pk"
+            )
+        ]
+    known = [row for row in known if row[0]]
+    managers = _manager_emails(users, {external_id: email for external_id, email, _ in known})
+    if state.since is not None:
+        existing = _people_by_email({*users, *filter(None, managers.values())}, columns)
     with transaction.atomic():
-        state.people_by_external_id = {  # members the user listing left out (e.g. deleted) still match
-            p.external_id: p.pk for p in existing.values() if p.directory == connector_name and p.external_id
-        }
+        # members the user listing left out (e.g. deleted) still match
+        state.people_by_external_id = {external_id: pk for external_id, _, pk in known}
         todo = {e: u for e, u in users.items() if e not in existing}
         new = _create_people(todo, existing, managers, connector_name, state)
         created_ids = {p.pk for p in new}
@@ -214,13 +224,20 @@ def _apply(person: Person, wanted: dict, state: RunState, created_ids: set[int],
 # Managers ---------------------------------------------------------------------------------------
 
 
-def _manager_emails(
-    users: dict[str, DirectoryUser], existing: dict[str, Person], connector_name: str
-) -> dict[str, str | None]:
+def _people_by_email(emails: set[str], columns: list[str]) -> dict[str, Person]:
+    """The people with these emails (any case), keyed by lower-case email, in batches."""
+    found: dict[str, Person] = {}
+    for batch in batched(sorted(emails), 500):
+        people = Person.objects.annotate(email_key=Lower("email")).filter(email_key__in=batch).only(*columns)
+        found.update({p.email.lower(): p for p in people})
+    return found
+
+
+def _manager_emails(users: dict[str, DirectoryUser], known_ids: dict[str, str]) -> dict[str, str | None]:
     """Each listed user's manager, as an email key: by the provider's id for the manager (this
-    listing, then ids stored by earlier syncs), else an email, else a display name that exactly
-    one listed user has."""
-    by_id = {p.external_id: e for e, p in existing.items() if p.directory == connector_name and p.external_id}
+    listing, then `known_ids`: ids stored by earlier syncs, with their emails), else an email, else
+    a display name that exactly one listed user has."""
+    by_id = dict(known_ids)
     by_id.update({str(u.external_id): e for e, u in users.items()})
     names = Counter(_name_key(u.name) for u in users.values() if u.name)
     by_name = {_name_key(u.name): e for e, u in users.items() if u.name and names[_name_key(u.name)] == 1}

@@ -15,6 +15,7 @@ from django.urls import path
 from django.utils import timezone
 
 from governance.adminkit import ReadOnlyAdmin
+from governance.catalog_code.admin import files_owned_admins
 from governance.errors import GovernanceError
 from governance.lifecycle.activity import record_activity
 from governance.services import Actor
@@ -207,3 +208,6 @@ class ClosedReclaimCaseAdmin(_CaseAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).filter(status=ReclaimCase.Status.CLOSED)
+
+
+files_owned_admins((ReclaimPolicy,))  # read-only when catalog files own the policies

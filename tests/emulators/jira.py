@@ -1,5 +1,5 @@
 """A small stateful Jira Cloud REST v3 emulator: comments (ADF validated), comment properties,
-issue properties, transitions, create issue, Jira Service Management approvals (paged with
+issue properties, transitions, create issue, field-context options, Jira Service Management approvals (paged with
 start/limit/isLastPage), Basic auth, Jira's error bodies and 429 headers."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tests.emulators.base import Emulator, Incoming, Reply, route
+from tests.emulators.jira_options import FieldOptionsMixin
 
 ISSUE = r"/rest/api/3/issue/(?P<key>[A-Za-z][A-Za-z0-9_]*-\d+)"
 REQUEST = r"/rest/servicedeskapi/request/(?P<key>[A-Za-z][A-Za-z0-9_]*-\d+)"
@@ -72,12 +73,13 @@ def adf_problem(node: Any, *, top: bool = True) -> str | None:
     return None
 
 
-class JiraEmulator(Emulator):
+class JiraEmulator(FieldOptionsMixin, Emulator):
     def __init__(self, email: str = "gatehouse@example.com", api_token: str = "jira-token") -> None:
         super().__init__()
         self.email = email
         self.api_token = api_token
         self.issues: dict[str, dict[str, Any]] = {}
+        self.contexts = {}  # field-context options (see jira_options)
         self.retry_after = 30
         self._next_id = 10000
         self.accept_then_fail_left = 0  # store the next comment(s) but answer 504 (response lost)

@@ -203,3 +203,12 @@ def test_an_error_quoting_unstorable_input_is_still_json(api, live_records, deci
     )
     error = assert_error(response, 400, "invalid")
     assert "decision" in error["fields"]
+
+
+def test_list_errors_keyed_by_index_are_named_not_a_500():
+    from governance.api.errors import _flatten
+
+    assert _flatten({"activity": {1: {"person": ["Enter a valid email address."]}}}) == {
+        "activity[1].person": ["Enter a valid email address."]
+    }
+    assert _flatten({"activity": {0: ["Not a valid string."]}}) == {"activity[0]": ["Not a valid string."]}

@@ -207,3 +207,9 @@ def test_a_ticket_is_opened_when_manual_removals_remain(company, api, tasks, jir
     tickets = [k for k in jira.issues if k.startswith("ITOPS-")]
     assert len(tickets) == 1
     assert "Payroll" in adf.plain_text(jira.issues[tickets[0]]["fields"]["description"])
+
+
+def test_a_row_that_is_not_an_object_is_a_400_naming_it(company, api):
+    response = api.post("/api/v1/activity/", {"activity": [[None, None]]}, format="json")
+    assert response.status_code == 400, response.content
+    assert "activity[0]" in response.json()["error"]["fields"]

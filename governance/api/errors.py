@@ -16,8 +16,10 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from governance.errors import GovernanceError
 
 
-def _join(key: str, sub: str) -> str:
-    """activity + 1.person -> activity[1].person; a nested non-field error belongs to the key itself."""
+def _join(key: object, sub: object) -> str:
+    """activity + 1.person -> activity[1].person; a nested non-field error belongs to the key itself.
+    Keys may be list indexes (DRF reports a list field's errors as {index: [...]})."""
+    key, sub = str(key), str(sub)
     if sub == "non_field_errors":
         return key
     head, _, rest = sub.partition(".")
@@ -38,7 +40,7 @@ def _flatten(detail) -> dict[str, list[str]]:
                     for sub, messages in (_flatten(item) if item else {}).items():
                         out[_join(f"{key}[{index}]", sub)] = messages
             else:
-                out[key] = [str(v) for v in (value if isinstance(value, list) else [value])]
+                out[str(key)] = [str(v) for v in (value if isinstance(value, list) else [value])]
         return out
     return {"non_field_errors": [str(v) for v in (detail if isinstance(detail, list) else [detail])]}
 

@@ -89,9 +89,14 @@ def _common_filters(items: QuerySet, query: dict[str, Any], *, person_field: str
         items = items.filter(role__slug=query["role"])
     if query.get("status"):
         items = items.filter(status__in=query["status"])
-    for bound, lookup in (("created_after", "gte"), ("created_before", "lt")):
+    return _in_range(items, query, "created")
+
+
+def _in_range(items: QuerySet, query: dict[str, Any], name: str) -> QuerySet:
+    """`<name>_after` (included) and `<name>_before` (excluded) bound the `<name>_at` column."""
+    for bound, lookup in ((f"{name}_after", "gte"), (f"{name}_before", "lt")):
         if query.get(bound):
-            items = items.filter(**{f"created_at__{lookup}": query[bound]})
+            items = items.filter(**{f"{name}_at__{lookup}": query[bound]})
     return items
 
 
@@ -135,10 +140,7 @@ def list_access_requests(request: Request, view: APIView) -> Response:
     )
     if query.get("source"):
         items = items.filter(source=query["source"])
-    for bound, lookup in (("closed_after", "gte"), ("closed_before", "lt")):
-        if query.get(bound):
-            items = items.filter(**{f"closed_at__{lookup}": query[bound]})
-    return _paginate(request, view, items, query["ordering"], RequestOutput)
+    return _paginate(request, view, _in_range(items, query, "closed"), query["ordering"], RequestOutput)
 
 
 class GrantCollection(APIView):
@@ -162,10 +164,7 @@ class GrantCollection(APIView):
         )
         if query.get("source"):
             items = items.filter(request__source=query["source"])
-        for bound, lookup in (("ended_after", "gte"), ("ended_before", "lt")):
-            if query.get(bound):
-                items = items.filter(**{f"ended_at__{lookup}": query[bound]})
-        return _paginate(request, self, items, query["ordering"], GrantOutput)
+        return _paginate(request, self, _in_range(items, query, "ended"), query["ordering"], GrantOutput)
 
 
 def _application_summary(application: Application | None) -> dict | None:

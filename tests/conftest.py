@@ -147,4 +147,4 @@ def jira(settings):
         yield emulator
 
 
-from tests.slack_fixtures import slack_emu, slack_on, slack_people  # noqa: E402, F401  (Slack emulator fixtures)
+from tests.slack_fixtures import slack_emu, slack_modal, slack_on, slack_people  # noqa: E402, F401  (Slack fixtures)

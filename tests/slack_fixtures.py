@@ -1,4 +1,5 @@
-"""Fixtures shared by the Slack tests: the emulator, Slack turned on, people in Slack."""
+"""Fixtures shared by the Slack tests: the emulator, Slack turned on, people in Slack, the open
+`/access` modal and the steps through it."""
 
 from __future__ import annotations
 
@@ -75,3 +76,46 @@ def texts(blocks: list[dict]) -> str:
             text = element.get("text", "")
             out.append(text["text"] if isinstance(text, dict) else text)
     return "\n".join(out)
+
+
+def send_payload(client, tasks, payload):
+    with tasks():
+        return slack.send(client, slack.interactive(payload))
+
+
+def chosen(action_id: str, value: str) -> dict:
+    return {action_id: {action_id: {"type": "static_select", "selected_option": {"value": value}}}}
+
+
+def typed(action_id: str, value: str) -> dict:
+    return {action_id: {action_id: {"type": "plain_text_input", "value": value}}}
+
+
+@pytest.fixture
+def slack_modal(client, slack_on, slack_people, slack_emu, tasks):
+    """Bob typed /access: the modal is open."""
+    with tasks():
+        answer = slack.send(
+            client, slack.slash_command(user_id=slack_people["bob"], trigger_id=slack_emu.new_trigger())
+        )
+    assert answer.status_code == 200
+    (view,) = slack_emu.opened_views
+    return view
+
+
+def pick_role(client, tasks, slack_emu, slack_people, view):
+    """Bob picks the wiki, then its editor role; the modal is updated each time."""
+    app = chosen("gatehouse_application", "wiki")
+    action = {"type": "external_select", "action_id": "gatehouse_application", "block_id": "gatehouse_application"}
+    payload = slack.view_action(
+        user_id=slack_people["bob"], view=view, values=app, action=action, trigger_id=slack_emu.new_trigger()
+    )
+    assert send_payload(client, tasks, payload).status_code == 200
+    view = slack_emu.views[view["id"]]
+    action = {"type": "static_select", "action_id": "gatehouse_role", "block_id": "gatehouse_role"}
+    values = {**app, **chosen("gatehouse_role", "editor")}
+    payload = slack.view_action(
+        user_id=slack_people["bob"], view=view, values=values, action=action, trigger_id=slack_emu.new_trigger()
+    )
+    assert send_payload(client, tasks, payload).status_code == 200
+    return slack_emu.views[view["id"]], values

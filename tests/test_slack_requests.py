@@ -5,84 +5,43 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from governance.models import AccessRequest
 from tests import slack_requests as slack
-from tests.slack_fixtures import texts
+from tests.slack_fixtures import chosen, pick_role, send_payload, texts, typed
 
 
-def send_payload(client, tasks, payload):
-    with tasks():
-        return slack.send(client, slack.interactive(payload))
-
-
-def chosen(action_id: str, value: str) -> dict:
-    return {action_id: {action_id: {"type": "static_select", "selected_option": {"value": value}}}}
-
-
-def typed(action_id: str, value: str) -> dict:
-    return {action_id: {action_id: {"type": "plain_text_input", "value": value}}}
-
-
-@pytest.fixture
-def modal(client, slack_on, slack_people, slack_emu, tasks):
-    """Bob typed /access: the modal is open."""
-    with tasks():
-        answer = slack.send(
-            client, slack.slash_command(user_id=slack_people["bob"], trigger_id=slack_emu.new_trigger())
-        )
-    assert answer.status_code == 200
-    (view,) = slack_emu.opened_views
-    return view
-
-
-def pick_role(client, tasks, slack_emu, slack_people, view):
-    """Bob picks the wiki, then its editor role; the modal is updated each time."""
-    app = chosen("gatehouse_application", "wiki")
-    action = {"type": "external_select", "action_id": "gatehouse_application", "block_id": "gatehouse_application"}
-    payload = slack.view_action(
-        user_id=slack_people["bob"], view=view, values=app, action=action, trigger_id=slack_emu.new_trigger()
-    )
-    assert send_payload(client, tasks, payload).status_code == 200
-    view = slack_emu.views[view["id"]]
-    action = {"type": "static_select", "action_id": "gatehouse_role", "block_id": "gatehouse_role"}
-    values = {**app, **chosen("gatehouse_role", "editor")}
-    payload = slack.view_action(
-        user_id=slack_people["bob"], view=view, values=values, action=action, trigger_id=slack_emu.new_trigger()
-    )
-    assert send_payload(client, tasks, payload).status_code == 200
-    return slack_emu.views[view["id"]], values
-
-
-def test_access_opens_a_modal_with_the_requestable_catalog(client, modal, slack_people, slack_emu, tasks, company):
+def test_access_opens_a_modal_with_the_requestable_catalog(
+    client, slack_modal, slack_people, slack_emu, tasks, company
+):
     from tests import company as c
 
     c.app("secret-lab", owner=company.alice).__class__.objects.filter(slug="secret-lab").update(status="draft")
-    assert modal["callback_id"] == "gatehouse_access"
-    assert modal["blocks"][0]["element"]["type"] == "external_select"
-    payload = slack.suggestion(user_id=slack_people["bob"], view=modal, action_id="gatehouse_application", value="wi")
+    assert slack_modal["callback_id"] == "gatehouse_access"
+    assert slack_modal["blocks"][0]["element"]["type"] == "external_select"
+    payload = slack.suggestion(
+        user_id=slack_people["bob"], view=slack_modal, action_id="gatehouse_application", value="wi"
+    )
     answer = slack.send(client, slack.interactive(payload))
     assert answer.status_code == 200
     assert answer.json() == {
         "options": [{"text": {"type": "plain_text", "text": "Wiki", "emoji": True}, "value": "wiki"}]
     }
     nothing = slack.suggestion(
-        user_id=slack_people["bob"], view=modal, action_id="gatehouse_application", value="secret"
+        user_id=slack_people["bob"], view=slack_modal, action_id="gatehouse_application", value="secret"
     )
     assert slack.send(client, slack.interactive(nothing)).json() == {"options": []}
 
 
-def test_the_modal_shows_roles_then_the_roles_durations(client, modal, slack_people, slack_emu, tasks):
-    view, _ = pick_role(client, tasks, slack_emu, slack_people, modal)
+def test_the_modal_shows_roles_then_the_roles_durations(client, slack_modal, slack_people, slack_emu, tasks):
+    view, _ = pick_role(client, tasks, slack_emu, slack_people, slack_modal)
     blocks = {block["block_id"]: block for block in view["blocks"]}
     assert [o["value"] for o in blocks["gatehouse_role"]["element"]["options"]] == ["editor", "reader"]
     assert [o["value"] for o in blocks["gatehouse_duration"]["element"]["options"]] == ["PT6H", "P1D", "P7D"]
     assert json.loads(view["private_metadata"]) == {"application": "wiki", "role": "editor"}
 
 
-def test_a_submission_creates_the_request_and_dms_the_route(client, modal, slack_people, slack_emu, tasks):
-    view, values = pick_role(client, tasks, slack_emu, slack_people, modal)
+def test_a_submission_creates_the_request_and_dms_the_route(client, slack_modal, slack_people, slack_emu, tasks):
+    view, values = pick_role(client, tasks, slack_emu, slack_people, slack_modal)
     values = {**values, **chosen("gatehouse_duration", "P1D"), **typed("gatehouse_reason", "on-call docs")}
     payload = slack.view_submission(
         user_id=slack_people["bob"], view=view, values=values, trigger_id=slack_emu.new_trigger()
@@ -98,8 +57,8 @@ def test_a_submission_creates_the_request_and_dms_the_route(client, modal, slack
     assert len(slack_emu.dm_messages(slack_people["alice"])) == 1  # and the approver was asked in Slack
 
 
-def test_a_submission_for_someone_else(client, modal, slack_people, slack_emu, tasks):
-    view, values = pick_role(client, tasks, slack_emu, slack_people, modal)
+def test_a_submission_for_someone_else(client, slack_modal, slack_people, slack_emu, tasks):
+    view, values = pick_role(client, tasks, slack_emu, slack_people, slack_modal)
     values = {
         **values,
         **chosen("gatehouse_duration", "PT6H"),
@@ -116,11 +75,11 @@ def test_a_submission_for_someone_else(client, modal, slack_people, slack_emu, t
 
 
 def test_a_submission_without_reason_or_required_duration_is_answered_with_errors(
-    client, modal, slack_people, slack_emu, tasks, company
+    client, slack_modal, slack_people, slack_emu, tasks, company
 ):
     company.editor.duration_required = True
     company.editor.save()
-    view, values = pick_role(client, tasks, slack_emu, slack_people, modal)
+    view, values = pick_role(client, tasks, slack_emu, slack_people, slack_modal)
     payload = slack.view_submission(
         user_id=slack_people["bob"], view=view, values=values, trigger_id=slack_emu.new_trigger()
     )
@@ -156,9 +115,9 @@ def test_an_expired_trigger_is_a_permanent_failure(client, slack_on, slack_peopl
     assert row.status == OutboundMessage.Status.FAILED and "expired_trigger_id" in row.last_error
 
 
-def test_an_unknown_slack_user_creates_nothing(client, modal, slack_people, slack_emu, tasks):
+def test_an_unknown_slack_user_creates_nothing(client, slack_modal, slack_people, slack_emu, tasks):
     stranger = slack_emu.add_user("mallory@elsewhere.example")
-    view, values = pick_role(client, tasks, slack_emu, slack_people, modal)
+    view, values = pick_role(client, tasks, slack_emu, slack_people, slack_modal)
     values = {**values, **chosen("gatehouse_duration", "P1D"), **typed("gatehouse_reason", "x")}
     payload = slack.view_submission(user_id=stranger, view=view, values=values, trigger_id=slack_emu.new_trigger())
     assert send_payload(client, tasks, payload).status_code == 200

@@ -95,13 +95,43 @@ def _enqueue(event: AuditEvent, issue_key: str) -> None:
 
 
 def queue_issue_creation(
-    *, project_key: str, summary: str, description: dict | None = None, issue_type: str = "Task", event=None
+    *,
+    project_key: str,
+    summary: str,
+    description: dict | None = None,
+    issue_type: str = "Task",
+    event=None,
+    extra: dict[str, Any] | None = None,
 ) -> JiraUpdate | None:
-    """Queue a new Jira issue (e.g. a revocation from a review); None when Jira is not configured."""
+    """Queue a new Jira issue (e.g. a revocation from a review); None when Jira is not configured.
+    `extra` goes into the row's payload (what the outcome hooks read)."""
     if jira_config() is None:
         return None
     issue = {"project_key": project_key, "summary": summary, "description": description, "issue_type": issue_type}
-    return _create(JiraUpdate.Kind.CREATE_ISSUE, "", {"issue": issue}, event)
+    return _create(JiraUpdate.Kind.CREATE_ISSUE, "", {"issue": issue, **(extra or {})}, event)
+
+
+def queue_service_desk_request(
+    *,
+    service_desk_id: str,
+    request_type_id: str,
+    summary: str,
+    description: str,
+    raise_on_behalf_of: str = "",
+    event=None,
+    extra: dict[str, Any] | None = None,
+) -> JiraUpdate | None:
+    """Queue a new Jira Service Management request; None when Jira is not configured."""
+    if jira_config() is None:
+        return None
+    fields = {
+        "service_desk_id": service_desk_id,
+        "request_type_id": request_type_id,
+        "summary": summary,
+        "description": description,
+        "raise_on_behalf_of": raise_on_behalf_of,
+    }
+    return _create(JiraUpdate.Kind.CREATE_REQUEST, "", {"service_desk": fields, **(extra or {})}, event)
 
 
 def queue_comment(*, issue_key: str, body: dict, event: AuditEvent | None = None) -> JiraUpdate | None:

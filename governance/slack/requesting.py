@@ -1,18 +1,21 @@
 """Asking for access from Slack: the `/access` modal step by step, then a request through the
-same service as the API (source `slack`), answered in a DM with the route."""
+same service as the API (source `slack`) with its Jira issue (JIRA_REQUESTS), answered in a DM
+with the route and the issue link."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
+from django.db import transaction
 
 from catalog.durations import parse_iso_duration
 from catalog.models import Application, Role
 from governance.errors import GovernanceError
+from governance.jira.request_issues import open_request_issue
 from governance.models import AccessRequest, OutboundMessage
 from governance.notifications.services import notify_person, queue_slack
 from governance.requests.services import RequestInput, submit_request
+from governance.requests.summary import route_summary
 from governance.slack import modals
 from governance.slack.config import SLACK
 from governance.slack.services import identify
@@ -66,7 +69,8 @@ def check_request(view: dict[str, Any]) -> dict[str, str]:
 
 
 def submit_from_slack(*, user_id: str, view: dict[str, Any]) -> AccessRequest | None:
-    """Create the request as the Slack user; DM them the route (or why it was not created)."""
+    """Create the request as the Slack user, and its Jira issue when one is configured; DM them
+    the route (after Jira answered, with the issue link), or why it was not created."""
     requester = identify(user_id)
     if requester is None:
         return None
@@ -79,30 +83,21 @@ def submit_from_slack(*, user_id: str, view: dict[str, Any]) -> AccessRequest | 
             raise GovernanceError("The person you chose is not in Gatehouse's directory.", field="beneficiary")
         if application is None or role is None:
             raise GovernanceError("Choose an application and a role.", field="role")
-        request, _ = submit_request(
-            data=RequestInput(
-                requester=requester.email,
-                application=application.slug,
-                role=role.slug,
-                reason=modals.state_value(view, modals.REASON),
-                beneficiary=beneficiary.email if beneficiary != requester else None,
-                duration=parse_iso_duration(duration) if duration else None,
-            ),
-            source=SLACK,
-        )
+        with transaction.atomic():
+            request, _ = submit_request(
+                data=RequestInput(
+                    requester=requester.email,
+                    application=application.slug,
+                    role=role.slug,
+                    reason=modals.state_value(view, modals.REASON),
+                    beneficiary=beneficiary.email if beneficiary != requester else None,
+                    duration=parse_iso_duration(duration) if duration else None,
+                ),
+                source=SLACK,
+            )
+            if open_request_issue(request, source="Slack", tell_requester=True) is None:
+                notify_person(requester, subject=f"Request {request} received", body=route_summary(request))
     except GovernanceError as error:
         notify_person(requester, subject="Your access request was not created", body=error.message)
         return None
-    notify_person(requester, subject=f"Request {request} received", body=route_summary(request))
     return request
-
-
-def route_summary(request: AccessRequest) -> str:
-    """Where the request stands: its Jira issue and each step with its approvers."""
-    lines = [f"{request.role} for {request.beneficiary.name}: {request.get_status_display()}."]
-    if request.jira_issue_key and settings.JIRA_BASE_URL:
-        lines.append(f"Jira: {settings.JIRA_BASE_URL}/browse/{request.jira_issue_key}")
-    for step in request.steps.prefetch_related("approvers").order_by("order"):
-        people = ", ".join(person.name for person in step.approvers.all()) or step.get_kind_display()
-        lines.append(f"Step {step.order}: {people} ({step.get_status_display()})")
-    return "\n".join(lines)

@@ -15,6 +15,7 @@ from governance.grants.services import (
     revoke_grant,
     start_grant,
 )
+from governance.lifecycle.activity import ActivityRow, record_activity
 from governance.notifications.services import notify_person
 from governance.requests.decisions import Verdict, can_decide, cancel_request, decide_step
 from governance.requests.extend import extend_grant
@@ -29,6 +30,7 @@ from governance.tokens.services import (
 )
 
 __all__ = [
+    "ActivityRow",
     "Actor",
     "RequestInput",
     "Verdict",
@@ -49,6 +51,7 @@ __all__ = [
     "membership_change_settled",
     "notify_person",
     "record",
+    "record_activity",
     "remove_standing_membership",
     "review_emergency",
     "revoke_api_token",

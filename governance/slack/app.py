@@ -13,7 +13,7 @@ from slack_bolt import Ack, App, BoltResponse
 from slack_bolt.authorization import AuthorizeResult
 
 from governance.models import SlackInbound
-from governance.slack import blocks, modals, requesting
+from governance.slack import blocks, buttons, modals, requesting
 from governance.slack.config import web_client
 
 TASKS = "governance.slack.tasks"
@@ -129,6 +129,9 @@ def build_app(token: str, signing_secret: str, api_url: str) -> App:
     app.action(blocks.APPROVE)(on_approve)
     app.action(blocks.DENY)(on_deny)
     app.action(blocks.EXTEND)(on_button)
+    for action_id in buttons.action_ids():  # registered by the apps above governance (reviews)
+        app.action(action_id)(on_button)
+    app.action(blocks.LINK)(on_event)  # a link button opens its page; the click is only acknowledged
     app.action(modals.APPLICATION)(on_choice)
     app.action(modals.ROLE)(on_choice)
     app.action(modals.DURATION)(lambda ack: ack())

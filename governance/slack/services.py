@@ -16,7 +16,7 @@ from governance.models import ApprovalStep, Grant, OutboundMessage
 from governance.notifications.services import queue_slack
 from governance.requests.decisions import can_decide, decide_step
 from governance.requests.extend import extend_grant
-from governance.slack import blocks, modals
+from governance.slack import blocks, buttons, modals
 from governance.slack.config import SLACK, web_client
 from governance.slack.posts import refresh_posts
 
@@ -133,9 +133,27 @@ def open_deny_modal(*, trigger_id: str, click: Click, step_id: int | str) -> Out
 
 
 def press_button(*, click: Click, action_id: str, value: str) -> bool:
-    """The Extend button of an expiry warning: the extension service, as the grant's holder."""
-    if action_id != blocks.EXTEND:
+    """A button on a notice: Extend (governance's), or one an app registered (governance.slack.buttons)."""
+    if action_id == blocks.EXTEND:
+        return _extend(click, value)
+    handle = buttons.handler_for(action_id)
+    if handle is None:
         return False
+    person = identify(click.user_id)
+    if person is None:
+        _refuse(click, None, None, "your Slack account matches no active person in Gatehouse (by email).")
+        return False
+    try:
+        answer = handle(person, value)
+    except GovernanceError as error:
+        _refuse(click, None, person, error.message)
+        return False
+    ephemeral(click, answer)
+    return True
+
+
+def _extend(click: Click, value: str) -> bool:
+    """The Extend button of an expiry warning: the extension service, as the grant's holder."""
     person = identify(click.user_id)
     grant = Grant.objects.select_related("request", "role").filter(pk=int(value) if value.isdigit() else 0).first()
     if person is None or grant is None:

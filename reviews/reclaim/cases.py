@@ -18,6 +18,8 @@ from reviews.reclaim.models import DEFAULT_WARNING
 from reviews.reclaim.plan import SYSTEM, Outcome, Status, Target
 from reviews.reclaim.tickets import open_case_ticket
 
+KEEP_ACTION = "gatehouse_reclaim_keep"  # handled by reviews.reclaim.keep (which imports this module)
+
 
 def close_case(case: ReclaimCase, outcome: str, note: str, *, actor: Actor, now: datetime, seen=None) -> bool:
     """Close one open case (conditional update) and record the outcome. False if already closed."""
@@ -144,6 +146,7 @@ def _announce(policy: ReclaimPolicy, cases: list[ReclaimCase]) -> None:
                 person,
                 subject=f"Your access to {policy.application.name} will be removed",
                 body=warning_text(policy, person, person_cases[0].revoke_after),
+                button=("Keep my access", KEEP_ACTION, str(policy.pk)),  # Slack only: reviews.reclaim.keep
             )
 
 

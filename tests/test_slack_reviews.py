@@ -135,3 +135,60 @@ def test_a_review_reminder_reaches_the_reviewer_in_slack_with_their_page(
     (button,) = [e for b in reminder["blocks"] if b["type"] == "actions" for e in b["elements"]]
     assert button["text"]["text"] == "Open my review" and "/reviews/link/" in button["url"]
     assert [m.to for m in mailoutbox] == [["dana@example.com"]]  # not in Slack: by email
+
+
+def keep_path(mail) -> str:
+    link = next(word for word in mail.body.split() if "/reclaim/keep/" in word)
+    return link.split("127.0.0.1:8000")[-1]
+
+
+@pytest.fixture
+def emailed(company, mailoutbox, django_capture_on_commit_callbacks):
+    """Slack is off: bob's warning is emailed with its Keep link."""
+    policy = ReclaimPolicy.objects.create(
+        application=company.wiki, threshold_days=90, grace_days=14, mode=ReclaimPolicy.Mode.ENFORCE
+    )
+    grant_reader(company, company.bob, "IT-1", django_capture_on_commit_callbacks)
+    last_login(company.bob, T0 - 100 * DAY)
+    mailoutbox.clear()
+    sweep(django_capture_on_commit_callbacks, T0)
+    (mail,) = mailoutbox
+    return policy, ReclaimCase.objects.get(), keep_path(mail)
+
+
+def test_the_emailed_warning_links_to_a_keep_page_that_keeps_on_post(client, emailed, company):
+    _, case, path = emailed
+    with time_machine.travel(T0 + DAY, tick=False):
+        page = client.get(path)
+        assert page.status_code == 200 and "Keep my access" in page.content.decode()
+        assert "no-store" in page["Cache-Control"]
+        case.refresh_from_db()
+        assert case.status == ReclaimCase.Status.WARNED  # a GET changes nothing
+        kept = client.post(path)
+        assert kept.status_code == 200 and "your access to Wiki is kept" in kept.content.decode()
+        case.refresh_from_db()
+        assert (case.status, case.outcome) == (ReclaimCase.Status.CLOSED, Outcome.KEPT_ACTIVE_AGAIN)
+        assert AppActivity.objects.get(person=company.bob, application=company.wiki).source == "keep-my-access"
+        again = client.post(path)
+        assert again.status_code == 409 and "Not recorded" in again.content.decode()
+
+
+def test_a_forged_or_expired_keep_link_is_refused(client, emailed):
+    _, case, path = emailed
+    with time_machine.travel(T0 + DAY, tick=False):
+        assert client.post(path[:-3] + "xx/").status_code == 400
+    with time_machine.travel(T0 + 40 * DAY, tick=False):
+        assert client.post(path).status_code == 410
+    case.refresh_from_db()
+    assert case.status == ReclaimCase.Status.WARNED and not AppActivity.objects.exists()
+
+
+def test_the_keep_page_needs_csrf_on_post(emailed):
+    from django.test import Client
+
+    _, case, path = emailed
+    strict = Client(enforce_csrf_checks=True)
+    with time_machine.travel(T0 + DAY, tick=False):
+        assert strict.post(path).status_code == 403
+    case.refresh_from_db()
+    assert case.status == ReclaimCase.Status.WARNED

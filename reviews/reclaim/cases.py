@@ -14,11 +14,10 @@ from governance.errors import GovernanceError
 from governance.models import Grant
 from governance.services import Actor, notify_person, record, remove_standing_membership, revoke_grant
 from reviews.models import ReclaimCase, ReclaimPolicy
+from reviews.reclaim.links import KEEP_ACTION, keep_link
 from reviews.reclaim.models import DEFAULT_WARNING
 from reviews.reclaim.plan import SYSTEM, Outcome, Status, Target
 from reviews.reclaim.tickets import open_case_ticket
-
-KEEP_ACTION = "gatehouse_reclaim_keep"  # handled by reviews.reclaim.keep (which imports this module)
 
 
 def close_case(case: ReclaimCase, outcome: str, note: str, *, actor: Actor, now: datetime, seen=None) -> bool:
@@ -145,8 +144,9 @@ def _announce(policy: ReclaimPolicy, cases: list[ReclaimCase]) -> None:
             notify_person(
                 person,
                 subject=f"Your access to {policy.application.name} will be removed",
-                body=warning_text(policy, person, person_cases[0].revoke_after),
-                button=("Keep my access", KEEP_ACTION, str(policy.pk)),  # Slack only: reviews.reclaim.keep
+                body=warning_text(policy, person, person_cases[0].revoke_after)
+                + f"\n\nStill need it? Keep my access: {keep_link(policy, person)}",
+                button=("Keep my access", KEEP_ACTION, str(policy.pk)),  # in Slack; both go to reviews.reclaim.keep
             )
 
 

@@ -2,7 +2,8 @@
 
 It records activity for them on the application now (source `keep-my-access`, which every policy
 counts, whatever its activity source), and closes their open cases of that policy as kept. The
-Slack warning's button calls it through governance's Slack button port (registered at start-up).
+warning's signed link (`reviews.reclaim.views.keep_page`) and its Slack button (through
+governance's Slack button port, registered at start-up) both call `keep_access`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from governance.errors import NotAllowed
 from governance.services import ActivityRow, Actor, record_activity
 from governance.slack import buttons
 from reviews.models import ReclaimCase, ReclaimPolicy
-from reviews.reclaim.cases import KEEP_ACTION, close_case
+from reviews.reclaim.cases import close_case
+from reviews.reclaim.links import KEEP_ACTION
 from reviews.reclaim.plan import KEEP_SOURCE, Outcome
 
 KEEP_NOTE = "the person said they still use it (Keep my access)"

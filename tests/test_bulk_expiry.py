@@ -80,4 +80,6 @@ def test_with_slack_on_the_holders_dms_add_no_queries_per_grant(company, slack_o
     from governance.models import OutboundMessage
 
     assert queries_to_end(company, 5, "a") == queries_to_end(company, 40, "b")
-    assert OutboundMessage.objects.filter(channel="slack", subject="Your Wiki / Reader access has expired").count() == 45
+    assert (
+        OutboundMessage.objects.filter(channel="slack", subject="Your Wiki / Reader access has expired").count() == 45
+    )

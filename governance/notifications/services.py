@@ -150,20 +150,30 @@ def notify_person(
 ) -> OutboundMessage:
     """Message one person after the current transaction commits, over their channel. In Slack,
     `button` adds one button and `link` (label, URL) a link button; email has the body only."""
+    return notify_people([(person, subject, body)], button=button, link=link)[0]
+
+
+def notify_people(
+    messages: list[tuple[Person, str, str]], *, button: Button | None = None, link: tuple[str, str] | None = None
+) -> list[OutboundMessage]:
+    """Message many people, each (person, subject, body), in one INSERT (mass notices such as
+    Auto Reclaim warnings), each over their channel, with the same Slack `button` / `link`;
+    handed to the workers after the current transaction commits."""
+    now = timezone.now()
+    return queue_rows([_notice(person, subject, body, button, link, now) for person, subject, body in messages])
+
+
+def _notice(
+    person: Person, subject: str, body: str, button: Button | None, link: tuple[str, str] | None, now: datetime
+) -> OutboundMessage:
     payload: dict[str, Any] = {"person": person.pk} if person.pk else {}
     channel = channel_for(person) if person.pk else "email"
     if (button or link) and channel == SLACK:
         text = f"*{subject}*\n{body}" if subject else body
         payload["blocks"] = notice_blocks(text, button=button, link=link)
-    row = OutboundMessage(
-        channel=channel,
-        recipient=person.email,
-        subject=subject,
-        body=body,
-        payload=payload,
-        next_attempt_at=timezone.now(),
+    return OutboundMessage(
+        channel=channel, recipient=person.email, subject=subject, body=body, payload=payload, next_attempt_at=now
     )
-    return queue_rows([row])[0]
 
 
 def queue_slack(kind: str, *, recipient: str, payload: dict[str, Any], body: str = "") -> OutboundMessage:
@@ -188,7 +198,7 @@ def send_email_later(address: str, *, subject: str, body: str) -> OutboundMessag
 
 def queue_rows(rows: list[OutboundMessage]) -> list[OutboundMessage]:
     """Write message rows; they are delivered after the transaction commits."""
-    created = OutboundMessage.objects.bulk_create(rows)
+    created = OutboundMessage.objects.bulk_create(rows, batch_size=1000)
     notification_outbox.enqueue(row.pk for row in created)
     return created
 

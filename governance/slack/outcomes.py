@@ -1,15 +1,16 @@
 """The requester hears every outcome in Slack: approved, provisioned (with the groups), denied
-(with the comment), failed (with what IT will do), and the grant expired. Only with Slack on:
-with Slack off the requester's messages stay as they were."""
+(with the comment), failed (with what IT will do), and the grant expired. Only with Slack on (and
+first in GATEHOUSE_NOTIFY_CHANNELS): otherwise the requester's messages stay as they were."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from django.utils import timezone
+from django.conf import settings
 
 from catalog.models import IdpGroup
 from governance.models import AccessRequest, Grant, OutboundMessage
+from governance.notifications.services import notify_people
 from governance.slack.config import SLACK, enabled
 
 RequestStatus = AccessRequest.Status
@@ -50,41 +51,31 @@ def moved(kind: str, objects: Sequence[AccessRequest | Grant], to: str) -> None:
         grants_expired(objects)
 
 
+def _slack_first() -> bool:
+    """These messages exist only where Slack is on and people are told in Slack first."""
+    return enabled() and settings.GATEHOUSE_NOTIFY_CHANNELS[:1] == [SLACK]
+
+
 def requests_moved(requests: Sequence[AccessRequest], to: str) -> list[OutboundMessage]:
     """Queue the requesters' DMs for requests that entered `to` (one INSERT)."""
-    if not enabled() or not requests:
+    if not requests or not _slack_first():
         return []
-    rows = []
-    for request in requests:
-        text = request_text(request, to)
-        if text is not None:
-            rows.append(_row(request.requester, *text))
-    return _queue(rows)
+    texts = [(request, request_text(request, to)) for request in requests]
+    return _tell([(request.requester, *text) for request, text in texts if text is not None])
 
 
 def grants_expired(grants: Sequence[Grant]) -> list[OutboundMessage]:
     """Queue the holders' DMs for grants that expired (one INSERT for a whole batch)."""
-    if not enabled():
+    if not grants or not _slack_first():
         return []
-    rows = [
-        _row(grant.person, f"Your {grant.role} access has expired", "The groups it gave are being removed.")
-        for grant in grants
-    ]
-    return _queue(rows)
-
-
-def _row(person, subject: str, body: str) -> OutboundMessage:
-    return OutboundMessage(
-        channel=SLACK,
-        recipient=person.email,
-        subject=subject,
-        body=body,
-        payload={"person": person.pk},
-        next_attempt_at=timezone.now(),
+    return _tell(
+        [
+            (grant.person, f"Your {grant.role} access has expired", "The groups it gave are being removed.")
+            for grant in grants
+        ]
     )
 
 
-def _queue(rows: list[OutboundMessage]) -> list[OutboundMessage]:
-    from governance.notifications.services import queue_rows
-
-    return queue_rows(rows) if rows else []
+def _tell(messages: list) -> list[OutboundMessage]:
+    """Over each person's channel (Slack, email for someone not found there)."""
+    return notify_people(messages) if messages else []

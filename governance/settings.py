@@ -347,6 +347,15 @@ JIRA_TICKETS = {
     "ISSUE_TYPE": env.str("JIRA_TICKET_ISSUE_TYPE", default="Task"),
     "RESOLVE_TRANSITION": env.str("JIRA_TICKET_RESOLVE_TRANSITION", default="Done"),
 }
+# Requests made outside Jira (Slack's /access) get a Jira issue of their own, so Jira stays the
+# record: a Jira Service Management request (service desk id and request type id) when both are
+# set, otherwise an issue of this type in this project; neither set: no issue.
+JIRA_REQUESTS = {
+    "PROJECT": env.str("JIRA_REQUEST_PROJECT", default=""),
+    "ISSUE_TYPE": env.str("JIRA_REQUEST_ISSUE_TYPE", default="Task"),
+    "SERVICE_DESK_ID": env.str("JIRA_REQUEST_SERVICE_DESK_ID", default=""),
+    "REQUEST_TYPE_ID": env.str("JIRA_REQUEST_TYPE_ID", default=""),
+}
 JIRA = {
     "TIMEOUT_SECONDS": env.float("JIRA_TIMEOUT_SECONDS", default=10.0),
     "MAX_ATTEMPTS": env.int("JIRA_MAX_ATTEMPTS", default=12),
@@ -355,6 +364,20 @@ JIRA = {
     # A row claimed for longer than this is taken to be abandoned (the worker died mid-call).
     "LEASE_SECONDS": env.int("JIRA_LEASE_SECONDS", default=300),
 }
+
+# --- Slack (governance/slack/; see docs/slack.md) ---
+# Slack is off unless both the bot token and the signing secret are set; the Web API base URL is
+# changed only to point at a test emulator.
+SLACK_BOT_TOKEN = env.str("SLACK_BOT_TOKEN", default="")
+SLACK_SIGNING_SECRET = env.str("SLACK_SIGNING_SECRET", default="")
+SLACK_API_URL = env.str("SLACK_API_URL", default="https://slack.com/api/")
+SLACK = {
+    # Seconds before a Web API call is abandoned (the outbox retries it later).
+    "TIMEOUT_SECONDS": env.float("SLACK_TIMEOUT_SECONDS", default=10.0),
+}
+# Where people are told things, in order of preference: each person gets the first channel that
+# reaches them (Slack when Slack is on and they are found there, email otherwise).
+GATEHOUSE_NOTIFY_CHANNELS = env.list("GATEHOUSE_NOTIFY_CHANNELS", default=["slack", "email"])
 
 # --- Auto Reclaim (reviews/services/reclaim.py, docs/reclaim.md) ---
 GATEHOUSE.update(

@@ -145,3 +145,6 @@ def jira(settings):
         settings.JIRA_TRANSITIONS = {}
         settings.JIRA = {**settings.JIRA, "TIMEOUT_SECONDS": 2.0}
         yield emulator
+
+
+from tests.slack_fixtures import slack_emu, slack_modal, slack_on, slack_people  # noqa: E402, F401  (Slack fixtures)

@@ -14,6 +14,7 @@ from governance.audit.services import Actor, record
 from governance.grants import bulk_expiry
 from governance.models import ExpiryWarning, Grant
 from governance.notifications.services import notify_person
+from governance.slack.blocks import EXTEND as EXTEND_ACTION
 
 
 def warning_leads() -> list[timedelta]:
@@ -53,6 +54,7 @@ def _warn(grant: Grant, due: list[timedelta]) -> bool:
                 grant.person,
                 subject=f"Your {grant.role} access ends at {grant.expires_at:%Y-%m-%d %H:%M} UTC",
                 body=f"Your access to {grant.role} ends at {grant.expires_at.isoformat()}.\nTo extend it: {how}.",
+                button=("Extend", EXTEND_ACTION, str(grant.pk)),  # Slack only: calls the extension service
             )
     except IntegrityError:
         return False  # another sweep sent it

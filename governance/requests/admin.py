@@ -21,7 +21,7 @@ from governance.models import (
     PolicyStep,
 )
 from governance.requests import channels
-from governance.requests.policies import policy_changed
+from governance.requests.policies import policy_changed, rule_changed
 
 
 class ApprovalStepInline(admin.TabularInline):
@@ -201,8 +201,23 @@ class AutoApprovalRuleAdmin(admin.ModelAdmin):
     """Birthright access: a role (or any role of an application) for people in these departments.
     Privileged applications are never approved by a rule."""
 
-    list_display = ("name", "application", "role", "departments", "include_contractors", "grant_on_join", "is_active")
+    list_display = (
+        "name",
+        "application",
+        "role",
+        "departments",
+        "include_contractors",
+        "grant_on_join",
+        "version",
+        "is_active",
+        "updated_at",
+    )
     list_filter = ("is_active",)
     list_select_related = ("application", "role__application")
     autocomplete_fields = ("application",)
     raw_id_fields = ("role",)
+    readonly_fields = ("version",)
+
+    def save_related(self, request, form, formsets, change) -> None:
+        super().save_related(request, form, formsets, change)
+        rule_changed(rule=form.instance, actor=Actor.of_admin(request.user), created=not change)

@@ -6,6 +6,7 @@ class GovernanceConfig(AppConfig):
     verbose_name = "Requests, approvals and grants"
 
     def ready(self) -> None:
+        from governance.adminkit import read_only_records
         from governance.grants.listener import GrantListener
         from governance.jira import catalog_signals
         from governance.lifecycle import metrics as lifecycle_metrics
@@ -15,3 +16,5 @@ class GovernanceConfig(AppConfig):
         port.bind(GrantListener())
         catalog_signals.connect()  # catalog changes queue a publication to Jira's request form
         lifecycle_metrics.register()  # joiners, movers, leavers in the metrics
+        # Every admin (autodiscovered before this runs): no Save or Delete on records nothing can edit.
+        read_only_records()

@@ -96,6 +96,8 @@ AUTH_PASSWORD_VALIDATORS = [
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
+# One timestamp format on every page: "2026-11-23 09:50 UTC" (governance/formats/en/formats.py).
+FORMAT_MODULE_PATH = ["governance.formats"]
 USE_I18N = True
 USE_TZ = True
 

@@ -22,6 +22,7 @@ from governance.grants import services as grants
 from governance.models import AccessRequest, ApprovalPolicy, ApprovalStep, Grant
 from governance.requests import routing, steps
 from governance.transitions import move_request
+from lib import readable
 
 RequestStatus = AccessRequest.Status
 
@@ -132,7 +133,7 @@ def effective_duration(role: Role, beneficiary: Person, asked: timedelta | None)
 def _refuse_duplicates(beneficiary: Person, role: Role) -> None:
     live = Grant.objects.filter(person=beneficiary, role=role, status__in=Grant.LIVE).first()
     if live:
-        until = f" until {live.expires_at.isoformat()}" if live.expires_at else ""
+        until = f" until {readable.moment(live.expires_at)}" if live.expires_at else ""
         raise Conflict(
             f"{beneficiary.email} already holds {role}{until} (grant #{live.pk}); ask for an extension instead.",
             field="role",

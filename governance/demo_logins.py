@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
-from accounts import oidc
 from catalog.models import Person
 from governance.demo import DemoDirectory, email
 
@@ -32,10 +31,8 @@ class Login:
 
 def create_reviewer_logins(directory: DemoDirectory | None = None) -> list[Login]:
     """A login (random password) for each demo reviewer who has none yet; the new ones with their
-    passwords, to print once. Nothing when company SSO is on (it refuses their passwords) or the
-    demo people are not there. Running it again creates nothing."""
-    if oidc.enabled():
-        return []
+    passwords, to print once. Nothing when the demo people are not there; running it again creates
+    nothing. (Not for company SSO: it refuses their passwords; bootstrap does not call it then.)"""
     users = get_user_model()
     created = []
     with transaction.atomic():

@@ -46,7 +46,7 @@ class Command(BaseCommand):
         if not no_demo:
             call_command("load_demo", if_empty=True, stdout=self.stdout)
         call_command("setup_schedules", stdout=self.stdout)
-        if not no_demo:
+        if not no_demo and not oidc.enabled():  # with SSO on, people sign in through the company's provider
             self._print_reviewer_logins(create_reviewer_logins())
         user_model = get_user_model()
         if user_model.objects.filter(username=ADMIN_USERNAME).exists():

@@ -79,3 +79,30 @@ def test_no_reviewer_passwords_while_company_sso_is_on(settings):
     output = bootstrap()
     assert printed_logins(output) == {}
     assert not User.objects.filter(username__in=[handle for handle, _ in REVIEWERS]).exists()
+
+
+@pytest.mark.django_db
+def test_the_walk_throughs_github_review_reaches_margaret(client):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from catalog.models import Application
+    from governance.services import Actor
+    from reviews.campaigns import services as campaigns
+    from reviews.models import ReviewCampaign
+
+    logins = printed_logins(bootstrap())
+    now = timezone.now()
+    campaign = ReviewCampaign.objects.create(
+        name="Q4 GitHub",
+        starts_at=now,
+        due_at=now + timedelta(days=14),
+        reviewer_strategy="app_owner",
+        fallback_reviewer=Person.objects.get(email="priya@northwind.example"),
+    )
+    campaign.applications.set([Application.objects.get(slug="github")])
+    campaigns.launch_campaign(campaign=campaign, actor=Actor.system("tests"))
+    client.post("/accounts/login/", {"username": "margaret", "password": logins["margaret"]})
+    page = client.get(f"/reviews/{campaign.pk}/").content.decode()
+    assert "ken@northwind.example" in page and "barbara@northwind.example" in page

@@ -28,20 +28,6 @@ OTHER_FORMATS = (
 SAVE_BUTTONS = ('name="_save"', 'name="_continue"', 'name="_addanother"', 'class="deletelink"')
 
 
-@pytest.fixture
-def it_admin(company):
-    user = User.objects.create_superuser("dana", "dana@example.com", "pw")
-    company.dana.user = user
-    company.dana.save(update_fields=["user"])
-    return user
-
-
-@pytest.fixture
-def admin_client(client, it_admin):
-    client.force_login(it_admin)
-    return client
-
-
 def submit(key: str = "ITHELP-123", **over) -> AccessRequest:
     data = dict(
         jira_issue_key=key,

@@ -9,7 +9,6 @@ from io import StringIO
 import pytest
 import yaml
 from django.apps import apps
-from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.urls import reverse
 
@@ -26,13 +25,6 @@ def rule(company) -> AutoApprovalRule:
     return AutoApprovalRule.objects.create(
         name="Engineers read the wiki", role=company.reader, departments=["Engineering"]
     )
-
-
-@pytest.fixture
-def admin_client(client, company):
-    user = User.objects.create_superuser("dana", "dana@example.com", "pw")
-    client.force_login(user)
-    return client
 
 
 def submit(key: str, requester: str = "bob@example.com") -> AccessRequest:

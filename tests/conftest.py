@@ -60,7 +60,8 @@ def it_admin(company):
 
 
 @pytest.fixture
-def admin_client(client, it_admin):
+def it_admin_client(client, it_admin):
+    """A test client signed in as `it_admin` (pytest-django's own `admin_client` is another user)."""
     client.force_login(it_admin)
     return client
 

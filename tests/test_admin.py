@@ -2,12 +2,27 @@
 
 from datetime import timedelta
 
+import pytest
 from django.contrib.auth.models import User
 from django.urls import reverse
 
 from governance import services
 from governance.models import AccessRequest, ApprovalPolicy, AuditEvent, Grant
 from provisioning.models import LocalMembership
+
+
+@pytest.fixture
+def it_admin(company):
+    user = User.objects.create_superuser("dana", "dana@example.com", "pw")
+    company.dana.user = user
+    company.dana.save(update_fields=["user"])
+    return user
+
+
+@pytest.fixture
+def admin_client(client, it_admin):
+    client.force_login(it_admin)
+    return client
 
 
 def submit(key="IT-7", **over):

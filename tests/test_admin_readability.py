@@ -56,8 +56,8 @@ def page(client, name: str, *args) -> str:
     return html[html.index('<div id="content"') :]  # the page's own content, not the header
 
 
-def test_the_request_page_reads_in_one_format_with_durations_in_words(admin_client, fulfilled):
-    html = page(admin_client, "governance_accessrequest_change", fulfilled.pk)
+def test_the_request_page_reads_in_one_format_with_durations_in_words(it_admin_client, fulfilled):
+    html = page(it_admin_client, "governance_accessrequest_change", fulfilled.pk)
     assert "7 days" in html and "Default v1 (global default)" in html
     assert len(MOMENT.findall(html)) >= 10  # created, closed, the grant's times, each step and event
     for other in OTHER_FORMATS:
@@ -67,7 +67,7 @@ def test_the_request_page_reads_in_one_format_with_durations_in_words(admin_clie
     assert "request.submitted:" not in html  # nor each audit event row
 
 
-def test_records_nothing_can_edit_show_close_and_no_save_or_delete(admin_client, fulfilled):
+def test_records_nothing_can_edit_show_close_and_no_save_or_delete(it_admin_client, fulfilled):
     grant = Grant.objects.get(request=fulfilled)
     change = MembershipChange.objects.filter(person=fulfilled.beneficiary).first()
     event = AuditEvent.objects.filter(request=fulfilled).first()
@@ -77,22 +77,22 @@ def test_records_nothing_can_edit_show_close_and_no_save_or_delete(admin_client,
         ("provisioning_membershipchange_change", change.pk),
         ("governance_auditevent_change", event.pk),
     ):
-        html = page(admin_client, name, pk)
+        html = page(it_admin_client, name, pk)
         assert 'class="closelink"' in html, name
         for button in SAVE_BUTTONS:
             assert button not in html, (name, button)
 
 
-def test_a_post_to_a_record_nothing_can_edit_is_refused(admin_client, fulfilled):
+def test_a_post_to_a_record_nothing_can_edit_is_refused(it_admin_client, fulfilled):
     url = reverse("admin:governance_accessrequest_change", args=[fulfilled.pk])
-    response = admin_client.post(url, {"reason": "changed", "_save": "Save"})
+    response = it_admin_client.post(url, {"reason": "changed", "_save": "Save"})
     assert response.status_code == 403
     fulfilled.refresh_from_db()
     assert fulfilled.reason == "Writing the onboarding guide"
 
 
-def test_records_that_can_be_edited_keep_their_save_button(admin_client, company):
-    html = page(admin_client, "governance_approvalpolicy_change", company.default_policy.pk)
+def test_records_that_can_be_edited_keep_their_save_button(it_admin_client, company):
+    html = page(it_admin_client, "governance_approvalpolicy_change", company.default_policy.pk)
     assert 'name="_save"' in html and 'name="_continue"' in html
 
 
@@ -105,32 +105,32 @@ def _admins():
     return [(model._meta.label, model_admin) for model, model_admin in admin.site._registry.items()]
 
 
-def test_the_lists_show_the_columns_that_matter(admin_client, fulfilled):
-    requests = page(admin_client, "governance_accessrequest_changelist")
+def test_the_lists_show_the_columns_that_matter(it_admin_client, fulfilled):
+    requests = page(it_admin_client, "governance_accessrequest_changelist")
     for column in ("column-status", "column-length", "column-created_at", "column-closed_at"):
         assert column in requests, column
     assert "Fulfilled" in requests and "7 days" in requests
-    grants = page(admin_client, "governance_grant_changelist")
+    grants = page(it_admin_client, "governance_grant_changelist")
     for column in ("column-status", "column-expires_at", "column-removed_at", "column-length"):
         assert column in grants, column
     assert MOMENT.search(grants)
-    audit = page(admin_client, "governance_auditevent_changelist")
+    audit = page(it_admin_client, "governance_auditevent_changelist")
     assert "column-message" in audit and "column-action" in audit
 
 
-def test_the_audit_log_is_newest_first(admin_client, fulfilled):
-    audit = page(admin_client, "governance_auditevent_changelist")
+def test_the_audit_log_is_newest_first(it_admin_client, fulfilled):
+    audit = page(it_admin_client, "governance_auditevent_changelist")
     newest, oldest = AuditEvent.objects.latest("seq"), AuditEvent.objects.earliest("seq")
     assert audit.index(newest.message) < audit.index(oldest.message)
 
 
-def test_approving_in_the_admin_first_shows_who_what_why_and_the_risk(admin_client, company):
+def test_approving_in_the_admin_first_shows_who_what_why_and_the_risk(it_admin_client, company):
     company.wiki.risk_tier = "high"
     company.wiki.save(update_fields=["risk_tier"])
     first = submit()
     second = submit("ITHELP-124", requester="charlie@example.com", role="reader", duration=timedelta(hours=6))
     url = reverse("admin:governance_accessrequest_changelist")
-    response = admin_client.post(url, {"action": "approve_current_step", "_selected_action": [first.pk, second.pk]})
+    response = it_admin_client.post(url, {"action": "approve_current_step", "_selected_action": [first.pk, second.pk]})
     html = response.content.decode()
     assert response.status_code == 200 and 'id="decision-summary"' in html
     for text in (
@@ -189,8 +189,8 @@ def test_the_confirmation_is_refused_without_the_csrf_token(it_admin, company):
     assert AccessRequest.objects.get(pk=request.pk).status == AccessRequest.Status.PENDING_APPROVAL
 
 
-def test_the_trace_page_uses_the_same_timestamp_format(admin_client, fulfilled):
-    response = admin_client.get(reverse("admin:governance_trace"), {"person": "bob@example.com"})
+def test_the_trace_page_uses_the_same_timestamp_format(it_admin_client, fulfilled):
+    response = it_admin_client.get(reverse("admin:governance_trace"), {"person": "bob@example.com"})
     html = response.content.decode()
     html = html[html.index('<div id="content"') :]
     assert len(MOMENT.findall(html)) >= 5

@@ -34,7 +34,7 @@ def submit(key: str, requester: str = "bob@example.com") -> AccessRequest:
     return services.submit_request(data=data)[0]
 
 
-def edit_in_admin(admin_client, rule: AutoApprovalRule, **changes):
+def edit_in_admin(it_admin_client, rule: AutoApprovalRule, **changes):
     data = {
         "name": rule.name,
         "application": "",
@@ -43,19 +43,19 @@ def edit_in_admin(admin_client, rule: AutoApprovalRule, **changes):
         "is_active": "on",
         **changes,
     }
-    response = admin_client.post(reverse("admin:governance_autoapprovalrule_change", args=[rule.pk]), data)
+    response = it_admin_client.post(reverse("admin:governance_autoapprovalrule_change", args=[rule.pk]), data)
     assert response.status_code == 302, response.content.decode()[:3000]
 
 
 def test_it_versions_a_rule_on_each_admin_save_and_requests_record_the_version(
-    admin_client, company, rule, django_capture_on_commit_callbacks
+    it_admin_client, company, rule, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
         first = submit("ITHELP-1")
     assert (first.auto_approval_rule, first.auto_approval_rule_version) == (rule, 1)
     assert first.policy_label == "auto-approval rule 'Engineers read the wiki' v1"
 
-    edit_in_admin(admin_client, rule, departments='["Engineering", "IT"]')
+    edit_in_admin(it_admin_client, rule, departments='["Engineering", "IT"]')
 
     rule.refresh_from_db()
     assert rule.version == 2 and rule.departments == ["Engineering", "IT"]
@@ -73,26 +73,26 @@ def test_it_versions_a_rule_on_each_admin_save_and_requests_record_the_version(
     assert approved.data["rule_version"] == 2 and "v2" in approved.message
 
 
-def test_a_rule_page_shows_its_version_read_only(admin_client, rule):
-    html = admin_client.get(reverse("admin:governance_autoapprovalrule_change", args=[rule.pk])).content.decode()
+def test_a_rule_page_shows_its_version_read_only(it_admin_client, rule):
+    html = it_admin_client.get(reverse("admin:governance_autoapprovalrule_change", args=[rule.pk])).content.decode()
     assert "Version" in html and 'name="version"' not in html
-    listing = admin_client.get(reverse("admin:governance_autoapprovalrule_changelist")).content.decode()
+    listing = it_admin_client.get(reverse("admin:governance_autoapprovalrule_changelist")).content.decode()
     assert "column-version" in listing
 
 
-def test_the_trace_shows_the_rule_and_policy_versions_as_they_were(api, admin_client, company, rule, tasks):
+def test_the_trace_shows_the_rule_and_policy_versions_as_they_were(api, it_admin_client, company, rule, tasks):
     with tasks():
         submit("ITHELP-1")
-    edit_in_admin(admin_client, rule, include_contractors="on")
+    edit_in_admin(it_admin_client, rule, include_contractors="on")
     trace = api.get(f"{BASE}/trace/", {"person": "bob@example.com", "application": "wiki"}).json()
     (request,) = trace["requests"]
     assert (request["auto_approval_rule"], request["auto_approval_rule_version"]) == ("Engineers read the wiki", 1)
     assert request["policy_version"] is None and request["policy"].endswith("v1")
-    page = admin_client.get(reverse("admin:governance_trace"), {"person": "bob@example.com"}).content.decode()
+    page = it_admin_client.get(reverse("admin:governance_trace"), {"person": "bob@example.com"}).content.decode()
     assert "auto-approval rule &#x27;Engineers read the wiki&#x27; v1" in page
 
 
-def test_the_trace_keeps_the_policy_version_a_request_was_routed_by(api, admin_client, company):
+def test_the_trace_keeps_the_policy_version_a_request_was_routed_by(api, it_admin_client, company):
     submit("ITHELP-3", requester="charlie@example.com")
     policy_changed(policy=company.default_policy, actor=services.Actor.system("tests"), created=False)
     (request,) = api.get(f"{BASE}/trace/", {"person": "charlie@example.com"}).json()["requests"]

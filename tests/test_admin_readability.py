@@ -196,3 +196,31 @@ def test_the_trace_page_uses_the_same_timestamp_format(it_admin_client, fulfille
     assert len(MOMENT.findall(html)) >= 5
     for other in OTHER_FORMATS:
         assert not other.search(html), other.search(html).group(0)
+
+
+def test_the_lists_query_count_does_not_grow_with_their_rows(it_admin_client, company, tasks):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries(name: str) -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert it_admin_client.get(reverse(f"admin:{name}")).status_code == 200
+        return len(captured)
+
+    def grant_more(first: int, count: int) -> None:
+        with tasks():
+            for number in range(first, first + count):
+                request = submit(f"ITHELP-{number}", requester="bob@example.com", role="reader", duration=None)
+                services.decide_step(request=request, actor=services.Actor.of_person(company.alice), approve=True)
+                services.revoke_grant(
+                    grant=Grant.objects.get(request=request),
+                    actor=services.Actor.system("tests"),
+                    reason="done",
+                    authorised=True,
+                )
+
+    names = ("governance_accessrequest_changelist", "governance_grant_changelist", "governance_auditevent_changelist")
+    grant_more(200, 2)
+    before = {name: queries(name) for name in names}
+    grant_more(300, 4)
+    assert {name: queries(name) for name in names} == before

@@ -55,7 +55,7 @@ class AccessRequestAdmin(admin.ModelAdmin):
     list_display = ("__str__", "beneficiary", "application", "role", "status", "length", "created_at", "closed_at")
     list_filter = ("status", "application", "source")
     search_fields = ("jira_issue_key", "beneficiary__email", "requester__email", "role__name")
-    list_select_related = ("beneficiary", "application", "role")
+    list_select_related = ("beneficiary", "application", "role__application")
     date_hierarchy = "created_at"
     readonly_fields = (
         "jira_issue_key",

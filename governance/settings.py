@@ -22,6 +22,23 @@ if DEV_DEFAULTS:
 else:
     SECRET_KEY = env.str("SECRET_KEY")  # required: raises ImproperlyConfigured when missing
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1"])
+
+
+def _served_at(host: str, port: str) -> str:
+    """The address scripts/serve.sh (run.sh) binds, as a link: a wildcard host is reached at 127.0.0.1."""
+    host = host.strip() or "127.0.0.1"
+    if host in ("0.0.0.0", "::", "[::]"):
+        host = "127.0.0.1"
+    elif ":" in host and not host.startswith("["):
+        host = f"[{host}]"  # an IPv6 literal
+    return f"http://{host}:{port.strip() or '8000'}"
+
+
+# Where people reach Gatehouse (links in emails, Slack and Jira comments). Empty or unset: the HOST
+# and PORT run.sh serves on (the same variables, from the environment or .env).
+_BASE_URL = (
+    env.str("GATEHOUSE_BASE_URL", default="") or _served_at(env.str("HOST", default=""), env.str("PORT", default=""))
+).rstrip("/")
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
@@ -100,6 +117,8 @@ AUTH_PASSWORD_VALIDATORS = [
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
+# One timestamp format on every page: "2026-11-23 09:50 UTC" (governance/formats/en/formats.py).
+FORMAT_MODULE_PATH = ["governance.formats"]
 USE_I18N = True
 USE_TZ = True
 
@@ -117,7 +136,7 @@ STORAGES = {
 # An empty value (as copied from .env.example) means "not said": the default applies.
 # "files": the catalog and access policies are managed as YAML (manage.py catalog); the admin shows them read-only.
 GATEHOUSE_CATALOG_SOURCE = env.str("GATEHOUSE_CATALOG_SOURCE", default="database")
-_HTTPS = env.str("GATEHOUSE_BASE_URL", default="http://127.0.0.1:8000").startswith("https://")
+_HTTPS = _BASE_URL.startswith("https://")
 SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES") if env.str("SECURE_COOKIES", default="") else _HTTPS
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SESSION_COOKIE_HTTPONLY = True
@@ -262,7 +281,7 @@ GATEHOUSE = {
     "MESSAGE_LEASE_SECONDS": env.int("GATEHOUSE_MESSAGE_LEASE_SECONDS", default=300),
     "MESSAGE_BATCH_SIZE": env.int("GATEHOUSE_MESSAGE_BATCH_SIZE", default=100),
     # Where people reach Gatehouse (links in emails and Jira comments).
-    "BASE_URL": env.str("GATEHOUSE_BASE_URL", default="http://127.0.0.1:8000"),
+    "BASE_URL": _BASE_URL,
     # Approvals: remind, then escalate to the fallback, then give up on undecided requests.
     "APPROVAL_REMIND_AFTER_HOURS": env.int("GATEHOUSE_APPROVAL_REMIND_AFTER_HOURS", default=24),
     "APPROVAL_ESCALATE_AFTER_HOURS": env.int("GATEHOUSE_APPROVAL_ESCALATE_AFTER_HOURS", default=72),

@@ -36,11 +36,11 @@ class OverrideInline(admin.TabularInline):
 @admin.register(ReviewCampaign)
 class ReviewCampaignAdmin(admin.ModelAdmin):
     list_display = ("name", "status", "due_at", "snapshot_size", "progress", "launched_at", "links")
-    list_filter = ("status",)
+    list_filter = ("status", "template")
     search_fields = ("name",)
     filter_horizontal = ("applications", "roles")
     autocomplete_fields = ("named_reviewer", "fallback_reviewer")
-    readonly_fields = ("status", "launched_at", "closed_at", "snapshot_source", "snapshot_size")
+    readonly_fields = ("status", "launched_at", "closed_at", "snapshot_source", "snapshot_size", "template", "period")
     inlines = [OverrideInline]
     actions = ["close_now"]
 

@@ -10,7 +10,15 @@ from django.db.models import Q
 from catalog.models import Application, IdpGroup, Person, Role
 from governance.models import Grant
 
-__all__ = ["CampaignAppOverride", "Recurrence", "ReviewCampaign", "ReviewItem", "ReviewTemplate", "ReviewerStrategy"]
+__all__ = [
+    "CampaignAppOverride",
+    "Recurrence",
+    "ReviewCampaign",
+    "ReviewItem",
+    "ReviewTemplate",
+    "ReviewerStrategy",
+    "UndecidedAction",
+]
 
 
 class ReviewerStrategy(models.TextChoices):

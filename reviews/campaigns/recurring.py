@@ -29,6 +29,8 @@ logger = logging.getLogger(__name__)
 SYSTEM = Actor.system("recurring reviews")
 MONTHS = {Recurrence.MONTHLY: 1, Recurrence.QUARTERLY: 3, Recurrence.SEMIANNUAL: 6, Recurrence.ANNUAL: 12}
 PRIVILEGED_TIERS = (Application.RiskTier.HIGH, Application.RiskTier.PRIVILEGED)
+#: A template reviews chosen applications or roles, or every privileged application, or both.
+SCOPE_REQUIRED = "Choose the applications or roles to review, or every privileged application."
 
 
 # --- Schedule arithmetic --------------------------------------------------------------------------

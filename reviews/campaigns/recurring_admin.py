@@ -11,7 +11,7 @@ from django.utils.html import format_html
 
 from governance.audit.admin_changes import AuditedChangesMixin
 from governance.catalog_code.admin import files_owned_admins
-from reviews.campaigns.recurring import schedule_template
+from reviews.campaigns.recurring import SCOPE_REQUIRED, schedule_template
 from reviews.models import ReviewTemplate
 
 
@@ -40,7 +40,7 @@ class ReviewTemplateForm(forms.ModelForm):
     def clean(self) -> dict:
         data = super().clean()
         if not (data.get("applications") or data.get("roles") or data.get("privileged_applications")):
-            raise forms.ValidationError("Choose the applications or roles to review, or every privileged application.")
+            raise forms.ValidationError(SCOPE_REQUIRED)
         return data
 
 

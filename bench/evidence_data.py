@@ -14,7 +14,7 @@ import json
 import random
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.core.management.color import no_style
@@ -62,12 +62,17 @@ class TableWriter:
 
     @staticmethod
     def _prep(column: models.Field):
-        """What the driver is handed for this column (PostgreSQL takes Python values, except JSON)."""
+        """What the driver is handed for this column: PostgreSQL takes Python values (JSON as text);
+        SQLite takes Django's stored forms (naive UTC text for times, microseconds for durations)."""
         if isinstance(column, models.JSONField):
             return lambda value: json.dumps(value, cls=DjangoJSONEncoder)
-        if connection.vendor == "postgresql" or not isinstance(column, models.DateTimeField | models.DurationField):
+        if connection.vendor == "postgresql":
             return None
-        return lambda value: column.get_db_prep_save(value, connection)
+        if isinstance(column, models.DateTimeField):
+            return lambda value: None if value is None else str(value.astimezone(UTC).replace(tzinfo=None))
+        if isinstance(column, models.DurationField):
+            return lambda value: None if value is None else value // timedelta(microseconds=1)
+        return None
 
     def add(self, row: tuple) -> None:
         if any(self.preps):

@@ -237,24 +237,28 @@ def test_concurrent_runs_launch_one_campaign(holders):
 # --- Admin --------------------------------------------------------------------------------------
 
 
+def template_form(company, **fields) -> dict:
+    """The admin's add form for a quarterly template, as a browser posts it."""
+    return {
+        "name": "Privileged access",
+        "is_active": "on",
+        "recurrence": "quarterly",
+        "starts_at_0": "2026-04-01",
+        "starts_at_1": "09:00:00",
+        "duration_days": "14",
+        "reviewer_strategy": "manager",
+        "fallback_reviewer": company.dana.pk,
+        "undecided_action": "nothing",
+        "inactivity_days": "90",
+        "reminder_every_days": "3",
+        "escalate_days_before_due": "2",
+        **fields,
+    }
+
+
 def test_the_admin_creates_a_template_scheduled_and_audited(admin_client, company):
     response = admin_client.post(
-        "/admin/reviews/reviewtemplate/add/",
-        {
-            "name": "Privileged access",
-            "is_active": "on",
-            "privileged_applications": "on",
-            "recurrence": "quarterly",
-            "starts_at_0": "2026-04-01",
-            "starts_at_1": "09:00:00",
-            "duration_days": "14",
-            "reviewer_strategy": "manager",
-            "fallback_reviewer": company.dana.pk,
-            "undecided_action": "nothing",
-            "inactivity_days": "90",
-            "reminder_every_days": "3",
-            "escalate_days_before_due": "2",
-        },
+        "/admin/reviews/reviewtemplate/add/", template_form(company, privileged_applications="on")
     )
 
     assert response.status_code == 302, response.content.decode()[:2000]
@@ -265,22 +269,7 @@ def test_the_admin_creates_a_template_scheduled_and_audited(admin_client, compan
 
 
 def test_the_admin_refuses_a_template_without_scope(admin_client, company):
-    response = admin_client.post(
-        "/admin/reviews/reviewtemplate/add/",
-        {
-            "name": "Nothing",
-            "recurrence": "quarterly",
-            "starts_at_0": "2026-04-01",
-            "starts_at_1": "09:00:00",
-            "duration_days": "14",
-            "reviewer_strategy": "manager",
-            "fallback_reviewer": company.dana.pk,
-            "undecided_action": "nothing",
-            "inactivity_days": "90",
-            "reminder_every_days": "3",
-            "escalate_days_before_due": "2",
-        },
-    )
+    response = admin_client.post("/admin/reviews/reviewtemplate/add/", template_form(company, name="Nothing"))
     assert response.status_code == 200
     assert "Choose the applications or roles to review" in response.content.decode()
     assert not ReviewTemplate.objects.exists()

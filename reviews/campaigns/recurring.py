@@ -22,6 +22,7 @@ from governance.audit.services import Actor, record
 from governance.errors import GovernanceError
 from governance.services import notify_person
 from reviews.campaigns.launch import launch_campaign
+from reviews.campaigns.models import REVIEW_RULES
 from reviews.models import Recurrence, ReviewCampaign, ReviewTemplate
 
 logger = logging.getLogger(__name__)
@@ -106,14 +107,7 @@ def _campaign(template: ReviewTemplate, period: str, now: datetime) -> ReviewCam
         period=period,
         starts_at=now,
         due_at=now + timedelta(days=template.duration_days),
-        reviewer_strategy=template.reviewer_strategy,
-        named_reviewer_id=template.named_reviewer_id,
-        fallback_reviewer_id=template.fallback_reviewer_id,
-        undecided_action=template.undecided_action,
-        allow_self_review=template.allow_self_review,
-        inactivity_days=template.inactivity_days,
-        reminder_every_days=template.reminder_every_days,
-        escalate_days_before_due=template.escalate_days_before_due,
+        **{name: getattr(template, name) for name in REVIEW_RULES},
     )
     applications = set(template.applications.values_list("pk", flat=True))
     if template.privileged_applications:

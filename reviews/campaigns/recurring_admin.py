@@ -11,31 +11,13 @@ from django.utils.html import format_html
 
 from governance.audit.admin_changes import AuditedChangesMixin
 from governance.catalog_code.admin import files_owned_admins
+from reviews.campaigns.admin import RULES_FIELDSETS
 from reviews.campaigns.recurring import SCOPE_REQUIRED, schedule_template
 from reviews.models import ReviewTemplate
 
 
 class ReviewTemplateForm(forms.ModelForm):
-    class Meta:
-        model = ReviewTemplate
-        fields = (
-            "name",
-            "is_active",
-            "applications",
-            "roles",
-            "privileged_applications",
-            "recurrence",
-            "starts_at",
-            "duration_days",
-            "reviewer_strategy",
-            "named_reviewer",
-            "fallback_reviewer",
-            "allow_self_review",
-            "undecided_action",
-            "inactivity_days",
-            "reminder_every_days",
-            "escalate_days_before_due",
-        )
+    """The fields come from the admin's fieldsets; a template must review something."""
 
     def clean(self) -> dict:
         data = super().clean()
@@ -57,11 +39,7 @@ class ReviewTemplateAdmin(AuditedChangesMixin, admin.ModelAdmin):
         (None, {"fields": ("name", "is_active")}),
         ("Scope", {"fields": ("applications", "roles", "privileged_applications")}),
         ("When", {"fields": ("recurrence", "starts_at", "duration_days", "next_run_at", "last_launched_at")}),
-        ("Reviewers", {"fields": ("reviewer_strategy", "named_reviewer", "fallback_reviewer", "allow_self_review")}),
-        (
-            "Campaign rules",
-            {"fields": ("undecided_action", "inactivity_days", "reminder_every_days", "escalate_days_before_due")},
-        ),
+        *RULES_FIELDSETS,
     )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[ReviewTemplate]:

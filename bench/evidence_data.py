@@ -21,7 +21,7 @@ from django.core.management.color import no_style
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, models, transaction
 
-from catalog.models import Application, IdpGroup, Person, Role, RoleGroup
+from catalog.models import Application, GroupMembership, IdpGroup, Person, Role, RoleGroup
 from governance.audit.chain import seal
 from governance.models import AccessRequest, ApprovalDecision, ApprovalStep, AuditEvent, Grant, GrantMembershipChange
 from provisioning.models import MembershipChange
@@ -264,6 +264,7 @@ class Generator:
                 ),
             ),
             "links": TableWriter(GrantMembershipChange, ("grant", "change")),
+            "memberships": TableWriter(GroupMembership, ("person", "group", "origin", "since")),
             "events": TableWriter(
                 AuditEvent,
                 (
@@ -455,6 +456,7 @@ class Generator:
                 )
             )
         else:
+            self.writers["memberships"].add((req["beneficiary"], group_id, "gatehouse", provisioned))
             when = expires - DAY if expires and expires - DAY > provisioned else provisioned + timedelta(seconds=1)
             events.append(
                 _event(
@@ -509,7 +511,7 @@ class Generator:
             self.result.events += len(batch)
 
     def _flush_rows(self) -> None:
-        for name in ("requests", "steps", "decisions", "grants", "changes", "links"):
+        for name in ("requests", "steps", "decisions", "grants", "changes", "links", "memberships"):
             self.writers[name].flush()
 
     def run(self) -> Generated:
@@ -525,7 +527,16 @@ class Generator:
             self.ready.extend(self.timeline.release(None))
             self._seal_ready(final=True)
         reset_sequences(
-            (AccessRequest, ApprovalStep, ApprovalDecision, Grant, MembershipChange, GrantMembershipChange, AuditEvent)
+            (
+                AccessRequest,
+                ApprovalStep,
+                ApprovalDecision,
+                Grant,
+                MembershipChange,
+                GrantMembershipChange,
+                GroupMembership,
+                AuditEvent,
+            )
         )
         return self.result
 

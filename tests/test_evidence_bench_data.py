@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from django.db.models import Max
 
 from bench.evidence_data import EVENTS_PER_REQUEST, generate
-from catalog.models import Application, Person
+from catalog.models import Application, GroupMembership, Person
 from governance.audit.chain import verify_chain
 from governance.evidence.export import Period, export_evidence
 from governance.evidence.trace import build_trace, timeline
@@ -25,6 +25,8 @@ def test_it_generates_requests_grants_and_a_verifiable_audit_chain(db, tmp_path)
     assert result.requests == AccessRequest.objects.count() == 50
     assert result.events == AuditEvent.objects.count() == 50 * EVENTS_PER_REQUEST
     assert result.grants == Grant.objects.count() > 0
+    live = Grant.objects.filter(status__in=Grant.LIVE)
+    assert GroupMembership.objects.count() == live.count() > 0  # each live grant's group membership
     assert set(AccessRequest.objects.values_list("status", flat=True)) <= {
         "fulfilled",
         "denied",

@@ -9,7 +9,7 @@ the audit events sealed into the hash chain in time order), then measures, each 
   1. the trace (`GET /api/v1/trace/`) of one person × one application, of one person, of one application;
   2. the admin home (the dashboard) for the default 30 days and for the year;
   3. the metrics API (`GET /api/v1/metrics/`) for 30 days and for the year;
-  4. `export_evidence` of the year (csv), time and peak resident memory (or tracemalloc's peak);
+  4. `manage.py export_evidence` of the year (csv) in its own process: time and that process's peak RSS;
   5. `verify_audit`'s chain walk, in events per second.
 Runs on a throw-away test database. Prints numbers; asserts nothing.
 """
@@ -18,15 +18,17 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
-import tracemalloc
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
 
 RUNS = 3
@@ -37,9 +39,6 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--requests", type=int, default=1_000_000, help="N requests (5N audit events); 1,000,000")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--export-format", choices=("csv", "xlsx", "json"), default="csv")
-    parser.add_argument(
-        "--tracemalloc", action="store_true", help="Measure the export's peak with tracemalloc (slower) instead of RSS."
-    )
     return parser.parse_args()
 
 
@@ -84,35 +83,48 @@ def bench_pages(data, now) -> None:
     report("metrics API, the year", timed_get(client, f"/api/v1/metrics/?{year}", **api))
 
 
-def bench_export(data, now, file_format: str, use_tracemalloc: bool) -> None:
-    from bench._setup import PeakRss, counting_queries
-    from governance.evidence.export import Period, export_evidence
-    from governance.services import Actor
+def _database_url() -> str:
+    """The URL of the test database this run writes to (for the export command's own process)."""
+    from django.db import connection
 
+    db = connection.settings_dict
+    if connection.vendor == "postgresql":
+        return f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    return f"sqlite:///{db['NAME']}"
+
+
+def bench_export(data, now, file_format: str) -> None:
+    """`manage.py export_evidence` of the year in its own process: wall time and that process's peak RSS."""
+    from django.db import connection
+
+    connection.close()  # the child reads what this process committed
     target = Path(tempfile.mkdtemp(prefix="gatehouse-evidence-"))
-    if file_format != "csv":
-        target = target / f"evidence.{file_format}"
-    if use_tracemalloc:
-        tracemalloc.start()
-    with PeakRss() as rss, counting_queries() as queries:
-        started = time.perf_counter()
-        result = export_evidence(
-            period=Period(data.first_request, now, None),
-            file_format=file_format,
-            target=target,
-            actor=Actor.system("bench"),
-        )
-        elapsed = time.perf_counter() - started
-    memory = f"resident +{rss.peak - rss.start:,.0f} MiB at peak"
-    if use_tracemalloc:
-        memory = f"peak Python memory {tracemalloc.get_traced_memory()[1] / 2**20:,.1f} MiB (tracemalloc)"
-        tracemalloc.stop()
-    rows = sum(result.rows.values())
-    print(f"export_evidence, the year ({file_format})".ljust(52), f"{elapsed:9.1f} s   {queries.count:>4} queries")
-    print(f"    {rows:,} rows ({', '.join(f'{k} {v:,}' for k, v in result.rows.items())}); {memory}")
-    size = sum(path.stat().st_size for path in result.paths)
-    print(f"    {size / 2**20:,.1f} MiB written")
-    shutil.rmtree(target if file_format == "csv" else target.parent)
+    output = target if file_format == "csv" else target / f"evidence.{file_format}"
+    command = [
+        sys.executable,
+        str(ROOT / "manage.py"),
+        "export_evidence",
+        "--settings=tests.settings",
+        f"--from={data.first_request:%Y-%m-%d}",
+        f"--to={now:%Y-%m-%d}",
+        f"--format={file_format}",
+        f"-o={output}",
+    ]
+    env = {**os.environ, "TEST_DATABASE_URL": _database_url()}
+    started = time.perf_counter()
+    finished = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - started
+    peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    if finished.returncode:
+        print(f"export_evidence failed: {finished.stderr.strip()[-2000:]}")
+        return
+    rows = [line for line in finished.stdout.splitlines() if line.endswith(" rows")]
+    size = sum(path.stat().st_size for path in target.rglob("*") if path.is_file())
+    print(
+        f"{f'manage.py export_evidence, the year ({file_format})':<52} {elapsed:9.1f} s   peak RSS {peak_mib:,.0f} MiB"
+    )
+    print(f"    {'; '.join(rows)}; {size / 2**20:,.1f} MiB written (process start-up included)")
+    shutil.rmtree(target)
 
 
 def bench_verify() -> None:
@@ -162,7 +174,7 @@ def main() -> None:
             with connection.cursor() as cursor:
                 cursor.execute("ANALYZE")
         bench_pages(data, now)
-        bench_export(data, now, args.export_format, args.tracemalloc)
+        bench_export(data, now, args.export_format)
         bench_verify()
     finally:
         connection.creation.destroy_test_db(old, verbosity=0)

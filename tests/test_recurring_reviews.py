@@ -232,6 +232,8 @@ def test_concurrent_runs_launch_one_campaign(holders):
     assert sorted(results) == [0] * (workers - 1) + [1], results
     assert ReviewCampaign.objects.count() == 1
     assert AuditEvent.objects.filter(action="review.recurring_campaign_created").count() == 1
+    # The claim settled it: no worker got as far as the unique key.
+    assert not AuditEvent.objects.filter(action="review.recurring_period_skipped").exists()
 
 
 # --- Admin --------------------------------------------------------------------------------------

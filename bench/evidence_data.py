@@ -1,8 +1,9 @@
 """The evidence benchmark's data: N requests over the past year and 5 audit events each, written set-based.
 
-Rows go to the database in batches (COPY on PostgreSQL, multi-row INSERT elsewhere), never one ORM
-save at a time. The audit events are sealed into the hash chain by the chain's own `seal`, in time
-order, so `verify_audit` holds over the generated log exactly as over one Gatehouse wrote.
+Rows go to the database in batches through `lib.bulk.insert_rows` (COPY on PostgreSQL, one prepared
+statement elsewhere), never one ORM save at a time; rows that others refer to carry their ids. The
+audit events are sealed into the hash chain by the chain's own `seal`, in time order, so
+`verify_audit` holds over the generated log exactly as over one Gatehouse wrote.
 
 Import after Django is set up (the benchmark and its smoke test both do).
 """
@@ -10,20 +11,19 @@ Import after Django is set up (the benchmark and its smoke test both do).
 from __future__ import annotations
 
 import heapq
-import json
 import random
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.management.color import no_style
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, models, transaction
 
 from catalog.models import Application, GroupMembership, IdpGroup, Person, Role, RoleGroup
 from governance.audit.chain import seal
 from governance.models import AccessRequest, ApprovalDecision, ApprovalStep, AuditEvent, Grant, GrantMembershipChange
+from lib.bulk import insert_rows
 from provisioning.models import MembershipChange
 
 EVENTS_PER_REQUEST = 5
@@ -31,67 +31,6 @@ CHUNK = 5000  # requests per transaction
 EVENT_BATCH = 10_000
 DAY = timedelta(days=1)
 DURATIONS = (timedelta(hours=8), DAY, 7 * DAY, 30 * DAY, None)  # None: standing access
-
-
-class TableWriter:
-    """Appends rows of one model, given as tuples of `fields`; every other column takes its default."""
-
-    def __init__(self, model: type[models.Model], fields: tuple[str, ...]) -> None:
-        meta = model._meta
-        self.table = meta.db_table
-        self.given = [meta.get_field(name) for name in fields]
-        given_names = {f.name for f in self.given}
-        rest = [f for f in meta.concrete_fields if f.name not in given_names and not f.primary_key]
-        for missing in rest:
-            if (
-                not missing.has_default()
-                and not missing.null
-                and not isinstance(missing, models.CharField | models.TextField)
-            ):
-                raise ValueError(f"{meta.label}.{missing.name} needs a value")
-        self.rest_values = tuple(self._default(f) for f in rest)
-        self.columns = ", ".join(connection.ops.quote_name(f.column) for f in (*self.given, *rest))
-        self.preps = [self._prep(f) for f in self.given]
-        self.rows: list[tuple] = []
-        self.written = 0
-
-    @staticmethod
-    def _default(column: models.Field) -> Any:
-        prep = TableWriter._prep(column)
-        return prep(column.get_default()) if prep else column.get_default()
-
-    @staticmethod
-    def _prep(column: models.Field):
-        """What the driver is handed for this column: PostgreSQL takes Python values (JSON as text);
-        SQLite takes Django's stored forms (naive UTC text for times, microseconds for durations)."""
-        if isinstance(column, models.JSONField):
-            return lambda value: json.dumps(value, cls=DjangoJSONEncoder)
-        if connection.vendor == "postgresql":
-            return None
-        if isinstance(column, models.DateTimeField):
-            return lambda value: None if value is None else str(value.astimezone(UTC).replace(tzinfo=None))
-        if isinstance(column, models.DurationField):
-            return lambda value: None if value is None else value // timedelta(microseconds=1)
-        return None
-
-    def add(self, row: tuple) -> None:
-        if any(self.preps):
-            row = tuple(prep(value) if prep else value for prep, value in zip(self.preps, row, strict=True))
-        self.rows.append(row + self.rest_values)
-
-    def flush(self) -> None:
-        if not self.rows:
-            return
-        with connection.cursor() as cursor:
-            if connection.vendor == "postgresql":
-                with cursor.cursor.copy(f"COPY {self.table} ({self.columns}) FROM STDIN") as copy:
-                    for row in self.rows:
-                        copy.write_row(row)
-            else:
-                marks = ", ".join(["%s"] * len(self.rows[0]))
-                cursor.executemany(f"INSERT INTO {self.table} ({self.columns}) VALUES ({marks})", self.rows)
-        self.written += len(self.rows)
-        self.rows = []
 
 
 @dataclass
@@ -206,85 +145,11 @@ class Generator:
         self.request_id, self.step_id, self.grant_id, self.change_id = _next_ids(
             AccessRequest, ApprovalStep, Grant, MembershipChange
         )
-        self.writers = {
-            "requests": TableWriter(
-                AccessRequest,
-                (
-                    "id",
-                    "jira_issue_key",
-                    "requester",
-                    "beneficiary",
-                    "application",
-                    "role",
-                    "duration",
-                    "reason",
-                    "status",
-                    "policy_label",
-                    "source",
-                    "created_at",
-                    "updated_at",
-                    "closed_at",
-                ),
-            ),
-            "steps": TableWriter(
-                ApprovalStep,
-                ("id", "request", "order", "kind", "status", "decided_by", "decided_at", "channel", "opened_at"),
-            ),
-            "decisions": TableWriter(ApprovalDecision, ("step", "person", "approved", "decided_at", "channel")),
-            "grants": TableWriter(
-                Grant,
-                (
-                    "id",
-                    "request",
-                    "person",
-                    "role",
-                    "status",
-                    "duration",
-                    "starts_at",
-                    "expires_at",
-                    "ended_at",
-                    "removed_at",
-                    "end_reason",
-                    "created_at",
-                ),
-            ),
-            "changes": TableWriter(
-                MembershipChange,
-                (
-                    "id",
-                    "action",
-                    "person",
-                    "group",
-                    "status",
-                    "result",
-                    "attempts",
-                    "next_attempt_at",
-                    "finished_at",
-                    "created_at",
-                ),
-            ),
-            "links": TableWriter(GrantMembershipChange, ("grant", "change")),
-            "memberships": TableWriter(GroupMembership, ("person", "group", "origin", "since")),
-            "events": TableWriter(
-                AuditEvent,
-                (
-                    "at",
-                    "action",
-                    "actor",
-                    "actor_person",
-                    "request",
-                    "grant",
-                    "subject",
-                    "application",
-                    "message",
-                    "data",
-                    "seq",
-                    "prev_hash",
-                    "refs",
-                    "hash",
-                ),
-            ),
+        # Rows waiting for their batch, written in this order (each refers only to the ones before it).
+        self.rows: dict[type[models.Model], list[models.Model]] = {
+            model: [] for model in (AccessRequest, ApprovalStep, ApprovalDecision, Grant, MembershipChange)
         }
+        self.rows.update({GrantMembershipChange: [], GroupMembership: []})
         self.timeline = _Timeline()
         self.ready: list[AuditEvent] = []
         self.result = Generated(people=len(catalog.people), applications=len(catalog.roles) // 2)
@@ -321,39 +186,46 @@ class Generator:
         made = step_status in ("approved", "denied")
         if status == "fulfilled":
             closed = provisioned
-        self.writers["requests"].add(
-            (
-                req["id"],
-                req["key"],
-                person,
-                person,
-                app_id,
-                role_id,
-                duration,
-                "benchmark work",
-                status,
-                "Default: manager",
-                "api",
-                created,
-                closed or created,
-                closed,
+        self.rows[AccessRequest].append(
+            AccessRequest(
+                id=req["id"],
+                jira_issue_key=req["key"],
+                requester_id=person,
+                beneficiary_id=person,
+                application_id=app_id,
+                role_id=role_id,
+                duration=duration,
+                reason="benchmark work",
+                status=status,
+                policy_label="Default: manager",
+                created_at=created,
+                updated_at=closed or created,
+                closed_at=closed,
             )
         )
-        self.writers["steps"].add(
-            (
-                step,
-                req["id"],
-                1,
-                "manager",
-                step_status,
-                approver if made else None,
-                decided if made else None,
-                "link" if made else "",
-                created,
+        self.rows[ApprovalStep].append(
+            ApprovalStep(
+                id=step,
+                request_id=req["id"],
+                order=1,
+                kind="manager",
+                status=step_status,
+                decided_by_id=approver if made else None,
+                decided_at=decided if made else None,
+                channel="link" if made else "",
+                opened_at=created,
             )
         )
         if made:
-            self.writers["decisions"].add((step, approver, step_status == "approved", decided, "link"))
+            self.rows[ApprovalDecision].append(
+                ApprovalDecision(
+                    step_id=step,
+                    person_id=approver,
+                    approved=step_status == "approved",
+                    decided_at=decided,
+                    channel="link",
+                )
+            )
         submitted = _event(created, "request.submitted", "system:api", req, f"{req['key']} submitted")
         events = [submitted]
         if status == "fulfilled":
@@ -400,50 +272,29 @@ class Generator:
         removed = ended + timedelta(seconds=self.random.uniform(20, 120)) if ended else None
         if removed and removed > self.now:
             removed = None
-        self.writers["grants"].add(
-            (
-                grant,
-                req["id"],
-                req["beneficiary"],
-                role_id,
-                "expired" if ended else "active",
-                duration,
-                provisioned,
-                expires,
-                ended,
-                removed,
-                "expired" if ended else "",
-                decided,
+        self.rows[Grant].append(
+            Grant(
+                id=grant,
+                request_id=req["id"],
+                person_id=req["beneficiary"],
+                role_id=role_id,
+                status="expired" if ended else "active",
+                duration=duration,
+                starts_at=provisioned,
+                expires_at=expires,
+                ended_at=ended,
+                removed_at=removed,
+                end_reason="expired" if ended else "",
+                created_at=decided,
             )
         )
-        add = self.change_id
-        self.writers["changes"].add(
-            (add, "add", req["beneficiary"], group_id, "succeeded", "added", 1, decided, provisioned, decided)
-        )
-        self.writers["links"].add((grant, add))
-        self.change_id += 1
+        self._change(grant, "add", req["beneficiary"], group_id, decided, provisioned)
         events = [
             _event(decided, "step.approved", approver_email, req, "approved", actor_person_id=approver),
             _event(provisioned, "request.fulfilled", "system:provisioning", req, "in place", grant_id=grant),
         ]
         if ended:
-            remove = self.change_id
-            self.change_id += 1
-            self.writers["changes"].add(
-                (
-                    remove,
-                    "remove",
-                    req["beneficiary"],
-                    group_id,
-                    "succeeded" if removed else "queued",
-                    "removed" if removed else "",
-                    1,
-                    ended,
-                    removed,
-                    ended,
-                )
-            )
-            self.writers["links"].add((grant, remove))
+            self._change(grant, "remove", req["beneficiary"], group_id, ended, removed)
             events.append(_event(ended, "grant.expired", "system:expiry", req, "expired", grant_id=grant))
             events.append(
                 _event(
@@ -456,7 +307,9 @@ class Generator:
                 )
             )
         else:
-            self.writers["memberships"].add((req["beneficiary"], group_id, "gatehouse", provisioned))
+            self.rows[GroupMembership].append(
+                GroupMembership(person_id=req["beneficiary"], group_id=group_id, origin="gatehouse", since=provisioned)
+            )
             when = expires - DAY if expires and expires - DAY > provisioned else provisioned + timedelta(seconds=1)
             events.append(
                 _event(
@@ -481,38 +334,41 @@ class Generator:
         self.result.grants += 1
         return events
 
+    def _change(self, grant: int, action: str, person: int, group: int, at: datetime, done: datetime | None) -> None:
+        """A membership change of the grant, done at `done` (None: still queued)."""
+        change = self.change_id
+        self.change_id += 1
+        result = {"add": "added", "remove": "removed"}[action] if done else ""
+        self.rows[MembershipChange].append(
+            MembershipChange(
+                id=change,
+                action=action,
+                person_id=person,
+                group_id=group,
+                status="succeeded" if done else "queued",
+                result=result,
+                attempts=1,
+                next_attempt_at=at,
+                finished_at=done,
+                created_at=at,
+            )
+        )
+        self.rows[GrantMembershipChange].append(GrantMembershipChange(grant_id=grant, change_id=change))
+
     # --- writing ----------------------------------------------------------------------------------
 
     def _seal_ready(self, *, final: bool = False) -> None:
         while len(self.ready) >= EVENT_BATCH or (final and self.ready):
             batch, self.ready = self.ready[:EVENT_BATCH], self.ready[EVENT_BATCH:]
             seal(batch)
-            writer = self.writers["events"]
-            for e in batch:
-                writer.add(
-                    (
-                        e.at,
-                        e.action,
-                        e.actor,
-                        e.actor_person_id,
-                        e.request_id,
-                        e.grant_id,
-                        e.subject_id,
-                        e.application_id,
-                        e.message,
-                        e.data,
-                        e.seq,
-                        e.prev_hash,
-                        e.refs,
-                        e.hash,
-                    )
-                )
-            writer.flush()
+            insert_rows(AuditEvent, batch, batch_size=EVENT_BATCH)
             self.result.events += len(batch)
 
     def _flush_rows(self) -> None:
-        for name in ("requests", "steps", "decisions", "grants", "changes", "links", "memberships"):
-            self.writers[name].flush()
+        for model, rows in self.rows.items():
+            with_ids = model not in (ApprovalDecision, GrantMembershipChange, GroupMembership)
+            insert_rows(model, rows, batch_size=CHUNK * 2, with_ids=with_ids)
+            rows.clear()
 
     def run(self) -> Generated:
         for first in range(0, self.total, CHUNK):

@@ -22,6 +22,7 @@ from urllib.parse import urlencode
 from azure.core.credentials import AccessToken
 
 from tests.emulators.base import Emulator, Incoming, Reply, route
+from tests.emulators.graph_delta import DeltaState, GraphDelta
 
 GRAPH_OBJECT_URL = "https://graph.microsoft.com/v1.0/directoryObjects/"
 DEFAULT_PAGE = 100
@@ -110,8 +111,9 @@ class GraphServicePrincipal:
         return {"id": self.id, "displayName": self.displayName, "appId": self.appId, "tags": self.tags}
 
 
-class GraphEmulator(Emulator):
-    """Microsoft Graph v1.0 on 127.0.0.1. Build state with add_user/add_group/add_service_principal."""
+class GraphEmulator(GraphDelta, Emulator):
+    """Microsoft Graph v1.0 on 127.0.0.1. Build state with add_user/add_group/add_service_principal;
+    delta queries (users, groups) come from GraphDelta (tests/emulators/graph_delta.py)."""
 
     def __init__(self, *, licensed: bool = True, budget_per_minute: int | None = None) -> None:
         super().__init__()
@@ -123,6 +125,7 @@ class GraphEmulator(Emulator):
         self.retry_after = "1"  # what a 429 (and an injected 503) says in Retry-After
         self._window: tuple[int, int] = (0, 0)  # (minute, requests in it)
         self._budget_lock = threading.Lock()
+        self.delta = DeltaState()
 
     # -- state ----------------------------------------------------------------------------
     def add_user(self, email: str, name: str | None = None, *, manager: GraphUser | None = None, **extra) -> GraphUser:

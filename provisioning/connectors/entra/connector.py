@@ -32,6 +32,7 @@ from provisioning.connectors.base import (
     RemoveResult,
     UserRef,
 )
+from provisioning.connectors.entra.delta import DeltaReads
 from provisioning.connectors.entra.transport import (
     classify,
     credential,
@@ -73,10 +74,15 @@ def _odata_quote(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-class EntraConnector(Connector):
-    """Entra ID users, groups and enterprise applications via Microsoft Graph (application permissions)."""
+class EntraConnector(DeltaReads, Connector):
+    """Entra ID users, groups and enterprise applications via Microsoft Graph (application permissions).
+    Changes between full syncs come from Graph delta queries (provisioning/connectors/entra/delta.py)."""
 
     name = "entra"
+    lists_changes_since = True
+    uses_change_cursor = True
+    user_delta_fields = [*USER_FIELDS, "manager"]
+    group_delta_fields = [*GROUP_FIELDS, "members"]
 
     def __init__(
         self,
@@ -108,6 +114,7 @@ class EntraConnector(Connector):
         self._adapter.base_url = self.base_url
         self.graph = GraphServiceClient(request_adapter=self._adapter)
         self._sign_in_available = True
+        self.change_cursor: dict[str, str] = {}
         self._user_ids: dict[str, str] = {}
         self._closed = False
 
@@ -292,15 +299,18 @@ class EntraConnector(Connector):
             lambda link: self.graph.groups.with_url(link).get(),
             "listing groups",
         )
-        for group in pages:
-            reason = not_writable_reason(group)
-            yield DirectoryGroup(
-                external_id=group.id,
-                name=group.display_name or group.id,
-                description=group.description or "",
-                writable=not reason,
-                not_writable_reason=reason,
-            )
+        yield from map(self._as_group, pages)
+
+    @staticmethod
+    def _as_group(group: Any) -> DirectoryGroup:
+        reason = not_writable_reason(group)
+        return DirectoryGroup(
+            external_id=group.id,
+            name=group.display_name or group.id,
+            description=group.description or "",
+            writable=not reason,
+            not_writable_reason=reason,
+        )
 
     def iter_group_members(self, group_id: str) -> Iterator[str]:
         """Direct members that are users (nested groups, devices and contacts are left out)."""

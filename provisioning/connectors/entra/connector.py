@@ -10,6 +10,7 @@ thread-safe: use one per thread (the registry builds a fresh one per use).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from datetime import UTC
@@ -33,6 +34,7 @@ from provisioning.connectors.base import (
     UserRef,
 )
 from provisioning.connectors.entra.delta import DeltaReads
+from provisioning.connectors.entra.records import group_from_json, json_pages, user_from_json
 from provisioning.connectors.entra.transport import (
     classify,
     credential,
@@ -184,24 +186,30 @@ class EntraConnector(DeltaReads, Connector):
         """Users with last sign-in when the tenant allows it; otherwise without (last_login_known=False)."""
         action = "listing users"
         if self._sign_in_available:
-            config = self._user_query(with_sign_in=True, filter=filter)
+            pages = self._json_pages(self.graph.users, self._user_query(with_sign_in=True, filter=filter), action)
             try:
-                first = self._run(lambda: self.graph.users.get(request_configuration=config), action)
+                first = next(pages, None)
             except PermanentError as error:
                 if error.status != 403:
                     raise
                 self._degrade_sign_in(error)
             else:
-                yield from self._user_items(first, action, sign_in=True)
+                for page in itertools.chain([first] if first else [], pages):
+                    yield from (user_from_json(data, sign_in=True) for data in page.get("value") or [])
                 return
         config = self._user_query(with_sign_in=False, filter=filter)
-        first = self._run(lambda: self.graph.users.get(request_configuration=config), action)
-        yield from self._user_items(first, action, sign_in=False)
+        for page in self._json_pages(self.graph.users, config, action):
+            yield from (user_from_json(data, sign_in=False) for data in page.get("value") or [])
 
-    def _user_items(self, first_page: Any, action: str, *, sign_in: bool) -> Iterator[DirectoryUser]:
-        pages = self._pages(lambda: _done(first_page), lambda link: self.graph.users.with_url(link).get(), action)
-        for user in pages:
-            yield self._as_user(user, sign_in=sign_in)
+    def _json_pages(self, builder: Any, config: RequestConfiguration, action: str) -> Iterator[dict[str, Any]]:
+        """The JSON pages of a listing (records.json_pages), one at a time on this connector's loop."""
+        pages = json_pages(self._adapter, builder, config)
+
+        async def next_page() -> dict[str, Any] | None:
+            return await anext(pages, None)
+
+        while (page := self._run(next_page, action)) is not None:
+            yield page
 
     def _degrade_sign_in(self, error: ConnectorError) -> None:
         # Graph answers 403 Authentication_RequestFromNonPremiumTenantOrB2CTenant when the tenant has
@@ -294,23 +302,8 @@ class EntraConnector(DeltaReads, Connector):
     def iter_groups(self) -> Iterator[DirectoryGroup]:
         params = self.graph.groups.GroupsRequestBuilderGetQueryParameters(select=GROUP_FIELDS, top=self.page_size)
         config = RequestConfiguration(query_parameters=params)
-        pages = self._pages(
-            lambda: self.graph.groups.get(request_configuration=config),
-            lambda link: self.graph.groups.with_url(link).get(),
-            "listing groups",
-        )
-        yield from map(self._as_group, pages)
-
-    @staticmethod
-    def _as_group(group: Any) -> DirectoryGroup:
-        reason = not_writable_reason(group)
-        return DirectoryGroup(
-            external_id=group.id,
-            name=group.display_name or group.id,
-            description=group.description or "",
-            writable=not reason,
-            not_writable_reason=reason,
-        )
+        for page in self._json_pages(self.graph.groups, config, "listing groups"):
+            yield from map(group_from_json, page.get("value") or [])
 
     def iter_group_members(self, group_id: str) -> Iterator[str]:
         """Direct members that are users (nested groups, devices and contacts are left out)."""
@@ -340,14 +333,8 @@ class EntraConnector(DeltaReads, Connector):
     async def _amember_ids(self, group_id: str) -> list[str]:
         builder = self.graph.groups.by_group_id(group_id).members.graph_user
         params = builder.GraphUserRequestBuilderGetQueryParameters(select=["id"], top=self.page_size)
-        page = await builder.get(request_configuration=RequestConfiguration(query_parameters=params))
-        ids: list[str] = []
-        while page is not None:
-            ids.extend(member.id for member in page.value or [])
-            if not page.odata_next_link:
-                break
-            page = await builder.with_url(page.odata_next_link).get()
-        return ids
+        config = RequestConfiguration(query_parameters=params)
+        return [member["id"] async for page in json_pages(self._adapter, builder, config) for member in page["value"]]
 
     def add_member(self, group_id: str, user: UserRef) -> AddResult:
         user_id = self._user_id(user)
@@ -420,22 +407,3 @@ class EntraConnector(DeltaReads, Connector):
         )
         group_ids = [str(a.principal_id) for a in pages if a.principal_type == "Group" and a.principal_id]
         return list(dict.fromkeys(group_ids))
-
-
-def not_writable_reason(group: Any) -> str:
-    """Why Graph will not change the group's members ("" when it will). Graph changes members only
-    of cloud security groups and Microsoft 365 groups: not of dynamic groups, groups synced from
-    on-premises AD, mail-enabled security groups or distribution lists."""
-    types = group.group_types or []
-    if "DynamicMembership" in types:
-        rule = f" ({group.membership_rule})" if group.membership_rule else ""
-        return f"Entra dynamic group: its members follow its membership rule{rule}, not direct changes."
-    if group.on_premises_sync_enabled:
-        return "Entra group synced from on-premises Active Directory (onPremisesSyncEnabled): change it in AD."
-    if "Unified" in types or (bool(group.security_enabled) and not group.mail_enabled):
-        return ""
-    return "Entra mail-enabled security group or distribution list: its members are managed in Exchange."
-
-
-async def _done(value: T) -> T:
-    return value

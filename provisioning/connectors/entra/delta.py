@@ -23,24 +23,20 @@ from typing import Any
 from kiota_abstractions.base_request_configuration import RequestConfiguration
 
 from provisioning.connectors.base import DELETED_STATE, DirectoryGroup, DirectoryUser, PermanentError
+from provisioning.connectors.entra.records import group_from_json, json_pages, user_from_json
 
 logger = logging.getLogger(__name__)
 
 USERS, GROUPS = "users", "groups"
 
 
-def _ref_id(ref: Any) -> str | None:
-    value = ref.get("id") if isinstance(ref, dict) else None
-    return str(value) if value else None  # the SDK hands GUIDs over as uuid.UUID
-
-
-def _removed(item: Any) -> bool:
-    return "@removed" in (item.additional_data or {})
+def _removed(item: dict[str, Any]) -> bool:
+    return "@removed" in item
 
 
 class DeltaReads:
-    """The change listing of EntraConnector (mixed in; it provides `graph`, `_run`, `_as_user`,
-    `_as_group` and the field lists)."""
+    """The change listing of EntraConnector (mixed in; it provides `graph`, `_adapter`, `_run` and
+    the field lists). Pages are read as JSON (records.json_pages), not built into SDK models."""
 
     change_cursor: dict[str, str]
     user_delta_fields: list[str]
@@ -49,29 +45,21 @@ class DeltaReads:
     def _delta_builder(self, kind: str) -> Any:
         return self.graph.users.delta if kind == USERS else self.graph.groups.delta
 
-    async def _delta_round(self, kind: str, link: str | None, *, keep: bool = True) -> tuple[list[Any], str]:
-        """Every item of one round (none unless `keep`) and the delta link it ends on."""
+    async def _delta_round(self, kind: str, link: str | None, *, keep: bool = True) -> tuple[list[dict], str]:
+        """Every object of one round (none unless `keep`) and the delta link it ends on."""
         builder = self._delta_builder(kind)
-        if link:
-            page = await builder.with_url(link).get()
-        else:
-            fields = self.user_delta_fields if kind == USERS else self.group_delta_fields
-            params = builder.DeltaRequestBuilderGetQueryParameters(select=fields)
-            page = await builder.get(request_configuration=RequestConfiguration(query_parameters=params))
-        items: list[Any] = []
-        while page is not None:
+        fields = self.user_delta_fields if kind == USERS else self.group_delta_fields
+        config = RequestConfiguration(query_parameters=builder.DeltaRequestBuilderGetQueryParameters(select=fields))
+        items: list[dict[str, Any]] = []
+        async for page in json_pages(self._adapter, builder, config, first_url=link):
             if keep:
-                items.extend(page.value or [])
-            if page.odata_next_link:
-                page = await builder.with_url(page.odata_next_link).get()
-                continue
-            if page.odata_delta_link:
-                return items, page.odata_delta_link
-            break
+                items.extend(page.get("value") or [])
+            if page.get("@odata.deltaLink"):
+                return items, page["@odata.deltaLink"]
         raise PermanentError(f"Microsoft Graph ended a {kind} delta round without a delta link.")
 
     def begin_change_tracking(self) -> dict[str, str]:
-        """One round of each delta query, read and dropped, for the links the next run starts from."""
+        """One first round of each delta query (both at once), for the links the next run starts from."""
 
         async def both() -> dict[str, str]:
             (_, users), (_, groups) = await asyncio.gather(
@@ -81,7 +69,7 @@ class DeltaReads:
 
         return self._run(both, "starting to track changes (users and groups delta)")
 
-    def _changes(self, kind: str) -> list[Any]:
+    def _changes(self, kind: str) -> list[dict[str, Any]]:
         link = self.change_cursor.get(kind)
         if not link:
             raise PermanentError(f"No {kind} delta link to resume from; a full sync is needed.")
@@ -94,18 +82,18 @@ class DeltaReads:
         """Users changed since the stored delta link (`since` is not used: the link says when).
         A removed user (deleted, restorable or not) comes as a departure known only by id; a
         manager is known only when the user's entry says it changed (`manager@delta`)."""
-        for user in self._changes(USERS):
-            if _removed(user):
+        for data in self._changes(USERS):
+            if _removed(data):
                 yield DirectoryUser(
-                    external_id=str(user.id), email="", name="", status="deprovisioned", state=DELETED_STATE
+                    external_id=data["id"], email="", name="", status="deprovisioned", state=DELETED_STATE
                 )
                 continue
-            refs = (user.additional_data or {}).get("manager@delta")
-            listed = self._as_user(user, sign_in=False)
+            listed = user_from_json(data, sign_in=False)
+            refs = data.get("manager@delta")
             if refs is None:
                 yield dataclasses.replace(listed, manager_known=False)
                 continue
-            managers = [_ref_id(ref) for ref in refs if isinstance(ref, dict) and "@removed" not in ref]
+            managers = [ref.get("id") for ref in refs if isinstance(ref, dict) and "@removed" not in ref]
             yield dataclasses.replace(listed, manager_external_id=next(filter(None, managers), None))
 
     def iter_groups_changed_since(self, since: datetime) -> Iterator[DirectoryGroup]:
@@ -113,9 +101,9 @@ class DeltaReads:
         come in several entries (its members split over pages). Deleted groups are left to the
         next full pass, which reports the mapped ones as missing."""
         seen: dict[str, DirectoryGroup] = {}
-        for group in self._changes(GROUPS):
-            if _removed(group):
-                logger.info("Entra group %s was deleted; the next full sync reports it if a role maps it", group.id)
+        for data in self._changes(GROUPS):
+            if _removed(data):
+                logger.info("Entra group %s was deleted; the next full sync reports it if a role maps it", data["id"])
                 continue
-            seen[str(group.id)] = self._as_group(group)
+            seen[data["id"]] = group_from_json(data)
         yield from seen.values()

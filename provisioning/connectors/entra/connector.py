@@ -334,7 +334,8 @@ class EntraConnector(DeltaReads, Connector):
         builder = self.graph.groups.by_group_id(group_id).members.graph_user
         params = builder.GraphUserRequestBuilderGetQueryParameters(select=["id"], top=self.page_size)
         config = RequestConfiguration(query_parameters=params)
-        return [member["id"] async for page in json_pages(self._adapter, builder, config) for member in page["value"]]
+        pages = json_pages(self._adapter, builder, config)
+        return [member["id"] async for page in pages for member in page.get("value") or []]
 
     def add_member(self, group_id: str, user: UserRef) -> AddResult:
         user_id = self._user_id(user)

@@ -30,7 +30,7 @@ import requests
 from tests.emulators.okta import OktaEmulator
 from tests.emulators.smtp import SmtpEmulator
 from tests.servers import PostgresServer, RedisServer
-from tests.test_cluster_kill import kill, start_cluster, wait_for
+from tests.test_cluster_kill import emulated_env, kill, scenario, start_cluster, wait_for
 
 pytestmark = [
     pytest.mark.cluster,
@@ -59,20 +59,9 @@ def revoked(number: int) -> bool:
 
 
 def product_env(database_url: str, redis_url: str, smtp: SmtpEmulator, okta: OktaEmulator) -> dict:
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "REDIS_URL"))}
+    env = emulated_env(database_url, smtp, okta)
     env.update(
-        DJANGO_SETTINGS_MODULE="tests.cluster_settings",
-        GATEHOUSE_DEV_DEFAULTS="true",
-        DATABASE_URL=database_url,
         REDIS_URL=redis_url,
-        EMAIL_URL=smtp.url,
-        OKTA_ORG_URL=okta.base_url,
-        OKTA_API_TOKEN=OKTA_TOKEN,
-        OKTA_RATE_LIMIT_MAX_RETRIES="0",
-        OKTA_TESTING_TESTINGDISABLEHTTPSCHECK="true",  # the emulator speaks http on loopback
-        Q_WORKERS="2",
-        Q_SYNC="false",
-        LOG_LEVEL="WARNING",
         # Short leases and pending windows, so that recovery happens within the run.
         GATEHOUSE_CHANGE_LEASE_SECONDS="10",
         GATEHOUSE_MESSAGE_LEASE_SECONDS="10",
@@ -83,17 +72,8 @@ def product_env(database_url: str, redis_url: str, smtp: SmtpEmulator, okta: Okt
     return env
 
 
-def step(env: dict, name: str, timeout: float = 120) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "tests.production_scenario", name],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done.stdout
+def step(env: dict, name: str) -> str:
+    return scenario(env, name, module="tests.production_scenario")
 
 
 def spawn(env: dict, *command: str, log: Path | None = None) -> subprocess.Popen:

@@ -9,7 +9,6 @@ from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from catalog.models import GroupMembership, IdpGroup, Person
@@ -20,6 +19,7 @@ from tests import company as c
 from tests.emulators.graph import GraphEmulator
 from tests.emulators.graph_delta import DELTA_PAGE
 from tests.test_entra_directory import make_connector
+from tests.test_sync_incremental import writes_during
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore:This class is deprecated:DeprecationWarning"),
@@ -63,18 +63,6 @@ def requests_made(graph: GraphEmulator) -> list[str]:
 
 def members(group) -> set[str]:
     return set(GroupMembership.objects.filter(group__external_id=group.id).values_list("person__email", flat=True))
-
-
-def writes_during(action) -> list[str]:
-    statements: list[str] = []
-
-    def count(execute, sql, params, many, context):
-        statements.append(sql)
-        return execute(sql, params, many, context)
-
-    with connection.execute_wrapper(count):
-        action()
-    return [s for s in statements if s.lstrip()[:6].upper() in ("INSERT", "UPDATE", "DELETE")]
 
 
 @pytest.mark.django_db

@@ -140,7 +140,7 @@ class GraphDelta:
         while offset < len(current.entries) and (not page or size < DELTA_PAGE):
             entry = current.entries[offset]
             page.append(entry)
-            size += 1 + len(entry.get(f"{RELATIONS[kind]}@delta", ()))
+            size += 1 + (len(entry.get("members@delta", ())) if kind == "groups" else 0)
             offset += 1
         body: dict[str, Any] = {"@odata.context": f"{self.base_url}/v1.0/$metadata#{kind}", "value": page}
         if offset < len(current.entries):

@@ -145,18 +145,6 @@ class EntraConnector(DeltaReads, Connector):
         except Exception as error:
             raise classify(error, action) from error
 
-    def _pages(
-        self, first: Callable[[], Awaitable[Any]], follow: Callable[[str], Awaitable[Any]], action: str
-    ) -> Iterator[Any]:
-        """Every item of a collection, following @odata.nextLink (absolute URL) page by page."""
-        page = self._run(first, action)
-        while page is not None:
-            yield from page.value or []
-            next_link = page.odata_next_link
-            if not next_link:
-                return
-            page = self._run(lambda link=next_link: follow(link), action)
-
     def close(self) -> None:
         if self._closed:
             return
@@ -383,14 +371,10 @@ class EntraConnector(DeltaReads, Connector):
             select=["id", "displayName", "appId"], filter=ENTERPRISE_APP_FILTER, top=self.page_size
         )
         config = RequestConfiguration(query_parameters=params)
-        pages = self._pages(
-            lambda: sps.get(request_configuration=config),
-            lambda link: sps.with_url(link).get(),
-            "listing enterprise applications",
-        )
-        for sp in list(pages):
+        pages = self._json_pages(sps, config, "listing enterprise applications")
+        for sp in [sp for page in pages for sp in page.get("value") or []]:
             yield DirectoryApplication(
-                external_id=sp.id, name=sp.display_name or sp.id, group_ids=self._assigned_groups(sp.id)
+                external_id=sp["id"], name=sp.get("displayName") or sp["id"], group_ids=self._assigned_groups(sp["id"])
             )
 
     def _assigned_groups(self, service_principal_id: str) -> list[str]:
@@ -401,10 +385,9 @@ class EntraConnector(DeltaReads, Connector):
             select=["principalId", "principalType"], top=self.page_size
         )
         config = RequestConfiguration(query_parameters=params)
-        pages = self._pages(
-            lambda: builder.get(request_configuration=config),
-            lambda link: builder.with_url(link).get(),
-            f"listing the assignments of application {service_principal_id}",
-        )
-        group_ids = [str(a.principal_id) for a in pages if a.principal_type == "Group" and a.principal_id]
+        pages = self._json_pages(builder, config, f"listing the assignments of application {service_principal_id}")
+        assignments = [a for page in pages for a in page.get("value") or []]
+        group_ids = [
+            a["principalId"] for a in assignments if a.get("principalType") == "Group" and a.get("principalId")
+        ]
         return list(dict.fromkeys(group_ids))

@@ -92,10 +92,11 @@ def stop(process: subprocess.Popen) -> None:
         kill(process)
 
 
-def start_web(env: dict, log: Path) -> tuple[subprocess.Popen, str]:
+def start_web(env: dict, log: Path, running: list[subprocess.Popen]) -> str:
     """gunicorn as serve.sh starts it, on a port the kernel picks (read back from its log)."""
     gunicorn = str(Path(sys.executable).with_name("gunicorn"))
     web = spawn(env, gunicorn, "governance.wsgi", "--bind", "127.0.0.1:0", "--workers", "2", log=log)
+    running.append(web)
     port: list[str] = []
 
     def listening() -> bool:
@@ -103,7 +104,7 @@ def start_web(env: dict, log: Path) -> tuple[subprocess.Popen, str]:
         return bool(port) or web.poll() is not None
 
     assert wait_for(listening, 60) and port, log.read_text()[-3000:]
-    return web, f"http://127.0.0.1:{port[0]}"
+    return f"http://127.0.0.1:{port[0]}"
 
 
 class Api:
@@ -230,17 +231,15 @@ def test_production_mode_loses_duplicates_and_strands_nothing_across_kills_and_r
         tokens = json.loads(step(env, "seed"))
         say("PostgreSQL, Redis, schema and catalog ready")
 
-        python = sys.executable
-        long_env = {**env, "Q_CLUSTER_NAME": "long"}
-        web, base_url = start_web(env, tmp_path / "gunicorn.log")
-        cluster = start_cluster(env)
-        processes = {
-            "web": web,
-            "long cluster": start_cluster(long_env),
-            "expiry timer": spawn(env, python, "manage.py", "expiry_timer", "--poll", "1"),
-            "sweeper": spawn(env, python, "-m", "tests.production_scenario", "sweeper"),
-        }
-        cleanup.callback(lambda: [stop(p) for p in [cluster, *processes.values()]])
+        running: list[subprocess.Popen] = []  # every process started, stopped whatever happens
+        cleanup.callback(lambda: [stop(process) for process in running])
+        base_url = start_web(env, tmp_path / "gunicorn.log", running)
+        running.append(cluster := start_cluster(env))
+        running.append(start_cluster({**env, "Q_CLUSTER_NAME": "long"}))
+        running.append(spawn(env, sys.executable, "manage.py", "expiry_timer", "--poll", "1"))
+        running.append(spawn(env, sys.executable, "-m", "tests.production_scenario", "sweeper"))
+        names = ["web", "default cluster", "long cluster", "expiry timer", "sweeper"]
+        processes = dict(zip(names, running, strict=True))
         say(f"gunicorn at {base_url}, default and long clusters, expiry timer, sweeper running")
 
         submitter, decider = Api(base_url, tokens["submit"]), Api(base_url, tokens["decide"])
@@ -249,7 +248,8 @@ def test_production_mode_loses_duplicates_and_strands_nothing_across_kills_and_r
             submit_and_approve(submitter, decider, number, people[number][0], managers[number % MANAGERS][0])
             if number == KILL_AT:
                 kill(cluster)
-                cluster = start_cluster(env)
+                running.append(cluster := start_cluster(env))
+                processes["default cluster"] = cluster
                 say(f"request {number}: default cluster killed with SIGKILL and restarted")
             elif number == SYNC_AT:
                 step(env, "sync")

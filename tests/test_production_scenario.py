@@ -236,7 +236,7 @@ def test_production_mode_loses_duplicates_and_strands_nothing_across_kills_and_r
         base_url = start_web(env, tmp_path / "gunicorn.log", running)
         running.append(cluster := start_cluster(env))
         running.append(start_cluster({**env, "Q_CLUSTER_NAME": "long"}))
-        running.append(spawn(env, sys.executable, "manage.py", "expiry_timer", "--poll", "1"))
+        running.append(spawn(env, sys.executable, "manage.py", "expiry_timer"))
         running.append(spawn(env, sys.executable, "-m", "tests.production_scenario", "sweeper"))
         names = ["web", "default cluster", "long cluster", "expiry timer", "sweeper"]
         processes = dict(zip(names, running, strict=True))

@@ -406,6 +406,8 @@ def test_the_warning_uses_the_policys_text(company, wiki_policy, mailoutbox, dja
     drift(company.charlie, company.readers)
     last_login(company.charlie, T0 - 100 * DAY)
     sweep(django_capture_on_commit_callbacks, T0)
-    assert mailoutbox[0].body == "Hi Charlie Outsider, Wiki unused 90 days; removal after 2026-03-16 09:00 UTC."
+    text, keep = mailoutbox[0].body.split("\n\n")
+    assert text == "Hi Charlie Outsider, Wiki unused 90 days; removal after 2026-03-16 09:00 UTC."
+    assert keep.startswith("Still need it? Keep my access: http://127.0.0.1:8000/reclaim/keep/")
     ticket = AuditEvent.objects.get(action="reclaim.ticket_requested")
     assert (ticket.subject, ticket.data["application"]) == (company.charlie, "wiki")

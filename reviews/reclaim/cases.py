@@ -21,6 +21,7 @@ from governance.services import (
     revoke_grant,
 )
 from reviews.models import ReclaimCase, ReclaimPolicy
+from reviews.reclaim.links import KEEP_ACTION, keep_link
 from reviews.reclaim.models import DEFAULT_WARNING
 from reviews.reclaim.plan import SYSTEM, Outcome, Status, Target
 from reviews.reclaim.tickets import open_case_tickets
@@ -140,10 +141,12 @@ def _announce(policy: ReclaimPolicy, cases: list[ReclaimCase]) -> None:
             (
                 person_cases[0].person,
                 f"Your access to {policy.application.name} will be removed",
-                warning_text(policy, person_cases[0].person, person_cases[0].revoke_after),
+                warning_text(policy, person_cases[0].person, person_cases[0].revoke_after)
+                + f"\n\nStill need it? Keep my access: {keep_link(policy, person_cases[0].person)}",
             )
             for person_cases in by_person.values()
-        ]
+        ],
+        button=("Keep my access", KEEP_ACTION, str(policy.pk)),  # in Slack; link and button: reviews.reclaim.keep
     )
 
 

@@ -10,14 +10,17 @@ Prints wall time, connector calls, database queries (and writes) and peak Python
 (tracemalloc) for each. Nothing is asserted on time.
 
     .venv/bin/python bench/sync_bench.py [--users 20000] [--groups 2000] [--mapped 50] [--members 100]
-                                         [--latency-ms 0] [--database-url postgres://…] [--okta | --google]
+                                         [--latency-ms 0] [--database-url postgres://…]
+                                         [--okta | --google | --entra]
 
 With --okta the provider is the Okta wire emulator (tests/emulators/okta.py) on 127.0.0.1, read
 through the real `okta` SDK with --latency-ms added to every HTTP request; "connector calls" are
 then the HTTP requests the emulator received. With --google it is the Directory API emulator
 (tests/emulators/google.py), read through google-api-python-client with a service account token
 from the emulator's token endpoint, pages of 500 users and 200 groups/members, and the connector's
-default pace of 1,200 requests a minute.
+default pace of 1,200 requests a minute. With --entra it is the Graph emulator (tests/emulators/graph.py)
+read through msgraph-sdk: full passes list users with last sign-in (pages of 500) and start delta
+tracking, resyncs follow the stored `/users/delta` and `/groups/delta` links.
 """
 
 from __future__ import annotations
@@ -157,6 +160,59 @@ class GoogleProvider:
         members.pop(next(iter(members)))
 
 
+class EntraProvider:
+    """The same directory, served by the Graph emulator and read through the real msgraph-sdk;
+    resyncs follow Graph delta links (`/users/delta`, `/groups/delta`)."""
+
+    name = "entra"
+
+    def __init__(self, args) -> None:
+        import uuid
+
+        from provisioning.connectors import register
+        from provisioning.connectors.entra.connector import EntraConnector
+        from tests.emulators.graph import GraphEmulator, StaticTokenCredential
+
+        self.emulator = GraphEmulator().start()
+        self.emulator.latency = args.latency_ms / 1000
+        users = []
+        for i in range(args.users):
+            manager = users[i // 8] if i else None
+            users.append(
+                self.emulator.add_user(
+                    f"user{i}@bench.example",
+                    f"User {i}",
+                    manager=manager,
+                    department=f"Dept {i % 40}",
+                    jobTitle=f"Title {i % 25}",
+                    last_sign_in="2026-11-01T09:30:00Z",
+                )
+            )
+        self.users = users
+        groups = []
+        for g in range(args.groups):
+            members = [users[(g * 37 + k * 13) % args.users] for k in range(args.members)] if g < args.mapped else []
+            groups.append(self.emulator.add_group(f"group-{g}", *members))
+        for a in range(20):
+            self.emulator.add_service_principal(f"Bench app {a}", groups[a])
+        self.groups = groups
+        self.group_ids = [group.id for group in groups]
+        base_url = f"{self.emulator.base_url}/v1.0"
+        register(
+            "entra",
+            lambda: EntraConnector(credential=StaticTokenCredential(), tenant_id=str(uuid.uuid4()), base_url=base_url),
+        )
+
+    @property
+    def calls(self):
+        return _EmulatorCalls(self.emulator)
+
+    def change_a_little(self, users: int) -> None:
+        for i in range(0, users, 100):
+            self.users[i].jobTitle = "Promoted"
+        self.groups[0].members.pop()
+
+
 class _EmulatorCalls(dict):
     def __init__(self, emulator) -> None:
         super().__init__()
@@ -171,8 +227,8 @@ class _EmulatorCalls(dict):
 
 
 def _is_id(part: str) -> bool:
-    """An Okta id (00u…, 00g…, 0oa…) or a Google group address in a request path."""
-    return part[:3] in ("00u", "00g", "0oa") or "%40" in part
+    """An Okta id (00u…, 00g…, 0oa…), a Google group address or a Graph object id in a request path."""
+    return part[:3] in ("00u", "00g", "0oa") or "%40" in part or (len(part) == 36 and part.count("-") == 4)
 
 
 def map_groups(args, connector: str = "benchidp", external_ids: list[str] | None = None) -> None:
@@ -235,10 +291,11 @@ def main() -> None:
     emulated.add_argument(
         "--google", action="store_true", help="read through google-api-python-client from the Directory API emulator"
     )
+    emulated.add_argument("--entra", action="store_true", help="read through msgraph-sdk from the Graph emulator")
     args = parser.parse_args()
     django_up(args.database_url)
-    if args.okta or args.google:
-        provider = OktaProvider(args) if args.okta else GoogleProvider(args)
+    if args.okta or args.google or args.entra:
+        provider = OktaProvider(args) if args.okta else GoogleProvider(args) if args.google else EntraProvider(args)
         map_groups(args, provider.name, provider.group_ids)
     else:
         provider = build_provider(args)
@@ -249,7 +306,7 @@ def main() -> None:
     )
     measure("first sync (everything new)", provider)
     measure("second sync (nothing changed)", provider)
-    if args.okta or args.google:
+    if args.okta or args.google or args.entra:
         provider.change_a_little(args.users)
     else:
         for i in range(0, args.users, 100):  # 1% of people change title; one mapped group loses a member

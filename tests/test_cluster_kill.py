@@ -39,24 +39,33 @@ ISSUES = ["KILL-1", "KILL-2", "KILL-3"]
 OKTA_TOKEN = "kill-test-token"
 
 
-def product_env(database: Path, smtp: SmtpEmulator, jira: JiraEmulator, okta: OktaEmulator, group: str) -> dict:
+def emulated_env(database_url: str, smtp: SmtpEmulator, okta: OktaEmulator) -> dict:
+    """The product's environment for its own processes: this database, mail and Okta emulated on
+    loopback, two workers, the tasks run by the cluster (the production scenario uses it too)."""
     env = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "REDIS_URL"))}
     env.update(
         DJANGO_SETTINGS_MODULE="tests.cluster_settings",
         GATEHOUSE_DEV_DEFAULTS="true",
-        DATABASE_URL=f"sqlite:///{database}",
+        DATABASE_URL=database_url,
         EMAIL_URL=smtp.url,
-        JIRA_ENABLED="true",
-        JIRA_BASE_URL=jira.base_url,
-        JIRA_EMAIL=jira.email,
-        JIRA_API_TOKEN=jira.api_token,
         OKTA_ORG_URL=okta.base_url,
-        OKTA_API_TOKEN=OKTA_TOKEN,
+        OKTA_API_TOKEN=okta.token,
         OKTA_RATE_LIMIT_MAX_RETRIES="0",
         OKTA_TESTING_TESTINGDISABLEHTTPSCHECK="true",  # the emulator speaks http on loopback
         Q_WORKERS=str(WORKERS),
         Q_SYNC="false",
         LOG_LEVEL="WARNING",
+    )
+    return env
+
+
+def product_env(database: Path, smtp: SmtpEmulator, jira: JiraEmulator, okta: OktaEmulator, group: str) -> dict:
+    env = emulated_env(f"sqlite:///{database}", smtp, okta)
+    env.update(
+        JIRA_ENABLED="true",
+        JIRA_BASE_URL=jira.base_url,
+        JIRA_EMAIL=jira.email,
+        JIRA_API_TOKEN=jira.api_token,
         # Short leases and pending windows, so recovery happens within the test.
         GATEHOUSE_CHANGE_LEASE_SECONDS="12",
         JIRA_LEASE_SECONDS="12",
@@ -76,9 +85,10 @@ def manage(env: dict, *args: str) -> subprocess.CompletedProcess:
     )
 
 
-def scenario(env: dict, step: str) -> str:
+def scenario(env: dict, step: str, module: str = "tests.cluster_scenario") -> str:
+    """Run one step of the product side (`python -m <module> <step>`); its output."""
     done = subprocess.run(
-        [sys.executable, "-m", "tests.cluster_scenario", step],
+        [sys.executable, "-m", module, step],
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -29,6 +29,15 @@ class PermanentError(ConnectorError):
         super().__init__(message, retryable=False, status=status)
 
 
+class CursorExpired(PermanentError):
+    """The provider no longer knows the change cursor a listing resumed from (e.g. Graph's 410
+    `syncStateNotFound`): the directory has to be read in full."""
+
+
+#: `DirectoryUser.state` of a user the provider says no longer exists
+DELETED_STATE = "deleted"
+
+
 class AddResult(enum.Enum):
     ADDED = "added"
     ALREADY_MEMBER = "already_member"
@@ -60,6 +69,7 @@ class DirectoryUser:
     manager_email: str | None = None
     manager_external_id: str | None = None  # the manager's id at the provider, when it gives one
     manager_name: str | None = None  # a display name, matched only when exactly one person has it
+    manager_known: bool = True  # False when this listing does not say who the manager is (keep it)
     state: str = ""
     department: str = ""
     title: str = ""
@@ -116,6 +126,10 @@ class Connector(abc.ABC):
     #: True when the connector lists what changed since a time (`iter_users_changed_since`,
     #: `iter_groups_changed_since`), so that a resync need not read the whole directory
     lists_changes_since: bool = False
+    #: True when those listings resume from a cursor the provider hands out (Graph's delta links)
+    #: rather than from the time: the sync stores `change_cursor` between runs, gets a fresh one
+    #: from `begin_change_tracking()` before each full pass, and reads in full on CursorExpired
+    uses_change_cursor: bool = False
 
     def iter_applications(self) -> Iterator[DirectoryApplication]:
         return iter(())
@@ -139,6 +153,10 @@ class Connector(abc.ABC):
     def iter_groups_changed_since(self, since: datetime) -> Iterator[DirectoryGroup]:
         """Groups created, renamed or whose members changed after `since`."""
         raise NotImplementedError(f"{self.name or type(self).__name__} cannot list changes")
+
+    def begin_change_tracking(self) -> dict[str, str]:
+        """A change cursor (collection -> provider link) from which the next listing of changes starts."""
+        raise NotImplementedError(f"{self.name or type(self).__name__} has no change cursor")
 
     def read_users(self, external_ids: list[str]) -> dict[str, DirectoryUser | None]:
         """The provider's current answer for users a listing left out: the user, or None when the

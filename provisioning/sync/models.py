@@ -83,11 +83,17 @@ class SyncProblem(models.Model):
 
 class SyncCursor(models.Model):
     """Where the next incremental sync of one directory picks up: the mapped groups whose members
-    are mirrored as of the last run (a group not among them is read whole, changed or not).
-    Written only when that set changes, so an unchanged resync writes nothing here."""
+    are mirrored as of the last run (a group not among them is read whole, changed or not), and,
+    for providers that hand out change cursors (Graph delta links), where each listing resumes.
+    Written only when one of them changes, so an unchanged resync writes nothing here."""
 
     connector = models.CharField(max_length=40, unique=True)
     member_groups = models.JSONField(default=list, help_text="Provider ids of the groups whose members are mirrored.")
+    change_cursor = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Where the provider's change listings resume, per collection (e.g. Graph delta links).",
+    )
 
     def __str__(self) -> str:
         return f"sync cursor {self.connector}"

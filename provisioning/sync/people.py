@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from catalog.models import Person
 from provisioning.connectors import Connector, ConnectorError, DirectoryUser
+from provisioning.connectors.base import DELETED_STATE
 from provisioning.models import SyncProblem, SyncRun
 
 from .run_state import BATCH, Progress, RunState, SyncAborted, batched, collect, shrank_sharply, write_changes
@@ -35,7 +36,7 @@ PERSON_FIELDS = (
     "external_id",
 )
 #: the state recorded for a person the provider says no longer exists
-DELETED = "deleted"
+DELETED = DELETED_STATE
 #: people left out of a listing that one run looks up by id (the rest wait for the next run)
 LOOKUP_LIMIT = 500
 _Changes = dict[tuple[str, ...], list[Person]]
@@ -53,7 +54,7 @@ def sync_people(connector: Connector, connector_name: str, state: RunState, prog
         absent = _left_out(connector, connector_name, users, existing, state)
         known = [(p.external_id, email, p.pk) for email, p in existing.items() if p.directory == connector_name]
     else:  # only the people listed and their managers are loaded; the directory's ids as plain rows
-        absent = []
+        absent = _reported_deleted(connector_name, state.removed_user_ids, columns)
         known = [
             (external_id, email.lower(), pk)
             for external_id, email, pk in Person.objects.filter(directory=connector_name).values_list(
@@ -77,6 +78,8 @@ def sync_people(connector: Connector, connector_name: str, state: RunState, prog
             manager_id = manager.pk if manager and manager.pk != person.pk else None
             if manager is None and user.manager_name and state.since is not None:
                 manager_id = person.manager_id  # a display name is matched among all users by full passes only
+            if not user.manager_known:
+                manager_id = person.manager_id
             _apply(person, _desired(user, connector_name, manager_id, person, state), state, created_ids, changes)
             state.people_by_external_id[str(user.external_id)] = person.pk
         for person, answer in absent:
@@ -92,6 +95,9 @@ def _read_users(connector: Connector, state: RunState, progress: Progress) -> di
     skipped = 0
     listing = connector.iter_users() if state.since is None else connector.iter_users_changed_since(state.since)
     for user in listing:
+        if user.state == DELETED_STATE and not user.email and state.since is not None:
+            state.removed_user_ids.add(str(user.external_id))  # a change listing's "deleted", by id only
+            continue
         email = (user.email or "").strip().lower()
         if not email or email in users:
             skipped += 1
@@ -179,6 +185,14 @@ def _left_out(
             "one by one: " + ", ".join(still_there[:50]),
         )
     return answered
+
+
+def _reported_deleted(connector_name: str, external_ids: set[str], columns: list[str]) -> list[tuple[Person, None]]:
+    """People of this directory whom a change listing reported deleted (the provider's own word)."""
+    if not external_ids:
+        return []
+    people = Person.objects.filter(directory=connector_name, external_id__in=sorted(external_ids)).only(*columns)
+    return [(person, None) for person in people if person.status != Person.Status.DEPROVISIONED]
 
 
 def _as_reported(answer: DirectoryUser | None) -> dict:

@@ -84,6 +84,8 @@ class RunState:
     #: incremental runs: provider ids of the groups listed as changed
     groups_changed: set[str] = field(default_factory=set)
     people_by_external_id: dict[str, int] = field(default_factory=dict)
+    #: incremental runs: provider ids of users the listing reported as deleted
+    removed_user_ids: set[str] = field(default_factory=set)
     problems: list[SyncProblem] = field(default_factory=list)
 
     @classmethod

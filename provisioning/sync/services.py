@@ -19,7 +19,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from catalog.models import IdpGroup, Person
-from provisioning.connectors import Connector, ConnectorError, available, connector_for
+from provisioning.connectors import Connector, ConnectorError, CursorExpired, available, connector_for
 from provisioning.models import SyncCursor, SyncProblem, SyncRun
 
 from .groups import propose_applications, sync_groups
@@ -74,16 +74,12 @@ def sync_directory(
     try:
         connector = connector_for(connector_name)
         state.since = changes_since(connector_name, connector, full=full or allow_shrink)
-        if state.since is not None:
-            run.kind, run.changes_since = SyncRun.Kind.INCREMENTAL, state.since
-        if connector_name == "local":  # its people are the catalog itself: read them, never re-stamp them
-            state.people_by_external_id = {e.lower(): pk for e, pk in Person.objects.values_list("email", "pk")}
-        else:
-            sync_people(connector, connector_name, state, progress)
-        groups = sync_groups(connector, connector_name, state, progress)
-        if state.since is None:  # new applications are proposed by full passes
-            propose_applications(connector, connector_name, groups, state, progress)
-        sync_memberships(connector, connector_name, state, progress)
+        try:
+            _mirror(connector, connector_name, run, state, progress)
+        except CursorExpired as error:  # the provider forgot where its change listing was: read it all
+            logger.info("sync of %s: %s; reading the whole directory instead", connector_name, error)
+            state = RunState.from_settings(allow_shrink=allow_shrink)
+            _mirror(connector, connector_name, run, state, progress)
     except (ConnectorError, SyncAborted) as error:
         logger.warning("sync of %s failed: %s", connector_name, error)
         return _finish(run, state, SyncRun.Status.FAILED, str(error))
@@ -94,6 +90,34 @@ def sync_directory(
         if connector is not None:
             connector.close()
     return _finish(run, state, SyncRun.Status.SUCCEEDED, "")
+
+
+def _mirror(connector: Connector, connector_name: str, run: SyncRun, state: RunState, progress: Progress) -> None:
+    """The phases of one run: people, groups, applications (full passes), memberships."""
+    run.kind = SyncRun.Kind.FULL if state.since is None else SyncRun.Kind.INCREMENTAL
+    run.changes_since = state.since
+    if connector.uses_change_cursor:
+        if state.since is None:  # changes after this point are listed by the next incremental run
+            connector.change_cursor = state.retry.call("start tracking changes", connector.begin_change_tracking)
+        else:
+            connector.change_cursor = dict(SyncCursor.objects.get(connector=connector_name).change_cursor)
+    if connector_name == "local":  # its people are the catalog itself: read them, never re-stamp them
+        state.people_by_external_id = {e.lower(): pk for e, pk in Person.objects.values_list("email", "pk")}
+    else:
+        sync_people(connector, connector_name, state, progress)
+    groups = sync_groups(connector, connector_name, state, progress)
+    if state.since is None:  # new applications are proposed by full passes
+        propose_applications(connector, connector_name, groups, state, progress)
+    sync_memberships(connector, connector_name, state, progress)
+    if connector.uses_change_cursor:
+        _remember_change_cursor(connector_name, connector.change_cursor)
+
+
+def _remember_change_cursor(connector_name: str, change_cursor: dict[str, str]) -> None:
+    """Keep where the provider's change listings resume; written only when it moved."""
+    stored = SyncCursor.objects.filter(connector=connector_name).values_list("change_cursor", flat=True).first()
+    if stored != change_cursor:
+        SyncCursor.objects.update_or_create(connector=connector_name, defaults={"change_cursor": change_cursor})
 
 
 def changes_since(connector_name: str, connector: Connector, *, full: bool = False) -> datetime | None:
@@ -112,7 +136,8 @@ def changes_since(connector_name: str, connector: Connector, *, full: bool = Fal
     last_full_at = last_full.first()
     if last_full_at is None or last_full_at < timezone.now() - timedelta(hours=hours):
         return None
-    if not SyncCursor.objects.filter(connector=connector_name).exists():
+    cursor = SyncCursor.objects.filter(connector=connector_name).first()
+    if cursor is None or (connector.uses_change_cursor and not cursor.change_cursor):
         return None
     last_at = succeeded.order_by("-started_at").values_list("started_at", flat=True).first()
     return last_at - OVERLAP

@@ -14,6 +14,7 @@ import re
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -22,6 +23,7 @@ from urllib.parse import urlencode
 from azure.core.credentials import AccessToken
 
 from tests.emulators.base import Emulator, Incoming, Reply, route
+from tests.emulators.graph_delta import DeltaState, GraphDelta
 
 GRAPH_OBJECT_URL = "https://graph.microsoft.com/v1.0/directoryObjects/"
 DEFAULT_PAGE = 100
@@ -110,8 +112,9 @@ class GraphServicePrincipal:
         return {"id": self.id, "displayName": self.displayName, "appId": self.appId, "tags": self.tags}
 
 
-class GraphEmulator(Emulator):
-    """Microsoft Graph v1.0 on 127.0.0.1. Build state with add_user/add_group/add_service_principal."""
+class GraphEmulator(GraphDelta, Emulator):
+    """Microsoft Graph v1.0 on 127.0.0.1. Build state with add_user/add_group/add_service_principal;
+    delta queries (users, groups) come from GraphDelta (tests/emulators/graph_delta.py)."""
 
     def __init__(self, *, licensed: bool = True, budget_per_minute: int | None = None) -> None:
         super().__init__()
@@ -123,6 +126,7 @@ class GraphEmulator(Emulator):
         self.retry_after = "1"  # what a 429 (and an injected 503) says in Retry-After
         self._window: tuple[int, int] = (0, 0)  # (minute, requests in it)
         self._budget_lock = threading.Lock()
+        self.delta = DeltaState()
 
     # -- state ----------------------------------------------------------------------------
     def add_user(self, email: str, name: str | None = None, *, manager: GraphUser | None = None, **extra) -> GraphUser:
@@ -216,7 +220,15 @@ class GraphEmulator(Emulator):
         raw = incoming.arg("$select")
         return [s.strip() for s in raw.split(",") if s.strip()] if raw else None
 
-    def _page(self, incoming: Incoming, entity_set: str, rows: list[dict[str, Any]], select: list[str] | None) -> Reply:
+    def _page(
+        self,
+        incoming: Incoming,
+        entity_set: str,
+        rows: list[Any],
+        select: list[str] | None,
+        render: Callable[[Any], dict[str, Any]] | None = None,
+    ) -> Reply:
+        """One page of `rows` (`render` turns each row of the page into JSON, when they are not yet)."""
         raw_top = incoming.arg("$top")
         try:
             top = int(raw_top) if raw_top is not None else DEFAULT_PAGE
@@ -230,7 +242,11 @@ class GraphEmulator(Emulator):
             )
         token = incoming.arg("$skiptoken")
         start = int(base64.urlsafe_b64decode(token.encode()).decode()) if token else 0
-        body: dict[str, Any] = {"@odata.context": self._context(entity_set, select), "value": rows[start : start + top]}
+        value = rows[start : start + top]
+        body: dict[str, Any] = {
+            "@odata.context": self._context(entity_set, select),
+            "value": [render(row) for row in value] if render else value,
+        }
         if start + top < len(rows):
             query = {k: v[0] for k, v in incoming.query.items() if k != "$skiptoken"}
             query["$skiptoken"] = base64.urlsafe_b64encode(str(start + top).encode()).decode()
@@ -294,8 +310,8 @@ class GraphEmulator(Emulator):
                 users = [u for u in users if self._match_filter(u, incoming.arg("$filter") or "")]
             except ValueError as exc:
                 return self.graph_error(400, "Request_UnsupportedQuery", str(exc))
-        rows = [self._user_json(u, select, incoming.arg("$expand")) for u in users]
-        return self._page(incoming, "users", rows, select)
+        expand = incoming.arg("$expand")
+        return self._page(incoming, "users", users, select, lambda user: self._user_json(user, select, expand))
 
     @route("GET", r"/v1.0/users/(?P<uid>[^/]+)")
     def get_user(self, incoming: Incoming) -> Reply:

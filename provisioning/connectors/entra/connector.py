@@ -10,6 +10,7 @@ thread-safe: use one per thread (the registry builds a fresh one per use).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from datetime import UTC
@@ -32,6 +33,8 @@ from provisioning.connectors.base import (
     RemoveResult,
     UserRef,
 )
+from provisioning.connectors.entra.delta import DeltaReads
+from provisioning.connectors.entra.records import group_from_json, json_pages, user_from_json
 from provisioning.connectors.entra.transport import (
     classify,
     credential,
@@ -73,10 +76,15 @@ def _odata_quote(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-class EntraConnector(Connector):
-    """Entra ID users, groups and enterprise applications via Microsoft Graph (application permissions)."""
+class EntraConnector(DeltaReads, Connector):
+    """Entra ID users, groups and enterprise applications via Microsoft Graph (application permissions).
+    Changes between full syncs come from Graph delta queries (provisioning/connectors/entra/delta.py)."""
 
     name = "entra"
+    lists_changes_since = True
+    uses_change_cursor = True
+    user_delta_fields = [*USER_FIELDS, "manager"]
+    group_delta_fields = [*GROUP_FIELDS, "members"]
 
     def __init__(
         self,
@@ -108,6 +116,7 @@ class EntraConnector(Connector):
         self._adapter.base_url = self.base_url
         self.graph = GraphServiceClient(request_adapter=self._adapter)
         self._sign_in_available = True
+        self.change_cursor: dict[str, str] = {}
         self._user_ids: dict[str, str] = {}
         self._closed = False
 
@@ -135,18 +144,6 @@ class EntraConnector(Connector):
             return self._loop.run_until_complete(make())
         except Exception as error:
             raise classify(error, action) from error
-
-    def _pages(
-        self, first: Callable[[], Awaitable[Any]], follow: Callable[[str], Awaitable[Any]], action: str
-    ) -> Iterator[Any]:
-        """Every item of a collection, following @odata.nextLink (absolute URL) page by page."""
-        page = self._run(first, action)
-        while page is not None:
-            yield from page.value or []
-            next_link = page.odata_next_link
-            if not next_link:
-                return
-            page = self._run(lambda link=next_link: follow(link), action)
 
     def close(self) -> None:
         if self._closed:
@@ -177,24 +174,30 @@ class EntraConnector(Connector):
         """Users with last sign-in when the tenant allows it; otherwise without (last_login_known=False)."""
         action = "listing users"
         if self._sign_in_available:
-            config = self._user_query(with_sign_in=True, filter=filter)
+            pages = self._json_pages(self.graph.users, self._user_query(with_sign_in=True, filter=filter), action)
             try:
-                first = self._run(lambda: self.graph.users.get(request_configuration=config), action)
+                first = next(pages, None)
             except PermanentError as error:
                 if error.status != 403:
                     raise
                 self._degrade_sign_in(error)
             else:
-                yield from self._user_items(first, action, sign_in=True)
+                for page in itertools.chain([first] if first else [], pages):
+                    yield from (user_from_json(data, sign_in=True) for data in page.get("value") or [])
                 return
         config = self._user_query(with_sign_in=False, filter=filter)
-        first = self._run(lambda: self.graph.users.get(request_configuration=config), action)
-        yield from self._user_items(first, action, sign_in=False)
+        for page in self._json_pages(self.graph.users, config, action):
+            yield from (user_from_json(data, sign_in=False) for data in page.get("value") or [])
 
-    def _user_items(self, first_page: Any, action: str, *, sign_in: bool) -> Iterator[DirectoryUser]:
-        pages = self._pages(lambda: _done(first_page), lambda link: self.graph.users.with_url(link).get(), action)
-        for user in pages:
-            yield self._as_user(user, sign_in=sign_in)
+    def _json_pages(self, builder: Any, config: RequestConfiguration, action: str) -> Iterator[dict[str, Any]]:
+        """The JSON pages of a listing (records.json_pages), one at a time on this connector's loop."""
+        pages = json_pages(self._adapter, builder, config)
+
+        async def next_page() -> dict[str, Any] | None:
+            return await anext(pages, None)
+
+        while (page := self._run(next_page, action)) is not None:
+            yield page
 
     def _degrade_sign_in(self, error: ConnectorError) -> None:
         # Graph answers 403 Authentication_RequestFromNonPremiumTenantOrB2CTenant when the tenant has
@@ -287,20 +290,8 @@ class EntraConnector(Connector):
     def iter_groups(self) -> Iterator[DirectoryGroup]:
         params = self.graph.groups.GroupsRequestBuilderGetQueryParameters(select=GROUP_FIELDS, top=self.page_size)
         config = RequestConfiguration(query_parameters=params)
-        pages = self._pages(
-            lambda: self.graph.groups.get(request_configuration=config),
-            lambda link: self.graph.groups.with_url(link).get(),
-            "listing groups",
-        )
-        for group in pages:
-            reason = not_writable_reason(group)
-            yield DirectoryGroup(
-                external_id=group.id,
-                name=group.display_name or group.id,
-                description=group.description or "",
-                writable=not reason,
-                not_writable_reason=reason,
-            )
+        for page in self._json_pages(self.graph.groups, config, "listing groups"):
+            yield from map(group_from_json, page.get("value") or [])
 
     def iter_group_members(self, group_id: str) -> Iterator[str]:
         """Direct members that are users (nested groups, devices and contacts are left out)."""
@@ -330,14 +321,9 @@ class EntraConnector(Connector):
     async def _amember_ids(self, group_id: str) -> list[str]:
         builder = self.graph.groups.by_group_id(group_id).members.graph_user
         params = builder.GraphUserRequestBuilderGetQueryParameters(select=["id"], top=self.page_size)
-        page = await builder.get(request_configuration=RequestConfiguration(query_parameters=params))
-        ids: list[str] = []
-        while page is not None:
-            ids.extend(member.id for member in page.value or [])
-            if not page.odata_next_link:
-                break
-            page = await builder.with_url(page.odata_next_link).get()
-        return ids
+        config = RequestConfiguration(query_parameters=params)
+        pages = json_pages(self._adapter, builder, config)
+        return [member["id"] async for page in pages for member in page.get("value") or []]
 
     def add_member(self, group_id: str, user: UserRef) -> AddResult:
         user_id = self._user_id(user)
@@ -385,14 +371,10 @@ class EntraConnector(Connector):
             select=["id", "displayName", "appId"], filter=ENTERPRISE_APP_FILTER, top=self.page_size
         )
         config = RequestConfiguration(query_parameters=params)
-        pages = self._pages(
-            lambda: sps.get(request_configuration=config),
-            lambda link: sps.with_url(link).get(),
-            "listing enterprise applications",
-        )
-        for sp in list(pages):
+        pages = self._json_pages(sps, config, "listing enterprise applications")
+        for sp in [sp for page in pages for sp in page.get("value") or []]:
             yield DirectoryApplication(
-                external_id=sp.id, name=sp.display_name or sp.id, group_ids=self._assigned_groups(sp.id)
+                external_id=sp["id"], name=sp.get("displayName") or sp["id"], group_ids=self._assigned_groups(sp["id"])
             )
 
     def _assigned_groups(self, service_principal_id: str) -> list[str]:
@@ -403,29 +385,9 @@ class EntraConnector(Connector):
             select=["principalId", "principalType"], top=self.page_size
         )
         config = RequestConfiguration(query_parameters=params)
-        pages = self._pages(
-            lambda: builder.get(request_configuration=config),
-            lambda link: builder.with_url(link).get(),
-            f"listing the assignments of application {service_principal_id}",
-        )
-        group_ids = [str(a.principal_id) for a in pages if a.principal_type == "Group" and a.principal_id]
+        pages = self._json_pages(builder, config, f"listing the assignments of application {service_principal_id}")
+        assignments = [a for page in pages for a in page.get("value") or []]
+        group_ids = [
+            a["principalId"] for a in assignments if a.get("principalType") == "Group" and a.get("principalId")
+        ]
         return list(dict.fromkeys(group_ids))
-
-
-def not_writable_reason(group: Any) -> str:
-    """Why Graph will not change the group's members ("" when it will). Graph changes members only
-    of cloud security groups and Microsoft 365 groups: not of dynamic groups, groups synced from
-    on-premises AD, mail-enabled security groups or distribution lists."""
-    types = group.group_types or []
-    if "DynamicMembership" in types:
-        rule = f" ({group.membership_rule})" if group.membership_rule else ""
-        return f"Entra dynamic group: its members follow its membership rule{rule}, not direct changes."
-    if group.on_premises_sync_enabled:
-        return "Entra group synced from on-premises Active Directory (onPremisesSyncEnabled): change it in AD."
-    if "Unified" in types or (bool(group.security_enabled) and not group.mail_enabled):
-        return ""
-    return "Entra mail-enabled security group or distribution list: its members are managed in Exchange."
-
-
-async def _done(value: T) -> T:
-    return value

@@ -20,7 +20,10 @@ from msgraph_core.middleware import GraphTelemetryHandler
 from msgraph_core.middleware.options import GraphTelemetryHandlerOption
 
 from lib.http import parse_retry_after
-from provisioning.connectors.base import ConnectorError, PermanentError, RetryableError
+from provisioning.connectors.base import ConnectorError, CursorExpired, PermanentError, RetryableError
+
+#: Graph's answers to a delta link it no longer knows (expired after 7 days, or a tenant reset)
+CURSOR_EXPIRED_CODES = {"syncStateNotFound", "syncStateInvalid", "resyncRequired"}
 
 
 class BoundedRetryHandler(RetryHandler):
@@ -62,10 +65,14 @@ def graph_error_parts(error: APIError) -> tuple[str, str]:
 
 def classify(error: Exception, action: str) -> ConnectorError:
     """Turn an SDK/transport exception into our typed error: 429/5xx/timeouts are retryable."""
+    if isinstance(error, ConnectorError):  # already ours (e.g. raised while reading a page)
+        return error
     if isinstance(error, APIError):
         status = error.response_status_code or 0
         code, message = graph_error_parts(error)
         text = f"Microsoft Graph refused {action}: HTTP {status} {code}: {message}".replace(" : ", ": ")
+        if status == 410 or code in CURSOR_EXPIRED_CODES:
+            return CursorExpired(text, status=status)
         if status in (408, 429) or status >= 500:
             retry_after = parse_retry_after(error.response_headers, include_reset=False)
             return RetryableError(text, retry_after=retry_after, status=status)

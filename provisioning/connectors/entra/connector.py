@@ -86,7 +86,7 @@ class EntraConnector(Connector):
         base_url: str = DEFAULT_BASE_URL,
         timeout: float = 30.0,
         max_retries: int = 3,
-        max_retry_wait: float = 30.0,
+        max_retry_wait: float = 5.0,
         page_size: int = PAGE_SIZE,
     ) -> None:
         """`credential` is an azure-core async token credential (ClientSecretCredential in production)."""
@@ -123,7 +123,7 @@ class EntraConnector(Connector):
             base_url=config.get("GRAPH_BASE_URL") or DEFAULT_BASE_URL,
             timeout=config.get("TIMEOUT_SECONDS", 30.0),
             max_retries=config.get("MAX_RETRIES", 3),
-            max_retry_wait=config.get("MAX_RETRY_WAIT_SECONDS", 30.0),
+            max_retry_wait=config.get("MAX_RETRY_WAIT_SECONDS", 5.0),
         )
 
     # -- plumbing ------------------------------------------------------------------------------
@@ -338,6 +338,10 @@ class EntraConnector(Connector):
                 break
             page = await builder.with_url(page.odata_next_link).get()
         return ids
+
+    def change_bucket(self, group_id: str) -> str:
+        """Membership writes share one bucket (Graph throttles per app and tenant; a 429's Retry-After closes it)."""
+        return "/groups/{id}/members/$ref"
 
     def add_member(self, group_id: str, user: UserRef) -> AddResult:
         user_id = self._user_id(user)

@@ -1,11 +1,12 @@
 """Okta, through the official `okta` SDK (3.x, async), driven from sync code.
 
 Each connector instance owns one event loop and one aiohttp session; `close()` releases both.
-Membership changes are made idempotent by looking first: Okta answers 204 both when it adds a
-member and when the user already was one (and likewise for removal), so the connector asks for
-the user's groups before it writes. That tells the outbox whether a membership existed before
-Gatehouse touched it (ALREADY_MEMBER is recorded as external and never silently removed later).
-A change made by someone else between the look and the write is still a success either way.
+Membership writes are blind: Okta's `PUT` and `DELETE /api/v1/groups/{gid}/users/{uid}` answer
+204 whether or not the membership existed (a DELETE of an absent user 404), so nothing is read
+before a write; whether access pre-existed is known from the directory sync (`blind_writes`).
+`apply_changes` runs a batch of writes concurrently on the one loop and session. Every answer's
+`X-Rate-Limit-*` headers are kept per bucket (`take_rate_windows`) for the shared rate budget,
+and the SDK's own rate-limit retry never sleeps longer than `max_wait_seconds`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 import aiohttp
 from okta.client import Client
 
+from lib.http import RateWindow
 from provisioning.connectors.base import (
     AddResult,
     Connector,
@@ -26,11 +28,13 @@ from provisioning.connectors.base import (
     DirectoryApplication,
     DirectoryGroup,
     DirectoryUser,
+    MemberChange,
     PermanentError,
     RemoveResult,
     RetryableError,
     UserRef,
 )
+from provisioning.connectors.okta.buckets import MEMBERSHIP_WRITES
 from provisioning.connectors.okta.records import as_group, as_user, email_of
 from provisioning.connectors.okta.sdk import (
     CURRENT_EXCHANGE,
@@ -41,6 +45,7 @@ from provisioning.connectors.okta.sdk import (
     model_value,
     next_cursor,
     okta_time,
+    short_wait_executor,
 )
 
 logger = logging.getLogger(__name__)
@@ -56,6 +61,7 @@ class OktaConnector(Connector):
 
     name = "okta"
     lists_changes_since = True
+    blind_writes = True
 
     def __init__(
         self,
@@ -68,6 +74,7 @@ class OktaConnector(Connector):
         scopes: list[str] | tuple[str, ...] = (),
         max_retries: int = 1,
         request_timeout: float = 30.0,
+        max_wait_seconds: float = 5.0,
     ):
         if not org_url:
             raise PermanentError("Okta is not configured: set OKTA_ORG_URL.")
@@ -92,6 +99,7 @@ class OktaConnector(Connector):
             return self._http
 
         config["httpClient"] = http_client
+        config["requestExecutor"] = short_wait_executor(max_wait_seconds)
         sdk_logger = logging.getLogger("okta-sdk-python")
         handlers = list(sdk_logger.handlers)
         try:
@@ -127,6 +135,7 @@ class OktaConnector(Connector):
             scopes=values.get("SCOPES", ()),
             max_retries=values.get("RATE_LIMIT_MAX_RETRIES", 1),
             request_timeout=values.get("REQUEST_TIMEOUT_SECONDS", 30),
+            max_wait_seconds=values.get("RATE_LIMIT_MAX_WAIT_SECONDS", 5.0),
         )
 
     # -- running the async SDK -------------------------------------------------------------
@@ -256,26 +265,30 @@ class OktaConnector(Connector):
         return found
 
     def _lookup(self, email: str) -> Any | None:
+        return self._run(self._alookup(email))
+
+    async def _alookup(self, email: str) -> Any | None:
         """The Okta user whose login (then, failing that, email) is `email`; None when absent."""
         try:
-            user, _ = self._call(f"look up user {email}", self._client.get_user, email)
+            user, _, _ = await self._acall(f"look up user {email}", self._client.get_user, email)
             return user
         except PermanentError as error:
             if error.status != 404:
                 raise
         search = f'profile.email eq "{email}"'
-        users, _ = self._call(f"search for user {email}", self._client.list_users, search=search, limit=2)
+        users, _, _ = await self._acall(f"search for user {email}", self._client.list_users, search=search, limit=2)
         users = list(users or [])
         if len(users) > 1:
             raise PermanentError(f"More than one Okta user has the email {email}; cannot tell which is meant.")
         return users[0] if users else None
 
-    def _user_id(self, user: UserRef) -> str:
+    async def _auser_id(self, user: UserRef) -> str:
+        """The id from sync when known; else looked up once per process (cached by email)."""
         if user.external_id:
             return user.external_id
         key = user.email.lower()
         if key not in self._user_ids:
-            found = self._lookup(user.email)
+            found = await self._alookup(user.email)
             if found is None:
                 raise PermanentError(f"No Okta user has the login or email {user.email}.", status=404)
             self._user_ids[key] = found.id
@@ -334,37 +347,70 @@ class OktaConnector(Connector):
         results = await asyncio.gather(*(members_of(group_id) for group_id in group_ids))
         return dict(zip(group_ids, results, strict=True))
 
-    def _is_member(self, group_id: str, user_id: str, email: str) -> bool:
-        groups, _ = self._call(f"list the groups of {email}", self._client.list_user_groups, user_id)
-        return any(group.id == group_id for group in groups or [])
-
     def add_member(self, group_id: str, user: UserRef) -> AddResult:
-        user_id = self._user_id(user)
-        if self._is_member(group_id, user_id, user.email):
-            return AddResult.ALREADY_MEMBER
-        self._change(f"add {user.email} to group {group_id}", self._client.assign_user_to_group, group_id, user_id)
-        return AddResult.ADDED
+        return self._one(MemberChange(MemberChange.ADD, group_id, user))
 
     def remove_member(self, group_id: str, user: UserRef) -> RemoveResult:
-        user_id = self._user_id(user)
-        if not self._is_member(group_id, user_id, user.email):
-            return RemoveResult.NOT_A_MEMBER
-        what = f"remove {user.email} from group {group_id}"
-        self._change(what, self._client.unassign_user_from_group, group_id, user_id)
+        return self._one(MemberChange(MemberChange.REMOVE, group_id, user))
+
+    def _one(self, change: MemberChange) -> Any:
+        (outcome,) = self.apply_changes([change])
+        if isinstance(outcome, ConnectorError):
+            raise outcome
+        return outcome
+
+    def change_bucket(self, group_id: str) -> str:
+        return MEMBERSHIP_WRITES
+
+    def take_rate_windows(self) -> dict[str, RateWindow]:
+        if self._http is None:
+            return {}
+        windows, self._http.windows = self._http.windows, {}
+        return windows
+
+    def apply_changes(self, changes: list[MemberChange], concurrency: int = 1) -> list[Any]:
+        """The writes at once on this connector's loop, at most `concurrency` in flight."""
+        return self._run(self._aapply(changes, max(concurrency, 1)))
+
+    async def _aapply(self, changes: list[MemberChange], concurrency: int) -> list[Any]:
+        gate = asyncio.Semaphore(concurrency)
+
+        async def apply(change: MemberChange) -> Any:
+            async with gate:
+                try:
+                    return await self._awrite(change)
+                except ConnectorError as error:
+                    return error
+
+        return list(await asyncio.gather(*(apply(change) for change in changes)))
+
+    async def _awrite(self, change: MemberChange) -> AddResult | RemoveResult:
+        user_id = await self._auser_id(change.user)
+        if change.action == MemberChange.ADD:
+            what = f"add {change.user.email} to group {change.group_id}"
+            await self._achange(what, self._client.assign_user_to_group, change.group_id, user_id)
+            return AddResult.ADDED
+        what = f"remove {change.user.email} from group {change.group_id}"
+        try:
+            await self._achange(what, self._client.unassign_user_from_group, change.group_id, user_id)
+        except PermanentError as error:
+            if error.status == 404:  # the user is not in the group (or either is gone): already absent
+                return RemoveResult.NOT_A_MEMBER
+            raise
         return RemoveResult.REMOVED
 
-    def _change(self, what: str, method: Callable[..., Any], group_id: str, user_id: str) -> None:
+    async def _achange(self, what: str, method: Callable[..., Any], group_id: str, user_id: str) -> None:
         try:
-            self._call(what, method, group_id, user_id)
+            await self._acall(what, method, group_id, user_id)
         except PermanentError as error:
             if error.status in (400, 403):
-                raise self._explain_refusal(group_id, error) from None
+                raise await self._aexplain_refusal(group_id, error) from None
             raise
 
-    def _explain_refusal(self, group_id: str, error: PermanentError) -> PermanentError:
+    async def _aexplain_refusal(self, group_id: str, error: PermanentError) -> PermanentError:
         """Okta answers a plain 403 for app-imported groups; say so when that is the reason."""
         try:
-            group, _ = self._call(f"read group {group_id}", self._client.get_group, group_id)
+            group, _, _ = await self._acall(f"read group {group_id}", self._client.get_group, group_id)
         except ConnectorError:
             return error
         group_type = group.type.value if hasattr(group.type, "value") else str(group.type or "")

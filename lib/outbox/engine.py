@@ -123,6 +123,10 @@ class Outbox(Generic[Row]):
     task: ClassVar[str]
     #: related rows to load with each claimed row
     select_related: ClassVar[tuple[str, ...]] = ()
+    #: True when `perform_many` runs a batch's rows at once: the batch goes in waves (a row that
+    #: waits on an earlier row of the batch, per `waits_within`, runs in the next wave). False:
+    #: one row after the other, each checked by `wait_for` just before it runs.
+    concurrent: ClassVar[bool] = False
 
     # -- what a user supplies ------------------------------------------------------------------
     def policy(self) -> Policy:
@@ -212,16 +216,35 @@ class Outbox(Generic[Row]):
             rows = self._claim(ids)
             # Rows not started well within the lease go back: past it, the sweep would take them over.
             deadline = timezone.now() + timedelta(seconds=min(policy.batch_seconds, policy.lease_seconds / 2))
-            pending = rows
-            while pending:  # waves: a row waiting on an earlier row of this batch runs once that one settled
-                if timezone.now() > deadline and pending is not rows:
-                    self._hand_back(pending)
-                    break
-                ready, pending = self._split_waiting(pending)
-                if not ready:
-                    break
-                self._deliver_wave(ready, batch, deadline)
+            if self.concurrent:
+                self._deliver_in_waves(rows, batch, deadline)
+            else:
+                self._deliver_in_order(rows, batch, deadline)
         return rows
+
+    def _deliver_in_order(self, rows: Sequence[Row], batch: Batch, deadline: datetime) -> None:
+        """One row after the other, each checked by `wait_for` just before it runs."""
+        for index, row in enumerate(rows):
+            if index and timezone.now() > deadline:
+                self._hand_back(rows[index:])
+                return
+            waiting = self.wait_for(row)
+            if waiting is not None:
+                self.release(row, until=waiting[0], reason=waiting[1])
+                continue
+            self._deliver_wave([row], batch, deadline)
+
+    def _deliver_in_waves(self, rows: Sequence[Row], batch: Batch, deadline: datetime) -> None:
+        """The batch at once; a row waiting on an earlier row of the batch runs in the next wave."""
+        pending = list(rows)
+        while pending:
+            if timezone.now() > deadline and len(pending) < len(rows):
+                self._hand_back(pending)
+                return
+            ready, pending = self._split_waiting(pending)
+            if not ready:
+                return
+            self._deliver_wave(ready, batch, deadline)
 
     def _split_waiting(self, rows: Sequence[Row]) -> tuple[list[Row], list[Row]]:
         """(rows that may run now, rows that wait on an earlier row of this batch); rows that
@@ -351,19 +374,16 @@ class Outbox(Generic[Row]):
                 .values_list("id", "claimed_at")
             )
             kept = [(row, result) for row, result in done if (row.pk, row.claimed_at) in held]
-            groups: dict[tuple, list[Row]] = {}
+            groups: dict[str, tuple[dict[str, Any], list[Row]]] = {}
             for row, result in kept:
-                fields = {
-                    "status": model.DONE,
-                    "finished_at": now,
-                    "last_error": "",
-                    **self.success_fields(row, result, now),
-                }
-                groups.setdefault(tuple(sorted(fields.items())), []).append(row)
+                fields = {"status": model.DONE, "finished_at": now, "last_error": ""}
+                fields.update(self.success_fields(row, result, now))
+                # Rows with equal fields share one update (values may be JSON: key by their repr).
+                groups.setdefault(repr(sorted(fields.items())), (fields, []))[1].append(row)
                 for name, value in fields.items():
                     setattr(row, name, value)
-            for key, members in groups.items():
-                model.objects.filter(id__in=[row.pk for row in members]).update(**dict(key), **self.stamp(now))
+            for fields, members in groups.values():
+                model.objects.filter(id__in=[row.pk for row in members]).update(**fields, **self.stamp(now))
             for row, result in kept:
                 self.succeeded(row, result)
 

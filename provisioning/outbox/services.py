@@ -50,6 +50,7 @@ class MembershipOutbox(Outbox[MembershipChange]):
     model = MembershipChange
     task = "provisioning.tasks.execute_membership_changes"
     select_related = ("person", "group")
+    concurrent = True
 
     def policy(self) -> Policy:
         config = settings.GATEHOUSE

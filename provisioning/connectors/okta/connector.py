@@ -20,21 +20,15 @@ from typing import Any
 import aiohttp
 from okta.client import Client
 
-from lib.http import RateWindow
 from provisioning.connectors.base import (
-    AddResult,
     Connector,
     ConnectorError,
     DirectoryApplication,
     DirectoryGroup,
     DirectoryUser,
-    MemberChange,
     PermanentError,
-    RemoveResult,
     RetryableError,
-    UserRef,
 )
-from provisioning.connectors.okta.buckets import MEMBERSHIP_WRITES
 from provisioning.connectors.okta.records import as_group, as_user, email_of
 from provisioning.connectors.okta.sdk import (
     CURRENT_EXCHANGE,
@@ -47,6 +41,7 @@ from provisioning.connectors.okta.sdk import (
     okta_time,
     short_wait_executor,
 )
+from provisioning.connectors.okta.writes import MembershipWrites
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +51,7 @@ MEMBERS_PAGE = 200  # Okta recommends 200 (its default, 1000, is "for historical
 APPS_PAGE = 200  # the SDK refuses more (le=200)
 
 
-class OktaConnector(Connector):
+class OktaConnector(MembershipWrites, Connector):
     """Users, groups, memberships and apps of one Okta org. Not thread-safe: one per worker."""
 
     name = "okta"
@@ -282,18 +277,6 @@ class OktaConnector(Connector):
             raise PermanentError(f"More than one Okta user has the email {email}; cannot tell which is meant.")
         return users[0] if users else None
 
-    async def _auser_id(self, user: UserRef) -> str:
-        """The id from sync when known; else looked up once per process (cached by email)."""
-        if user.external_id:
-            return user.external_id
-        key = user.email.lower()
-        if key not in self._user_ids:
-            found = await self._alookup(user.email)
-            if found is None:
-                raise PermanentError(f"No Okta user has the login or email {user.email}.", status=404)
-            self._user_ids[key] = found.id
-        return self._user_ids[key]
-
     def find_user_by_email(self, email: str) -> DirectoryUser | None:
         user = self._lookup(email)
         if user is None:
@@ -346,85 +329,6 @@ class OktaConnector(Connector):
 
         results = await asyncio.gather(*(members_of(group_id) for group_id in group_ids))
         return dict(zip(group_ids, results, strict=True))
-
-    def add_member(self, group_id: str, user: UserRef) -> AddResult:
-        return self._one(MemberChange(MemberChange.ADD, group_id, user))
-
-    def remove_member(self, group_id: str, user: UserRef) -> RemoveResult:
-        return self._one(MemberChange(MemberChange.REMOVE, group_id, user))
-
-    def _one(self, change: MemberChange) -> Any:
-        (outcome,) = self.apply_changes([change])
-        if isinstance(outcome, ConnectorError):
-            raise outcome
-        return outcome
-
-    def change_bucket(self, group_id: str) -> str:
-        return MEMBERSHIP_WRITES
-
-    def take_rate_windows(self) -> dict[str, RateWindow]:
-        if self._http is None:
-            return {}
-        windows, self._http.windows = self._http.windows, {}
-        return windows
-
-    def apply_changes(self, changes: list[MemberChange], concurrency: int = 1) -> list[Any]:
-        """The writes at once on this connector's loop, at most `concurrency` in flight."""
-        return self._run(self._aapply(changes, max(concurrency, 1)))
-
-    async def _aapply(self, changes: list[MemberChange], concurrency: int) -> list[Any]:
-        gate = asyncio.Semaphore(concurrency)
-
-        async def apply(change: MemberChange) -> Any:
-            async with gate:
-                try:
-                    return await self._awrite(change)
-                except ConnectorError as error:
-                    return error
-
-        return list(await asyncio.gather(*(apply(change) for change in changes)))
-
-    async def _awrite(self, change: MemberChange) -> AddResult | RemoveResult:
-        user_id = await self._auser_id(change.user)
-        if change.action == MemberChange.ADD:
-            what = f"add {change.user.email} to group {change.group_id}"
-            await self._achange(what, self._client.assign_user_to_group, change.group_id, user_id)
-            return AddResult.ADDED
-        what = f"remove {change.user.email} from group {change.group_id}"
-        try:
-            await self._achange(what, self._client.unassign_user_from_group, change.group_id, user_id)
-        except PermanentError as error:
-            if error.status == 404:  # the user is not in the group (or either is gone): already absent
-                return RemoveResult.NOT_A_MEMBER
-            raise
-        return RemoveResult.REMOVED
-
-    async def _achange(self, what: str, method: Callable[..., Any], group_id: str, user_id: str) -> None:
-        try:
-            await self._acall(what, method, group_id, user_id)
-        except PermanentError as error:
-            if error.status in (400, 403):
-                raise await self._aexplain_refusal(group_id, error) from None
-            raise
-
-    async def _aexplain_refusal(self, group_id: str, error: PermanentError) -> PermanentError:
-        """Okta answers a plain 403 for app-imported groups; say so when that is the reason."""
-        try:
-            group, _, _ = await self._acall(f"read group {group_id}", self._client.get_group, group_id)
-        except ConnectorError:
-            return error
-        group_type = group.type.value if hasattr(group.type, "value") else str(group.type or "")
-        if group_type and group_type != "OKTA_GROUP":
-            name = model_value(group.profile, "name") or group_id
-            return PermanentError(
-                f"Okta group {name!r} ({group_id}) is of type {group_type}: its members are managed by "
-                f"its source (e.g. an Active Directory import), so Okta refuses changes. {error.message}",
-                status=error.status,
-            )
-        return PermanentError(
-            f"{error.message} — check that the Okta admin role or OAuth scopes allow managing this group.",
-            status=error.status,
-        )
 
     # -- applications ----------------------------------------------------------------------
     def iter_applications(self) -> Iterator[DirectoryApplication]:

@@ -17,7 +17,7 @@ from provisioning import connectors
 from provisioning.connectors.pool import shared_connector
 from provisioning.models import MembershipChange, RateBucket
 from provisioning.outbox.services import membership_outbox
-from tests.emulators.graph import GraphEmulator, StaticTokenCredential
+from tests.emulators.graph import GraphEmulator
 from tests.emulators.okta import OktaEmulator
 
 pytestmark = [
@@ -157,15 +157,10 @@ def graph():
 
 @pytest.fixture
 def entra_registered(graph):
-    from provisioning.connectors.entra.connector import EntraConnector
+    from tests.test_entra_connector import make_connector
 
     original = connectors._FACTORIES["entra"]
-    connectors.register(
-        "entra",
-        lambda: EntraConnector(
-            credential=StaticTokenCredential(), base_url=f"{graph.base_url}/v1.0", tenant_id=str(uuid.uuid4())
-        ),
-    )
+    connectors.register("entra", lambda: make_connector(graph))
     yield graph
     connectors.register("entra", original)
 

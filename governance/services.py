@@ -1,6 +1,6 @@
 """Every state change of governance goes through these functions (see DESIGN.md)."""
 
-from governance.audit.services import Actor, record
+from governance.audit.services import Actor, record, record_many
 from governance.grants.bulk_expiry import expire_due_grants
 from governance.grants.coverage import unexplained_memberships
 from governance.grants.emergency import review_emergency
@@ -15,7 +15,7 @@ from governance.grants.services import (
     revoke_grant,
     start_grant,
 )
-from governance.notifications.services import notify_person
+from governance.notifications.services import notify_people, notify_person
 from governance.requests.decisions import Verdict, can_decide, cancel_request, decide_step
 from governance.requests.extend import extend_grant
 from governance.requests.services import RequestInput, find_person, submit_request, validate_duration
@@ -47,8 +47,10 @@ __all__ = [
     "fulfilment_task_done",
     "may_revoke",
     "membership_change_settled",
+    "notify_people",
     "notify_person",
     "record",
+    "record_many",
     "remove_standing_membership",
     "review_emergency",
     "revoke_api_token",

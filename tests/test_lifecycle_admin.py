@@ -113,3 +113,10 @@ def test_a_bad_activity_file_imports_nothing_and_says_why(client, company):
     page = client.post(reverse(IMPORT), {"file": SimpleUploadedFile("wiki.csv", unknown)})
     assert "No application with slug" in page.content.decode()
     assert not AppActivity.objects.exists()
+
+
+def test_the_dashboard_shows_leavers_and_their_offboardings(client, manual_leaver):
+    staff(client, "governance.view_accessrequest")
+    page = client.get("/admin/").content.decode()
+    assert "<th>Leavers</th><td>1 in the period;" in page
+    assert "offboardings 0 completed, 1 open;" in page  # the payroll removal task is still with IT

@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 
 from catalog.models import AppActivity, GroupMembership, Person
 from governance import services
-from governance.models import AuditEvent, Grant
+from governance.models import AuditEvent, Grant, JiraUpdate, OutboundMessage
 from provisioning.models import LocalMembership, MembershipChange
 from reviews.models import ReclaimCase, ReclaimPolicy
 from reviews.reclaim.services import apply_policy_change, run_reclaim
@@ -317,6 +317,34 @@ def test_the_sweep_query_count_does_not_grow_with_people(
     assert ReclaimCase.objects.filter(status="warned").count() == (50 if stale else 0)
     large = _count_sweep_queries(django_capture_on_commit_callbacks, T0 + 2 * DAY)
     assert small == large < 20, (small, large)
+
+
+def test_warning_many_people_takes_the_same_queries_as_warning_a_few(
+    company, wiki_policy, jira, settings, mailoutbox, django_capture_on_commit_callbacks
+):
+    """Cases, audit events, Jira case tickets and emails are written set-based, not one by one."""
+    settings.JIRA_TICKETS = {**settings.JIRA_TICKETS, "PROJECT": "ITOPS"}
+
+    def sweep_queries(at: datetime) -> int:  # the sweep's own: what runs after commit is the workers'
+        with (
+            time_machine.travel(at, tick=False),
+            django_capture_on_commit_callbacks(execute=False),
+            CaptureQueriesContext(connection) as queries,
+        ):
+            run_reclaim()
+        return len(queries.captured_queries)
+
+    _population(company, 4, stale=True)
+    few = sweep_queries(T0)
+    _population(company, 40, stale=True, start=4)
+    many = sweep_queries(T0 + DAY)
+    assert ReclaimCase.objects.filter(status="warned").count() == 44
+    assert OutboundMessage.objects.filter(subject__contains="will be removed").count() == 44
+    # no request issue of their own to comment on: each case gets a Jira ticket
+    assert JiraUpdate.objects.filter(kind="create_issue").count() == 44
+    assert ReclaimCase.objects.filter(ticket_status="to_open", ticket_update__isnull=False).count() == 44
+    assert AuditEvent.objects.filter(action="reclaim.warned").count() == 44
+    assert few == many, (few, many)
 
 
 def test_the_command_prints_a_summary(company, wiki_policy, capsys, django_capture_on_commit_callbacks):

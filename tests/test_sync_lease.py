@@ -74,3 +74,23 @@ def test_the_sweep_marks_dead_runs_of_every_directory(db, settings):
         assert fail_abandoned_syncs() == 2
         assert fail_abandoned_runs() == 0
     assert set(SyncRun.objects.filter(status="running").values_list("connector", flat=True)) == {"three"}
+
+
+def test_a_slow_run_marked_abandoned_keeps_that_verdict_when_it_ends(idp, settings):
+    lease = settings.GATEHOUSE["SYNC_LEASE_SECONDS"]
+    with time_machine.travel(T0, tick=False) as traveller:
+
+        def iter_groups():  # silent past the lease; the sweep gives the run up meanwhile
+            traveller.shift(timedelta(seconds=lease + 1))
+            assert fail_abandoned_runs() == 1
+            yield from FakeDirectory.iter_groups(idp)
+
+        idp.iter_groups = iter_groups
+        run = sync_directory("leaseidp")
+    stored = SyncRun.objects.get(pk=run.pk)
+    assert stored.status == SyncRun.Status.FAILED
+    assert stored.error.startswith("abandoned: no sign of life")
+    assert stored.error.endswith("the run was still alive and ended later (succeeded)")
+    assert stored.finished_at == T0 + timedelta(seconds=lease + 1)  # when it was given up
+    assert stored.created == run.created == 3  # what it did is still counted
+    assert run.status == stored.status and run.error == stored.error

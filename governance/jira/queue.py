@@ -77,6 +77,20 @@ def _create(kind: str, issue_key: str, payload: dict, event: AuditEvent | None) 
     return update
 
 
+def _create_many(kind: str, rows: list[tuple[str, dict, AuditEvent | None]]) -> list[JiraUpdate]:
+    """`_create` for many (issue key, payload, event) rows: one INSERT, one hand-over to the workers."""
+    now = timezone.now()
+    updates = JiraUpdate.objects.bulk_create(
+        [
+            JiraUpdate(kind=kind, issue_key=key, payload=payload, audit_event=event, next_attempt_at=now)
+            for key, payload, event in rows
+        ],
+        batch_size=1000,
+    )
+    jira_queue.enqueue(update.pk for update in updates)
+    return updates
+
+
 def _enqueue(event: AuditEvent, issue_key: str) -> None:
     body = render_event(event)
     if body is not None:
@@ -98,10 +112,16 @@ def queue_issue_creation(
     *, project_key: str, summary: str, description: dict | None = None, issue_type: str = "Task", event=None
 ) -> JiraUpdate | None:
     """Queue a new Jira issue (e.g. a revocation from a review); None when Jira is not configured."""
-    if jira_config() is None:
-        return None
     issue = {"project_key": project_key, "summary": summary, "description": description, "issue_type": issue_type}
-    return _create(JiraUpdate.Kind.CREATE_ISSUE, "", {"issue": issue}, event)
+    return queue_issue_creations([(issue, event)])[0]
+
+
+def queue_issue_creations(issues: list[tuple[dict, AuditEvent | None]]) -> list[JiraUpdate | None]:
+    """Queue many new issues (each a dict of project_key, summary, description, issue_type, and the
+    audit event it documents) in one INSERT; all None when Jira is not configured."""
+    if jira_config() is None:
+        return [None] * len(issues)
+    return list(_create_many(JiraUpdate.Kind.CREATE_ISSUE, [("", {"issue": issue}, event) for issue, event in issues]))
 
 
 def queue_comment(*, issue_key: str, body: dict, event: AuditEvent | None = None) -> JiraUpdate | None:

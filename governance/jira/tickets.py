@@ -8,35 +8,62 @@ the row that asked (any model with `ticket_key` and `ticket_update` fields).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Model, QuerySet
 
-from governance.audit.services import Actor, record
-from governance.jira.queue import plain_doc, queue_issue_creation, queue_transition
+from governance.audit.services import Actor, record_many
+from governance.jira.queue import plain_doc, queue_issue_creations, queue_transition
 from governance.models import AuditEvent, JiraUpdate
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """One issue to open: what it says, and the audit event that records the request for it
+    (`audit` holds the other keyword arguments of `record`: grant, subject, data)."""
+
+    summary: str
+    description: str
+    action: str
+    message: str
+    audit: dict[str, Any] = field(default_factory=dict)
+
+
+def open_tickets(tickets: list[Ticket], *, actor: Actor) -> list[tuple[AuditEvent, JiraUpdate | None]]:
+    """Record each ticket's action and queue its issue (JIRA_TICKETS project; no issue when no project
+    is set), for the whole list in a fixed number of queries."""
+    events = record_many(
+        [{"action": ticket.action, "message": ticket.message, **ticket.audit} for ticket in tickets], actor=actor
+    )
+    project = settings.JIRA_TICKETS["PROJECT"]
+    if not project:
+        return [(event, None) for event in events]
+    issue_type = settings.JIRA_TICKETS["ISSUE_TYPE"]
+    updates = queue_issue_creations(
+        [
+            (
+                {
+                    "project_key": project,
+                    "summary": ticket.summary,
+                    "description": plain_doc(ticket.description),
+                    "issue_type": issue_type,
+                },
+                event,
+            )
+            for ticket, event in zip(tickets, events, strict=True)
+        ]
+    )
+    return list(zip(events, updates, strict=True))
 
 
 def open_ticket(
     *, summary: str, description: str, action: str, message: str, actor: Actor, **audit: Any
 ) -> tuple[AuditEvent, JiraUpdate | None]:
-    """Record `action` and queue the issue (JIRA_TICKETS project; none when no project is set).
-
-    `audit` holds the other keyword arguments of `record` (grant, subject, data)."""
-    event = record(action, message, actor=actor, **audit)
-    project = settings.JIRA_TICKETS["PROJECT"]
-    if not project:
-        return event, None
-    update = queue_issue_creation(
-        project_key=project,
-        summary=summary,
-        description=plain_doc(description),
-        issue_type=settings.JIRA_TICKETS["ISSUE_TYPE"],
-        event=event,
-    )
-    return event, update
+    """`open_tickets` for one ticket."""
+    return open_tickets([Ticket(summary, description, action, message, audit)], actor=actor)[0]
 
 
 def resolve_ticket(issue_key: str, *, event: AuditEvent) -> JiraUpdate | None:

@@ -125,7 +125,19 @@ def _render_approval(row: OutboundMessage) -> bool:
 
 def notify_person(person: Person, *, subject: str, body: str) -> OutboundMessage:
     """Message one person after the current transaction commits (email today)."""
-    return send_email_later(person.email, subject=subject, body=body)
+    return notify_people([(person, subject, body)])[0]
+
+
+def notify_people(messages: list[tuple[Person, str, str]]) -> list[OutboundMessage]:
+    """Message many people, each (person, subject, body), in one INSERT (mass notices such as
+    Auto Reclaim warnings); handed to the workers after the current transaction commits."""
+    now = timezone.now()
+    return _queue(
+        [
+            OutboundMessage(recipient=person.email, subject=subject, body=body, next_attempt_at=now)
+            for person, subject, body in messages
+        ]
+    )
 
 
 def send_email_later(address: str, *, subject: str, body: str) -> OutboundMessage:
@@ -135,7 +147,7 @@ def send_email_later(address: str, *, subject: str, body: str) -> OutboundMessag
 
 
 def _queue(rows: list[OutboundMessage]) -> list[OutboundMessage]:
-    created = OutboundMessage.objects.bulk_create(rows)
+    created = OutboundMessage.objects.bulk_create(rows, batch_size=1000)
     notification_outbox.enqueue(row.pk for row in created)
     return created
 

@@ -136,16 +136,40 @@ def _start(connector_name: str) -> SyncRun:
 
 
 def _finish(run: SyncRun, state: RunState, status: str, error: str) -> SyncRun:
+    """Record the run's outcome, unless the lease sweep already marked it abandoned (its heartbeat
+    went quiet and another sync may have started since): that verdict stays, with what happened next."""
     for name in RUN_COUNTS:
         setattr(run, name, getattr(state, name))
     run.users_listed = state.users_listed if status == SyncRun.Status.SUCCEEDED else None
     run.status, run.error, run.finished_at = status, error[:4000], timezone.now()
     with transaction.atomic():
-        run.save()
+        if run.pk is None:
+            run.save()
+        elif not _record_outcome(run):
+            _note_finished_after_abandoned(run, status)
         for problem in state.problems:
             problem.run = run
         SyncProblem.objects.bulk_create(state.problems)
     return run
+
+
+def _record_outcome(run: SyncRun) -> bool:
+    """Save the outcome of a run that is still recorded as running; False when it is not."""
+    fields = [*RUN_COUNTS, "kind", "changes_since", "heartbeat_at", "users_listed", "status", "error", "finished_at"]
+    values = {name: getattr(run, name) for name in fields}
+    return bool(SyncRun.objects.filter(pk=run.pk, status=SyncRun.Status.RUNNING).update(**values))
+
+
+def _note_finished_after_abandoned(run: SyncRun, status: str) -> None:
+    """Keep the abandoned verdict and its time; add the counts and how the late run ended."""
+    recorded = SyncRun.objects.get(pk=run.pk)
+    note = f"{recorded.error}; the run was still alive and ended later ({status}"
+    note += f": {run.error})" if run.error else ")"
+    counts = {name: getattr(run, name) for name in (*RUN_COUNTS, "kind", "changes_since")}
+    SyncRun.objects.filter(pk=run.pk).update(error=note[:4000], **counts)
+    for name, value in {**counts, "error": note[:4000]}.items():
+        setattr(run, name, value)
+    run.status, run.finished_at, run.users_listed = recorded.status, recorded.finished_at, None
 
 
 # All providers ----------------------------------------------------------------------------------

@@ -6,18 +6,15 @@ Opening queues the issue (governance.jira.tickets) in the warning's transaction;
 
 from __future__ import annotations
 
-from governance.jira.tickets import open_ticket, sync_ticket_keys
+from governance.jira.tickets import Ticket, open_tickets, sync_ticket_keys
 from governance.services import Actor
 from reviews.models import ReclaimCase
 
 TicketStatus = ReclaimCase.TicketStatus
 
 
-def open_case_ticket(case: ReclaimCase) -> ReclaimCase:
-    """Queue a Jira issue for this case, once (call inside the transaction that warns)."""
-    if case.ticket_status:
-        return case
-    _, update = open_ticket(
+def _ticket(case: ReclaimCase) -> Ticket:
+    return Ticket(
         summary=f"Auto Reclaim: {case.person.name} <{case.person.email}> inactive in {case.application.name}",
         description=(
             f"Gatehouse found no activity by {case.person.email} in {case.application.name} since "
@@ -28,17 +25,25 @@ def open_case_ticket(case: ReclaimCase) -> ReclaimCase:
         action="reclaim.ticket_requested",
         message=f"A Jira issue is to be opened for reclaim case #{case.pk} ({case.person.email}, "
         f"{case.application.name}).",
-        actor=Actor.system("auto-reclaim"),
-        grant=case.grant,
-        subject=case.person,
-        data={"case": case.pk, "application": case.application.slug},
+        audit={
+            "grant": case.grant,
+            "subject": case.person,
+            "data": {"case": case.pk, "application": case.application.slug},
+        },
     )
-    case.ticket_status = TicketStatus.TO_OPEN
-    ReclaimCase.objects.filter(pk=case.pk, ticket_status="").update(
-        ticket_status=case.ticket_status, ticket_update=update
-    )
-    case.ticket_update = update
-    return case
+
+
+def open_case_tickets(cases: list[ReclaimCase]) -> list[ReclaimCase]:
+    """Queue a Jira issue for each case that has none yet, in a fixed number of queries (call inside
+    the transaction that warns); returns the cases it queued."""
+    cases = [case for case in cases if not case.ticket_status]
+    if not cases:
+        return []
+    opened = open_tickets([_ticket(case) for case in cases], actor=Actor.system("auto-reclaim"))
+    for case, (_, update) in zip(cases, opened, strict=True):
+        case.ticket_status, case.ticket_update = TicketStatus.TO_OPEN, update
+    ReclaimCase.objects.bulk_update(cases, ["ticket_status", "ticket_update"], batch_size=1000)
+    return cases
 
 
 def _opened(case: ReclaimCase, key: str) -> None:

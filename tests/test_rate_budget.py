@@ -125,3 +125,17 @@ def test_the_redis_budget_is_shared_by_workers_and_processes_without_overspendin
 
     assert here + there == 40
     assert budget.state("okta:/api/v1/groups").remaining == 0
+
+
+def test_an_unreachable_redis_lets_calls_through_rather_than_stopping_the_drain():
+    import socket
+
+    import redis
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    budget = RateBudget(RedisStore(redis.Redis(port=port, socket_connect_timeout=0.5)), clock=lambda: NOW)
+
+    assert budget.take("okta:/api/v1/groups", 7).granted == 7
+    budget.observe("okta:/api/v1/groups", RateWindow(600, 0, NOW + 30))  # logged, not raised

@@ -15,6 +15,7 @@ the same call twice.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
@@ -27,6 +28,8 @@ DEFAULT_WINDOW_SECONDS = 60.0
 #: answers whose resets differ by less than this describe the same window (whole-second headers)
 SAME_WINDOW_SECONDS = 2.0
 RETRIES = 20
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -88,14 +91,23 @@ class RateBudget:
         self.clock = clock
 
     def take(self, bucket: str, count: int = 1) -> Grant:
+        """Up to `count` calls from `bucket`. Should the store be unreachable (Redis restarting),
+        the calls go ahead: the provider's own 429s still hand the work back."""
         if count <= 0:
             return Grant(0)
         now = self.clock()
-        return self.store.update(bucket, lambda state: grant(state, count, now))
+        try:
+            return self.store.update(bucket, lambda state: grant(state, count, now))
+        except Exception:
+            logger.warning("rate budget %s unreachable; calling without it", bucket, exc_info=True)
+            return Grant(count)
 
     def observe(self, bucket: str, window: RateWindow) -> None:
         now = self.clock()
-        self.store.update(bucket, lambda state: (observe(state, window, now), None))
+        try:
+            self.store.update(bucket, lambda state: (observe(state, window, now), None))
+        except Exception:
+            logger.warning("rate budget %s unreachable; not updated", bucket, exc_info=True)
 
     def state(self, bucket: str) -> BucketState:
         return self.store.read(bucket)

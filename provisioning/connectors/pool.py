@@ -17,15 +17,16 @@ from typing import Any
 from provisioning.connectors import _FACTORIES, Connector, configured_values, connector_for, declaration_for
 
 _local = threading.local()
-_all: list[Connector] = []
+_all: list[tuple[int, Connector]] = []  # (the process that built it, the connector)
 _all_lock = threading.Lock()
 
 
 def _identity(name: str) -> tuple[Any, ...]:
-    """What the connector was built from: its factory and (hashed) configuration."""
+    """What the connector was built from: its factory (the object itself, kept alive so that its
+    id is never reused by another) and its configuration, hashed."""
     declaration = declaration_for(name)
     values = repr(sorted(configured_values(declaration).items())) if declaration else ""
-    return id(_FACTORIES.get(name)), hashlib.sha256(values.encode()).hexdigest()
+    return _FACTORIES.get(name), hashlib.sha256(values.encode()).hexdigest()
 
 
 def _cache() -> dict[str, tuple[tuple[Any, ...], Connector]]:
@@ -46,7 +47,7 @@ def shared_connector(name: str) -> Connector:
     connector = connector_for(name)
     cache[name] = (identity, connector)
     with _all_lock:
-        _all.append(connector)
+        _all.append((os.getpid(), connector))
     return connector
 
 
@@ -61,14 +62,14 @@ def _close(connector: Connector) -> None:
     with contextlib.suppress(Exception):
         connector.close()
     with _all_lock:
-        if connector in _all:
-            _all.remove(connector)
+        _all[:] = [(pid, kept) for pid, kept in _all if kept is not connector]
 
 
 @atexit.register
 def _close_all() -> None:
+    """At exit, close the connectors this process built (never a parent's, inherited by fork)."""
     with _all_lock:
-        connectors = list(_all) if getattr(_local, "pid", os.getpid()) == os.getpid() else []
+        connectors = [connector for pid, connector in _all if pid == os.getpid()]
     for connector in connectors:
         with contextlib.suppress(Exception):
             connector.close()

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from itertools import islice
-
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -15,6 +13,7 @@ from governance.errors import Conflict, InvalidInput
 from governance.models import Grant
 from governance.services import notify_person
 from governance.signed_links import SignedLink
+from lib.bulk import insert_rows
 from reviews.campaigns import snapshot
 from reviews.campaigns.accounts_import import ImportedAccount, parse_account_list
 from reviews.models import ReviewCampaign, ReviewItem
@@ -69,11 +68,7 @@ def _parse_uploads(campaign: ReviewCampaign, uploads: dict[int, tuple[str, bytes
 
 
 def _bulk_insert(items) -> int:
-    count = 0
-    while batch := list(islice(items, snapshot.BATCH)):
-        ReviewItem.objects.bulk_create(batch, batch_size=snapshot.BATCH)
-        count += len(batch)
-    return count
+    return insert_rows(ReviewItem, items, batch_size=snapshot.BATCH)
 
 
 def launch_campaign(

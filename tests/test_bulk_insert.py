@@ -1,0 +1,46 @@
+"""lib.bulk.insert_rows: what COPY (PostgreSQL) or one prepared statement (SQLite) writes is what
+the ORM would have written — choice values, times, empty and null fields, defaults."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from lib.bulk import insert_rows
+from reviews.models import ReviewCampaign, ReviewItem
+
+SEEN = datetime(2026, 3, 1, 8, 30, 15, 123456, tzinfo=UTC)
+
+
+def _item(campaign: ReviewCampaign, company, n: int, **fields) -> ReviewItem:
+    return ReviewItem(
+        campaign=campaign,
+        person=company.bob,
+        application=company.wiki,
+        reviewer=company.alice,
+        account_email=f"p{n}@example.com",
+        source=ReviewItem.Source.GATEHOUSE_GRANT,
+        recommendation=ReviewItem.Recommendation.KEEP,
+        recommendation_reason="Active",
+        **fields,
+    )
+
+
+def test_it_writes_what_the_orm_would(company):
+    campaign = ReviewCampaign.objects.create(
+        name="Q1", starts_at=SEEN, due_at=SEEN + timedelta(days=14), fallback_reviewer=company.dana
+    )
+    items = [_item(campaign, company, n, last_login_at=SEEN if n % 2 else None, title="Ünïcode ✓") for n in range(7)]
+    assert insert_rows(ReviewItem, iter(items), batch_size=3) == 7
+    stored = list(ReviewItem.objects.filter(campaign=campaign).order_by("account_email"))
+    assert [item.account_email for item in stored] == [f"p{n}@example.com" for n in range(7)]
+    first, second = stored[0], stored[1]
+    assert first.source == "gatehouse_grant" and first.recommendation == "keep"  # values, not enum names
+    assert first.decision == ReviewItem.Decision.UNDECIDED  # the model's default
+    assert first.last_login_at is None and second.last_login_at == SEEN  # to the microsecond, in UTC
+    assert first.title == "Ünïcode ✓" and first.ticket_key == "" and first.grant_id is None
+    assert first.reviewer_id == company.alice.pk and first.application_id == company.wiki.pk
+    assert ReviewItem.objects.filter(campaign=campaign, decision="undecided").count() == 7
+
+
+def test_nothing_to_insert_is_zero_rows(company):
+    assert insert_rows(ReviewItem, []) == 0

@@ -184,3 +184,23 @@ def test_a_429_with_retry_after_hands_the_row_back_and_closes_the_bucket(entra_r
     assert "throttled by the provider" in change.last_error
     assert (closed.remaining, closed.reset_at) == (0, START.timestamp() + 40)
     assert len(graph.calls) == 1
+
+
+def test_entra_writes_of_a_batch_run_concurrently_within_the_limit(entra_registered, settings):
+    graph = entra_registered
+    settings.GATEHOUSE = {**settings.GATEHOUSE, "PROVIDER_CONCURRENCY_BY_NAME": {"entra": 2}}
+    editors = graph.add_group("wiki-editors")
+    group = IdpGroup.objects.create(connector="entra", external_id=editors.id, name="wiki-editors")
+    rows = []
+    for number in range(6):
+        user = graph.add_user(f"u{number}@example.com", f"User {number}")
+        person = Person.objects.create(email=user.mail, name=user.mail, directory="entra", external_id=user.id)
+        rows.append(MembershipChange(action="add", person=person, group=group, next_attempt_at=timezone.now()))
+    rows = MembershipChange.objects.bulk_create(rows)
+    graph.latency = 0.05
+
+    settled = drain(rows)
+
+    assert {(row.status, row.result) for row in settled.values()} == {("succeeded", "added")}
+    assert graph.max_in_flight == 2
+    assert [call.method for call in graph.calls] == ["POST"] * 6  # ids from sync: no look-up

@@ -45,6 +45,11 @@ class Person(models.Model):
         blank=True,
         help_text="Their Atlassian account id, to match Jira approvals when Jira hides the email address.",
     )
+    slack_user_id = models.CharField(
+        max_length=32,
+        blank=True,
+        help_text="Their Slack user id, found by verified email (users.lookupByEmail); looked up again when it fails.",
+    )
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL,
         null=True,

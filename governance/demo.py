@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -244,6 +245,18 @@ STANDING = [
 BIRTHRIGHT = [("Engineering: GitHub member on join", "github/member", ["Engineering"])]
 
 
+#: What apps above governance add to the demo (reviews: a reclaim policy), each called with the demo's
+#: people and roles inside the loading transaction; each returns counts for the summary line.
+DemoExtra = Callable[[dict[str, Person], dict[str, Role]], dict[str, int]]
+_extras: list[DemoExtra] = []
+
+
+def add_to_demo(extra: DemoExtra) -> None:
+    """Called in an AppConfig.ready(): `extra` runs after the demo company is loaded (idempotent)."""
+    if extra not in _extras:
+        _extras.append(extra)
+
+
 class DemoDirectoryError(Exception):
     """GATEHOUSE_DEMO_DIRECTORY names a directory the demo cannot be loaded into."""
 
@@ -378,4 +391,7 @@ def load_demo() -> dict[str, int]:
         _load_policies(people, roles)
         for name, role, departments in BIRTHRIGHT:
             AutoApprovalRule.objects.create(name=name, role=roles[role], departments=departments, grant_on_join=True)
-    return {"people": len(people), "applications": len(APPS), "roles": len(roles), "policies": len(POLICIES)}
+        counts = {"people": len(people), "applications": len(APPS), "roles": len(roles), "policies": len(POLICIES)}
+        for extra in _extras:
+            counts.update(extra(people, roles))
+    return counts

@@ -24,6 +24,7 @@ from governance.requests.models import (
     StepKind,
     validate_departments,
 )
+from governance.slack.models import SlackInbound, SlackPost
 from governance.tokens.models import ApiToken
 
 __all__ = [
@@ -50,6 +51,8 @@ __all__ = [
     "OutboundMessage",
     "PersonState",
     "PolicyStep",
+    "SlackInbound",
+    "SlackPost",
     "StepKind",
     "validate_departments",
 ]

@@ -15,6 +15,7 @@ from governance.grants.services import (
     revoke_grant,
     start_grant,
 )
+from governance.lifecycle.activity import ActivityRow, record_activity
 from governance.notifications.services import notify_people, notify_person
 from governance.requests.decisions import Verdict, can_decide, cancel_request, decide_step
 from governance.requests.extend import extend_grant
@@ -29,6 +30,7 @@ from governance.tokens.services import (
 )
 
 __all__ = [
+    "ActivityRow",
     "Actor",
     "RequestInput",
     "Verdict",
@@ -50,6 +52,7 @@ __all__ = [
     "notify_people",
     "notify_person",
     "record",
+    "record_activity",
     "record_many",
     "remove_standing_membership",
     "review_emergency",

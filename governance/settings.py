@@ -22,6 +22,23 @@ if DEV_DEFAULTS:
 else:
     SECRET_KEY = env.str("SECRET_KEY")  # required: raises ImproperlyConfigured when missing
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1"])
+
+
+def _served_at(host: str, port: str) -> str:
+    """The address scripts/serve.sh (run.sh) binds, as a link: a wildcard host is reached at 127.0.0.1."""
+    host = host.strip() or "127.0.0.1"
+    if host in ("0.0.0.0", "::", "[::]"):
+        host = "127.0.0.1"
+    elif ":" in host and not host.startswith("["):
+        host = f"[{host}]"  # an IPv6 literal
+    return f"http://{host}:{port.strip() or '8000'}"
+
+
+# Where people reach Gatehouse (links in emails, Slack and Jira comments). Empty or unset: the HOST
+# and PORT run.sh serves on (the same variables, from the environment or .env).
+_BASE_URL = (
+    env.str("GATEHOUSE_BASE_URL", default="") or _served_at(env.str("HOST", default=""), env.str("PORT", default=""))
+).rstrip("/")
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
@@ -87,6 +104,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "transaction_mode": "IMMEDIATE",
         }
     )
+# Persistent connections (checked before reuse): the task workers, the expiry timer and the web
+# workers otherwise open a new connection for every task, enqueue or request.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -96,6 +117,8 @@ AUTH_PASSWORD_VALIDATORS = [
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
+# One timestamp format on every page: "2026-11-23 09:50 UTC" (governance/formats/en/formats.py).
+FORMAT_MODULE_PATH = ["governance.formats"]
 USE_I18N = True
 USE_TZ = True
 
@@ -113,7 +136,7 @@ STORAGES = {
 # An empty value (as copied from .env.example) means "not said": the default applies.
 # "files": the catalog and access policies are managed as YAML (manage.py catalog); the admin shows them read-only.
 GATEHOUSE_CATALOG_SOURCE = env.str("GATEHOUSE_CATALOG_SOURCE", default="database")
-_HTTPS = env.str("GATEHOUSE_BASE_URL", default="http://127.0.0.1:8000").startswith("https://")
+_HTTPS = _BASE_URL.startswith("https://")
 SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES") if env.str("SECURE_COOKIES", default="") else _HTTPS
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SESSION_COOKIE_HTTPONLY = True
@@ -262,7 +285,7 @@ GATEHOUSE = {
     "MESSAGE_LEASE_SECONDS": env.int("GATEHOUSE_MESSAGE_LEASE_SECONDS", default=300),
     "MESSAGE_BATCH_SIZE": env.int("GATEHOUSE_MESSAGE_BATCH_SIZE", default=100),
     # Where people reach Gatehouse (links in emails and Jira comments).
-    "BASE_URL": env.str("GATEHOUSE_BASE_URL", default="http://127.0.0.1:8000"),
+    "BASE_URL": _BASE_URL,
     # Approvals: remind, then escalate to the fallback, then give up on undecided requests.
     "APPROVAL_REMIND_AFTER_HOURS": env.int("GATEHOUSE_APPROVAL_REMIND_AFTER_HOURS", default=24),
     "APPROVAL_ESCALATE_AFTER_HOURS": env.int("GATEHOUSE_APPROVAL_ESCALATE_AFTER_HOURS", default=72),
@@ -347,6 +370,15 @@ JIRA_TICKETS = {
     "ISSUE_TYPE": env.str("JIRA_TICKET_ISSUE_TYPE", default="Task"),
     "RESOLVE_TRANSITION": env.str("JIRA_TICKET_RESOLVE_TRANSITION", default="Done"),
 }
+# Requests made outside Jira (Slack's /access) get a Jira issue of their own, so Jira stays the
+# record: a Jira Service Management request (service desk id and request type id) when both are
+# set, otherwise an issue of this type in this project; neither set: no issue.
+JIRA_REQUESTS = {
+    "PROJECT": env.str("JIRA_REQUEST_PROJECT", default=""),
+    "ISSUE_TYPE": env.str("JIRA_REQUEST_ISSUE_TYPE", default="Task"),
+    "SERVICE_DESK_ID": env.str("JIRA_REQUEST_SERVICE_DESK_ID", default=""),
+    "REQUEST_TYPE_ID": env.str("JIRA_REQUEST_TYPE_ID", default=""),
+}
 JIRA = {
     "TIMEOUT_SECONDS": env.float("JIRA_TIMEOUT_SECONDS", default=10.0),
     "MAX_ATTEMPTS": env.int("JIRA_MAX_ATTEMPTS", default=12),
@@ -355,6 +387,20 @@ JIRA = {
     # A row claimed for longer than this is taken to be abandoned (the worker died mid-call).
     "LEASE_SECONDS": env.int("JIRA_LEASE_SECONDS", default=300),
 }
+
+# --- Slack (governance/slack/; see docs/slack.md) ---
+# Slack is off unless both the bot token and the signing secret are set; the Web API base URL is
+# changed only to point at a test emulator.
+SLACK_BOT_TOKEN = env.str("SLACK_BOT_TOKEN", default="")
+SLACK_SIGNING_SECRET = env.str("SLACK_SIGNING_SECRET", default="")
+SLACK_API_URL = env.str("SLACK_API_URL", default="https://slack.com/api/")
+SLACK = {
+    # Seconds before a Web API call is abandoned (the outbox retries it later).
+    "TIMEOUT_SECONDS": env.float("SLACK_TIMEOUT_SECONDS", default=10.0),
+}
+# Where people are told things, in order of preference: each person gets the first channel that
+# reaches them (Slack when Slack is on and they are found there, email otherwise).
+GATEHOUSE_NOTIFY_CHANNELS = env.list("GATEHOUSE_NOTIFY_CHANNELS", default=["slack", "email"])
 
 # --- Auto Reclaim (reviews/services/reclaim.py, docs/reclaim.md) ---
 GATEHOUSE.update(

@@ -45,6 +45,16 @@ GRANT_TRANSITIONS: dict[str, set[str]] = {
 }
 
 Message = str | Callable[[Any], str]
+#: told after every move, in its transaction: (kind "request" | "grant", the objects, the new status)
+MoveListener = Callable[[str, Sequence[Any], str], None]
+_LISTENERS: list[MoveListener] = []
+
+
+def on_move(listener: MoveListener) -> None:
+    """Call `listener` after every move (e.g. Slack tells the requester); bound at start-up."""
+    if listener not in _LISTENERS:
+        _LISTENERS.append(listener)
+
 
 #: kind -> (model, transition table, how an object is named in errors)
 MACHINES: dict[str, tuple[type, dict[str, set[str]], Callable[[Any], str]]] = {
@@ -88,6 +98,8 @@ def _move(
         for obj in objects
     ]
     record_many(events, actor=actor)
+    for listener in _LISTENERS:
+        listener(kind, objects, to)
 
 
 def move_requests(

@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from accounts import views as account_views
 from governance.requests import views
+from governance.slack.views import slack_events
 from provisioning.providers import providers_page
 
 urlpatterns = [
@@ -16,6 +17,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("approvals/step/<int:step_id>/", views.approval_step, name="approval-step"),
     path("approvals/<str:token>/", views.approval_page, name="approval-page"),
+    path("slack/events", slack_events, name="slack-events"),
     path("", include("accounts.urls")),
     path("", include("reviews.urls")),
     # The split view serves its start-up script from a URL of its own: no inline script for the CSP.

@@ -1,8 +1,10 @@
-"""Reviewer pages (include at the site root: path("", include("reviews.urls"))); sign-in is in accounts."""
+"""Reviewer pages and the Auto Reclaim warning's page (include at the site root:
+path("", include("reviews.urls"))); sign-in is in accounts."""
 
 from django.urls import path
 
 from reviews.campaigns import views
+from reviews.reclaim import views as reclaim_views
 
 app_name = "reviews"
 
@@ -13,4 +15,5 @@ urlpatterns = [
     path("reviews/<int:campaign_id>/items/<int:item_id>/", views.decide, name="decide"),
     path("reviews/<int:campaign_id>/bulk/", views.bulk, name="bulk"),
     path("reviews/<int:campaign_id>/submit/", views.submit, name="submit"),
+    path("reclaim/keep/<str:token>/", reclaim_views.keep_page, name="reclaim-keep"),
 ]

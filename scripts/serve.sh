@@ -7,6 +7,22 @@
 # Each runs in a process group of its own (setsid), so no worker or cluster child is left behind.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+# HOST, PORT, WEB_WORKERS and STOP_TIMEOUT: from the environment, else from .env (as Django reads
+# them: the links Gatehouse sends follow the same HOST and PORT), else the defaults below.
+from_env_file() {
+  [ -f .env ] || return 0
+  local value
+  value=$(grep -E "^$1=" .env | tail -n 1) || return 0
+  value=${value#*=}
+  value=${value%\"}; value=${value#\"}; value=${value%\'}; value=${value#\'}
+  printf '%s' "$value"
+}
+for name in HOST PORT WEB_WORKERS STOP_TIMEOUT; do
+  if [ -z "${!name:-}" ]; then
+    value=$(from_env_file "$name")
+    [ -n "$value" ] && export "$name=$value"
+  fi
+done
 python=${PYTHON_BIN:-.venv/bin/python}
 gunicorn=${GUNICORN_BIN:-.venv/bin/gunicorn}
 

@@ -49,6 +49,24 @@ def company(db):
 
 
 @pytest.fixture
+def it_admin(company):
+    """dana (IT) signed in to the admin as a superuser, linked to her directory person."""
+    from django.contrib.auth.models import User
+
+    user = User.objects.create_superuser("dana", "dana@example.com", "pw")
+    company.dana.user = user
+    company.dana.save(update_fields=["user"])
+    return user
+
+
+@pytest.fixture
+def it_admin_client(client, it_admin):
+    """A test client signed in as `it_admin` (pytest-django's own `admin_client` is another user)."""
+    client.force_login(it_admin)
+    return client
+
+
+@pytest.fixture
 def tasks(django_capture_on_commit_callbacks):
     """`with tasks(): ...` runs what the block enqueues on commit (django-q2 runs inline), and
     fails the test if any task raised: the inline worker would otherwise swallow the error."""
@@ -145,3 +163,6 @@ def jira(settings):
         settings.JIRA_TRANSITIONS = {}
         settings.JIRA = {**settings.JIRA, "TIMEOUT_SECONDS": 2.0}
         yield emulator
+
+
+from tests.slack_fixtures import slack_emu, slack_modal, slack_on, slack_people  # noqa: E402, F401  (Slack fixtures)

@@ -12,14 +12,6 @@ from provisioning.models import LocalMembership
 
 
 @pytest.fixture
-def it_admin(company):
-    user = User.objects.create_superuser("dana", "dana@example.com", "pw")
-    company.dana.user = user
-    company.dana.save(update_fields=["user"])
-    return user
-
-
-@pytest.fixture
 def admin_client(client, it_admin):
     client.force_login(it_admin)
     return client

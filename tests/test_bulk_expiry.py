@@ -74,3 +74,12 @@ def queries_to_end(company, count, prefix):
 
 def test_it_ends_a_batch_in_a_fixed_number_of_queries(company):
     assert queries_to_end(company, 5, "a") == queries_to_end(company, 40, "b")
+
+
+def test_with_slack_on_the_holders_dms_add_no_queries_per_grant(company, slack_on):
+    from governance.models import OutboundMessage
+
+    assert queries_to_end(company, 5, "a") == queries_to_end(company, 40, "b")
+    assert (
+        OutboundMessage.objects.filter(channel="slack", subject="Your Wiki / Reader access has expired").count() == 45
+    )

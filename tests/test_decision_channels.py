@@ -12,14 +12,19 @@ from tests.test_jira_writeback import approve, clock, run, submit, texts  # noqa
 
 
 def test_the_step_and_decision_fields_offer_the_registered_channels():
-    expected = {"api", "admin", "link"}
+    expected = {"api", "admin", "link", "slack"}
     assert {name for name, _ in ApprovalStep._meta.get_field("channel").choices} == expected
     assert {name for name, _ in ApprovalDecision._meta.get_field("channel").choices} == expected
 
 
 @pytest.mark.parametrize(
     "channel,words",
-    [("api", "the API (Jira Automation)"), ("admin", "the Gatehouse admin"), ("link", "an approval link")],
+    [
+        ("api", "the API (Jira Automation)"),
+        ("admin", "the Gatehouse admin"),
+        ("link", "an approval link"),
+        ("slack", "Slack"),
+    ],
 )
 def test_every_channel_has_its_words_in_jira(channel, words):
     assert channels.jira_label(channel) == words

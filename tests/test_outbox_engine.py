@@ -118,8 +118,12 @@ def test_the_sweep_claims_revocations_before_grants(company, django_capture_on_c
     assert list(due.values_list("id", flat=True)) == [remove.pk, add.pk]
 
 
-def test_the_channel_registry_names_email():
-    assert {"email": EmailChannel} == CHANNELS
+def test_the_channel_registry_names_email_and_slack():
+    from governance.slack.delivery import SlackChannel
+
+    assert list(CHANNELS) == ["email", "slack"]
+    assert CHANNELS["email"] is EmailChannel
+    assert isinstance(CHANNELS["slack"](), SlackChannel)
 
 
 @pytest.mark.parametrize(

@@ -347,6 +347,48 @@ def test_warning_many_people_takes_the_same_queries_as_warning_a_few(
     assert few == many, (few, many)
 
 
+def test_removing_many_granted_people_takes_the_same_queries_as_removing_a_few(
+    company, wiki_policy, settings, django_capture_on_commit_callbacks
+):
+    """Every due grant of a sweep is revoked in one end_grants batch, its case closed in bulk."""
+
+    def granted_population(n: int, start: int) -> None:
+        people = Person.objects.bulk_create(
+            [
+                Person(email=f"g{i}@example.com", name=f"G {i}", last_login_at=T0 - 100 * DAY)
+                for i in range(start, start + n)
+            ]
+        )
+        Grant.objects.bulk_create(
+            [Grant(person=p, role=company.reader, status="active", starts_at=T0 - 300 * DAY) for p in people]
+        )
+        GroupMembership.objects.bulk_create(
+            [GroupMembership(person=p, group=company.readers, origin="gatehouse", since=T0) for p in people]
+        )
+
+    def removal_queries(opened_at: datetime) -> int:
+        sweep(django_capture_on_commit_callbacks, opened_at)  # opens and warns
+        with (
+            time_machine.travel(opened_at + 15 * DAY, tick=False),
+            django_capture_on_commit_callbacks(execute=False),
+            CaptureQueriesContext(connection) as queries,
+        ):
+            summary = run_reclaim()
+        assert summary.apps[0].removed == ReclaimCase.objects.filter(outcome="reclaimed", opened_at=opened_at).count()
+        return len(queries.captured_queries)
+
+    granted_population(3, 0)
+    few = removal_queries(T0)
+    GroupMembership.objects.filter(person__grants__status="revoked").delete()  # the removals went through
+    granted_population(30, 3)
+    many = removal_queries(T0 + 20 * DAY)
+    assert ReclaimCase.objects.filter(outcome="reclaimed").count() == 33
+    assert Grant.objects.filter(status="revoked", end_reason__startswith="Auto Reclaim: no use of").count() == 33
+    assert AuditEvent.objects.filter(action="reclaim.removal_requested").count() == 33
+    assert AuditEvent.objects.filter(action="reclaim.reclaimed").count() == 33
+    assert few == many, (few, many)
+
+
 def test_the_command_prints_a_summary(company, wiki_policy, capsys, django_capture_on_commit_callbacks):
     grant_reader(company, company.bob, "IT-1", django_capture_on_commit_callbacks)
     last_login(company.bob, T0 - 100 * DAY)
@@ -406,6 +448,8 @@ def test_the_warning_uses_the_policys_text(company, wiki_policy, mailoutbox, dja
     drift(company.charlie, company.readers)
     last_login(company.charlie, T0 - 100 * DAY)
     sweep(django_capture_on_commit_callbacks, T0)
-    assert mailoutbox[0].body == "Hi Charlie Outsider, Wiki unused 90 days; removal after 2026-03-16 09:00 UTC."
+    text, keep = mailoutbox[0].body.split("\n\n")
+    assert text == "Hi Charlie Outsider, Wiki unused 90 days; removal after 2026-03-16 09:00 UTC."
+    assert keep.startswith("Still need it? Keep my access: http://127.0.0.1:8000/reclaim/keep/")
     ticket = AuditEvent.objects.get(action="reclaim.ticket_requested")
     assert (ticket.subject, ticket.data["application"]) == (company.charlie, "wiki")

@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from governance import services
+from governance.api import examples
 from governance.api.errors import ERROR, ERRORS
 from governance.api.serializers import (
     ApplicationOutput,
@@ -74,6 +75,11 @@ class AccessRequestCollection(APIView):
         operation_id="submit_access_request",
         request=SubmitRequestInput,
         responses={201: RequestOutput, 200: RequestOutput, **ERRORS},
+        examples=[
+            examples.body("Application and role", examples.SUBMIT, "Alan asks for GitHub maintainer for 7 days"),
+            examples.body("From the request form's cascading field", examples.SUBMIT_FROM_FORM),
+            examples.answer("Routed to Alan's manager", examples.REQUEST_ANSWER, "201"),
+        ],
         description="Submit a request. Idempotent on jira_issue_key: the same key and body again answers 200 "
         "with the first request; the same key with a different body answers 409.",
     )
@@ -91,7 +97,12 @@ class AccessRequestCollection(APIView):
 class AccessRequestDetail(APIView):
     required_scope = Scope.REQUESTS_READ
 
-    @extend_schema(operation_id="get_access_request", responses={200: RequestOutput, **ERRORS})
+    @extend_schema(
+        operation_id="get_access_request",
+        parameters=[examples.ISSUE_KEY_PARAMETER],
+        responses={200: RequestOutput, **ERRORS},
+        examples=[examples.answer(f"{examples.KEY}, awaiting the manager", examples.REQUEST_ANSWER)],
+    )
     def get(self, request: Request, key: str) -> Response:
         return _render_request(key)
 
@@ -115,7 +126,9 @@ class _Decision(APIView):
 @extend_schema_view(
     post=extend_schema(
         operation_id="approve_access_request",
+        parameters=[examples.ISSUE_KEY_PARAMETER],
         request=DecisionInput,
+        examples=[examples.body("The manager approves", examples.APPROVE)],
         responses={200: RequestOutput, **ERRORS, 503: OpenApiResponse(ERROR)},
         description="Approve the current step as `approver`: 403 unless they are one of its approvers, "
         "409 unless the request awaits a decision. With JIRA_VERIFY_APPROVALS, 409 `unverified_decision` "
@@ -129,7 +142,9 @@ class ApproveAccessRequest(_Decision):
 @extend_schema_view(
     post=extend_schema(
         operation_id="deny_access_request",
+        parameters=[examples.ISSUE_KEY_PARAMETER],
         request=DecisionInput,
+        examples=[examples.body("The manager denies", examples.DENY)],
         responses={200: RequestOutput, **ERRORS, 503: OpenApiResponse(ERROR)},
         description="Deny the current step as `approver`; a denial ends the request (verified against Jira "
         "like an approval).",
@@ -142,7 +157,13 @@ class DenyAccessRequest(_Decision):
 class CancelAccessRequest(APIView):
     required_scope = Scope.REQUESTS_SUBMIT
 
-    @extend_schema(operation_id="cancel_access_request", request=CancelInput, responses={200: RequestOutput, **ERRORS})
+    @extend_schema(
+        operation_id="cancel_access_request",
+        parameters=[examples.ISSUE_KEY_PARAMETER],
+        request=CancelInput,
+        responses={200: RequestOutput, **ERRORS},
+        examples=[examples.body("The requester cancels", examples.CANCEL)],
+    )
     def post(self, request: Request, key: str) -> Response:
         data = _parse(CancelInput, request)
         actor = acting_as(request, data["by"], field="by")
@@ -171,7 +192,9 @@ class ApplicationCollection(APIView):
 class PersonDetail(APIView):
     required_scope = Scope.PEOPLE_READ
 
-    @extend_schema(operation_id="get_person", responses={200: PersonOutput, **ERRORS})
+    @extend_schema(
+        operation_id="get_person", parameters=[examples.EMAIL_PARAMETER], responses={200: PersonOutput, **ERRORS}
+    )
     def get(self, request: Request, email: str) -> Response:
         person = selectors.person_with_access(email)
         if person is None:
@@ -189,7 +212,12 @@ def _grant_or_404(grant_id: int) -> Grant:
 class GrantDetail(APIView):
     required_scope = Scope.GRANTS_READ
 
-    @extend_schema(operation_id="get_grant", responses={200: GrantOutput, **ERRORS})
+    @extend_schema(
+        operation_id="get_grant",
+        parameters=[examples.GRANT_ID_PARAMETER],
+        responses={200: GrantOutput, **ERRORS},
+        examples=[examples.answer("Extended once", examples.GRANT_ANSWER)],
+    )
     def get(self, request: Request, grant_id: int) -> Response:
         return Response(GrantOutput(_grant_or_404(grant_id)).data)
 
@@ -199,8 +227,10 @@ class RevokeGrant(APIView):
 
     @extend_schema(
         operation_id="revoke_grant",
+        parameters=[examples.GRANT_ID_PARAMETER],
         request=RevokeInput,
         responses={200: GrantOutput, **ERRORS},
+        examples=[examples.body("The manager revokes", examples.REVOKE)],
         description="Revoke now. `by` must be the holder, their manager, the application owner, or a "
         "fallback approver of the role's policy.",
     )
@@ -216,8 +246,14 @@ class ExtendGrant(APIView):
 
     @extend_schema(
         operation_id="extend_grant",
+        parameters=[examples.GRANT_ID_PARAMETER],
         request=ExtendInput,
         responses={200: GrantOutput, 202: RequestOutput, **ERRORS},
+        examples=[
+            examples.body("A week more, within the role's policy", examples.EXTEND),
+            examples.body("Past the policy: a new approval round on its own issue", examples.EXTEND_NEW_ROUND),
+            examples.answer("Extended at once", examples.GRANT_ANSWER),
+        ],
         description="Add time to an active grant. Within the role's policy (allowed durations, the total under "
         "the role's maximum) and when a person approved the original, it is extended at once: 200 with the "
         "grant. Otherwise an extension request is opened and routed like a new one: 202 with that request. "
@@ -243,7 +279,9 @@ class ReviewEmergency(APIView):
 
     @extend_schema(
         operation_id="review_emergency_access",
+        parameters=[examples.ISSUE_KEY_PARAMETER],
         request=EmergencyReviewInput,
+        examples=[examples.body("Security confirms the break-glass access", examples.EMERGENCY_REVIEW)],
         responses={200: RequestOutput, **ERRORS},
         description="The after-the-fact review of break-glass access: `confirm`, or `reject` (revokes at once).",
     )

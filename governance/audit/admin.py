@@ -7,20 +7,16 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from governance.adminkit import ReadOnlyTabularInline
 from governance.models import AuditChain, AuditEvent
+from lib import readable
 
 
-class AuditEventInline(admin.TabularInline):
+class AuditEventInline(ReadOnlyTabularInline):
     model = AuditEvent
     fk_name = "request"
     fields = ("at", "action", "actor", "message")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
     ordering = ("at", "id")
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(AuditEvent)
@@ -56,7 +52,7 @@ class AuditEventAdmin(admin.ModelAdmin):
         head = AuditChain.objects.filter(pk=1).first()
         if head is None or head.verified_at is None:
             return messages.WARNING, "The audit hash chain has not been verified yet (manage.py verify_audit)."
-        when = f"{head.verified_at:%Y-%m-%d %H:%M:%S} UTC"
+        when = readable.moment(head.verified_at)
         if head.verified_ok:
             return (
                 messages.INFO,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from catalog.models import Application, Role
-from governance.audit.services import Actor, record
+from governance.audit.services import Actor
 from governance.catalog_code.approval import active_policies, apply_policy, describe_policy, policy_entity, read_policy
 from governance.catalog_code.kinds import (
     Change,
@@ -20,6 +20,7 @@ from governance.catalog_code.kinds import (
 )
 from governance.catalog_code.schema import Directory, Reader
 from governance.models import AutoApprovalRule
+from governance.requests.policies import rule_changed
 
 APPROVAL_FILE = "policies/approval.yaml"
 RULES_FILE = "policies/auto-approval.yaml"
@@ -140,30 +141,26 @@ def apply(changes: list[Change], source: Source, actor: Actor) -> None:
 
 
 def _apply_rule(change: Change, source: Source, actor: Actor) -> None:
+    """Create, update or deactivate the rule named in `change`; its version and audit via rule_changed."""
     name = (change.after or change.before)["name"]
     existing = AutoApprovalRule.objects.filter(is_active=True, name=name).order_by("pk").first()
+    detail = {"catalog_change": change.as_data(), "source": source.as_data()}
     if change.after is None:
         if existing is not None:
             existing.is_active = False
-            existing.save(update_fields=["is_active"])
-        verb = "deactivated"
-    else:
-        after = change.after
-        app = Application.objects.get(slug=after["application"])
-        rule = existing or AutoApprovalRule(name=name)
-        rule.application = app
-        rule.role = Role.objects.get(application=app, slug=after["role"]) if after["role"] else None
-        rule.departments = after["departments"]
-        rule.include_contractors = after["include_contractors"]
-        rule.grant_on_join = after["grant_on_join"]
-        rule.save()
-        verb = "created" if existing is None else "changed"
-    record(
-        f"catalog.auto_rule.{verb}",
-        f"Auto-approval rule {name!r} {verb} from catalog files.",
-        actor=actor,
-        data={**change.as_data(), "source": source.as_data()},
-    )
+            existing.save(update_fields=["is_active", "updated_at"])
+            rule_changed(rule=existing, actor=actor, created=False, detail=detail)
+        return
+    after = change.after
+    app = Application.objects.get(slug=after["application"])
+    rule = existing or AutoApprovalRule(name=name)
+    rule.application = app
+    rule.role = Role.objects.get(application=app, slug=after["role"]) if after["role"] else None
+    rule.departments = after["departments"]
+    rule.include_contractors = after["include_contractors"]
+    rule.grant_on_join = after["grant_on_join"]
+    rule.save()
+    rule_changed(rule=rule, actor=actor, created=existing is None, detail=detail)
 
 
 def describe(change: Change) -> list[str]:

@@ -117,7 +117,13 @@ class TraceRequestOutput(RequestOutput):
     """A request with every decision of every step (who, when, channel, on whose behalf)."""
 
     decisions = serializers.SerializerMethodField()
-    policy_version = serializers.IntegerField(source="policy.version", allow_null=True, default=None)
+    policy_version = serializers.IntegerField(
+        allow_null=True, help_text="The policy's version when the request was routed."
+    )
+    auto_approval_rule = serializers.CharField(source="auto_approval_rule.name", allow_null=True, default=None)
+    auto_approval_rule_version = serializers.IntegerField(
+        allow_null=True, help_text="The rule's version when it approved the request."
+    )
 
     def get_decisions(self, request) -> list[dict]:
         return [

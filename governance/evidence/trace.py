@@ -46,7 +46,7 @@ def _requests(person: Person | None, application: Application | None) -> list[Ac
         scope &= Q(beneficiary=person) | Q(requester=person)
     found = (
         selectors.requests_with_detail()
-        .prefetch_related(Prefetch("steps__decisions", queryset=decisions), "policy")
+        .prefetch_related(Prefetch("steps__decisions", queryset=decisions), "policy", "auto_approval_rule")
         .filter(scope)
         .order_by("-created_at", "-id")[:REQUESTS_SHOWN]
     )

@@ -10,9 +10,10 @@ from django.utils.html import format_html, format_html_join
 from catalog.admin_permissions import requires
 from catalog.durations import parse_iso_duration
 from governance import services
-from governance.adminkit import ask_reason, run_each
+from governance.adminkit import ReadOnlyTabularInline, ask_reason, run_each
 from governance.audit.services import Actor
 from governance.models import EmergencyReview, Grant, GrantFulfilmentTask, GrantMembershipChange
+from lib import readable
 
 
 def render_changes(grant: Grant | None) -> str:
@@ -23,7 +24,7 @@ def render_changes(grant: Grant | None) -> str:
         "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
         (
             (
-                c.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+                readable.moment(c.created_at),
                 c.action,
                 f"{c.group.name} ({c.group.connector})",
                 c.status,
@@ -39,33 +40,27 @@ def render_changes(grant: Grant | None) -> str:
         "<table><tr><th>queued</th><th>action</th><th>group</th><th>status</th><th>result</th>"
         "<th>attempts</th><th>error</th></tr>{}</table>",
         grant.pk,
-        grant.status,
-        grant.starts_at or "—",
-        grant.expires_at or "—",
-        grant.ended_at or "—",
-        grant.removed_at or "—",
+        grant.get_status_display(),
+        readable.moment(grant.starts_at),
+        readable.moment(grant.expires_at, missing="no end date"),
+        readable.moment(grant.ended_at),
+        readable.moment(grant.removed_at),
         rows,
     )
 
 
-class MembershipChangeInline(admin.TabularInline):
+class MembershipChangeInline(ReadOnlyTabularInline):
     """The grant's membership changes (through governance's link rows)."""
 
     model = GrantMembershipChange
     verbose_name = "membership change"
     fields = ("queued", "action", "group", "status", "result", "attempts", "next_attempt_at", "last_error")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("change__group").order_by("change_id")
 
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def queued(self, link: GrantMembershipChange):
-        return link.change.created_at
+    def queued(self, link: GrantMembershipChange) -> str:
+        return readable.moment(link.change.created_at)
 
     def action(self, link: GrantMembershipChange) -> str:
         return link.change.get_action_display()
@@ -82,28 +77,22 @@ class MembershipChangeInline(admin.TabularInline):
     def attempts(self, link: GrantMembershipChange) -> int:
         return link.change.attempts
 
-    def next_attempt_at(self, link: GrantMembershipChange):
-        return link.change.next_attempt_at
+    def next_attempt_at(self, link: GrantMembershipChange) -> str:
+        return readable.moment(link.change.next_attempt_at) if link.change.status == link.change.QUEUED else "—"
 
     def last_error(self, link: GrantMembershipChange) -> str:
         return link.change.last_error
 
 
-class FulfilmentTaskInline(admin.TabularInline):
+class FulfilmentTaskInline(ReadOnlyTabularInline):
     """The grant's manual fulfilment tasks (through governance's link rows)."""
 
     model = GrantFulfilmentTask
     verbose_name = "manual fulfilment task"
     fields = ("task", "action", "status", "done_at")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("task").order_by("task_id")
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
 
     def action(self, link: GrantFulfilmentTask) -> str:
         return link.task.get_action_display()
@@ -111,13 +100,13 @@ class FulfilmentTaskInline(admin.TabularInline):
     def status(self, link: GrantFulfilmentTask) -> str:
         return link.task.get_status_display()
 
-    def done_at(self, link: GrantFulfilmentTask):
-        return link.task.done_at
+    def done_at(self, link: GrantFulfilmentTask) -> str:
+        return readable.moment(link.task.done_at)
 
 
 @admin.register(Grant)
 class GrantAdmin(admin.ModelAdmin):
-    list_display = ("id", "person", "role", "status", "starts_at", "expires_at", "ended_at", "removed_at")
+    list_display = ("id", "person", "role", "status", "length", "starts_at", "expires_at", "ended_at", "removed_at")
     list_filter = ("status", "role__application")
     search_fields = ("person__email", "role__name", "request__jira_issue_key")
     list_select_related = ("person", "role__application")
@@ -126,7 +115,7 @@ class GrantAdmin(admin.ModelAdmin):
         "person",
         "role",
         "status",
-        "duration",
+        "length",
         "starts_at",
         "expires_at",
         "ended_at",
@@ -144,6 +133,10 @@ class GrantAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+    @admin.display(description="duration", ordering="duration")
+    def length(self, grant: Grant) -> str:
+        return readable.duration_words(grant.duration)
 
     has_revoke_grant_permission = requires("governance.revoke_grant")
     has_extend_grant_permission = requires("governance.extend_grant")
@@ -209,7 +202,16 @@ class EmergencyReviewAdmin(admin.ModelAdmin):
     list_display = ("request", "status", "created_at", "decided_by", "decided_at")
     list_filter = ("status",)
     list_select_related = ("request", "decided_by")
-    readonly_fields = ("request", "status", "decided_by", "decided_at", "comment", "created_at")
+    readonly_fields = (
+        "request",
+        "status",
+        "decided_by",
+        "decided_at",
+        "comment",
+        "created_at",
+        "reminded_at",
+        "escalated_at",
+    )
     exclude = ("reviewers",)
     actions = ["confirm", "reject"]
 

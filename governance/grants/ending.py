@@ -18,6 +18,7 @@ from governance.grants import changes
 from governance.grants.release import release_memberships
 from governance.models import AccessRequest, Grant
 from governance.transitions import move_grants, move_requests
+from lib import readable
 from provisioning.models import FulfilmentTask
 from provisioning.outbox import services as provisioning
 
@@ -73,7 +74,7 @@ def _expire(grants: list[Grant], *, actor: Actor, reason: str, now: datetime) ->
         grants,
         EXPIRED,
         actor=actor,
-        message=lambda grant: f"Grant #{grant.pk} expired (scheduled for {grant.expires_at.isoformat()}).",
+        message=lambda grant: f"Grant #{grant.pk} expired (scheduled for {readable.moment(grant.expires_at)}).",
         ended_at=now,
         end_reason=reason or "expired",
     )

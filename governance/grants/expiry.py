@@ -14,6 +14,8 @@ from governance.audit.services import Actor, record
 from governance.grants import bulk_expiry
 from governance.models import ExpiryWarning, Grant
 from governance.notifications.services import notify_person
+from governance.slack.blocks import EXTEND as EXTEND_ACTION
+from lib import readable
 
 
 def warning_leads() -> list[timedelta]:
@@ -36,7 +38,8 @@ def _warn(grant: Grant, due: list[timedelta]) -> bool:
                 ExpiryWarning.objects.create(
                     grant=grant, lead_seconds=int(lead.total_seconds()), expires_at=grant.expires_at
                 )
-            left = format_iso_duration(grant.expires_at - timezone.now()) if grant.expires_at > timezone.now() else "0"
+            remaining = max(grant.expires_at - timezone.now(), timedelta(0))
+            left = readable.duration_words(timedelta(minutes=int(remaining.total_seconds() // 60)))
             how = (
                 f"POST /api/v1/grants/{grant.pk}/extend/ with a duration and a reason, or ask IT to extend "
                 "it in the admin"
@@ -44,7 +47,7 @@ def _warn(grant: Grant, due: list[timedelta]) -> bool:
             record(
                 "grant.expiry_warning",
                 f"{grant.person.email}'s {grant.role} ends at "
-                f"{grant.expires_at.isoformat()} (in {left}). To keep it: {how}.",
+                f"{readable.moment(grant.expires_at)} (in {left}). To keep it: {how}.",
                 actor=Actor.system("expiry"),
                 grant=grant,
                 data={"expires_at": grant.expires_at, "leads": [format_iso_duration(d) for d in due]},
@@ -52,7 +55,8 @@ def _warn(grant: Grant, due: list[timedelta]) -> bool:
             notify_person(
                 grant.person,
                 subject=f"Your {grant.role} access ends at {grant.expires_at:%Y-%m-%d %H:%M} UTC",
-                body=f"Your access to {grant.role} ends at {grant.expires_at.isoformat()}.\nTo extend it: {how}.",
+                body=f"Your access to {grant.role} ends at {readable.moment(grant.expires_at)}.\nTo extend it: {how}.",
+                button=("Extend", EXTEND_ACTION, str(grant.pk)),  # Slack only: calls the extension service
             )
     except IntegrityError:
         return False  # another sweep sent it

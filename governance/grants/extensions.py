@@ -15,6 +15,7 @@ from governance.grants import services as grants
 from governance.models import AccessRequest, ApprovalPolicy, ApprovalStep, Grant, GrantExtension
 from governance.requests.routing import resolve_policy
 from governance.transitions import move_request
+from lib import readable
 
 
 def _approved_by_a_person(grant: Grant) -> bool:
@@ -102,7 +103,7 @@ def apply_extension(
     record(
         "grant.extended",
         f"Grant #{grant.pk} extended by {format_iso_duration(added)} to "
-        f"{grant.expires_at.isoformat()} ({how}). Memberships stay in place.",
+        f"{readable.moment(grant.expires_at)} ({how}). Memberships stay in place.",
         actor=actor,
         grant=grant,
         data={

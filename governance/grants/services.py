@@ -21,6 +21,7 @@ from governance.grants.release import lock_people, mark_removed, release_members
 from governance.models import AccessRequest, Grant
 from governance.requests.routing import resolve_policy
 from governance.transitions import move_grant, move_request
+from lib import readable
 from provisioning.models import FulfilmentTask, MembershipChange
 from provisioning.outbox import services as provisioning
 
@@ -156,7 +157,7 @@ def fulfilment_task_done(task: FulfilmentTask) -> None:
 def activate_grant(grant: Grant) -> Grant:
     now = timezone.now()
     expires_at = now + grant.duration if grant.duration else None
-    until = f" until {expires_at.isoformat()}" if expires_at else " with no end date"
+    until = f" until {readable.moment(expires_at)}" if expires_at else " with no end date"
     move_grant(
         grant,
         GrantStatus.ACTIVE,
@@ -194,7 +195,7 @@ def schedule_expiry(grant: Grant, *, announce: bool = True) -> None:
         return
     record(
         "grant.expiry_scheduled",
-        f"Removal scheduled for {grant.expires_at.isoformat()}.",
+        f"Removal scheduled for {readable.moment(grant.expires_at)}.",
         actor=Actor.system("expiry"),
         grant=grant,
         data={"expires_at": grant.expires_at},

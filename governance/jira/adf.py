@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
-
-from django.utils.duration import duration_iso_string
 
 from governance.models import AccessRequest, AuditEvent, Grant, StepKind
 from governance.requests.channels import jira_label
+from lib import readable
 
 Node = dict[str, Any]
 Inline = Node | str | None
@@ -86,24 +85,13 @@ def plain_text(node: Node) -> str:
 # -- small wording helpers ------------------------------------------------------------------
 
 
-def when(moment: datetime | str | None) -> str:
+def when(value: datetime | str | None) -> str:
     """2026-11-23 09:50 UTC (storage is UTC; Jira shows the comment's own time in local time)."""
-    if moment is None:
-        return "an unknown time"
-    if isinstance(moment, str):
-        moment = datetime.fromisoformat(moment)
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return readable.moment(value, missing="an unknown time")
 
 
 def human_duration(duration: timedelta | None) -> str:
-    if not duration:
-        return "with no end date"
-    seconds = int(duration.total_seconds())
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds % size == 0 and seconds >= size:
-            count = seconds // size
-            return f"for {count} {unit}{'s' if count != 1 else ''}"
-    return f"for {duration_iso_string(duration)}"
+    return f"for {readable.duration_words(duration)}" if duration else "with no end date"
 
 
 def _who(label: str) -> str:

@@ -214,6 +214,26 @@ class JiraClient:
             payload["properties"] = [{"key": key, "value": value} for key, value in properties.items()]
         return self._json(self._call("POST", f"{API}/issue", json=payload))
 
+    def create_customer_request(
+        self,
+        *,
+        service_desk_id: str,
+        request_type_id: str,
+        summary: str,
+        description: str,
+        raise_on_behalf_of: str = "",
+    ) -> dict:
+        """Create a Jira Service Management request; returns JSM's request (`issueId`, `issueKey`,
+        `_links`). `raise_on_behalf_of` is the customer's Atlassian account id (else the caller)."""
+        payload: dict[str, Any] = {
+            "serviceDeskId": service_desk_id,
+            "requestTypeId": request_type_id,
+            "requestFieldValues": {"summary": summary[:255], "description": description},
+        }
+        if raise_on_behalf_of:
+            payload["raiseOnBehalfOf"] = raise_on_behalf_of
+        return self._json(self._call("POST", f"{SERVICE_DESK_API}/request", json=payload))
+
     # -- field-context options (the catalog's cascading select) -----------------------------
     def _options_path(self, field_id: str, context_id: str) -> str:
         return f"{API}/field/{field_id}/context/{context_id}/option"

@@ -17,6 +17,7 @@ class JiraUpdate(OutboxRow):
         PROPERTY = "property", "Issue property"
         TRANSITION = "transition", "Transition"
         CREATE_ISSUE = "create_issue", "Create issue"
+        CREATE_REQUEST = "create_request", "Create service desk request"
         PUBLISH_CATALOG = "publish_catalog", "Publish the catalog to the request form"
 
     Status = DeliveryStatus

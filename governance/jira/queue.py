@@ -109,19 +109,52 @@ def _enqueue(event: AuditEvent, issue_key: str) -> None:
 
 
 def queue_issue_creation(
-    *, project_key: str, summary: str, description: dict | None = None, issue_type: str = "Task", event=None
+    *,
+    project_key: str,
+    summary: str,
+    description: dict | None = None,
+    issue_type: str = "Task",
+    event=None,
+    extra: dict[str, Any] | None = None,
 ) -> JiraUpdate | None:
-    """Queue a new Jira issue (e.g. a revocation from a review); None when Jira is not configured."""
+    """Queue a new Jira issue (e.g. a revocation from a review); None when Jira is not configured.
+    `extra` goes into the row's payload (what the outcome hooks read)."""
     issue = {"project_key": project_key, "summary": summary, "description": description, "issue_type": issue_type}
-    return queue_issue_creations([(issue, event)])[0]
+    return queue_issue_creations([(issue, event)], extra=extra)[0]
 
 
-def queue_issue_creations(issues: list[tuple[dict, AuditEvent | None]]) -> list[JiraUpdate | None]:
+def queue_issue_creations(
+    issues: list[tuple[dict, AuditEvent | None]], *, extra: dict[str, Any] | None = None
+) -> list[JiraUpdate | None]:
     """Queue many new issues (each a dict of project_key, summary, description, issue_type, and the
     audit event it documents) in one INSERT; all None when Jira is not configured."""
     if jira_config() is None:
         return [None] * len(issues)
-    return list(_create_many(JiraUpdate.Kind.CREATE_ISSUE, [("", {"issue": issue}, event) for issue, event in issues]))
+    rows = [("", {"issue": issue, **(extra or {})}, event) for issue, event in issues]
+    return list(_create_many(JiraUpdate.Kind.CREATE_ISSUE, rows))
+
+
+def queue_service_desk_request(
+    *,
+    service_desk_id: str,
+    request_type_id: str,
+    summary: str,
+    description: str,
+    raise_on_behalf_of: str = "",
+    event=None,
+    extra: dict[str, Any] | None = None,
+) -> JiraUpdate | None:
+    """Queue a new Jira Service Management request; None when Jira is not configured."""
+    if jira_config() is None:
+        return None
+    fields = {
+        "service_desk_id": service_desk_id,
+        "request_type_id": request_type_id,
+        "summary": summary,
+        "description": description,
+        "raise_on_behalf_of": raise_on_behalf_of,
+    }
+    return _create(JiraUpdate.Kind.CREATE_REQUEST, "", {"service_desk": fields, **(extra or {})}, event)
 
 
 def queue_comment(*, issue_key: str, body: dict, event: AuditEvent | None = None) -> JiraUpdate | None:

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from governance.audit.services import Actor, record
 from governance.errors import Conflict
+from governance.jira import request_issues
 from governance.jira.client import JiraClient, JiraError, TransitionNotFound, jira_config
 from governance.jira.queue import JiraQueue
 from governance.jira.state import PROPERTY_KEY, issue_property
@@ -59,9 +60,15 @@ class JiraOutbox(JiraQueue):
     def success_fields(self, update: JiraUpdate, result: Any, now: datetime) -> dict[str, Any]:
         return {"result": result}
 
+    def succeeded(self, update: JiraUpdate, result: Any) -> None:
+        if update.payload.get("request"):
+            request_issues.issue_created(update)
+
     def failed(self, update: JiraUpdate, error: DeliveryError) -> None:
         if isinstance(error, TransitionNotFound):
             _record_missing_transition(update, error)
+        if update.payload.get("request"):
+            request_issues.issue_not_created(update, error)
 
 
 jira_outbox = JiraOutbox()
@@ -69,7 +76,12 @@ jira_outbox = JiraOutbox()
 
 def _earlier_open(update: JiraUpdate) -> JiraUpdate | None:
     """Comments and transitions of one issue go out in the order they were queued."""
-    if update.kind in (JiraUpdate.Kind.PROPERTY, JiraUpdate.Kind.CREATE_ISSUE, JiraUpdate.Kind.PUBLISH_CATALOG):
+    if update.kind in (
+        JiraUpdate.Kind.PROPERTY,
+        JiraUpdate.Kind.CREATE_ISSUE,
+        JiraUpdate.Kind.CREATE_REQUEST,
+        JiraUpdate.Kind.PUBLISH_CATALOG,
+    ):
         return None
     return (
         JiraUpdate.objects.filter(issue_key=update.issue_key, status__in=JiraUpdate.OPEN, id__lt=update.id)
@@ -138,6 +150,21 @@ def _send_create_issue(client: JiraClient, update: JiraUpdate) -> dict:
     return {"id": created.get("id"), "key": created.get("key"), "self": created.get("self")}
 
 
+def _send_create_request(client: JiraClient, update: JiraUpdate) -> dict:
+    fields = update.payload["service_desk"]
+    created = client.create_customer_request(
+        service_desk_id=fields["service_desk_id"],
+        request_type_id=fields["request_type_id"],
+        summary=fields["summary"],
+        description=fields["description"],
+        raise_on_behalf_of=fields.get("raise_on_behalf_of", ""),
+    )
+    key = (created or {}).get("issueKey", "")
+    JiraUpdate.objects.filter(id=update.id).update(issue_key=key)
+    update.issue_key = key
+    return {"id": (created or {}).get("issueId"), "key": key, "web": ((created or {}).get("_links") or {}).get("web")}
+
+
 def _send_catalog(client: JiraClient, update: JiraUpdate) -> dict:
     from governance.jira.catalog_field import publish
 
@@ -149,6 +176,7 @@ SENDERS = {
     JiraUpdate.Kind.PROPERTY: _send_property,
     JiraUpdate.Kind.TRANSITION: _send_transition,
     JiraUpdate.Kind.CREATE_ISSUE: _send_create_issue,
+    JiraUpdate.Kind.CREATE_REQUEST: _send_create_request,
     JiraUpdate.Kind.PUBLISH_CATALOG: _send_catalog,
 }
 

@@ -9,6 +9,7 @@ from django.http import HttpRequest
 from governance.adminkit import ReadOnlyAdmin, run_each
 from governance.lifecycle import leavers
 from governance.models import LifecycleEvent, Offboarding
+from lib import readable
 
 
 @admin.register(Offboarding)
@@ -32,7 +33,7 @@ class OffboardingAdmin(ReadOnlyAdmin):
     @admin.display(description="progress")
     def progress(self, obj: Offboarding) -> str:
         if obj.status == Offboarding.Status.SCHEDULED:
-            return f"scheduled for {obj.effective_at:%Y-%m-%d %H:%M}"
+            return f"scheduled for {readable.moment(obj.effective_at)}"
         state = leavers.progress(obj)
         parts = [f"{state['grants'] - len(state['grants_pending'])}/{state['grants']} grants removed"]
         if state["manual_tasks_open"]:

@@ -8,6 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from governance.api import examples
 from governance.api.serializers import _Input
 from governance.api.views import ERRORS, _parse
 from governance.audit.services import Actor
@@ -71,7 +72,9 @@ class OffboardPerson(APIView):
 
     @extend_schema(
         operation_id="offboard_person",
+        parameters=[examples.EMAIL_PARAMETER],
         request=OffboardInput,
+        examples=[examples.body("HR offboards on the last day", examples.OFFBOARD)],
         responses={201: OffboardingOutput, 200: OffboardingOutput, **ERRORS},
         description="Offboard a person (an HR ticket): every grant revoked, memberships removed, open requests "
         "cancelled, approvals re-routed, delegations ended. A future `effective_at` schedules it. Idempotent on "
@@ -107,6 +110,7 @@ class ActivityCollection(APIView):
 
     @extend_schema(
         operation_id="record_activity",
+        examples=[examples.body("Last Salesforce sign-in", examples.ACTIVITY)],
         request=ActivityInput,
         responses={200: ActivityOutput, **ERRORS},
         description="When people last used applications (from application logs), for Auto Reclaim. Idempotent: "

@@ -17,6 +17,7 @@ from governance.lifecycle import evidence, ports, revocation
 from governance.models import AccessRequest, Delegation, Grant, Offboarding
 from governance.requests.decisions import cancel_request
 from governance.requests.rerouting import reroute_steps
+from lib import readable
 from provisioning.models import FulfilmentTask, MembershipChange
 from provisioning.outbox.services import complete_fulfilment_task
 
@@ -57,7 +58,8 @@ def offboard(
             if effective > now:
                 record(
                     "offboarding.scheduled",
-                    f"Offboarding #{offboarding.pk} of {person.email} scheduled for {effective.isoformat()}: {reason}",
+                    f"Offboarding #{offboarding.pk} of {person.email} scheduled for "
+                    f"{readable.moment(effective)}: {reason}",
                     actor=actor,
                     subject=person,
                     data={"offboarding": offboarding.pk, "effective_at": effective, "jira_issue_key": key},
@@ -291,7 +293,7 @@ def _complete_if_done(offboarding: Offboarding, *, now: datetime) -> bool:
     event = record(
         "offboarding.completed",
         f"Offboarding #{offboarding.pk} of {offboarding.person.email} complete: every removal confirmed "
-        f"(last at {offboarding.last_removal_confirmed_at.isoformat()}).",
+        f"(last at {readable.moment(offboarding.last_removal_confirmed_at)}).",
         actor=SYSTEM,
         subject=offboarding.person,
         data={"offboarding": offboarding.pk, "last_removal_confirmed_at": offboarding.last_removal_confirmed_at},

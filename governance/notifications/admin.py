@@ -13,6 +13,7 @@ from lib.outbox.admin import OutboxAdminMixin
 class OutboundMessageAdmin(OutboxAdminMixin, admin.ModelAdmin):
     outbox = notifications.notification_outbox
     retry_permission = "governance.retry_message"
+    retry_states = (OutboundMessage.Status.QUEUED, OutboundMessage.Status.FAILED)  # waiting out an outage, too
     list_display = ("id", "channel", "recipient", "subject", "status", "attempts", "next_attempt_at", "short_error")
     list_filter = ("status", "channel", "kind")
     search_fields = ("recipient", "subject", "message_id", "last_error")

@@ -1,10 +1,11 @@
-"""Notification channels by name. A channel delivers one OutboundMessage row; a new channel (Slack)
-is one class here and one line in CHANNELS."""
+"""Notification channels by name. A channel delivers one OutboundMessage row; a new channel is one
+class (here, or in a package of its own such as governance/slack/) and one line in CHANNELS."""
 
 from __future__ import annotations
 
 import contextlib
 import smtplib
+from collections.abc import Callable
 from typing import Protocol
 
 from django.core.mail import EmailMessage, get_connection
@@ -76,8 +77,16 @@ class EmailChannel:
         self._drop_connection()
 
 
-CHANNELS: dict[str, type[Channel]] = {
+def _slack_channel() -> Channel:
+    from governance.slack.delivery import SlackChannel  # loaded when a batch first needs it
+
+    return SlackChannel()
+
+
+#: channel name -> how to make one (once per batch)
+CHANNELS: dict[str, Callable[[], Channel]] = {
     EmailChannel.name: EmailChannel,
+    "slack": _slack_channel,
 }
 
 

@@ -1,4 +1,4 @@
-"""Outbound notifications (email now, Slack next): one outbox row per message to one person."""
+"""Outbound notifications (email and Slack): one outbox row per message to one person."""
 
 from __future__ import annotations
 
@@ -24,6 +24,9 @@ class OutboundMessage(OutboxRow):
     class Kind(models.TextChoices):
         PLAIN = "plain", "Message"
         APPROVAL = "approval", "Approval request (rendered when sent)"
+        SLACK_UPDATE = "slack_update", "Update of a posted Slack message"
+        SLACK_VIEW = "slack_view", "Slack modal opened or updated"
+        SLACK_EPHEMERAL = "slack_ephemeral", "Slack message only one person sees"
 
     Status = DeliveryStatus
 
@@ -32,7 +35,7 @@ class OutboundMessage(OutboxRow):
 
     channel = models.CharField(max_length=20, default="email")
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.PLAIN)
-    recipient = models.CharField(max_length=254, help_text="Where the channel delivers (an email address).")
+    recipient = models.CharField(max_length=254, help_text="Who the message is for (an email address).")
     subject = models.CharField(max_length=998, blank=True)
     body = models.TextField(blank=True)
     payload = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)

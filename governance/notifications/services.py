@@ -2,7 +2,9 @@
 anyone can be sent a plain message.
 
 Messages are outbox rows written in the caller's transaction and delivered after commit by the
-shared outbox engine (batched, retried, swept), over the channel the row names (email now).
+shared outbox engine (batched, retried, swept), over the channel the row names: each person gets
+the first of GATEHOUSE_NOTIFY_CHANNELS that reaches them (Slack falls back to email for someone
+not found in Slack).
 """
 
 from __future__ import annotations
@@ -19,8 +21,12 @@ from governance.models import ApprovalStep
 from governance.notifications.channels import CHANNELS
 from governance.notifications.models import OutboundMessage
 from governance.signed_links import SignedLink
+from governance.slack.blocks import notice_blocks
+from governance.slack.config import SLACK
+from governance.slack.config import enabled as slack_enabled
 from lib.errors import DeliveryError
 from lib.outbox.engine import Batch, Outbox, Policy
+from lib.outbox.models import Priority
 
 logger = logging.getLogger(__name__)
 
@@ -92,13 +98,14 @@ def approvers_asked(step: ApprovalStep, *, reason: str, people: list[Person] | N
     rows = [
         OutboundMessage(
             kind=OutboundMessage.Kind.APPROVAL,
+            channel=channel_for(person),
             recipient=person.email,
             payload={"step": step.pk, "person": person.pk, "reason": reason},
             next_attempt_at=timezone.now(),
         )
         for person in targets
     ]
-    _queue(rows)
+    queue_rows(rows)
 
 
 def _render_approval(row: OutboundMessage) -> bool:
@@ -123,30 +130,74 @@ def _render_approval(row: OutboundMessage) -> bool:
     return True
 
 
-def notify_person(person: Person, *, subject: str, body: str) -> OutboundMessage:
-    """Message one person after the current transaction commits (email today)."""
-    return notify_people([(person, subject, body)])[0]
+def channel_for(person: Person) -> str:
+    """The first of GATEHOUSE_NOTIFY_CHANNELS that can reach the person (a Slack row falls back
+    to email when they are not found in Slack)."""
+    for name in settings.GATEHOUSE_NOTIFY_CHANNELS:
+        if name == SLACK and slack_enabled():
+            return SLACK
+        if name == "email":
+            return "email"
+    return "email"
 
 
-def notify_people(messages: list[tuple[Person, str, str]]) -> list[OutboundMessage]:
+#: a Slack button on a notice: (label, action id, value)
+Button = tuple[str, str, str]
+
+
+def notify_person(
+    person: Person, *, subject: str, body: str, button: Button | None = None, link: tuple[str, str] | None = None
+) -> OutboundMessage:
+    """Message one person after the current transaction commits, over their channel. In Slack,
+    `button` adds one button and `link` (label, URL) a link button; email has the body only."""
+    return notify_people([(person, subject, body)], button=button, link=link)[0]
+
+
+def notify_people(
+    messages: list[tuple[Person, str, str]], *, button: Button | None = None, link: tuple[str, str] | None = None
+) -> list[OutboundMessage]:
     """Message many people, each (person, subject, body), in one INSERT (mass notices such as
-    Auto Reclaim warnings); handed to the workers after the current transaction commits."""
+    Auto Reclaim warnings), each over their channel, with the same Slack `button` / `link`;
+    handed to the workers after the current transaction commits."""
     now = timezone.now()
-    return _queue(
-        [
-            OutboundMessage(recipient=person.email, subject=subject, body=body, next_attempt_at=now)
-            for person, subject, body in messages
-        ]
+    return queue_rows([_notice(person, subject, body, button, link, now) for person, subject, body in messages])
+
+
+def _notice(
+    person: Person, subject: str, body: str, button: Button | None, link: tuple[str, str] | None, now: datetime
+) -> OutboundMessage:
+    payload: dict[str, Any] = {"person": person.pk} if person.pk else {}
+    channel = channel_for(person) if person.pk else "email"
+    if (button or link) and channel == SLACK:
+        text = f"*{subject}*\n{body}" if subject else body
+        payload["blocks"] = notice_blocks(text, button=button, link=link)
+    return OutboundMessage(
+        channel=channel, recipient=person.email, subject=subject, body=body, payload=payload, next_attempt_at=now
     )
+
+
+def queue_slack(kind: str, *, recipient: str, payload: dict[str, Any], body: str = "") -> OutboundMessage:
+    """One outbound Slack call other than a DM (a message update, a modal, an ephemeral)."""
+    row = OutboundMessage(
+        channel=SLACK,
+        kind=kind,
+        recipient=recipient,
+        body=body,
+        payload=payload,
+        priority=Priority.GRANT,  # someone is looking at Slack, waiting for it
+        next_attempt_at=timezone.now(),
+    )
+    return queue_rows([row])[0]
 
 
 def send_email_later(address: str, *, subject: str, body: str) -> OutboundMessage:
     """Email one address after the current transaction commits (an outbox row)."""
     row = OutboundMessage(recipient=address, subject=subject, body=body, next_attempt_at=timezone.now())
-    return _queue([row])[0]
+    return queue_rows([row])[0]
 
 
-def _queue(rows: list[OutboundMessage]) -> list[OutboundMessage]:
+def queue_rows(rows: list[OutboundMessage]) -> list[OutboundMessage]:
+    """Write message rows; they are delivered after the transaction commits."""
     created = OutboundMessage.objects.bulk_create(rows, batch_size=1000)
     notification_outbox.enqueue(row.pk for row in created)
     return created

@@ -1,4 +1,4 @@
-"""Decision channels: where an approver decided (the API, the admin, an emailed link; Slack next).
+"""Decision channels: where an approver decided (the API, the admin, an emailed link, Slack).
 
 One line per channel below. The registry supplies the choices of `ApprovalStep.channel` and
 `ApprovalDecision.channel` and the words a Jira comment uses for each.
@@ -19,6 +19,7 @@ class DecisionChannel:
 API = "api"
 ADMIN = "admin"
 LINK = "link"
+SLACK = "slack"
 
 _CHANNELS: dict[str, DecisionChannel] = {}
 
@@ -30,6 +31,7 @@ def declare(channel: DecisionChannel) -> None:
 declare(DecisionChannel(API, "API (Jira Automation)", "the API (Jira Automation)"))
 declare(DecisionChannel(ADMIN, "Gatehouse admin", "the Gatehouse admin"))
 declare(DecisionChannel(LINK, "Approval link", "an approval link"))
+declare(DecisionChannel(SLACK, "Slack", "Slack"))
 
 
 def channel_choices() -> list[tuple[str, str]]:

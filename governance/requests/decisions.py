@@ -1,4 +1,4 @@
-"""Deciding a request's current step (API, admin, approver page, later Slack), and cancelling.
+"""Deciding a request's current step (API, admin, approver page, Slack), and cancelling.
 
 `can_decide` is the one answer to "may this person decide this step now?"; `decide_step` enforces it
 and every channel that shows a decision button asks it first.
@@ -18,6 +18,7 @@ from governance.jira import approvals as jira_approvals
 from governance.models import AccessRequest, ApprovalDecision, ApprovalStep, StepKind
 from governance.requests import channels, routing
 from governance.requests.steps import advance, current_step, set_step
+from governance.slack import posts as slack_posts
 from governance.transitions import move_request
 
 RequestStatus = AccessRequest.Status
@@ -159,6 +160,7 @@ def decide_step(
             channel=channel,
             comment=comment,
         )
+        slack_posts.step_decided(step)  # every open Slack DM of the step says who decided, from any channel
         if approve:
             advance(request)
         else:

@@ -153,6 +153,9 @@ class AccessRequest(models.Model):
         related_name="+",
         help_text="The rule that approved this request without a person, if any.",
     )
+    auto_approval_rule_version = models.PositiveIntegerField(
+        null=True, blank=True, help_text="The version of that rule when it approved the request."
+    )
     fingerprint = models.CharField(max_length=64, blank=True, help_text="Hash of the submitted body (idempotency).")
     extends_grant = models.ForeignKey(
         "governance.Grant",
@@ -311,8 +314,10 @@ class AutoApprovalRule(models.Model):
         help_text="Birthright: when a person joins (or moves into) one of these departments, Gatehouse requests "
         "and provisions this role for them itself. Needs a role.",
     )
+    version = models.PositiveIntegerField(default=1, editable=False)
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         constraints = [
@@ -325,7 +330,22 @@ class AutoApprovalRule(models.Model):
         ]
 
     def __str__(self) -> str:
-        return self.name
+        return f"{self.name} (v{self.version})"
+
+    @property
+    def scope_label(self) -> str:
+        return f"role {self.role}" if self.role_id else f"any role of {self.application}"
+
+    @property
+    def summary(self) -> str:
+        """What the rule approves, as a person reads it."""
+        who = ", ".join(self.departments or []) or "nobody"
+        parts = [f"people in {who}", "contractors too" if self.include_contractors else "not contractors"]
+        if self.grant_on_join:
+            parts.append("granted on join")
+        if not self.is_active:
+            parts.append("inactive")
+        return "; ".join(parts)
 
     def clean(self) -> None:
         if self.grant_on_join and not self.role_id:

@@ -22,6 +22,7 @@ from governance.grants import services as grants
 from governance.models import AccessRequest, ApprovalPolicy, ApprovalStep, Grant
 from governance.requests import routing, steps
 from governance.transitions import move_request
+from lib import readable
 
 RequestStatus = AccessRequest.Status
 
@@ -132,7 +133,7 @@ def effective_duration(role: Role, beneficiary: Person, asked: timedelta | None)
 def _refuse_duplicates(beneficiary: Person, role: Role) -> None:
     live = Grant.objects.filter(person=beneficiary, role=role, status__in=Grant.LIVE).first()
     if live:
-        until = f" until {live.expires_at.isoformat()}" if live.expires_at else ""
+        until = f" until {readable.moment(live.expires_at)}" if live.expires_at else ""
         raise Conflict(
             f"{beneficiary.email} already holds {role}{until} (grant #{live.pk}); ask for an extension instead.",
             field="role",
@@ -221,7 +222,7 @@ def create_request(draft: Draft) -> AccessRequest:
     data, role, beneficiary = draft.data, draft.role, draft.beneficiary
     rule = None if (data.emergency or draft.extends_grant) else routing.matching_auto_rule(role, beneficiary)
     plan = routing.plan_route(role=role, requester=draft.requester, beneficiary=beneficiary, policy=draft.policy)
-    label = f"auto-approval rule {rule.name!r}" if rule else plan.policy_label
+    label = f"auto-approval rule {rule.name!r} v{rule.version}" if rule else plan.policy_label
     if draft.policy is not None:
         label = f"exception route: {label}"
     request = AccessRequest.objects.create(
@@ -236,6 +237,7 @@ def create_request(draft: Draft) -> AccessRequest:
         policy_version=plan.policy.version if plan.policy and not rule else None,
         policy_label=("break-glass: " if data.emergency else "") + label,
         auto_approval_rule=rule,
+        auto_approval_rule_version=rule.version if rule else None,
         fingerprint=data.fingerprint(),
         source=draft.source,
         extends_grant=draft.extends_grant,
@@ -269,8 +271,8 @@ def create_request(draft: Draft) -> AccessRequest:
             request,
             RequestStatus.APPROVED,
             actor=Actor.system("auto-approval"),
-            data={"rule": rule.pk},
-            message=f"Approved automatically by rule {rule.name!r} ({beneficiary.department}).",
+            data={"rule": rule.pk, "rule_version": rule.version},
+            message=f"Approved automatically by rule {rule.name!r} v{rule.version} ({beneficiary.department}).",
         )
         grants.start_grant(request=request)
         return request

@@ -16,6 +16,7 @@ from governance.audit.services import Actor, record
 from governance.errors import Conflict, InvalidInput, NotAllowed
 from governance.models import ApiToken
 from governance.tokens.scopes import actor_allowed, parse_actors, parse_scopes
+from lib import readable
 
 TOKEN_PREFIX = "gh"
 #: last_used_at is written at most this often per token (a read-mostly hot path).
@@ -77,7 +78,7 @@ def create_api_token(
                 "api_token.created",
                 f"API token {name!r} created with scopes {', '.join(chosen)}"
                 + (f", speaking only for {', '.join(speaks_for)}" if speaks_for else "")
-                + (f", expiring {expires_at.isoformat()}." if expires_at else ", not expiring."),
+                + (f", expiring {readable.moment(expires_at)}." if expires_at else ", not expiring."),
                 actor=actor,
                 data={"prefix": prefix, "scopes": chosen, "actors": speaks_for, "expires_at": _iso(expires_at)},
             )
@@ -110,7 +111,7 @@ def rotate_api_token(
         record(
             "api_token.rotated",
             f"API token {token.name!r} rotated; the previous secret "
-            + (f"works until {token.previous_valid_until.isoformat()}." if overlap else "stopped working."),
+            + (f"works until {readable.moment(token.previous_valid_until)}." if overlap else "stopped working."),
             actor=actor,
             data={"prefix": token.prefix, "overlap": format_iso_duration(overlap) if overlap else None},
         )

@@ -15,6 +15,7 @@ class SyncProblemInline(admin.TabularInline):
     """What a run could not do (a deleted group, a provider outage for one group…), read-only."""
 
     model = SyncProblem
+    template = "admin/edit_inline/readonly_tabular.html"  # no summary line repeating each row
     fields = ("kind", "subject", "group", "message")
     readonly_fields = fields
     extra = 0

@@ -117,12 +117,14 @@ def launch_campaign(
 
 
 def tell_reviewer(campaign: ReviewCampaign, reviewer: Person, *, intro: str) -> None:
+    link = review_link(campaign, reviewer)
     notify_person(
         reviewer,
         subject=f"Access review: {campaign.name} (due {campaign.due_at:%Y-%m-%d})",
         body=(
             f"{intro} in the campaign “{campaign.name}”, due {campaign.due_at:%Y-%m-%d %H:%M} UTC.\n\n"
-            f"Open your list: {review_link(campaign, reviewer)}\n"
+            f"Open your list: {link}\n"
             f"(The link is for you only and expires in {link_max_age_days()} days.)\n"
         ),
+        link=("Open my review", link),  # a button in Slack
     )

@@ -1,6 +1,6 @@
-"""Auto Reclaim, writing: open and warn cases, record report-only outcomes, close cases, and remove
-the access of due ones through governance's revocation services. Safe to run twice: case creation
-is guarded by unique constraints and every transition is a conditional update."""
+"""Auto Reclaim, writing: open and warn cases, record report-only outcomes and close cases (removing
+the access of due ones is `reclaim.removal`). Safe to run twice: case creation is guarded by unique
+constraints and every transition is a conditional update."""
 
 from __future__ import annotations
 
@@ -10,17 +10,14 @@ from datetime import datetime, timedelta
 from django.db import IntegrityError, transaction
 
 from catalog.models import IdpGroup, Person
-from governance.errors import GovernanceError
 from governance.models import Grant
 from governance.services import (
     Actor,
     notify_people,
-    record,
     record_many,
-    remove_standing_membership,
-    revoke_grant,
 )
 from reviews.models import ReclaimCase, ReclaimPolicy
+from reviews.reclaim.links import KEEP_ACTION, keep_link
 from reviews.reclaim.models import DEFAULT_WARNING
 from reviews.reclaim.plan import SYSTEM, Outcome, Status, Target
 from reviews.reclaim.tickets import open_case_tickets
@@ -40,18 +37,22 @@ def close_case(case: ReclaimCase, outcome: str, note: str, *, actor: Actor, now:
 
 
 def _record_outcome(case: ReclaimCase, *, actor: Actor) -> None:
-    record(
-        f"reclaim.{case.outcome}",
-        f"Reclaim case #{case.pk} ({case.application.name}) closed: {case.get_outcome_display()}"
+    record_many([outcome_event(case)], actor=actor)
+
+
+def outcome_event(case: ReclaimCase) -> dict:
+    """The audit event of a closed case (as `record_many` takes it)."""
+    return {
+        "action": f"reclaim.{case.outcome}",
+        "message": f"Reclaim case #{case.pk} ({case.application.name}) closed: {case.get_outcome_display()}"
         + (f" — {case.outcome_note}" if case.outcome_note else "."),
-        actor=actor,
-        grant=case.grant,
-        subject=case.person,
-        data=_case_data(case),
-    )
+        "grant": case.grant,
+        "subject": case.person,
+        "data": case_data(case),
+    }
 
 
-def _case_data(case: ReclaimCase) -> dict:
+def case_data(case: ReclaimCase) -> dict:
     return {
         "case": case.pk,
         "policy": case.policy_id,
@@ -140,10 +141,12 @@ def _announce(policy: ReclaimPolicy, cases: list[ReclaimCase]) -> None:
             (
                 person_cases[0].person,
                 f"Your access to {policy.application.name} will be removed",
-                warning_text(policy, person_cases[0].person, person_cases[0].revoke_after),
+                warning_text(policy, person_cases[0].person, person_cases[0].revoke_after)
+                + f"\n\nStill need it? Keep my access: {keep_link(policy, person_cases[0].person)}",
             )
             for person_cases in by_person.values()
-        ]
+        ],
+        button=("Keep my access", KEEP_ACTION, str(policy.pk)),  # in Slack; link and button: reviews.reclaim.keep
     )
 
 
@@ -157,7 +160,7 @@ def _opened_event(policy: ReclaimPolicy, case: ReclaimCase) -> dict:
         "grant": case.grant,
         "request": case.grant.request if case.grant else None,
         "subject": case.person,
-        "data": _case_data(case),
+        "data": case_data(case),
     }
 
 
@@ -183,41 +186,3 @@ def report_outcomes(policy: ReclaimPolicy, reports: list[tuple[Target, str]], no
             case.grant = grants.get(case.grant_id) if case.grant_id else None
             case.group = groups.get(case.group_id) if case.group_id else None
             _record_outcome(case, actor=SYSTEM)
-
-
-def remove_access(policy: ReclaimPolicy, case: ReclaimCase, now: datetime) -> str:
-    """Remove the access of one due case through the revocation services; safe to call twice.
-
-    Returns "removed", "gone" (the access had ended meanwhile) or "" (another sweep took the case)."""
-    with transaction.atomic():
-        claimed = ReclaimCase.objects.filter(
-            pk=case.pk, status__in=ReclaimCase.OPEN_STATUSES, removal_requested_at__isnull=True
-        ).update(removal_requested_at=now)
-        if not claimed:
-            return ""
-        case = ReclaimCase.objects.select_related("person", "application", "grant__request", "group").get(pk=case.pk)
-        days = f"unused since {case.last_activity_at:%Y-%m-%d}" if case.last_activity_at else "unused"
-        reason = f"Auto Reclaim: {policy.application.name} {days} (case #{case.pk})"
-        try:
-            if case.grant_id:
-                revoke_grant(grant=case.grant, actor=SYSTEM, reason=reason, authorised=True)
-                detail = f"grant #{case.grant_id} revoked"
-            else:
-                change = remove_standing_membership(person=case.person, group=case.group, actor=SYSTEM, reason=reason)
-                detail = f"removal from {case.group.name} queued (change #{change.pk})"
-        except GovernanceError as error:
-            ReclaimCase.objects.filter(pk=case.pk).update(removal_requested_at=None)
-            case.refresh_from_db()
-            close_case(case, Outcome.ACCESS_GONE, error.message, actor=SYSTEM, now=now)
-            return "gone"
-        record(
-            "reclaim.removal_requested",
-            f"Auto Reclaim removes {case.person.email}'s access to {policy.application.name}: {detail}.",
-            actor=SYSTEM,
-            grant=case.grant,
-            subject=case.person,
-            data={**_case_data(case), "detail": detail},
-        )
-        ReclaimCase.objects.filter(pk=case.pk).update(removal_detail=detail[:300])
-        close_case(case, Outcome.RECLAIMED, detail, actor=SYSTEM, now=now)
-    return "removed"

@@ -16,6 +16,7 @@ from governance.services import Actor, unexplained_memberships
 from reviews.models import ReclaimCase, ReclaimPolicy
 
 SYSTEM = Actor.system("auto-reclaim")
+KEEP_SOURCE = "keep-my-access"  # the activity source of "Keep my access" (reviews.reclaim.keep)
 Outcome = ReclaimCase.Outcome
 Status = ReclaimCase.Status
 Key = tuple[str, int, int]  # ("grant", grant id, 0) or ("group", person id, group id)
@@ -65,6 +66,10 @@ def _targets(policy: ReclaimPolicy) -> tuple[dict[Key, Target], int]:
     activity: dict[int, datetime] | None = None
     if policy.activity_source == ReclaimPolicy.ActivitySource.APP_ACTIVITY:
         activity = dict(AppActivity.objects.filter(application=app).values_list("person_id", "last_activity_at"))
+    # "Keep my access" counts whatever the source (reviews.reclaim.keep records it as app activity).
+    kept = dict(
+        AppActivity.objects.filter(application=app, source=KEEP_SOURCE).values_list("person_id", "last_activity_at")
+    )
     targets: dict[Key, Target] = {}
     skipped = 0
 
@@ -74,6 +79,8 @@ def _targets(policy: ReclaimPolicy) -> tuple[dict[Key, Target], int]:
             skipped += 1
             return
         seen = activity.get(person_id) if activity is not None else last_login
+        if person_id in kept and (seen is None or kept[person_id] > seen):
+            seen = kept[person_id]
         target = Target(person_id=person_id, grant_id=grant_id, group_id=group_id, activity=seen)
         targets[target.key] = target
 

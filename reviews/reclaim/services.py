@@ -17,8 +17,9 @@ from catalog.models import Application
 from governance.errors import InvalidInput
 from governance.services import Actor, record
 from reviews.models import ReclaimCase, ReclaimPolicy
-from reviews.reclaim.cases import close_case, open_cases, remove_access, report_outcomes
+from reviews.reclaim.cases import close_case, open_cases, report_outcomes
 from reviews.reclaim.plan import SYSTEM, Outcome, plan_sweep
+from reviews.reclaim.removal import remove_due_access
 
 logger = logging.getLogger(__name__)
 
@@ -104,10 +105,9 @@ def sweep_policy(policy: ReclaimPolicy, *, now: datetime, dry_run: bool = False)
         close_case(case, outcome, note, actor=SYSTEM, now=now, seen=target.activity if target else None)
     report_outcomes(policy, plan.reports, now)
     summary.warned = open_cases(policy, plan.new_inactive, now)
-    for case in plan.due[:cap]:
-        result = remove_access(policy, case, now)
-        summary.removed += result == "removed"
-        summary.access_gone += result == "gone"
+    removal = remove_due_access(policy, plan.due[:cap], now)
+    summary.removed += removal.removed
+    summary.access_gone += removal.gone
     if len(plan.due) > cap:
         summary.stopped_at_cap = True
         summary.due_not_removed = len(plan.due) - cap

@@ -1,6 +1,7 @@
 """A small stateful Jira Cloud REST v3 emulator: comments (ADF validated), comment properties,
-issue properties, transitions, create issue, field-context options, Jira Service Management approvals (paged with
-start/limit/isLastPage), Basic auth, Jira's error bodies and 429 headers."""
+issue properties, transitions, create issue, field-context options, Jira Service Management
+approvals (paged with start/limit/isLastPage) and request creation, Basic auth, Jira's error
+bodies and 429 headers."""
 
 from __future__ import annotations
 
@@ -83,6 +84,7 @@ class JiraEmulator(FieldOptionsMixin, Emulator):
         self.retry_after = 30
         self._next_id = 10000
         self.accept_then_fail_left = 0  # store the next comment(s) but answer 504 (response lost)
+        self.service_desks: dict[str, tuple[str, set[str]]] = {}  # id -> (project key, request types)
 
     # -- test helpers -------------------------------------------------------------------
     def add_issue(self, key: str, *, status: str = "Open", transitions: list[str] | None = None) -> dict:
@@ -306,4 +308,49 @@ class JiraEmulator(FieldOptionsMixin, Emulator):
         issue["properties"] = {p["key"]: p["value"] for p in body.get("properties") or []}
         return Reply(
             201, {"id": issue["id"], "key": issue["key"], "self": f"{self.base_url}/rest/api/3/issue/{issue['id']}"}
+        )
+
+    # -- create a service desk request (Jira Service Management) ---------------------------
+    def add_service_desk(self, desk_id: str, project: str, *request_types: str) -> None:
+        """A service desk (its id, its project key) offering these request type ids."""
+        self.service_desks[desk_id] = (project, set(request_types))
+
+    @route("POST", r"/rest/servicedeskapi/request")
+    def create_customer_request(self, incoming: Incoming) -> Reply:
+        body = self._body(incoming) or {}
+        desk = self.service_desks.get(str(body.get("serviceDeskId", "")))
+        if desk is None:
+            return jira_error(404, "The service desk does not exist or you do not have permission to see it.")
+        project, types = desk
+        if str(body.get("requestTypeId", "")) not in types:
+            return jira_error(400, "The request type you specified does not exist in this service desk.")
+        values = body.get("requestFieldValues") or {}
+        if not values.get("summary"):
+            return jira_error(400, errors={"summary": "You must specify a summary of the issue."})
+        if "description" in values and not isinstance(values["description"], str):
+            return jira_error(400, errors={"description": "The description must be text."})
+        number = sum(1 for k in self.issues if k.startswith(f"{project}-")) + 1
+        issue = self.add_issue(f"{project}-{number}")
+        issue["fields"] = {"summary": values["summary"], "description": values.get("description")}
+        issue["request"] = {
+            "serviceDeskId": str(body["serviceDeskId"]),
+            "requestTypeId": str(body["requestTypeId"]),
+            "raiseOnBehalfOf": body.get("raiseOnBehalfOf"),
+        }
+        return Reply(
+            201,
+            {
+                "issueId": issue["id"],
+                "issueKey": issue["key"],
+                "requestTypeId": str(body["requestTypeId"]),
+                "serviceDeskId": str(body["serviceDeskId"]),
+                "requestFieldValues": [
+                    {"fieldId": "summary", "label": "Summary", "value": values["summary"]},
+                    {"fieldId": "description", "label": "Description", "value": values.get("description")},
+                ],
+                "_links": {
+                    "web": f"{self.base_url}/servicedesk/customer/portal/{body['serviceDeskId']}/{issue['key']}",
+                    "self": f"{self.base_url}/rest/servicedeskapi/request/{issue['id']}",
+                },
+            },
         )

@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from accounts import oidc
 from catalog.models import Person
+from governance.demo_logins import Login, create_reviewer_logins
 from governance.services import Actor, create_api_token
 from governance.tokens.scopes import Scope
 
@@ -26,7 +27,10 @@ DECIDE_SCOPES = [
 
 
 class Command(BaseCommand):
-    help = "Load demo data into an empty database, and create an admin login and an API token on first run."
+    help = (
+        "Load demo data into an empty database; create an admin login, API tokens (first run) and the demo's "
+        "reviewer logins (those missing). Safe to run again."
+    )
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--no-demo", action="store_true", help="Do not load demo data.")
@@ -42,6 +46,8 @@ class Command(BaseCommand):
         if not no_demo:
             call_command("load_demo", if_empty=True, stdout=self.stdout)
         call_command("setup_schedules", stdout=self.stdout)
+        if not no_demo and not oidc.enabled():  # with SSO on, people sign in through the company's provider
+            self._print_reviewer_logins(create_reviewer_logins())
         user_model = get_user_model()
         if user_model.objects.filter(username=ADMIN_USERNAME).exists():
             self.stdout.write(
@@ -70,6 +76,18 @@ class Command(BaseCommand):
                 f"  Submit token:  {submit}   (jira-automation: requests:submit, requests:read)\n"
                 f"  Decide token:  {decide}   (jira-decisions: {', '.join(DECIDE_SCOPES)})\n"
                 "  They are shown only now; keep them.\n"
+            )
+        )
+
+    def _print_reviewer_logins(self, logins: list[Login]) -> None:
+        if not logins:
+            return
+        lines = [f"  {login.username:<9} / {login.password:<13} {login.why}" for login in logins]
+        self.stdout.write(
+            self.style.SUCCESS(
+                "\n  Reviewer and approver logins (sign in at /accounts/login/, then /reviews/):\n"
+                + "\n".join(lines)
+                + "\n"
             )
         )
 

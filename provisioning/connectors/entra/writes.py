@@ -13,9 +13,9 @@ from typing import Any
 from kiota_abstractions.base_request_configuration import RequestConfiguration
 from msgraph.generated.models.reference_create import ReferenceCreate
 
+from provisioning.connectors.async_writes import AsyncMembershipWrites
 from provisioning.connectors.base import (
     AddResult,
-    ConnectorError,
     MemberChange,
     PermanentError,
     RemoveResult,
@@ -32,7 +32,7 @@ def odata_quote(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-class MembershipWrites:
+class MembershipWrites(AsyncMembershipWrites):
     """Mixed into EntraConnector (it provides `graph`, `_loop`, `_closed`, `_user_ids`)."""
 
     graph: Any
@@ -44,35 +44,11 @@ class MembershipWrites:
         """Membership writes share one bucket (Graph throttles per app and tenant; a 429 closes it)."""
         return "/groups/{id}/members/$ref"
 
-    def add_member(self, group_id: str, user: UserRef) -> AddResult:
-        return self._one(MemberChange(MemberChange.ADD, group_id, user))
-
-    def remove_member(self, group_id: str, user: UserRef) -> RemoveResult:
-        return self._one(MemberChange(MemberChange.REMOVE, group_id, user))
-
-    def _one(self, change: MemberChange) -> Any:
-        (outcome,) = self.apply_changes([change])
-        if isinstance(outcome, ConnectorError):
-            raise outcome
-        return outcome
-
-    def apply_changes(self, changes: list[MemberChange], concurrency: int = 1) -> list[Any]:
-        """The writes at once on this connector's loop and Graph client, `concurrency` in flight."""
+    def _on_loop(self, coroutine: Any) -> Any:
         if self._closed:
+            coroutine.close()
             raise PermanentError("This Entra connector was closed.")
-        return self._loop.run_until_complete(self._aapply(changes, max(concurrency, 1)))
-
-    async def _aapply(self, changes: list[MemberChange], concurrency: int) -> list[Any]:
-        gate = asyncio.Semaphore(concurrency)
-
-        async def apply(change: MemberChange) -> Any:
-            async with gate:
-                try:
-                    return await self._awrite(change)
-                except ConnectorError as error:
-                    return error
-
-        return list(await asyncio.gather(*(apply(change) for change in changes)))
+        return self._loop.run_until_complete(coroutine)
 
     async def _graph(self, call: Any, action: str) -> Any:
         try:

@@ -7,11 +7,11 @@ comes from sync when known, else from one look-up per process (cached by email).
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any
 
 from lib.http import RateWindow
+from provisioning.connectors.async_writes import AsyncMembershipWrites
 from provisioning.connectors.base import (
     AddResult,
     ConnectorError,
@@ -24,7 +24,7 @@ from provisioning.connectors.okta.buckets import MEMBERSHIP_WRITES
 from provisioning.connectors.okta.sdk import model_value
 
 
-class MembershipWrites:
+class MembershipWrites(AsyncMembershipWrites):
     """Mixed into OktaConnector (it provides `_acall`, `_alookup`, `_run`, `_client`, `_http`)."""
 
     _user_ids: dict[str, str]
@@ -43,18 +43,6 @@ class MembershipWrites:
             self._user_ids[key] = found.id
         return self._user_ids[key]
 
-    def add_member(self, group_id: str, user: UserRef) -> AddResult:
-        return self._one(MemberChange(MemberChange.ADD, group_id, user))
-
-    def remove_member(self, group_id: str, user: UserRef) -> RemoveResult:
-        return self._one(MemberChange(MemberChange.REMOVE, group_id, user))
-
-    def _one(self, change: MemberChange) -> Any:
-        (outcome,) = self.apply_changes([change])
-        if isinstance(outcome, ConnectorError):
-            raise outcome
-        return outcome
-
     def change_bucket(self, group_id: str) -> str:
         return MEMBERSHIP_WRITES
 
@@ -64,21 +52,8 @@ class MembershipWrites:
         windows, self._http.windows = self._http.windows, {}
         return windows
 
-    def apply_changes(self, changes: list[MemberChange], concurrency: int = 1) -> list[Any]:
-        """The writes at once on this connector's loop, at most `concurrency` in flight."""
-        return self._run(self._aapply(changes, max(concurrency, 1)))
-
-    async def _aapply(self, changes: list[MemberChange], concurrency: int) -> list[Any]:
-        gate = asyncio.Semaphore(concurrency)
-
-        async def apply(change: MemberChange) -> Any:
-            async with gate:
-                try:
-                    return await self._awrite(change)
-                except ConnectorError as error:
-                    return error
-
-        return list(await asyncio.gather(*(apply(change) for change in changes)))
+    def _on_loop(self, coroutine: Any) -> Any:
+        return self._run(coroutine)  # type: ignore[attr-defined]
 
     async def _awrite(self, change: MemberChange) -> AddResult | RemoveResult:
         user_id = await self._auser_id(change.user)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -32,6 +31,7 @@ from django.test.utils import CaptureQueriesContext, setup_test_environment  # n
 from django.urls import NoReverseMatch, clear_url_caches, reverse  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
+from bench._setup import PeakRss  # noqa: E402
 from catalog.models import Application, GroupMembership, IdpGroup, Person, Role, RoleGroup  # noqa: E402
 from governance.audit.services import Actor  # noqa: E402
 from governance.models import Grant  # noqa: E402
@@ -104,31 +104,6 @@ def new_campaign(name: str, apps: list[Application], fallback: Person, **extra) 
     )
     campaign.applications.set(apps)
     return campaign
-
-
-def _rss_mib() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-class PeakRss:
-    """Samples the process's resident memory every 20 ms (cheap, unlike tracemalloc)."""
-
-    def __enter__(self) -> PeakRss:
-        self.start = self.peak = _rss_mib()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-        return self
-
-    def _sample(self) -> None:
-        while not self._stop.wait(0.02):
-            self.peak = max(self.peak, _rss_mib())
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, _rss_mib())
 
 
 def bench_launch(apps: list[Application], fallback: Person) -> None:

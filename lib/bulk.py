@@ -2,8 +2,10 @@
 
 `insert_rows` writes unsaved model instances with PostgreSQL's COPY, or one prepared statement
 executed for many parameter rows elsewhere (SQLite). It is for rows nobody needs the primary keys
-of afterwards (the objects stay unsaved): a campaign's snapshot, for example. Values are prepared
-once per field kind, not through the per-value path of `bulk_create`.
+of afterwards (the objects stay unsaved): a campaign's snapshot, for example — or rows that carry
+the ids they are given (`with_ids`, e.g. generated data whose rows refer to each other; the caller
+then resets the table's sequence). Values are prepared once per field kind, not through the
+per-value path of `bulk_create`.
 """
 
 from __future__ import annotations
@@ -19,12 +21,12 @@ from django.utils import timezone
 Prepare = Callable[[Any], Any]
 
 
-def _insertable(model: type[models.Model]) -> list[models.Field]:
-    """Every concrete column a new row sets: all but an auto-incremented primary key."""
+def _insertable(model: type[models.Model], *, with_ids: bool = False) -> list[models.Field]:
+    """Every concrete column a new row sets: all but an auto-incremented primary key (unless given)."""
     return [
         field
         for field in model._meta.concrete_fields
-        if not (field.primary_key and getattr(field, "db_returning", False))
+        if with_ids or not (field.primary_key and getattr(field, "db_returning", False))
     ]
 
 
@@ -47,18 +49,23 @@ def _as(kind: type) -> Prepare:
 
 
 def _stamp_auto_times(objects: list[models.Model], fields: list[models.Field], now: datetime) -> None:
-    """Fill auto_now / auto_now_add columns, as saving would."""
+    """Fill auto_now / auto_now_add columns left empty, as saving would (a time already set is kept)."""
     for field in fields:
         if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
             for obj in objects:
-                setattr(obj, field.attname, now)
+                if getattr(obj, field.attname) is None:
+                    setattr(obj, field.attname, now)
 
 
-def insert_rows(model: type[models.Model], objects: Iterable[models.Model], *, batch_size: int = 5000) -> int:
-    """Insert every object of `objects` (unsaved instances of `model`); returns how many."""
+def insert_rows(
+    model: type[models.Model], objects: Iterable[models.Model], *, batch_size: int = 5000, with_ids: bool = False
+) -> int:
+    """Insert every object of `objects` (unsaved instances of `model`); returns how many.
+
+    With `with_ids`, each object's primary key is written as it is set."""
     using = router.db_for_write(model)
     connection = connections[using]
-    fields = _insertable(model)
+    fields = _insertable(model, with_ids=with_ids)
     copying = connection.vendor == "postgresql"
     prepare = [_preparer(field, connection, native=copying) for field in fields]
     now = timezone.now()

@@ -21,6 +21,13 @@ SCHEDULES = {
         "minutes": 1,
         "timeout": 90,
     },
+    # A launch snapshots whole applications (minutes for a large campaign): on the long cluster.
+    "launch recurring reviews": {
+        "func": "reviews.campaigns.tasks.launch_recurring_reviews",
+        "minutes": 60,
+        "timeout": 1800,
+        "cluster": "long",
+    },
     # A sweep over every person of every reclaim policy: on the long cluster, as it grows with the directory.
     "reclaim inactive access": {
         "func": "reviews.reclaim.tasks.run_reclaim_sweep",

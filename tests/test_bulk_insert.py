@@ -44,3 +44,35 @@ def test_it_writes_what_the_orm_would(company):
 
 def test_nothing_to_insert_is_zero_rows(company):
     assert insert_rows(ReviewItem, []) == 0
+
+
+def test_it_writes_given_ids_and_keeps_given_auto_times(company):
+    from django.db.models import Max
+
+    from governance.models import AccessRequest
+
+    next_id = (AccessRequest.objects.aggregate(top=Max("id"))["top"] or 0) + 10
+    asked = AccessRequest(
+        id=next_id,
+        requester=company.bob,
+        beneficiary=company.bob,
+        application=company.wiki,
+        role=company.reader,
+        reason="history",
+        created_at=SEEN,
+        updated_at=SEEN,
+    )
+    fresh = AccessRequest(
+        id=next_id + 1,
+        requester=company.bob,
+        beneficiary=company.bob,
+        application=company.wiki,
+        role=company.editor,
+        reason="now",
+    )
+
+    assert insert_rows(AccessRequest, [asked, fresh], with_ids=True) == 2
+
+    stored = AccessRequest.objects.get(pk=next_id)
+    assert (stored.reason, stored.created_at, stored.updated_at) == ("history", SEEN, SEEN)
+    assert AccessRequest.objects.get(pk=next_id + 1).created_at > SEEN  # left empty: stamped as saving would

@@ -58,6 +58,7 @@ def test_it_exports_one_file_per_application_and_the_policy_files(catalog):
         "policies/approval.yaml",
         "policies/auto-approval.yaml",
         "policies/reclaim.yaml",
+        "policies/review-templates.yaml",
     ]
     wiki = yaml.safe_load((catalog / "applications/wiki.yaml").read_text())
     assert wiki["approval_policy"] == {

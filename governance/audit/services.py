@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,6 +53,25 @@ def _application_id(application: Application | None, request: AccessRequest | No
     return grant.role.application_id if grant is not None else None
 
 
+def _event(actor: Actor, row: dict[str, Any]) -> AuditEvent:
+    """An unsaved event from the keyword arguments of `record`."""
+    grant, request = row.get("grant"), row.get("request")
+    if request is None and grant is not None and grant.request_id:
+        request = grant.request
+    subject = row.get("subject") or (grant.person if grant else None) or (request.beneficiary if request else None)
+    return AuditEvent(
+        application_id=_application_id(row.get("application"), request, grant),
+        action=row["action"],
+        message=row["message"],
+        actor=actor.label,
+        actor_person=actor.person,
+        request=request,
+        grant=grant,
+        subject=subject,
+        data=actor.stamp(row.get("data")),
+    )
+
+
 def record(
     action: str,
     message: str,
@@ -62,57 +84,60 @@ def record(
     data: dict[str, Any] | None = None,
 ) -> AuditEvent:
     """Append one audit event. Call inside the transaction of the change it records."""
-    if subject is None:
-        subject = (grant.person if grant else None) or (request.beneficiary if request else None)
-    if request is None and grant is not None and grant.request_id:
-        request = grant.request
-    event = AuditEvent(
-        application_id=_application_id(application, request, grant),
-        action=action,
-        message=message,
-        actor=actor.label,
-        actor_person=actor.person,
-        request=request,
-        grant=grant,
-        subject=subject,
-        data=actor.stamp(data),
-    )
-    with transaction.atomic():
-        seal([event])
-        event.save(force_insert=True)
-    enqueue_for_event(event)  # Jira write-back, in this same transaction (no-op unless configured)
-    return event
+    row = {"action": action, "message": message, "request": request, "grant": grant, "subject": subject}
+    return _write([_event(actor, {**row, "application": application, "data": data})])[0]
 
 
 def record_many(rows: list[dict[str, Any]], *, actor: Actor) -> list[AuditEvent]:
     """Append many audit events in one INSERT (bulk paths such as the expiry timer).
 
     Each row holds the keyword arguments of `record` (action, message, grant, request, subject, application, data)."""
-    events = []
-    for row in rows:
-        grant, request = row.get("grant"), row.get("request")
-        if request is None and grant is not None and grant.request_id:
-            request = grant.request
-        subject = row.get("subject") or (grant.person if grant else None) or (request.beneficiary if request else None)
-        events.append(
-            AuditEvent(
-                application_id=_application_id(row.get("application"), request, grant),
-                action=row["action"],
-                message=row["message"],
-                actor=actor.label,
-                actor_person=actor.person,
-                request=request,
-                grant=grant,
-                subject=subject,
-                data=actor.stamp(row.get("data")),
-            )
-        )
+    return _write([_event(actor, row) for row in rows])
+
+
+_batch = threading.local()
+
+
+@contextmanager
+def audit_batch() -> Iterator[None]:
+    """Collect the audit events recorded inside the block and write them together as it ends, still
+    in the caller's transaction: the audit chain's head (one row every writer locks) is then held
+    only from that write to the commit, not through a whole batch of work. Events recorded inside
+    have no primary key until the block ends. Nested blocks join the outermost one."""
+    if getattr(_batch, "groups", None) is not None:
+        yield
+        return
+    _batch.groups = []
+    try:
+        yield
+        groups = _batch.groups
+    finally:
+        _batch.groups = None
+    _write_groups(groups)
+
+
+def _write(events: list[AuditEvent]) -> list[AuditEvent]:
+    """Seal and insert `events` and queue their Jira write-back, or hold them for the open batch."""
+    held = getattr(_batch, "groups", None)
+    if held is not None:
+        held.append(events)
+    else:
+        _write_groups([events])
+    return events
+
+
+def _write_groups(groups: list[list[AuditEvent]]) -> None:
+    """One seal (the chain head locked once) and one INSERT per group of events."""
+    groups = [events for events in groups if events]
+    if not groups:
+        return
     with transaction.atomic():
-        seal(events)
-        created = AuditEvent.objects.bulk_create(events, batch_size=1000)
-    for event in created:
-        enqueue_for_event(event)  # Jira write-back, as for `record`
-    return created
+        seal([event for events in groups for event in events])
+        for events in groups:
+            AuditEvent.objects.bulk_create(events, batch_size=1000)
+    for events in groups:
+        for event in events:
+            enqueue_for_event(event)  # Jira write-back, in this same transaction (no-op unless configured)
 
 
 def record_admin_change(

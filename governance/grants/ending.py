@@ -13,7 +13,7 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
-from governance.audit.services import Actor
+from governance.audit.services import Actor, audit_batch
 from governance.grants import changes
 from governance.grants.release import release_memberships
 from governance.models import AccessRequest, Grant
@@ -54,7 +54,7 @@ def end_grants(
     if outcome not in OUTCOMES:
         raise ValueError(f"outcome must be one of {OUTCOMES}, not {outcome!r}")
     now = now or timezone.now()
-    with transaction.atomic():
+    with transaction.atomic(), audit_batch():  # the audit chain is locked only for the final write
         grants = [grant for grant in lock_grants(grant_ids) if _can_end(grant, outcome, now)]
         if not grants:
             return []

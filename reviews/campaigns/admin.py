@@ -25,6 +25,11 @@ from reviews.campaigns.snapshot import applications_without_groups
 from reviews.models import CampaignAppOverride, ReviewCampaign, ReviewItem
 
 HTML_REPORT_ROWS = 1000  # the CSV has every row
+#: Who reviews and by which rules: the same sections on campaigns and on recurring reviews.
+RULES_FIELDSETS = (
+    ("Reviewers", {"fields": ("reviewer_strategy", "named_reviewer", "fallback_reviewer", "allow_self_review")}),
+    ("Rules", {"fields": ("undecided_action", "inactivity_days", "reminder_every_days", "escalate_days_before_due")}),
+)
 
 
 class OverrideInline(admin.TabularInline):
@@ -36,11 +41,18 @@ class OverrideInline(admin.TabularInline):
 @admin.register(ReviewCampaign)
 class ReviewCampaignAdmin(admin.ModelAdmin):
     list_display = ("name", "status", "due_at", "snapshot_size", "progress", "launched_at", "links")
-    list_filter = ("status",)
+    list_filter = ("status", "template")
     search_fields = ("name",)
     filter_horizontal = ("applications", "roles")
     autocomplete_fields = ("named_reviewer", "fallback_reviewer")
-    readonly_fields = ("status", "launched_at", "closed_at", "snapshot_source", "snapshot_size")
+    readonly_fields = ("status", "launched_at", "closed_at", "snapshot_source", "snapshot_size", "template", "period")
+    fieldsets = (
+        (None, {"fields": ("name", "status")}),
+        ("Scope", {"fields": ("applications", "roles", "person")}),
+        ("When", {"fields": ("starts_at", "due_at")}),
+        *RULES_FIELDSETS,
+        ("Launch", {"fields": ("launched_at", "closed_at", "snapshot_source", "snapshot_size", "template", "period")}),
+    )
     inlines = [OverrideInline]
     actions = ["close_now"]
 

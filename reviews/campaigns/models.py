@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 
 from catalog.models import Application, IdpGroup, Person, Role
 from governance.models import Grant
 
-__all__ = ["CampaignAppOverride", "ReviewCampaign", "ReviewItem", "ReviewerStrategy"]
+__all__ = [
+    "CampaignAppOverride",
+    "Recurrence",
+    "ReviewCampaign",
+    "ReviewItem",
+    "ReviewRules",
+    "ReviewTemplate",
+    "ReviewerStrategy",
+    "UndecidedAction",
+]
 
 
 class ReviewerStrategy(models.TextChoices):
@@ -17,29 +28,21 @@ class ReviewerStrategy(models.TextChoices):
     NAMED = "named", "A named reviewer"
 
 
-class ReviewCampaign(models.Model):
-    class Status(models.TextChoices):
-        DRAFT = "draft", "Draft"
-        ACTIVE = "active", "Active (reviewers deciding)"
-        CLOSED = "closed", "Closed"
+class UndecidedAction(models.TextChoices):
+    NOTHING = "nothing", "Nothing (left as they are)"
+    REVOKE = "revoke", "Revoke"
 
-    class UndecidedAction(models.TextChoices):
-        NOTHING = "nothing", "Nothing (left as they are)"
-        REVOKE = "revoke", "Revoke"
 
-    name = models.CharField(max_length=200)
-    applications = models.ManyToManyField(Application, blank=True, related_name="+", help_text="Every role of these.")
-    person = models.ForeignKey(
-        Person,
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="+",
-        help_text="Only this person's access (a mover review). Empty: everyone's.",
-    )
-    roles = models.ManyToManyField(Role, blank=True, related_name="+", help_text="And/or these roles only.")
-    starts_at = models.DateTimeField()
-    due_at = models.DateTimeField(help_text="Undecided items get the undecided rule at this time.")
+class Recurrence(models.TextChoices):
+    MONTHLY = "monthly", "Monthly"
+    QUARTERLY = "quarterly", "Quarterly"
+    SEMIANNUAL = "semiannual", "Every six months"
+    ANNUAL = "annual", "Yearly"
+
+
+class ReviewRules(models.Model):
+    """Who reviews and by which rules: a campaign's, and the template's that launches campaigns."""
+
     reviewer_strategy = models.CharField(
         max_length=20, choices=ReviewerStrategy.choices, default=ReviewerStrategy.MANAGER
     )
@@ -65,11 +68,91 @@ class ReviewCampaign(models.Model):
     escalate_days_before_due = models.PositiveIntegerField(
         default=2, help_text="This many days before the due date, pending items move to the fallback reviewer."
     )
+
+    class Meta:
+        abstract = True
+
+
+#: The rules a template hands to each campaign it launches (attribute names: ids for the reviewers).
+REVIEW_RULES = tuple(field.attname for field in ReviewRules._meta.fields)
+
+
+class ReviewTemplate(ReviewRules):
+    """A campaign to launch on a schedule: its scope and settings, and when it recurs.
+
+    `next_run_at` is kept by the launch service (from `starts_at` and the recurrence); each launch
+    makes one campaign for one period (e.g. "2026-Q2"), unique per template."""
+
+    name = models.CharField(max_length=160, unique=True, help_text='Campaigns are named "<name> <period>".')
+    is_active = models.BooleanField(default=True, help_text="Inactive templates launch nothing.")
+    applications = models.ManyToManyField(Application, blank=True, related_name="+", help_text="Every role of these.")
+    roles = models.ManyToManyField(Role, blank=True, related_name="+", help_text="And/or these roles only.")
+    privileged_applications = models.BooleanField(
+        default=False, help_text="Also every high and privileged application, as classified at each launch."
+    )
+    recurrence = models.CharField(max_length=20, choices=Recurrence.choices, default=Recurrence.QUARTERLY)
+    starts_at = models.DateTimeField(
+        help_text="The first launch; later ones follow the recurrence from it (a month end stays a month end)."
+    )
+    duration_days = models.PositiveIntegerField(
+        default=14, validators=[MinValueValidator(1)], help_text="Each campaign is due this many days after launch."
+    )
+    next_run_at = models.DateTimeField(null=True, blank=True, editable=False, help_text="The next launch.")
+    last_launched_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "recurring review"
+        indexes = [models.Index(fields=["is_active", "next_run_at"], name="review_template_due")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        if self.reviewer_strategy == ReviewerStrategy.NAMED and not self.named_reviewer_id:
+            raise ValidationError({"named_reviewer": "Name the reviewer of the named strategy."})
+        if self.duration_days and self.escalate_days_before_due >= self.duration_days:
+            raise ValidationError({"escalate_days_before_due": "Must be fewer than the campaign's duration in days."})
+
+
+class ReviewCampaign(ReviewRules):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        ACTIVE = "active", "Active (reviewers deciding)"
+        CLOSED = "closed", "Closed"
+
+    UndecidedAction = UndecidedAction
+
+    name = models.CharField(max_length=200)
+    applications = models.ManyToManyField(Application, blank=True, related_name="+", help_text="Every role of these.")
+    person = models.ForeignKey(
+        Person,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Only this person's access (a mover review). Empty: everyone's.",
+    )
+    roles = models.ManyToManyField(Role, blank=True, related_name="+", help_text="And/or these roles only.")
+    starts_at = models.DateTimeField()
+    due_at = models.DateTimeField(help_text="Undecided items get the undecided rule at this time.")
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT, editable=False)
     launched_at = models.DateTimeField(null=True, blank=True, editable=False)
     closed_at = models.DateTimeField(null=True, blank=True, editable=False)
     snapshot_source = models.TextField(blank=True, editable=False, help_text="Where the population came from.")
     snapshot_size = models.PositiveIntegerField(default=0, editable=False)
+    template = models.ForeignKey(
+        ReviewTemplate,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="campaigns",
+        editable=False,
+        help_text="The recurring review that launched it.",
+    )
+    period = models.CharField(max_length=10, blank=True, editable=False, help_text='Of the template, e.g. "2026-Q2".')
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -77,6 +160,10 @@ class ReviewCampaign(models.Model):
         indexes = [models.Index(fields=["status", "due_at"], name="campaign_status_due")]
         constraints = [
             models.CheckConstraint(condition=Q(due_at__gt=models.F("starts_at")), name="campaign_due_after_start"),
+            # One campaign per template and period, however many workers run the schedule at once.
+            models.UniqueConstraint(
+                fields=["template", "period"], condition=Q(template__isnull=False), name="campaign_once_per_period"
+            ),
         ]
         permissions = [("close_campaign", "Can close campaigns now")]
 

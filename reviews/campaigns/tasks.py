@@ -1,9 +1,11 @@
 """django-q2 entry points for review campaigns (thin: ids in, one service call). Schedules are
 declared by the lead's deploy-time command: send_review_reminders (daily), escalate_reviews (hourly),
-close_due_campaigns (every few minutes), confirm_campaign_removals (every few minutes, no argument)."""
+close_due_campaigns (every few minutes), confirm_campaign_removals (every few minutes, no argument),
+launch_recurring_reviews (hourly, on the long cluster)."""
 
 from __future__ import annotations
 
+from reviews.campaigns import recurring
 from reviews.campaigns import services as campaigns
 
 
@@ -21,6 +23,10 @@ def escalate_reviews() -> int:
 
 def close_due_campaigns() -> int:
     return campaigns.close_due_campaigns()
+
+
+def launch_recurring_reviews() -> int:
+    return recurring.launch_due_templates()
 
 
 def sync_jira_tickets() -> int:

@@ -271,6 +271,10 @@ GATEHOUSE = {
     # A directory sync that has not reported progress for this long is taken to have died: it is
     # marked failed, and the next sync of that directory may start.
     "SYNC_LEASE_SECONDS": env.int("GATEHOUSE_SYNC_LEASE_SECONDS", default=600),
+    # Provider calls one worker process makes at once (per provider; e.g. "okta=8;entra=4" to set
+    # each); the shared rate budget (Redis when REDIS_URL is set, else the database) paces them.
+    "PROVIDER_CONCURRENCY": env.int("GATEHOUSE_PROVIDER_CONCURRENCY", default=8),
+    "PROVIDER_CONCURRENCY_BY_NAME": env.dict("GATEHOUSE_PROVIDER_CONCURRENCY_BY_NAME", cast={"value": int}, default={}),
     # Every outbox: a task handed to the broker but not started after this long is presumed lost
     # (a broker that dropped it); the sweep then queues its rows again.
     "OUTBOX_PENDING_SECONDS": env.int("GATEHOUSE_OUTBOX_PENDING_SECONDS", default=600),

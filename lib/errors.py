@@ -23,6 +23,7 @@ class DeliveryError(Exception):
         retry_after: float | None = None,
         status: int | None = None,
         provider_message: str = "",
+        throttled: bool | None = None,
     ):
         super().__init__(message)
         self.message = message
@@ -31,11 +32,18 @@ class DeliveryError(Exception):
         self.retry_after = retry_after
         self.status = status
         self.provider_message = provider_message
+        self._throttled = throttled
+
+    @property
+    def throttled(self) -> bool:
+        """The provider refused the call for its rate limit (429, or its own way of saying so):
+        the call did not run, and waiting its `retry_after` is all that is needed."""
+        return self.status == 429 if self._throttled is None else self._throttled
 
     @property
     def may_have_applied(self) -> bool:
         """A throttled call (429) was refused before it ran; a timeout or a 5xx may have been applied."""
-        return self.status != 429
+        return not self.throttled
 
     def __str__(self) -> str:
         return self.message

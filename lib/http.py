@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import email.utils
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -93,4 +94,45 @@ def parse_retry_after(
         return _epoch_reset(values["x-rate-limit-reset"], values.get("date"), now)
     if values.get("x-ratelimit-reset"):
         return _iso_or_epoch_reset(values["x-ratelimit-reset"], values.get("date"), now)
+    return None
+
+
+@dataclass(frozen=True)
+class RateWindow:
+    """What a provider said about one rate-limit bucket: `remaining` calls allowed until
+    `reset_at` (epoch seconds on our clock); `limit` per window when it said so."""
+
+    limit: int | None
+    remaining: int
+    reset_at: float
+
+
+def _whole(value: str | None) -> int | None:
+    try:
+        return int(float(value)) if value else None
+    except ValueError:
+        return None
+
+
+def parse_rate_window(
+    headers: Mapping[str, Any] | None, *, status: int | None = None, now: datetime | None = None
+) -> RateWindow | None:
+    """The bucket's window an answer describes, or None when it describes none.
+
+    Okta sends `X-Rate-Limit-Limit/-Remaining/-Reset` on every answer (the reset read against the
+    answer's `Date`, as `parse_retry_after` does); a 429 with only `Retry-After` (Graph, Google,
+    Slack, Jira) means no call until then.
+    """
+    now = now or datetime.now(UTC)
+    values = _lower(headers)
+    remaining = _whole(values.get("x-rate-limit-remaining"))
+    if remaining is not None and values.get("x-rate-limit-reset"):
+        seconds = _epoch_reset(values["x-rate-limit-reset"], values.get("date"), now)
+        if seconds is not None:
+            remaining = 0 if status == 429 else remaining
+            return RateWindow(_whole(values.get("x-rate-limit-limit")), max(remaining, 0), now.timestamp() + seconds)
+    if status == 429:
+        seconds = parse_retry_after(headers, now=now)
+        if seconds is not None:
+            return RateWindow(None, 0, now.timestamp() + seconds)
     return None

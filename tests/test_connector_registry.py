@@ -31,6 +31,7 @@ CONTRACT = {
         "OKTA_KEY_ID",
         "OKTA_SCOPES",
         "OKTA_RATE_LIMIT_MAX_RETRIES",
+        "OKTA_RATE_LIMIT_MAX_WAIT_SECONDS",
         "OKTA_REQUEST_TIMEOUT_SECONDS",
     },
     "entra": {

@@ -495,3 +495,22 @@ def test_it_posts_once_when_it_failed_for_good_after_jira_accepted_and_it_retrie
     update.refresh_from_db()
     assert update.status == U.Status.SENT and update.result["found_existing"] is True
     assert len(emu.comments("IT-1")) == 1
+
+
+def test_a_429_closes_the_shared_jira_budget_until_its_retry_after(company, jira_on, emu, clock, run):
+    from provisioning.models import RateBucket
+
+    emu.retry_after = 120
+    emu.throttle(1)
+    run(submit)
+    sent_while_throttled = len(emu.calls)
+    updates = list(U.objects.filter(status__in=U.OPEN))
+    bucket = RateBucket.objects.get(key="jira:rest")
+
+    # The throttled update and every update after it in the batch wait for the window, uncounted.
+    assert len(updates) >= 2 and {(u.status, u.attempts) for u in updates} == {(U.Status.QUEUED, 0)}
+    assert (bucket.remaining, bucket.reset_at) == (0, (T0 + timedelta(seconds=120)).timestamp())
+    assert sent_while_throttled == 1
+    clock.shift(timedelta(seconds=121))
+    sweep_until_done(clock)
+    assert len(emu.comments("IT-1")) == 1

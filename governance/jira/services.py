@@ -24,6 +24,8 @@ from governance.jira.state import PROPERTY_KEY, issue_property
 from governance.models import AccessRequest, JiraUpdate
 from lib.errors import DeliveryError
 from lib.outbox.engine import Batch, RetryRefused
+from lib.ratelimit.budget import RateBudget
+from provisioning.outbox.budget import shared_budget
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +45,13 @@ class JiraOutbox(JiraQueue):
             return None
         until = max(timezone.now() + ORDER_WAIT, earlier.next_attempt_at + timedelta(seconds=1))
         return until, f"waiting for earlier update #{earlier.pk} to the same issue"
+
+    def rate_budget(self) -> RateBudget:
+        return shared_budget()
+
+    def rate_bucket(self, update: JiraUpdate) -> str:
+        """Jira's limits are per user and site: one bucket, closed by a 429's Retry-After."""
+        return "jira:rest"
 
     def perform(self, update: JiraUpdate, batch: Batch) -> dict:
         client = batch.resource("jira", lambda: JiraClient(jira_config()))

@@ -9,9 +9,7 @@ batched enqueue after commit) lives here once.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from contextlib import ExitStack
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -21,95 +19,16 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from lib.errors import DeliveryError
+from lib.http import RateWindow
+from lib.outbox.batch import Batch, Policy, RetryRefused, _Flush
 from lib.outbox.models import OutboxRow
+from lib.outbox.throttle import record_windows, within_budget
+from lib.ratelimit.budget import RateBudget
 
 logger = logging.getLogger(__name__)
 
 Row = TypeVar("Row", bound=OutboxRow)
 ABANDONED = "worker stopped mid-way; retried"
-
-
-@dataclass(frozen=True)
-class Policy:
-    """How hard and how often one outbox tries."""
-
-    max_attempts: int
-    backoff_seconds: float
-    backoff_max_seconds: float
-    lease_seconds: float
-    #: rows per task
-    batch_size: int = 50
-    #: a task handed to the broker but not started after this long is presumed lost
-    pending_seconds: float = 600
-    #: rows of a batch not started within this many seconds go back to the queue
-    batch_seconds: float = 60
-
-    @classmethod
-    def from_settings(cls, config: Mapping[str, Any], prefix: str = "", **extra: Any) -> Policy:
-        """Read `{prefix}MAX_ATTEMPTS`, `…BACKOFF_SECONDS`, `…BACKOFF_MAX_SECONDS` and
-        `…LEASE_SECONDS` from a settings dict (e.g. settings.JIRA)."""
-        return cls(
-            max_attempts=config[f"{prefix}MAX_ATTEMPTS"],
-            backoff_seconds=config[f"{prefix}BACKOFF_SECONDS"],
-            backoff_max_seconds=config[f"{prefix}BACKOFF_MAX_SECONDS"],
-            lease_seconds=config[f"{prefix}LEASE_SECONDS"],
-            **extra,
-        )
-
-    def backoff(self, attempts: int, retry_after: float | None) -> timedelta:
-        seconds = min(self.backoff_seconds * (2 ** max(attempts - 1, 0)), self.backoff_max_seconds)
-        if retry_after is not None:
-            seconds = max(seconds, retry_after)
-        return timedelta(seconds=seconds)
-
-
-class RetryRefused(Exception):
-    """A row cannot be retried in its present state (readable message)."""
-
-
-class Batch:
-    """What one task's rows share: clients and connections opened once, closed at the end."""
-
-    def __init__(self) -> None:
-        self._stack = ExitStack()
-        self._resources: dict[Any, Any] = {}
-
-    def resource(self, key: Any, factory: Callable[[], Any], close: Callable[[Any], None] | None = None) -> Any:
-        """The batch's `key` resource, made by `factory` on first use and closed (`close`, else
-        its own `close()`) when the batch ends."""
-        if key not in self._resources:
-            value = factory()
-            self._resources[key] = value
-            if close is not None:
-                self._stack.callback(close, value)
-            elif hasattr(value, "close"):
-                self._stack.callback(value.close)
-        return self._resources[key]
-
-    def __enter__(self) -> Batch:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._stack.close()
-
-
-class _Flush:
-    """One enqueue call's on-commit callback. The first of a transaction's callbacks to run also
-    takes the ids of those registered after it (they run at the same commit), so one commit hands
-    its rows over in full batches; the callbacks it emptied then do nothing."""
-
-    def __init__(self, outbox: Outbox, pending: list[_Flush], ids: list[int]):
-        self.outbox, self.pending, self.ids = outbox, pending, ids
-
-    def __call__(self) -> None:
-        index = next((i for i, flush in enumerate(self.pending) if flush is self), None)
-        taken = [self] if index is None else self.pending[index:]
-        self.pending.clear()  # earlier entries have run, or were dropped with a rolled-back savepoint
-        ids = [row_id for flush in taken for row_id in flush.ids]
-        for flush in taken:
-            flush.ids = []
-        if ids:
-            self.outbox._enqueue_now(ids)
 
 
 class Outbox(Generic[Row]):
@@ -120,6 +39,10 @@ class Outbox(Generic[Row]):
     task: ClassVar[str]
     #: related rows to load with each claimed row
     select_related: ClassVar[tuple[str, ...]] = ()
+    #: True when `perform_many` runs a batch's rows at once: the batch goes in waves (a row that
+    #: waits on an earlier row of the batch, per `waits_within`, runs in the next wave). False:
+    #: one row after the other, each checked by `wait_for` just before it runs.
+    concurrent: ClassVar[bool] = False
 
     # -- what a user supplies ------------------------------------------------------------------
     def policy(self) -> Policy:
@@ -133,10 +56,27 @@ class Outbox(Generic[Row]):
         """Before claiming: open what is slow to open (SDK clients, connections) in `batch`, so
         the lease measures the deliveries, not the start-up."""
 
+    def waits_within(self, row: Row, batch_ids: set[int]) -> bool:
+        """True when what `row` waits for (per `wait_for`) is a row among `batch_ids`: it then
+        runs in the same task once that row settled. Default: never."""
+        return False
+
     def wait_for(self, row: Row) -> tuple[datetime, str] | None:
         """(until, reason) when the row must not run yet (an earlier row of the same key is still
         open, or the provider is not configured); it goes back without counting an attempt."""
         return None
+
+    def rate_budget(self) -> RateBudget | None:
+        """The shared rate budget the rows' calls are taken from (None: no budget)."""
+        return None
+
+    def rate_bucket(self, row: Row) -> str | None:
+        """The budget bucket the row's call counts against (None: not budgeted)."""
+        return None
+
+    def rate_windows(self, batch: Batch) -> Mapping[str, RateWindow]:
+        """What the provider said about its buckets during the batch (bucket -> window)."""
+        return {}
 
     def success_fields(self, row: Row, result: Any, now: datetime) -> dict[str, Any]:
         """Fields to record on success besides status and finished_at."""
@@ -183,20 +123,75 @@ class Outbox(Generic[Row]):
 
     # -- delivering ----------------------------------------------------------------------------
     def deliver(self, ids: Sequence[int]) -> list[Row]:
-        """The task body: claim the due rows among `ids` and deliver them in queue order.
-        Safe to run twice: a row already taken or done is skipped."""
+        """The task body: claim the due rows among `ids`, take their calls from the rate budget,
+        perform them (`perform_many`: in queue order, or concurrently where a user allows) and
+        record every outcome. Safe to run twice: a row already taken or done is skipped."""
         policy = self.policy()
         with Batch() as batch:
             self.prepare(ids, batch)
             rows = self._claim(ids)
             # Rows not started well within the lease go back: past it, the sweep would take them over.
             deadline = timezone.now() + timedelta(seconds=min(policy.batch_seconds, policy.lease_seconds / 2))
-            for index, row in enumerate(rows):
-                if index and timezone.now() > deadline:
-                    self._hand_back(rows[index:])
-                    break
-                self._run(row, batch)
+            if self.concurrent:
+                self._deliver_in_waves(rows, batch, deadline)
+            else:
+                self._deliver_in_order(rows, batch, deadline)
         return rows
+
+    def _deliver_in_order(self, rows: Sequence[Row], batch: Batch, deadline: datetime) -> None:
+        """One row after the other, each checked by `wait_for` just before it runs."""
+        for index, row in enumerate(rows):
+            if index and timezone.now() > deadline:
+                self._hand_back(rows[index:])
+                return
+            waiting = self.wait_for(row)
+            if waiting is not None:
+                self.release(row, until=waiting[0], reason=waiting[1])
+                continue
+            self._deliver_wave([row], batch, deadline)
+
+    def _deliver_in_waves(self, rows: Sequence[Row], batch: Batch, deadline: datetime) -> None:
+        """The batch at once; a row waiting on an earlier row of the batch runs in the next wave."""
+        pending = list(rows)
+        while pending:
+            if timezone.now() > deadline and len(pending) < len(rows):
+                self._hand_back(pending)
+                return
+            ready, pending = self._split_waiting(pending)
+            if not ready:
+                return
+            self._deliver_wave(ready, batch, deadline)
+
+    def _split_waiting(self, rows: Sequence[Row]) -> tuple[list[Row], list[Row]]:
+        """(rows that may run now, rows that wait on an earlier row of this batch); rows that
+        wait on anything else are released now."""
+        ready: list[Row] = []
+        waiting: list[Row] = []
+        batch_ids = {row.pk for row in rows}
+        for row in rows:
+            until = self.wait_for(row)
+            if until is None:
+                ready.append(row)
+            elif self.waits_within(row, batch_ids):
+                waiting.append(row)
+            else:
+                self.release(row, until=until[0], reason=until[1])
+        if not ready:
+            for row in waiting:
+                self.release(row, until=timezone.now() + timedelta(seconds=5), reason="waiting for an earlier row")
+            waiting = []
+        return ready, waiting
+
+    def _deliver_wave(self, rows: Sequence[Row], batch: Batch, deadline: datetime) -> None:
+        """Take the rows' calls from the budget, perform them, record the outcomes; rows not
+        started go back to the queue."""
+        runnable = within_budget(self, rows)
+        outcomes = self.perform_many(runnable, batch, deadline)
+        record_windows(self, batch, runnable, outcomes)
+        self._settle(runnable, outcomes)
+        unstarted = list(runnable[len(outcomes) :])
+        if unstarted:
+            self._hand_back(unstarted)
 
     def deliver_one(self, row_id: int) -> Row | None:
         rows = self.deliver([row_id])
@@ -213,21 +208,37 @@ class Outbox(Generic[Row]):
         mine = model.objects.filter(id__in=list(ids), status=model.RUNNING, claimed_at=now)
         return list(mine.select_related(*self.select_related).order_by("id"))
 
-    def _run(self, row: Row, batch: Batch) -> None:
-        waiting = self.wait_for(row)
-        if waiting is not None:
-            self.release(row, until=waiting[0], reason=waiting[1])
-            return
+    def perform_many(self, rows: Sequence[Row], batch: Batch, deadline: datetime) -> list[Any]:
+        """Perform claimed rows; return one outcome per row started (a result, or the
+        DeliveryError it raised), in order. Rows left without an outcome go back to the queue.
+        Default: one after the other, starting none after `deadline`. Override to run a batch's
+        provider calls concurrently."""
+        outcomes: list[Any] = []
+        for index, row in enumerate(rows):
+            if index and timezone.now() > deadline:
+                break
+            outcomes.append(self.attempt(row, batch))
+        return outcomes
+
+    def attempt(self, row: Row, batch: Batch) -> Any:
+        """`perform` one row: its result, or the DeliveryError it raised (never raises)."""
         try:
-            result = self.perform(row, batch)
+            return self.perform(row, batch)
         except DeliveryError as error:
-            self._record_failure(row, error)
-            return
+            return error
         except Exception as error:
             logger.exception("%s %s raised", self.model.__name__, row.pk)
-            self._record_failure(row, DeliveryError(f"unexpected error: {error!r}", retryable=True))
-            return
-        self._record_success(row, result)
+            return DeliveryError(f"unexpected error: {error!r}", retryable=True)
+
+    def _settle(self, rows: Sequence[Row], outcomes: Sequence[Any]) -> None:
+        """Record outcomes: the successes together, each failure or throttle on its own."""
+        done = []
+        for row, outcome in zip(rows, outcomes, strict=False):
+            if isinstance(outcome, DeliveryError):
+                self._record_failure(row, outcome)
+            else:
+                done.append((row, outcome))
+        self._record_successes(done)
 
     def _finish(self, row: Row, **fields: Any) -> bool:
         """Conditional update: False when the row was taken over (its lease expired) meanwhile."""
@@ -244,23 +255,62 @@ class Outbox(Generic[Row]):
         """Give a claimed row back without counting the attempt; the sweep takes it when due."""
         self._finish(row, status=self.model.QUEUED, attempts=row.attempts - 1, next_attempt_at=until, last_error=reason)
 
+    def release_many(self, rows: Sequence[Row], *, until: datetime, reason: str) -> None:
+        """`release` for many rows of one claim at once."""
+        model = self.model
+        by_claim: dict[datetime, list[int]] = {}
+        for row in rows:
+            by_claim.setdefault(row.claimed_at, []).append(row.pk)
+        for claimed_at, ids in by_claim.items():
+            model.objects.filter(id__in=ids, status=model.RUNNING, claimed_at=claimed_at).update(
+                status=model.QUEUED,
+                attempts=F("attempts") - 1,
+                next_attempt_at=until,
+                last_error=reason,
+                **self.stamp(timezone.now()),
+            )
+
     def _hand_back(self, rows: Sequence[Row]) -> None:
         now = timezone.now()
         for row in rows:
             self._finish(row, status=self.model.QUEUED, attempts=row.attempts - 1, next_attempt_at=now)
         self._enqueue_now([row.pk for row in rows])
 
-    def _record_success(self, row: Row, result: Any) -> None:
+    def _record_successes(self, done: Sequence[tuple[Row, Any]]) -> None:
+        """One transaction for a batch's successes: one conditional update per kind of result,
+        then `succeeded` for each row still held (a row whose lease was taken over is left)."""
+        if not done:
+            return
+        model = self.model
         now = timezone.now()
-        fields = {"status": self.model.DONE, "finished_at": now, "last_error": ""}
         with transaction.atomic():
-            if self._finish(row, **fields, **self.success_fields(row, result, now)):
+            held = set(
+                model.objects.select_for_update()
+                .filter(id__in=[row.pk for row, _ in done], status=model.RUNNING)
+                .values_list("id", "claimed_at")
+            )
+            kept = [(row, result) for row, result in done if (row.pk, row.claimed_at) in held]
+            groups: dict[str, tuple[dict[str, Any], list[Row]]] = {}
+            for row, result in kept:
+                fields = {"status": model.DONE, "finished_at": now, "last_error": ""}
+                fields.update(self.success_fields(row, result, now))
+                # Rows with equal fields share one update (values may be JSON: key by their repr).
+                groups.setdefault(repr(sorted(fields.items())), (fields, []))[1].append(row)
+                for name, value in fields.items():
+                    setattr(row, name, value)
+            for fields, members in groups.values():
+                model.objects.filter(id__in=[row.pk for row in members]).update(**fields, **self.stamp(now))
+            for row, result in kept:
                 self.succeeded(row, result)
 
     def _record_failure(self, row: Row, error: DeliveryError) -> None:
         policy = self.policy()
         now = timezone.now()
         message = str(error)[:2000]
+        if error.throttled:  # throttled: refused before it ran, so not a failed attempt
+            wait = error.retry_after if error.retry_after is not None else policy.backoff_seconds
+            self.release(row, until=now + timedelta(seconds=wait), reason=f"throttled by the provider: {message}")
+            return
         if error.retryable and row.attempts < policy.max_attempts:
             retry_at = now + policy.backoff(row.attempts, error.retry_after)
             maybe_applied = row.maybe_applied or error.may_have_applied

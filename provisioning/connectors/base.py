@@ -8,20 +8,37 @@ import enum
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, ClassVar
 
 from lib.errors import DeliveryError
+from lib.http import RateWindow
 
 
 class ConnectorError(DeliveryError):
     """A provider call failed. `retryable` errors (429, 5xx, timeouts) may succeed later."""
 
-    def __init__(self, message: str, *, retryable: bool, retry_after: float | None = None, status: int | None = None):
-        super().__init__(message, retryable=retryable, retry_after=retry_after, status=status)
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool,
+        retry_after: float | None = None,
+        status: int | None = None,
+        throttled: bool | None = None,
+    ):
+        super().__init__(message, retryable=retryable, retry_after=retry_after, status=status, throttled=throttled)
 
 
 class RetryableError(ConnectorError):
-    def __init__(self, message: str, *, retry_after: float | None = None, status: int | None = None):
-        super().__init__(message, retryable=True, retry_after=retry_after, status=status)
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        status: int | None = None,
+        throttled: bool | None = None,
+    ):
+        super().__init__(message, retryable=True, retry_after=retry_after, status=status, throttled=throttled)
 
 
 class PermanentError(ConnectorError):
@@ -54,6 +71,18 @@ class UserRef:
 
     email: str
     external_id: str | None = None
+
+
+@dataclass(frozen=True)
+class MemberChange:
+    """One membership write of a batch (`Connector.apply_changes`)."""
+
+    ADD: ClassVar[str] = "add"
+    REMOVE: ClassVar[str] = "remove"
+
+    action: str  # ADD | REMOVE
+    group_id: str
+    user: UserRef
 
 
 @dataclass
@@ -122,6 +151,33 @@ class Connector(abc.ABC):
 
     @abc.abstractmethod
     def find_user_by_email(self, email: str) -> DirectoryUser | None: ...
+
+    #: True when add/remove answer alike whether or not the membership existed (Okta): the
+    #: caller then tells "already a member" from its own records of the directory
+    blind_writes: bool = False
+
+    def change_bucket(self, group_id: str) -> str | None:
+        """The provider's rate-limit bucket a membership write counts against (None: unlimited)."""
+        return None
+
+    def take_rate_windows(self) -> dict[str, RateWindow]:
+        """Bucket -> what the provider last said about it, since the previous call."""
+        return {}
+
+    def apply_changes(self, changes: list[MemberChange], concurrency: int = 1) -> list[Any]:
+        """Make the writes; one outcome per change, in order: its AddResult / RemoveResult, or the
+        ConnectorError it met (errors never stop the others). Connectors whose SDK is async run up
+        to `concurrency` at once; the default makes them one after the other."""
+        outcomes: list[Any] = []
+        for change in changes:
+            try:
+                if change.action == MemberChange.ADD:
+                    outcomes.append(self.add_member(change.group_id, change.user))
+                else:
+                    outcomes.append(self.remove_member(change.group_id, change.user))
+            except ConnectorError as error:
+                outcomes.append(error)
+        return outcomes
 
     #: True when the connector lists what changed since a time (`iter_users_changed_since`,
     #: `iter_groups_changed_since`), so that a resync need not read the whole directory

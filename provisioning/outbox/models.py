@@ -6,6 +6,7 @@ from django.db import models
 
 from catalog.models import IdpGroup, Person
 from lib.outbox.models import OutboxRow
+from lib.ratelimit.models import RateBucketRow
 
 
 class MembershipChange(OutboxRow):
@@ -49,3 +50,10 @@ class MembershipChange(OutboxRow):
 
     def __str__(self) -> str:
         return f"{self.action} {self.person.email} ↔ {self.group.name} [{self.status}]"
+
+
+class RateBucket(RateBucketRow):
+    """A provider bucket's rate budget, shared by every worker (used when Redis is not set)."""
+
+    class Meta(RateBucketRow.Meta):
+        pass

@@ -15,19 +15,22 @@ from django.utils import timezone
 
 from catalog.models import GroupMembership, IdpGroup, Person
 from lib.errors import DeliveryError
+from lib.http import RateWindow
 from lib.outbox.engine import Batch, Outbox, Policy, RetryRefused
 from lib.outbox.models import Priority
+from lib.ratelimit.budget import RateBudget
 from provisioning.connectors import (
     AddResult,
-    Connector,
     ConnectorError,
     PermanentError,
     RemoveResult,
     UserRef,
-    connector_for,
 )
+from provisioning.connectors.base import MemberChange
+from provisioning.connectors.pool import shared_connector
 from provisioning.models import FulfilmentTask, MembershipChange
 from provisioning.outbox import port
+from provisioning.outbox.budget import provider_concurrency, shared_budget
 
 ORDER_WAIT = timedelta(seconds=5)
 
@@ -47,17 +50,18 @@ class MembershipOutbox(Outbox[MembershipChange]):
     model = MembershipChange
     task = "provisioning.tasks.execute_membership_changes"
     select_related = ("person", "group")
+    concurrent = True
 
     def policy(self) -> Policy:
         config = settings.GATEHOUSE
         return Policy.from_settings(config, "CHANGE_", pending_seconds=config["OUTBOX_PENDING_SECONDS"])
 
     def prepare(self, ids: Sequence[int], batch: Batch) -> None:
-        """Build each provider's connector (SDK import, client) before the changes are claimed."""
+        """Have each provider's long-lived connector ready before the changes are claimed."""
         names = MembershipChange.objects.filter(id__in=list(ids), status=MembershipChange.Status.QUEUED)
         for name in set(names.values_list("group__connector", flat=True)):
             with contextlib.suppress(ConnectorError):  # not configured: perform reports it per change
-                _connector(batch, name)
+                shared_connector(name)
 
     def wait_for(self, change: MembershipChange) -> tuple[datetime, str] | None:
         """Changes to one person-in-group run in the order they were queued."""
@@ -68,19 +72,63 @@ class MembershipOutbox(Outbox[MembershipChange]):
             return timezone.now() + ORDER_WAIT, "waiting for an earlier change to the same membership"
         return None
 
+    def waits_within(self, change: MembershipChange, batch_ids: set[int]) -> bool:
+        earlier = MembershipChange.objects.filter(
+            person_id=change.person_id, group_id=change.group_id, status__in=MembershipChange.OPEN, id__lt=change.id
+        )
+        return not earlier.exclude(id__in=batch_ids).exists()
+
+    # -- the shared rate budget ------------------------------------------------------------
+    def rate_budget(self) -> RateBudget:
+        return shared_budget()
+
+    def rate_bucket(self, change: MembershipChange) -> str | None:
+        try:
+            bucket = shared_connector(change.group.connector).change_bucket(change.group.external_id)
+        except ConnectorError:
+            return None
+        return f"{change.group.connector}:{bucket}" if bucket else None
+
+    def rate_windows(self, batch: Batch) -> dict[str, RateWindow]:
+        windows: dict[str, RateWindow] = {}
+        for name in batch.resource("providers", set):
+            with contextlib.suppress(ConnectorError):
+                windows.update({f"{name}:{b}": w for b, w in shared_connector(name).take_rate_windows().items()})
+        return windows
+
+    # -- performing ------------------------------------------------------------------------
     def perform(self, change: MembershipChange, batch: Batch) -> AddResult | RemoveResult:
-        group = change.group
-        if not group.writable:  # the provider would refuse it; say why without asking
-            reason = group.not_writable_reason or "the provider does not accept membership changes to it"
-            raise PermanentError(f"Group {group.name} ({group.external_id}) cannot be changed by Gatehouse: {reason}")
-        connector = _connector(batch, group.connector)
-        person = change.person
-        # The provider's id is known once a sync of that provider has listed the person.
-        known = person.external_id if person.directory == change.group.connector and person.external_id else None
-        user = UserRef(email=person.email, external_id=known)
-        if change.action == MembershipChange.Action.ADD:
-            return connector.add_member(change.group.external_id, user)
-        return connector.remove_member(change.group.external_id, user)
+        (outcome,) = self.perform_many([change], batch, timezone.now())
+        if isinstance(outcome, DeliveryError):
+            raise outcome
+        return outcome
+
+    def perform_many(self, changes: Sequence[MembershipChange], batch: Batch, deadline: datetime) -> list[Any]:
+        """Each provider's changes of the batch in one `apply_changes` call (concurrent up to the
+        provider's limit); "added" to a membership the directory already showed is recorded as
+        "already a member" where the provider cannot tell (blind writes)."""
+        outcomes: dict[int, Any] = {}
+        by_provider: dict[str, list[MembershipChange]] = {}
+        for change in changes:
+            refusal = _refusal(change.group)
+            if refusal is not None:
+                outcomes[change.pk] = refusal
+            else:
+                by_provider.setdefault(change.group.connector, []).append(change)
+        held = _memberships_held(changes)
+        for name, members in by_provider.items():
+            batch.resource("providers", set).add(name)
+            try:
+                connector = shared_connector(name)
+            except ConnectorError as error:
+                outcomes.update((change.pk, error) for change in members)
+                continue
+            results = connector.apply_changes([_write(change) for change in members], provider_concurrency(name))
+            for change, result in zip(members, results, strict=True):
+                if result == AddResult.ADDED and connector.blind_writes and (change.person_id, change.group_id) in held:
+                    result = AddResult.ALREADY_MEMBER
+                outcomes[change.pk] = result
+        return [outcomes[change.pk] for change in changes]
 
     def success_fields(self, change: MembershipChange, result: Any, now: datetime) -> dict[str, Any]:
         return {"result": result.value}
@@ -93,8 +141,31 @@ class MembershipOutbox(Outbox[MembershipChange]):
         port.notify_change_settled(change)
 
 
-def _connector(batch: Batch, name: str) -> Connector:
-    return batch.resource(("connector", name), lambda: connector_for(name))
+def _refusal(group: IdpGroup) -> PermanentError | None:
+    """Why the provider would refuse changes to the group, said without asking it."""
+    if group.writable:
+        return None
+    reason = group.not_writable_reason or "the provider does not accept membership changes to it"
+    return PermanentError(f"Group {group.name} ({group.external_id}) cannot be changed by Gatehouse: {reason}")
+
+
+def _write(change: MembershipChange) -> MemberChange:
+    person = change.person
+    # The provider's id is known once a sync of that provider has listed the person.
+    known = person.external_id if person.directory == change.group.connector and person.external_id else None
+    action = MemberChange.ADD if change.action == MembershipChange.Action.ADD else MemberChange.REMOVE
+    return MemberChange(action, change.group.external_id, UserRef(email=person.email, external_id=known))
+
+
+def _memberships_held(changes: Sequence[MembershipChange]) -> set[tuple[int, int]]:
+    """(person, group) pairs the directory shows as members already (one query)."""
+    adds = [c for c in changes if c.action == MembershipChange.Action.ADD]
+    if not adds:
+        return set()
+    rows = GroupMembership.objects.filter(
+        person_id__in={c.person_id for c in adds}, group_id__in={c.group_id for c in adds}
+    ).values_list("person_id", "group_id")
+    return set(rows)
 
 
 membership_outbox = MembershipOutbox()

@@ -34,6 +34,8 @@ class Call:
     query: dict[str, list[str]]
     headers: dict[str, str]
     body: bytes
+    at: float = field(default_factory=time.time)  # when it arrived (epoch seconds)
+    status: int | None = None  # what it was answered, once answered
 
     def json(self) -> Any:
         return json.loads(self.body or b"null")
@@ -175,8 +177,9 @@ class Emulator:
         headers = {k.lower(): v for k, v in handler.headers.items()}
         query = parse_qs(parts.query, keep_blank_values=True)
         method = handler.command.upper()
+        call = Call(method, parts.path, query, headers, body)
         with self.lock:
-            self.calls.append(Call(method, parts.path, query, headers, body))
+            self.calls.append(call)
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
@@ -187,6 +190,7 @@ class Emulator:
         finally:
             with self.lock:
                 self.in_flight -= 1
+        call.status = reply.status
         self._send(handler, reply)
 
     def _fault(self) -> Reply | None:

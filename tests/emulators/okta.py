@@ -11,7 +11,9 @@ as two `Link` headers, self first, like Okta; `link_order` and `link_combined` s
 other order or joined in one header (both allowed by RFC 8288). `end_listings_after_pages`
 makes every listing stop early (no next link) to play a broken paginator. Errors use Okta's body
 shape. An optional per-minute request budget answers 429 (E0000047) once spent, until the next
-minute starts.
+minute starts: one for the whole org (`requests_per_minute`), or one per endpoint bucket as Okta
+counts them (`bucket_limits`, e.g. `{"/api/v1/groups": 600}`; see `okta_bucket`), each request's
+`X-Rate-Limit-*` headers then describing its own bucket's window.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import itertools
 import json
 import re
 import secrets
+import threading
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -37,6 +40,28 @@ _ERRORS = {
     429: ("E0000047", "API call exceeded rate limit due to too many requests."),
 }
 _SERVER_ERROR = ("E0000009", "Internal Server Error")
+
+
+# Okta's management rate-limit table: (methods or None for any, path pattern) -> bucket, first match.
+_BUCKETS = (
+    (None, r"/api/v1/apps/[^/]+", "/api/v1/apps/{id}"),
+    (None, r"/api/v1/apps(/.*)?", "/api/v1/apps"),
+    (None, r"/api/v1/groups/[^/]+", "/api/v1/groups/{id}"),
+    (None, r"/api/v1/groups(/.*)?", "/api/v1/groups"),
+    (("GET", "POST"), r"/api/v1/users", "/api/v1/users"),
+    (("GET",), r"/api/v1/users/[^/]+", "GET /api/v1/users/{idOrLogin}"),
+    (("POST", "PUT", "DELETE"), r"/api/v1/users/[^/]+", "/api/v1/users/{id}"),
+    (None, r"/api/v1/logs", "/api/v1/logs"),
+    (None, r"/oauth2/.*", "/oauth2/v1/token"),
+)
+
+
+def okta_bucket(method: str, path: str) -> str:
+    """The per-minute bucket Okta counts a request against ("/api/v1" for most others)."""
+    for methods, pattern, bucket in _BUCKETS:
+        if (methods is None or method in methods) and re.fullmatch(pattern, path):
+            return bucket
+    return "/api/v1"
 
 
 def incoming_cursor(incoming: Incoming) -> dict[str, str]:
@@ -57,10 +82,20 @@ def _now() -> str:
 class OktaEmulator(Emulator):
     """Okta org in memory. Seed it with `add_user`, `add_group`, `add_member`, `add_app`."""
 
-    def __init__(self, token: str = "test-token", *, requests_per_minute: int | None = None, page_cap: int = 200):
+    def __init__(
+        self,
+        token: str = "test-token",
+        *,
+        requests_per_minute: int | None = None,
+        bucket_limits: dict[str, int] | None = None,
+        page_cap: int = 200,
+    ):
         super().__init__()
         self.token = token
         self.requests_per_minute = requests_per_minute  # None: no budget
+        self.bucket_limits = dict(bucket_limits or {})  # bucket -> requests per minute
+        self._bucket_windows: dict[str, list[int]] = {}  # bucket -> [window start, requests in it]
+        self._request_bucket = threading.local()  # the bucket of the request this thread answers
         self.throttle_reset_seconds = 0  # how far past the current second an injected 429 names its reset
         self.page_cap = page_cap  # the largest page the emulator serves, whatever `limit` asks
         self.link_order: tuple[str, ...] = ("self", "next")  # order of the Link relations on a page
@@ -184,7 +219,12 @@ class OktaEmulator(Emulator):
     # -- headers, errors, auth, budget -----------------------------------------------------
     def _rate_headers(self, reset: int | None = None) -> dict[str, str]:
         now = time.time()
-        if self.requests_per_minute is None:
+        bucket = getattr(self._request_bucket, "name", None)
+        if bucket in self.bucket_limits:
+            limit = self.bucket_limits[bucket]
+            start, count = self._bucket_windows.get(bucket, [int(now) // 60 * 60, 0])
+            remaining, reset = max(limit - count, 0), reset or start + 60
+        elif self.requests_per_minute is None:
             limit, remaining = 600, 599
             reset = reset or int(now) + 60
         else:
@@ -196,6 +236,15 @@ class OktaEmulator(Emulator):
             "X-Rate-Limit-Remaining": str(remaining),
             "X-Rate-Limit-Reset": str(reset),
         }
+
+    def _spend_bucket(self, bucket: str) -> bool:
+        """Count a request against its bucket's calendar minute; False when that is spent."""
+        window = int(time.time()) // 60 * 60
+        spent = self._bucket_windows.setdefault(bucket, [window, 0])
+        if spent[0] != window:
+            spent[:] = [window, 0]
+        spent[1] += 1
+        return spent[1] <= self.bucket_limits[bucket]
 
     def okta_error(
         self, status: int, summary: str | None = None, causes: list[str] = (), reset: int | None = None
@@ -225,6 +274,11 @@ class OktaEmulator(Emulator):
             bearer = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else None
             if auth not in (f"SSWS {self.token}", f"SSWS{self.token}") and bearer not in self.access_tokens:
                 return self.okta_error(401)
+            bucket = okta_bucket(incoming.method, incoming.path)
+            self._request_bucket.name = bucket
+            if bucket in self.bucket_limits and not self._spend_bucket(bucket):
+                self.rate_limited += 1
+                return self.okta_error(429)
             if self.requests_per_minute is None:
                 return None
             window = int(time.time()) // 60 * 60

@@ -32,7 +32,7 @@ CONNECTOR = ConnectorDeclaration(
         # In-process retries of 429/503/504 by the SDK, and the longest Retry-After waited for in-process;
         # a longer one is handed to the outbox, which reschedules the change instead of blocking a worker.
         Setting("MAX_RETRIES", "ENTRA_MAX_RETRIES", default=3, kind="int"),
-        Setting("MAX_RETRY_WAIT_SECONDS", "ENTRA_MAX_RETRY_WAIT_SECONDS", default=30.0, kind="float"),
+        Setting("MAX_RETRY_WAIT_SECONDS", "ENTRA_MAX_RETRY_WAIT_SECONDS", default=5.0, kind="float"),
     ),
     alternatives=(("CLIENT_SECRET|CLIENT_SECRET_FILE",), ("CLIENT_CERTIFICATE_PATH",)),
 )

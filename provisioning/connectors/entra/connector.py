@@ -4,7 +4,7 @@ The SDK is async; Gatehouse's callers are sync. Each connector owns one event lo
 Graph call on it: a GraphServiceClient (its httpx client and credential) is bound to the loop it
 first ran on, and reusing it across separate `asyncio.run()` calls fails with "Event loop is
 closed". `close()` closes the client, the credential and the loop. An instance is therefore not
-thread-safe: use one per thread (the registry builds a fresh one per use).
+thread-safe: use one per thread (the outbox keeps one per worker process and thread).
 """
 
 from __future__ import annotations
@@ -20,18 +20,14 @@ from urllib.parse import urlsplit
 from kiota_abstractions.base_request_configuration import RequestConfiguration
 from kiota_authentication_azure.azure_identity_authentication_provider import AzureIdentityAuthenticationProvider
 from msgraph import GraphRequestAdapter, GraphServiceClient
-from msgraph.generated.models.reference_create import ReferenceCreate
 
 from provisioning.connectors.base import (
-    AddResult,
     Connector,
     ConnectorError,
     DirectoryApplication,
     DirectoryGroup,
     DirectoryUser,
     PermanentError,
-    RemoveResult,
-    UserRef,
 )
 from provisioning.connectors.entra.delta import DeltaReads
 from provisioning.connectors.entra.records import group_from_json, json_pages, user_from_json
@@ -41,6 +37,7 @@ from provisioning.connectors.entra.transport import (
     credential_kind,
     http_client,
 )
+from provisioning.connectors.entra.writes import MembershipWrites, odata_quote
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +45,6 @@ T = TypeVar("T")
 
 DEFAULT_BASE_URL = "https://graph.microsoft.com/v1.0"
 # Graph names directory objects by this URL in $ref bodies, whatever host the request went to.
-DIRECTORY_OBJECT_URL = "https://graph.microsoft.com/v1.0/directoryObjects/"
 PAGE_SIZE = 999  # Graph's maximum; its default is 100
 # Graph's documentation has given both 999 and 500 as the limit when signInActivity is selected.
 SIGN_IN_PAGE_SIZE = 500
@@ -67,18 +63,14 @@ GROUP_FIELDS = [
 # Enterprise applications shown in the Entra admin centre carry this tag; without the filter the
 # list includes hundreds of Microsoft first-party service principals.
 ENTERPRISE_APP_FILTER = "tags/any(t:t eq 'WindowsAzureActiveDirectoryIntegratedApp')"
-ALREADY_MEMBER_TEXT = "already exist"
 
 _sign_in_warned: set[str] = set()  # tenants for which the missing sign-in data was already logged
 
 
-def _odata_quote(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-class EntraConnector(DeltaReads, Connector):
+class EntraConnector(DeltaReads, MembershipWrites, Connector):
     """Entra ID users, groups and enterprise applications via Microsoft Graph (application permissions).
-    Changes between full syncs come from Graph delta queries (provisioning/connectors/entra/delta.py)."""
+    Changes between full syncs come from Graph delta queries (provisioning/connectors/entra/delta.py);
+    membership writes run concurrently on the connector's loop (provisioning/connectors/entra/writes.py)."""
 
     name = "entra"
     lists_changes_since = True
@@ -94,7 +86,7 @@ class EntraConnector(DeltaReads, Connector):
         base_url: str = DEFAULT_BASE_URL,
         timeout: float = 30.0,
         max_retries: int = 3,
-        max_retry_wait: float = 30.0,
+        max_retry_wait: float = 5.0,
         page_size: int = PAGE_SIZE,
     ) -> None:
         """`credential` is an azure-core async token credential (ClientSecretCredential in production)."""
@@ -132,7 +124,7 @@ class EntraConnector(DeltaReads, Connector):
             base_url=config.get("GRAPH_BASE_URL") or DEFAULT_BASE_URL,
             timeout=config.get("TIMEOUT_SECONDS", 30.0),
             max_retries=config.get("MAX_RETRIES", 3),
-            max_retry_wait=config.get("MAX_RETRY_WAIT_SECONDS", 30.0),
+            max_retry_wait=config.get("MAX_RETRY_WAIT_SECONDS", 5.0),
         )
 
     # -- plumbing ------------------------------------------------------------------------------
@@ -266,25 +258,8 @@ class EntraConnector(DeltaReads, Connector):
         return found
 
     def find_user_by_email(self, email: str) -> DirectoryUser | None:
-        quoted = _odata_quote(email.strip())
+        quoted = odata_quote(email.strip())
         return next(self._users(filter=f"mail eq {quoted} or userPrincipalName eq {quoted}"), None)
-
-    def _user_id(self, user: UserRef) -> str:
-        if user.external_id:
-            return user.external_id
-        key = user.email.strip().lower()
-        if key not in self._user_ids:
-            quoted = _odata_quote(key)
-            params = self.graph.users.UsersRequestBuilderGetQueryParameters(
-                select=["id"], filter=f"mail eq {quoted} or userPrincipalName eq {quoted}", top=2
-            )
-            config = RequestConfiguration(query_parameters=params)
-            page = self._run(lambda: self.graph.users.get(request_configuration=config), f"looking up {key}")
-            found = page.value if page else []
-            if not found:
-                raise PermanentError(f"No Entra ID user has mail or userPrincipalName {key}.", status=404)
-            self._user_ids[key] = found[0].id
-        return self._user_ids[key]
 
     # -- groups --------------------------------------------------------------------------------
     def iter_groups(self) -> Iterator[DirectoryGroup]:
@@ -324,44 +299,6 @@ class EntraConnector(DeltaReads, Connector):
         config = RequestConfiguration(query_parameters=params)
         pages = json_pages(self._adapter, builder, config)
         return [member["id"] async for page in pages for member in page.get("value") or []]
-
-    def add_member(self, group_id: str, user: UserRef) -> AddResult:
-        user_id = self._user_id(user)
-        body = ReferenceCreate(odata_id=f"{DIRECTORY_OBJECT_URL}{user_id}")
-        refs = self.graph.groups.by_group_id(group_id).members.ref
-        try:
-            self._run(lambda: refs.post(body), f"adding {user.email} to group {group_id}")
-        except PermanentError as error:
-            # Graph: 400 "One or more added object references already exist ..." = already a member.
-            if error.status == 400 and ALREADY_MEMBER_TEXT in error.message:
-                return AddResult.ALREADY_MEMBER
-            raise
-        return AddResult.ADDED
-
-    def remove_member(self, group_id: str, user: UserRef) -> RemoveResult:
-        user_id = self._user_id(user)
-        ref = self.graph.groups.by_group_id(group_id).members.by_directory_object_id(user_id).ref
-        try:
-            self._run(lambda: ref.delete(), f"removing {user.email} from group {group_id}")
-        except PermanentError as error:
-            if error.status != 404:
-                raise
-            # The same 404 answers "no such group" and "no such member": ask about the group.
-            if not self._group_exists(group_id):
-                raise PermanentError(f"Entra ID group {group_id} does not exist.", status=404) from error
-            return RemoveResult.NOT_A_MEMBER
-        return RemoveResult.REMOVED
-
-    def _group_exists(self, group_id: str) -> bool:
-        builder = self.graph.groups.by_group_id(group_id)
-        config = RequestConfiguration(query_parameters=builder.GroupItemRequestBuilderGetQueryParameters(select=["id"]))
-        try:
-            self._run(lambda: builder.get(request_configuration=config), f"reading group {group_id}")
-        except PermanentError as error:
-            if error.status == 404:
-                return False
-            raise
-        return True
 
     # -- applications --------------------------------------------------------------------------
     def iter_applications(self) -> Iterator[DirectoryApplication]:

@@ -292,6 +292,10 @@ class GoogleConnector(Connector):
                 )
             yield str(member["id"])
 
+    def change_bucket(self, group_id: str) -> str:
+        """Membership writes share one bucket (the Directory API quota; a rateLimitExceeded closes it)."""
+        return "members"
+
     def add_member(self, group_id: str, user: UserRef) -> AddResult:
         self._require_user(user)
         request = self._service.members().insert(groupKey=group_id, body={"email": user.email, "role": "MEMBER"})

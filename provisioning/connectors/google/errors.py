@@ -48,7 +48,9 @@ def classify(error: Exception, action: str) -> ConnectorError:
         status, reason = error.status_code, error_reason(error)
         text = f"Google Workspace could not {action}: HTTP {status} {reason}: {error.reason}".replace(" : ", ": ")
         if is_retryable(status, reason):
-            return RetryableError(text, retry_after=_retry_after(error.resp), status=status)
+            # Google's 403 rateLimitExceeded means what a 429 does: the call did not run.
+            throttled = status == 429 or reason in RATE_LIMIT_REASONS
+            return RetryableError(text, retry_after=_retry_after(error.resp), status=status, throttled=throttled)
         if status == 403:
             text += " (check the admin's role and the scopes granted to the service account by domain-wide delegation)"
         return PermanentError(text, status=status)

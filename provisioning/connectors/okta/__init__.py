@@ -27,9 +27,11 @@ CONNECTOR = ConnectorDeclaration(
         Setting("PRIVATE_KEY_FILE", "OKTA_PRIVATE_KEY_FILE", help="A file holding the private key."),
         Setting("KEY_ID", "OKTA_KEY_ID", help="The key id (kid) registered with the service app."),
         Setting("SCOPES", "OKTA_SCOPES", default=DEFAULT_SCOPES, kind="list", help="OAuth scopes."),
-        # Rate-limit retries inside one call (the SDK waits until X-Rate-Limit-Reset); beyond them the
-        # outbox re-queues the change for after the reset. Keep waits below the task timeout.
+        # Rate-limit retries inside one call, each only when Okta's reset is at most
+        # RATE_LIMIT_MAX_WAIT_SECONDS away; a longer wait hands the change back to the outbox
+        # until the reset (no worker sleeps through a throttled window).
         Setting("RATE_LIMIT_MAX_RETRIES", "OKTA_RATE_LIMIT_MAX_RETRIES", default=1, kind="int"),
+        Setting("RATE_LIMIT_MAX_WAIT_SECONDS", "OKTA_RATE_LIMIT_MAX_WAIT_SECONDS", default=5.0, kind="float"),
         Setting("REQUEST_TIMEOUT_SECONDS", "OKTA_REQUEST_TIMEOUT_SECONDS", default=30, kind="int"),
     ),
     alternatives=(("API_TOKEN",), ("CLIENT_ID", "PRIVATE_KEY|PRIVATE_KEY_FILE")),

@@ -1,11 +1,12 @@
 """Okta, through the official `okta` SDK (3.x, async), driven from sync code.
 
 Each connector instance owns one event loop and one aiohttp session; `close()` releases both.
-Membership changes are made idempotent by looking first: Okta answers 204 both when it adds a
-member and when the user already was one (and likewise for removal), so the connector asks for
-the user's groups before it writes. That tells the outbox whether a membership existed before
-Gatehouse touched it (ALREADY_MEMBER is recorded as external and never silently removed later).
-A change made by someone else between the look and the write is still a success either way.
+Membership writes are blind: Okta's `PUT` and `DELETE /api/v1/groups/{gid}/users/{uid}` answer
+204 whether or not the membership existed (a DELETE of an absent user 404), so nothing is read
+before a write; whether access pre-existed is known from the directory sync (`blind_writes`).
+`apply_changes` runs a batch of writes concurrently on the one loop and session. Every answer's
+`X-Rate-Limit-*` headers are kept per bucket (`take_rate_windows`) for the shared rate budget,
+and the SDK's own rate-limit retry never sleeps longer than `max_wait_seconds`.
 """
 
 from __future__ import annotations
@@ -20,16 +21,13 @@ import aiohttp
 from okta.client import Client
 
 from provisioning.connectors.base import (
-    AddResult,
     Connector,
     ConnectorError,
     DirectoryApplication,
     DirectoryGroup,
     DirectoryUser,
     PermanentError,
-    RemoveResult,
     RetryableError,
-    UserRef,
 )
 from provisioning.connectors.okta.records import as_group, as_user, email_of
 from provisioning.connectors.okta.sdk import (
@@ -41,7 +39,9 @@ from provisioning.connectors.okta.sdk import (
     model_value,
     next_cursor,
     okta_time,
+    short_wait_executor,
 )
+from provisioning.connectors.okta.writes import MembershipWrites
 
 logger = logging.getLogger(__name__)
 
@@ -51,11 +51,12 @@ MEMBERS_PAGE = 200  # Okta recommends 200 (its default, 1000, is "for historical
 APPS_PAGE = 200  # the SDK refuses more (le=200)
 
 
-class OktaConnector(Connector):
+class OktaConnector(MembershipWrites, Connector):
     """Users, groups, memberships and apps of one Okta org. Not thread-safe: one per worker."""
 
     name = "okta"
     lists_changes_since = True
+    blind_writes = True
 
     def __init__(
         self,
@@ -68,6 +69,7 @@ class OktaConnector(Connector):
         scopes: list[str] | tuple[str, ...] = (),
         max_retries: int = 1,
         request_timeout: float = 30.0,
+        max_wait_seconds: float = 5.0,
     ):
         if not org_url:
             raise PermanentError("Okta is not configured: set OKTA_ORG_URL.")
@@ -92,6 +94,7 @@ class OktaConnector(Connector):
             return self._http
 
         config["httpClient"] = http_client
+        config["requestExecutor"] = short_wait_executor(max_wait_seconds)
         sdk_logger = logging.getLogger("okta-sdk-python")
         handlers = list(sdk_logger.handlers)
         try:
@@ -127,6 +130,7 @@ class OktaConnector(Connector):
             scopes=values.get("SCOPES", ()),
             max_retries=values.get("RATE_LIMIT_MAX_RETRIES", 1),
             request_timeout=values.get("REQUEST_TIMEOUT_SECONDS", 30),
+            max_wait_seconds=values.get("RATE_LIMIT_MAX_WAIT_SECONDS", 5.0),
         )
 
     # -- running the async SDK -------------------------------------------------------------
@@ -256,30 +260,22 @@ class OktaConnector(Connector):
         return found
 
     def _lookup(self, email: str) -> Any | None:
+        return self._run(self._alookup(email))
+
+    async def _alookup(self, email: str) -> Any | None:
         """The Okta user whose login (then, failing that, email) is `email`; None when absent."""
         try:
-            user, _ = self._call(f"look up user {email}", self._client.get_user, email)
+            user, _, _ = await self._acall(f"look up user {email}", self._client.get_user, email)
             return user
         except PermanentError as error:
             if error.status != 404:
                 raise
         search = f'profile.email eq "{email}"'
-        users, _ = self._call(f"search for user {email}", self._client.list_users, search=search, limit=2)
+        users, _, _ = await self._acall(f"search for user {email}", self._client.list_users, search=search, limit=2)
         users = list(users or [])
         if len(users) > 1:
             raise PermanentError(f"More than one Okta user has the email {email}; cannot tell which is meant.")
         return users[0] if users else None
-
-    def _user_id(self, user: UserRef) -> str:
-        if user.external_id:
-            return user.external_id
-        key = user.email.lower()
-        if key not in self._user_ids:
-            found = self._lookup(user.email)
-            if found is None:
-                raise PermanentError(f"No Okta user has the login or email {user.email}.", status=404)
-            self._user_ids[key] = found.id
-        return self._user_ids[key]
 
     def find_user_by_email(self, email: str) -> DirectoryUser | None:
         user = self._lookup(email)
@@ -333,52 +329,6 @@ class OktaConnector(Connector):
 
         results = await asyncio.gather(*(members_of(group_id) for group_id in group_ids))
         return dict(zip(group_ids, results, strict=True))
-
-    def _is_member(self, group_id: str, user_id: str, email: str) -> bool:
-        groups, _ = self._call(f"list the groups of {email}", self._client.list_user_groups, user_id)
-        return any(group.id == group_id for group in groups or [])
-
-    def add_member(self, group_id: str, user: UserRef) -> AddResult:
-        user_id = self._user_id(user)
-        if self._is_member(group_id, user_id, user.email):
-            return AddResult.ALREADY_MEMBER
-        self._change(f"add {user.email} to group {group_id}", self._client.assign_user_to_group, group_id, user_id)
-        return AddResult.ADDED
-
-    def remove_member(self, group_id: str, user: UserRef) -> RemoveResult:
-        user_id = self._user_id(user)
-        if not self._is_member(group_id, user_id, user.email):
-            return RemoveResult.NOT_A_MEMBER
-        what = f"remove {user.email} from group {group_id}"
-        self._change(what, self._client.unassign_user_from_group, group_id, user_id)
-        return RemoveResult.REMOVED
-
-    def _change(self, what: str, method: Callable[..., Any], group_id: str, user_id: str) -> None:
-        try:
-            self._call(what, method, group_id, user_id)
-        except PermanentError as error:
-            if error.status in (400, 403):
-                raise self._explain_refusal(group_id, error) from None
-            raise
-
-    def _explain_refusal(self, group_id: str, error: PermanentError) -> PermanentError:
-        """Okta answers a plain 403 for app-imported groups; say so when that is the reason."""
-        try:
-            group, _ = self._call(f"read group {group_id}", self._client.get_group, group_id)
-        except ConnectorError:
-            return error
-        group_type = group.type.value if hasattr(group.type, "value") else str(group.type or "")
-        if group_type and group_type != "OKTA_GROUP":
-            name = model_value(group.profile, "name") or group_id
-            return PermanentError(
-                f"Okta group {name!r} ({group_id}) is of type {group_type}: its members are managed by "
-                f"its source (e.g. an Active Directory import), so Okta refuses changes. {error.message}",
-                status=error.status,
-            )
-        return PermanentError(
-            f"{error.message} — check that the Okta admin role or OAuth scopes allow managing this group.",
-            status=error.status,
-        )
 
     # -- applications ----------------------------------------------------------------------
     def iter_applications(self) -> Iterator[DirectoryApplication]:

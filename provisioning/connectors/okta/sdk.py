@@ -12,10 +12,12 @@ from urllib.parse import parse_qs, urlsplit
 import aiohttp
 from okta.errors.okta_api_error import OktaAPIError
 from okta.http_client import HTTPClient
+from okta.request_executor import RequestExecutor
 
-from lib.http import parse_retry_after
+from lib.http import RateWindow, parse_rate_window, parse_retry_after
 from provisioning.connectors.base import ConnectorError, PermanentError, RetryableError
 from provisioning.connectors.links import LinkHeaderError, next_target
+from provisioning.connectors.okta.buckets import bucket_of
 
 WRITABLE_GROUP_TYPE = "OKTA_GROUP"
 NOT_WRITABLE = {
@@ -52,9 +54,16 @@ class TimedHTTPClient(HTTPClient):
         self.last_transport_error: BaseException | None = None
         self.last_status: int | None = None
         self.last_headers: Any = None
+        #: bucket -> the latest window Okta described for it (read and cleared by the connector)
+        self.windows: dict[str, RateWindow] = {}
 
     async def send_request(self, request: dict) -> tuple:
         result = await super().send_request(request)
+        if result[1] is not None:
+            window = parse_rate_window(result[1].headers, status=result[1].status)
+            if window is not None:
+                bucket = bucket_of(request.get("method", "GET"), request.get("url", ""))
+                self.windows[bucket] = merge_windows(self.windows.get(bucket), window)
         self.last_transport_error = result[3]
         self.last_status = result[1].status if result[1] is not None else None
         # The raw aiohttp headers (a multidict): the SDK's ApiResponse keeps one value per name.
@@ -67,6 +76,37 @@ class TimedHTTPClient(HTTPClient):
                 self.last_headers,
             )
         return result
+
+
+def merge_windows(old: RateWindow | None, new: RateWindow) -> RateWindow:
+    """The later window of two answers; of two about the same window, the lower remaining."""
+    if old is None or new.reset_at > old.reset_at + 2:
+        return new
+    if old.reset_at > new.reset_at + 2:
+        return old
+    return new if new.remaining <= old.remaining else old
+
+
+class ShortWaitExecutor(RequestExecutor):
+    """The SDK's request executor, but its rate-limit retry never sleeps longer than
+    `max_wait_seconds`: a longer wait (until `X-Rate-Limit-Reset`) becomes a 429 RetryableError,
+    which the outbox turns into a hand-back of the row until the reset."""
+
+    max_wait_seconds: float = 5.0
+
+    async def pause_for_backoff(self, backoff_time: float) -> None:
+        if float(backoff_time) > self.max_wait_seconds:
+            raise RetryableError(
+                f"Okta's rate limit is spent for {float(backoff_time):.0f} s",
+                retry_after=float(backoff_time),
+                status=429,
+            )
+        await super().pause_for_backoff(backoff_time)
+
+
+def short_wait_executor(max_wait_seconds: float) -> type[ShortWaitExecutor]:
+    """A ShortWaitExecutor class with its own cap (the SDK instantiates the class itself)."""
+    return type("ShortWaitExecutor", (ShortWaitExecutor,), {"max_wait_seconds": max_wait_seconds})
 
 
 def model_value(obj: Any, name: str) -> Any:

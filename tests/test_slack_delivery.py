@@ -15,6 +15,7 @@ from governance import tasks as gatehouse_tasks
 from governance.jira import adf
 from governance.models import AccessRequest, OutboundMessage, SlackPost
 from governance.requests.followup import follow_up_approvals
+from provisioning.models import RateBucket
 from tests.emulators.jira import JiraEmulator
 from tests.slack_fixtures import click, submit
 
@@ -85,6 +86,8 @@ def test_a_429_waits_for_retry_after(slack_on, slack_people, slack_emu, tasks, c
     assert row.status == OutboundMessage.Status.QUEUED
     assert row.next_attempt_at >= T0 + timedelta(seconds=30)
     assert not row.maybe_applied  # Slack refused it before doing anything
+    bucket = RateBucket.objects.get(key="slack:web")  # closed for every worker until Retry-After
+    assert bucket.remaining == 0 and bucket.reset_at >= (T0 + timedelta(seconds=30)).timestamp()
     clock.shift(timedelta(seconds=31))
     with tasks():
         gatehouse_tasks.sweep_messages()

@@ -27,6 +27,8 @@ from governance.slack.config import enabled as slack_enabled
 from lib.errors import DeliveryError
 from lib.outbox.engine import Batch, Outbox, Policy
 from lib.outbox.models import Priority
+from lib.ratelimit.budget import RateBudget
+from provisioning.outbox.budget import shared_budget
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +55,13 @@ class NotificationOutbox(Outbox[OutboundMessage]):
             batch_size=config["MESSAGE_BATCH_SIZE"],
             pending_seconds=config["OUTBOX_PENDING_SECONDS"],
         )
+
+    def rate_budget(self) -> RateBudget:
+        return shared_budget()
+
+    def rate_bucket(self, row: OutboundMessage) -> str | None:
+        """Slack's Web API: one bucket, closed for every worker by a 429's Retry-After; email: none."""
+        return "slack:web" if row.channel == SLACK else None
 
     def perform(self, row: OutboundMessage, batch: Batch) -> str:
         if row.kind == OutboundMessage.Kind.APPROVAL and not _render_approval(row):

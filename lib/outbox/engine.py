@@ -29,6 +29,8 @@ logger = logging.getLogger(__name__)
 
 Row = TypeVar("Row", bound=OutboxRow)
 ABANDONED = "worker stopped mid-way; retried"
+#: successes recorded per transaction
+SETTLE_CHUNK = 10
 
 
 class Outbox(Generic[Row]):
@@ -277,8 +279,14 @@ class Outbox(Generic[Row]):
         self._enqueue_now([row.pk for row in rows])
 
     def _record_successes(self, done: Sequence[tuple[Row, Any]]) -> None:
-        """One transaction for a batch's successes: one conditional update per kind of result,
-        then `succeeded` for each row still held (a row whose lease was taken over is left)."""
+        """Record a batch's successes, SETTLE_CHUNK rows per transaction: short transactions keep
+        the locks their `succeeded` callbacks take (the audit chain's head) from being held long."""
+        for start in range(0, len(done), SETTLE_CHUNK):
+            self._record_success_chunk(done[start : start + SETTLE_CHUNK])
+
+    def _record_success_chunk(self, done: Sequence[tuple[Row, Any]]) -> None:
+        """One transaction: one conditional update per kind of result, then `succeeded` for each
+        row still held (a row whose lease was taken over is left)."""
         if not done:
             return
         model = self.model

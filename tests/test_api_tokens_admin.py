@@ -51,7 +51,7 @@ def test_it_creates_a_scoped_token_and_shows_its_secret_once(admin_client):
     assert token.expires_at is not None
     assert AuditEvent.objects.filter(action="api_token.created", actor="admin:it").exists()
     change = admin_client.get(reverse("admin:governance_apitoken_change", args=[token.pk])).content.decode()
-    assert secret.rsplit("_", 1)[1] not in change and token.secret_hash not in change
+    assert secret.split("_", 2)[2] not in change and token.secret_hash not in change  # the random part may hold "_"
 
 
 @pytest.mark.parametrize(

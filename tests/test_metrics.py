@@ -136,7 +136,7 @@ def test_the_dashboard_carries_chart_data_tables_and_the_local_chart_script(clie
         f"chart-{name}" for name in ("volume", "approval", "provisioning", "steps", "stalls", "standing")
     }
     assert charts["chart-volume"]["labels"] == ["wiki"] and charts["chart-volume"]["series"][0]["values"] == [13]
-    assert charts["chart-stalls"]["series"] == [{"label": "Waiting", "values": [1]}]
+    assert charts["chart-stalls"]["series"] == [{"label": "Requests waiting", "values": [1]}]
     assert [series["label"] for series in charts["chart-approval"]["series"]] == ["Median", "p90"]
     metrics = api.get(f"{BASE}/metrics/").json()
     trend = metrics["standing_privileged_access"]["trend"]

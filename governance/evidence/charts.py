@@ -41,29 +41,23 @@ def duration_chart(key: str, summaries: dict[str, dict[str, Any]]) -> dict[str, 
     )
 
 
+def count_chart(key: str, rows: list[dict[str, Any]], *, label: str, value: str, unit: str) -> dict[str, Any]:
+    """One bar per row: the row's `label` field against its `value` field."""
+    series = {unit.capitalize(): [row[value] for row in rows]}
+    return chart(key, kind="bars", unit=unit, labels=[row[label] for row in rows], series=series)
+
+
 def dashboard_charts(metrics: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The dashboard's charts by name, in the order the page shows them."""
     volume = metrics["requests"]["by_application"]
     stalls = metrics["waiting"]["by_step_kind"]
     trend = metrics["standing_privileged_access"]["trend"]
     return {
-        "volume": chart(
-            "volume",
-            kind="bars",
-            unit="requests",
-            labels=[row["application"] for row in volume],
-            series={"Requests": [row["requests"] for row in volume]},
-        ),
+        "volume": count_chart("volume", volume, label="application", value="requests", unit="requests"),
         "approval": duration_chart("approval", metrics["timings"]["approval"]["by_application"]),
         "provisioning": duration_chart("provisioning", metrics["timings"]["provisioning"]["by_application"]),
         "steps": duration_chart("steps", metrics["timings"]["step_decision_by_kind"]),
-        "stalls": chart(
-            "stalls",
-            kind="bars",
-            unit="requests waiting",
-            labels=[row["kind"] for row in stalls],
-            series={"Waiting": [row["waiting"] for row in stalls]},
-        ),
+        "stalls": count_chart("stalls", stalls, label="kind", value="waiting", unit="requests waiting"),
         "standing": chart(
             "standing",
             kind="line",

@@ -221,6 +221,16 @@ def record_kept_membership(*, person: Person, group: IdpGroup, reason: str) -> M
     )
 
 
+def deliver_urgent() -> int:
+    """Perform the due removals (revocations, expiries) now, up to a batch, whatever the task
+    queue holds: the expiry timer's own lane. Returns how many it took."""
+    due = MembershipChange.objects.filter(
+        status=MembershipChange.Status.QUEUED, priority=Priority.REVOCATION, next_attempt_at__lte=timezone.now()
+    ).order_by("next_attempt_at", "id")
+    ids = list(due.values_list("id", flat=True)[: membership_outbox.policy().batch_size])
+    return len(membership_outbox.deliver(ids, fill=False)) if ids else 0
+
+
 def execute_change(change_id: int) -> MembershipChange | None:
     """Run one queued change against its provider. Safe to call twice: the second call does nothing."""
     return membership_outbox.deliver_one(change_id)

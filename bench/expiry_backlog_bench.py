@@ -26,7 +26,7 @@ import time
 from collections import Counter
 from datetime import timedelta
 
-from _setup import ROOT, django_up, percentile, task_cluster
+from _setup import ROOT, active_grants, bench_role, django_up, percentile, task_cluster
 
 TOKEN = "expiry-backlog-bench-token"
 WRITES = "/api/v1/groups"
@@ -61,33 +61,18 @@ def build_expiring(okta, count: int, start_in: float, spread: float) -> None:
     """`count` active grants whose membership Okta holds, ending evenly from `start_in` seconds."""
     from django.utils import timezone
 
-    from catalog.models import Application, GroupMembership, IdpGroup, Role, RoleGroup
-    from governance.models import Grant, GrantMembershipChange
+    from catalog.models import GroupMembership
+    from governance.models import GrantMembershipChange
     from provisioning.models import MembershipChange
 
-    group_id = okta.add_group("expiring")
-    group = IdpGroup.objects.create(connector="okta", external_id=group_id, name="expiring")
-    app = Application.objects.create(slug="bench", name="Bench", status="approved", risk_tier="low")
-    role = Role.objects.create(application=app, slug="user", name="User")
-    RoleGroup.objects.create(role=role, group=group)
+    group_id = okta.add_group("bench-users")
+    role, group = bench_role(group_id, connector="okta")
     holders = people(okta, "holder", count)
     for person in holders:
         okta.add_member(group_id, person.external_id)
     now = timezone.now()
     first = now + timedelta(seconds=start_in)
-    grants = Grant.objects.bulk_create(
-        [
-            Grant(
-                person=p,
-                role=role,
-                status="active",
-                duration=timedelta(hours=1),
-                starts_at=now - timedelta(hours=1),
-                expires_at=first + timedelta(seconds=spread * n / count),
-            )
-            for n, p in enumerate(holders)
-        ]
-    )
+    grants = active_grants(role, holders, first_expiry=first, spread_seconds=spread)
     adds = MembershipChange.objects.bulk_create(
         [
             MembershipChange(

@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import heapq
 import random
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.core.management.color import no_style
-from django.db import connection, models, transaction
+from django.db import models, transaction
 from django.utils import timezone
 
 from catalog.models import Application, GroupMembership, IdpGroup, Person, Role, RoleGroup
@@ -26,7 +25,7 @@ from governance.audit.chain import seal
 from governance.models import AccessRequest, ApprovalDecision, ApprovalStep, AuditEvent, Grant, GrantMembershipChange
 from provisioning.models import MembershipChange
 
-from .evidence_rows import Table
+from .evidence_rows import Table, check_references, reset_sequences, without_reference_triggers
 
 EVENTS_PER_REQUEST = 5
 CHUNK = 5000  # requests per transaction
@@ -412,38 +411,31 @@ class Generator:
             table.flush()
 
     def run(self) -> Generated:
-        for first in range(0, self.total, CHUNK):
+        with without_reference_triggers():
+            for first in range(0, self.total, CHUNK):
+                with transaction.atomic():
+                    for index in range(first, min(first + CHUNK, self.total)):
+                        self._request(index)
+                    self._flush_rows()
+                    horizon = self.start + (min(first + CHUNK, self.total) + 0.5) * (self.now - self.start) / self.total
+                    self.ready.extend(self.timeline.release(horizon))
+                    self._seal_ready()
             with transaction.atomic():
-                for index in range(first, min(first + CHUNK, self.total)):
-                    self._request(index)
-                self._flush_rows()
-                horizon = self.start + (min(first + CHUNK, self.total) + 0.5) * (self.now - self.start) / self.total
-                self.ready.extend(self.timeline.release(horizon))
-                self._seal_ready()
-        with transaction.atomic():
-            self.ready.extend(self.timeline.release(None))
-            self._seal_ready(final=True)
-        reset_sequences(
-            (
-                AccessRequest,
-                ApprovalStep,
-                ApprovalDecision,
-                Grant,
-                MembershipChange,
-                GrantMembershipChange,
-                GroupMembership,
-                AuditEvent,
-            )
+                self.ready.extend(self.timeline.release(None))
+                self._seal_ready(final=True)
+        written = (
+            AccessRequest,
+            ApprovalStep,
+            ApprovalDecision,
+            Grant,
+            MembershipChange,
+            GrantMembershipChange,
+            GroupMembership,
+            AuditEvent,
         )
+        check_references(written)
+        reset_sequences(written)
         return self.result
-
-
-def reset_sequences(model_types: Iterable[type[models.Model]]) -> None:
-    """After rows were written with their ids, the next id the database hands out follows them."""
-    statements = connection.ops.sequence_reset_sql(no_style(), list(model_types))
-    with connection.cursor() as cursor:
-        for sql in statements:
-            cursor.execute(sql)
 
 
 def generate(requests: int, *, now: datetime, seed: int = 7) -> Generated:

@@ -163,7 +163,12 @@ def main() -> None:
         print(f"database: {connection.vendor}; N = {args.requests:,} requests, {5 * args.requests:,} audit events")
         now = timezone.now().replace(microsecond=0)
         started = time.perf_counter()
-        data = generate(args.requests, now=now, seed=args.seed)
+        data = generate(
+            args.requests,
+            now=now,
+            seed=args.seed,
+            progress=lambda done: print(f"  {done:,} requests written, {time.perf_counter() - started:,.0f} s"),
+        )
         elapsed = time.perf_counter() - started
         print(
             f"generated in {elapsed:,.0f} s: {data.requests:,} requests ({data.counts}), {data.grants:,} grants, "

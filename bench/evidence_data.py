@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import heapq
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -410,7 +410,8 @@ class Generator:
         for table in (*tables, self.memberships):
             table.flush()
 
-    def run(self) -> Generated:
+    def run(self, progress: Callable[[int], None] | None = None) -> Generated:
+        """Write everything; `progress` is told the number of requests written after each 100,000."""
         with without_reference_triggers():
             for first in range(0, self.total, CHUNK):
                 with transaction.atomic():
@@ -420,6 +421,8 @@ class Generator:
                     horizon = self.start + (min(first + CHUNK, self.total) + 0.5) * (self.now - self.start) / self.total
                     self.ready.extend(self.timeline.release(horizon))
                     self._seal_ready()
+                if progress and (first + CHUNK) % 100_000 == 0:
+                    progress(first + CHUNK)
             with transaction.atomic():
                 self.ready.extend(self.timeline.release(None))
                 self._seal_ready(final=True)
@@ -438,10 +441,12 @@ class Generator:
         return self.result
 
 
-def generate(requests: int, *, now: datetime, seed: int = 7) -> Generated:
+def generate(
+    requests: int, *, now: datetime, seed: int = 7, progress: Callable[[int], None] | None = None
+) -> Generated:
     """The whole data set: catalog, `requests` requests over the year before `now`, 5 events each."""
     catalog = build_catalog(requests)
-    result = Generator(catalog, requests, now, seed).run()
+    result = Generator(catalog, requests, now, seed).run(progress)
     sample = (
         AccessRequest.objects.filter(status="fulfilled")
         .order_by("-id")

@@ -10,7 +10,8 @@ chain's own `seal`), then measures, each as server time
   1. the trace (`GET /api/v1/trace/`) of one person × one application, of one person, of one application;
   2. the admin home (the dashboard) for the default 30 days and for the year;
   3. the metrics API (`GET /api/v1/metrics/`) for 30 days and for the year;
-  4. `manage.py export_evidence` of the year (csv) in its own process: time and that process's peak RSS;
+  4. `manage.py export_evidence` of the year (csv) in its own process: time and that process's own
+     peak RSS (bench/peak_rss.py: its VmHWM, not the inherited `ru_maxrss`);
   5. `verify_audit`'s chain walk, in events per second.
 Runs on a throw-away test database. Prints numbers; asserts nothing.
 """
@@ -19,10 +20,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,6 +30,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
+
+from bench.peak_rss import run_measured  # noqa: E402  (after the path set-up above)
 
 RUNS = 3
 
@@ -101,9 +102,7 @@ def bench_export(data, now, file_format: str) -> None:
     connection.close()  # the child reads what this process committed
     target = Path(tempfile.mkdtemp(prefix="gatehouse-evidence-"))
     output = target if file_format == "csv" else target / f"evidence.{file_format}"
-    command = [
-        sys.executable,
-        str(ROOT / "manage.py"),
+    arguments = [
         "export_evidence",
         "--settings=tests.settings",
         f"--from={data.first_request:%Y-%m-%d}",
@@ -113,9 +112,8 @@ def bench_export(data, now, file_format: str) -> None:
     ]
     env = {**os.environ, "TEST_DATABASE_URL": _database_url()}
     started = time.perf_counter()
-    finished = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, check=False)
+    finished, peak_mib = run_measured(ROOT / "manage.py", *arguments, env=env, cwd=ROOT)
     elapsed = time.perf_counter() - started
-    peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     if finished.returncode:
         print(f"export_evidence failed: {finished.stderr.strip()[-2000:]}")
         return

@@ -13,7 +13,7 @@ from governance.errors import Conflict, InvalidInput
 from governance.models import Grant
 from governance.services import notify_person
 from governance.signed_links import SignedLink
-from lib.bulk import insert_rows
+from lib.bulk import insert_values
 from reviews.campaigns import snapshot
 from reviews.campaigns.accounts_import import ImportedAccount, parse_account_list
 from reviews.models import ReviewCampaign, ReviewItem
@@ -67,8 +67,8 @@ def _parse_uploads(campaign: ReviewCampaign, uploads: dict[int, tuple[str, bytes
     return {pk: parse_account_list(name, content) for pk, (name, content) in uploads.items()}
 
 
-def _bulk_insert(items) -> int:
-    return insert_rows(ReviewItem, items, batch_size=snapshot.BATCH)
+def _bulk_insert(rows) -> int:
+    return insert_values(ReviewItem, snapshot.ROW_FIELDS, rows, batch_size=snapshot.BATCH)
 
 
 def launch_campaign(

@@ -86,7 +86,8 @@ def insert_values(
 ) -> int:
     """Insert one new row of `model` per tuple of `rows`, whose values are those of `field_names`
     (attribute names such as "person_id", in that order); every other column gets its model
-    default (auto_now / auto_now_add times: now). Returns how many.
+    default (auto_now / auto_now_add times: now; a NULL default is left to the database, whose
+    columns Django creates without defaults). Returns how many.
 
     Values are plain Python values: str (not an enum member), int, bool, aware datetimes, None."""
     using = router.db_for_write(model)
@@ -97,19 +98,36 @@ def insert_values(
         raise ValueError(f"{model.__name__} has no insertable field {', '.join(unknown)}")
     given = [by_name[name] for name in field_names]
     named = set(field_names)
-    rest = [field for name, field in by_name.items() if name not in named]
     now = timezone.now()
     copying = connection.vendor == "postgresql"
-    defaults = tuple(_default(field, now, connection, native=copying) for field in rest)
+    rest = _sent_defaults([field for name, field in by_name.items() if name not in named], now, connection, copying)
+    columns = [*given, *(field for field, _ in rest)]
+    defaults = tuple(value for _, value in rest)
     convert = [] if copying else [(i, field) for i, field in enumerate(given) if _needs_preparing(field)]
     iterator = iter(rows)
     count = 0
     while batch := list(islice(iterator, batch_size)):
         if convert:
             batch = [_prepared(row, convert, connection) for row in batch]
-        _write(connection, model, [*given, *rest], [row + defaults for row in batch], copying=copying)
+        _write(connection, model, columns, [row + defaults for row in batch], copying=copying)
         count += len(batch)
     return count
+
+
+def _sent_defaults(
+    fields: list[models.Field], now: datetime, connection, copying: bool
+) -> list[tuple[models.Field, Any]]:
+    """(column, value) of the unset columns a statement must name. A column left out gets the
+    database's default: NULL where Django declared none, so NULL defaults are not sent, nor
+    columns with a `db_default`."""
+    sent = []
+    for field in fields:
+        if field.db_default is not models.NOT_PROVIDED:
+            continue
+        value = _default(field, now, connection, native=copying)
+        if value is not None:
+            sent.append((field, value))
+    return sent
 
 
 def _default(field: models.Field, now: datetime, connection, *, native: bool) -> Any:

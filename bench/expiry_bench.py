@@ -80,21 +80,31 @@ def build(n: int, lead_seconds: float) -> None:
     Grant.objects.update(expires_at=F("expires_at") - shift)
 
 
-def run(n: int, timer_seconds: float) -> dict:
-    from governance.grants.expiry import run_expiry_timer
+def run(n: int, timer_seconds: float, *, lane: bool) -> dict:
+    import threading
+
+    from governance.grants.expiry import RemovalLane, run_expiry_timer
     from governance.models import Grant
 
     timer_end = time.monotonic() + timer_seconds
+    stop = threading.Event()
+    removals = RemovalLane(stop) if lane else None  # the timer process's removal lane, as the command runs it
     with counting_queries() as counter:
         # The timer process's own loop, stopped once every grant is past its expiry.
-        run_expiry_timer(should_stop=lambda: time.monotonic() > timer_end, wait=time.sleep)
+        run_expiry_timer(
+            should_stop=lambda: time.monotonic() > timer_end,
+            wait=time.sleep,
+            ended=removals.wake if removals else (lambda count: None),
+        )
     deadline = time.monotonic() + 600
     while Grant.objects.filter(removed_at__isnull=True).exists() and time.monotonic() < deadline:
-        time.sleep(1)  # the cluster is still confirming removals
+        time.sleep(1)  # the lane and the cluster are still confirming removals
+    stop.set()
+    lane_removed = removals.join() if removals else 0
     rows = list(Grant.objects.values_list("expires_at", "ended_at", "removed_at"))
     ended = [(e - x).total_seconds() for x, e, _ in rows if e is not None]
     lags = [(r - x).total_seconds() for x, _, r in rows if r is not None]
-    return {"ended": ended, "lags": lags, "queries": counter.count, "confirmed": len(lags)}
+    return {"ended": ended, "lags": lags, "queries": counter.count, "confirmed": len(lags), "lane": lane_removed}
 
 
 def main() -> None:
@@ -103,6 +113,9 @@ def main() -> None:
     parser.add_argument("--database-url", default=None, help="default: a new SQLite file")
     parser.add_argument("--workers", type=int, default=2, help="task cluster workers")
     parser.add_argument("--inline", action="store_true", help="no cluster: removals run in the timer's process")
+    parser.add_argument(
+        "--no-removal-lane", action="store_true", help="as `expiry_timer --no-removal-lane`: the cluster removes alone"
+    )
     args = parser.parse_args()
     url = django_up(args.database_url, inline_tasks=args.inline)
     started = time.monotonic()
@@ -115,12 +128,14 @@ def main() -> None:
     )
     timer_seconds = lead + 60 + 2  # until the last grant is due (counted from the end of the build), and a little more
     if args.inline:
-        result = run(args.grants, timer_seconds)
+        result = run(args.grants, timer_seconds, lane=False)
     else:
         with task_cluster(args.workers):
-            result = run(args.grants, timer_seconds)
+            result = run(args.grants, timer_seconds, lane=not args.no_removal_lane)
     lags, ended = result["lags"], result["ended"]
-    print(f"removals confirmed: {result['confirmed']}/{args.grants}")
+    print(
+        f"removals confirmed: {result['confirmed']}/{args.grants} (made by the timer's removal lane: {result['lane']})"
+    )
     print(
         f"lag expires_at -> grant ended, removal queued: p50 {percentile(ended, 50):.2f}s  "
         f"p99 {percentile(ended, 99):.2f}s  max {max(ended, default=0):.2f}s"

@@ -38,16 +38,11 @@ def grant(company, clock, tasks) -> Grant:
     return grant
 
 
-def test_it_schedules_removal_at_the_exact_expiry(grant):
-    schedule = Schedule.objects.get(name=f"expire-grant-{grant.pk}")
+def test_it_announces_the_removal_and_leaves_it_to_the_timer_without_a_task_per_grant(grant):
+    event = AuditEvent.objects.get(grant=grant, action="grant.expiry_scheduled")
 
-    assert (schedule.func, schedule.args, schedule.schedule_type) == (
-        "governance.tasks.expire_grant",
-        str(grant.pk),
-        Schedule.ONCE,
-    )
-    assert schedule.next_run == grant.expires_at == T0 + SIX_HOURS
-    assert AuditEvent.objects.filter(grant=grant, action="grant.expiry_scheduled").count() == 1
+    assert event.data["expires_at"] == (T0 + SIX_HOURS).isoformat().replace("+00:00", "Z")
+    assert not Schedule.objects.filter(schedule_type=Schedule.ONCE).exists()
 
 
 def test_it_does_nothing_a_second_before_expiry(grant, clock, tasks):

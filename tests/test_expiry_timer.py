@@ -96,3 +96,22 @@ def test_a_non_positive_poll_is_refused():
 
     with pytest.raises(CommandError, match="--poll must be a positive number"):
         call_command("expiry_timer", "--poll", "0")
+
+
+def test_the_removal_lane_removes_without_the_task_queue(company, django_capture_on_commit_callbacks):
+    from governance.grants.expiry import run_removal_lane
+    from governance.services import expire_due_grants
+    from provisioning.models import LocalMembership, MembershipChange
+
+    with time_machine.travel(T0, tick=False):
+        grant = granted(company, django_capture_on_commit_callbacks, role="reader", duration=timedelta(minutes=1))
+    with time_machine.travel(grant.expires_at + timedelta(seconds=1), tick=False):
+        with django_capture_on_commit_callbacks(execute=False):  # the queued task never runs
+            assert expire_due_grants() == 1
+        waits: list[float] = []
+        removed = run_removal_lane(should_stop=lambda: bool(waits), wait=waits.append)
+    grant.refresh_from_db()
+    assert removed == 1 and waits == [1.0]  # one removal made, then idle
+    assert grant.removed_at is not None
+    assert not LocalMembership.objects.filter(person=company.bob).exists()
+    assert MembershipChange.objects.get(action="remove").status == "succeeded"

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
+from django.contrib.staticfiles import finders
 from django.db import connection
+from django.templatetags.static import static
 from django.test.utils import CaptureQueriesContext
 
 from governance.models import AccessRequest, ApprovalPolicy
@@ -98,8 +103,52 @@ def test_the_admin_home_shows_the_dashboard_to_staff_who_may_see_requests(client
     assert "How access work is going" not in client.get("/admin/").content.decode()
     staff.user_permissions.add(Permission.objects.get(codename="view_accessrequest"))
     page = client.get("/admin/").content.decode()
-    assert "How access work is going" in page and "<svg" in page and "ITHELP-30" in page
-    assert "13 requests" in page
+    assert "How access work is going" in page and "ITHELP-30" in page
+    assert "<tr><td>wiki</td><td>13</td></tr>" in page  # requests by application
     bad = client.get("/admin/", {"from": "nonsense"}).content.decode()
     assert "Use dates such as" in bad
     assert ApprovalPolicy.objects.exists()
+
+
+def chart_data(page: str) -> dict[str, dict]:
+    """The charts' JSON (json_script) of a dashboard page, by element id."""
+    found = re.findall(r'<script id="(chart-[a-z]+)" type="application/json">(.*?)</script>', page, re.S)
+    return {chart_id: json.loads(data) for chart_id, data in found}
+
+
+def test_the_dashboard_carries_chart_data_tables_and_the_local_chart_script(client, api, work, django_user_model):
+    from django.contrib.auth.models import Permission
+
+    staff = django_user_model.objects.create_user("it", password="pw", is_staff=True)
+    staff.user_permissions.add(Permission.objects.get(codename="view_accessrequest"))
+    client.force_login(staff)
+    response = client.get("/admin/")
+    page = response.content.decode()
+    assert f'<script src="{static("governance/vendor/chartjs/chart.umd.min.js")}" defer></script>' in page
+    assert f'<script src="{static("governance/dashboard-charts.js")}" defer></script>' in page
+    assert finders.find("governance/vendor/chartjs/chart.umd.min.js") and finders.find("governance/dashboard-charts.js")
+    # Every script is a file from this server or inert JSON: nothing inline for the CSP to refuse.
+    assert all('src="/static/' in tag or 'type="application/json"' in tag for tag in re.findall(r"<script[^>]*>", page))
+    assert "script-src 'self'" in response["Content-Security-Policy"]
+
+    charts = chart_data(page)
+    assert set(charts) == {
+        f"chart-{name}" for name in ("volume", "approval", "provisioning", "steps", "stalls", "standing")
+    }
+    assert charts["chart-volume"]["labels"] == ["wiki"] and charts["chart-volume"]["series"][0]["values"] == [13]
+    assert charts["chart-stalls"]["series"] == [{"label": "Requests waiting", "values": [1]}]
+    assert [series["label"] for series in charts["chart-approval"]["series"]] == ["Median", "p90"]
+    metrics = api.get(f"{BASE}/metrics/").json()
+    trend = metrics["standing_privileged_access"]["trend"]
+    assert charts["chart-standing"]["series"][0]["values"] == [point["grants"] for point in trend]
+    # Each chart has its table, open for readers without JavaScript.
+    assert page.count('<details class="gatehouse-numbers" open>') == 6
+    assert page.count('class="gatehouse-chart" data-chart="chart-') == 6
+
+
+def test_staff_who_may_not_see_requests_get_no_chart_data(client, work, django_user_model):
+    client.force_login(django_user_model.objects.create_user("it", password="pw", is_staff=True))
+    page = client.get("/admin/").content.decode()
+    assert chart_data(page) == {} and "chart.umd.min.js" not in page
+    client.logout()
+    assert client.get("/admin/").status_code == 302

@@ -4,7 +4,7 @@ import pytest
 
 from catalog.models import GroupMembership
 from provisioning import connectors
-from provisioning.connectors.base import RetryableError
+from provisioning.connectors.base import Connector, RetryableError
 from provisioning.connectors.local.connector import LocalConnector
 from provisioning.models import MembershipChange
 from provisioning.outbox import services
@@ -15,6 +15,7 @@ class AppliedThenTimedOut(LocalConnector):
 
     name = "flaky"
     failures: list[RetryableError] = []
+    apply_changes = Connector.apply_changes  # one call per change, each answered as told
 
     def _group(self, group_id):
         from catalog.models import IdpGroup

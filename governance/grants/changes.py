@@ -49,6 +49,21 @@ def grant_id_of_change(change: MembershipChange) -> int | None:
     return GrantMembershipChange.objects.filter(change_id=change.pk).values_list("grant_id", flat=True).first()
 
 
+def grant_ids_of_changes(change_ids: Iterable[int]) -> dict[int, int]:
+    """change id -> the grant it was made for (changes made for no grant are left out)."""
+    rows = GrantMembershipChange.objects.filter(change_id__in=list(change_ids)).values_list("change_id", "grant_id")
+    return dict(rows)
+
+
+def grants_with_open(grant_ids: Iterable[int], *, action: str) -> set[int]:
+    """The grants among these with a change of `action` not yet settled (succeeded or skipped)."""
+    settled = (MembershipChange.Status.SUCCEEDED, MembershipChange.Status.SKIPPED)
+    rows = MembershipChange.objects.filter(grant_link__grant_id__in=list(grant_ids), action=action).exclude(
+        status__in=settled
+    )
+    return set(rows.values_list("grant_link__grant_id", flat=True).distinct())
+
+
 def grant_id_of_task(task: FulfilmentTask) -> int | None:
     return GrantFulfilmentTask.objects.filter(task_id=task.pk).values_list("grant_id", flat=True).first()
 

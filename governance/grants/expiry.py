@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, close_old_connections, connections, transaction
 from django.utils import timezone
 
 from catalog.durations import format_iso_duration, parse_iso_duration
@@ -16,6 +18,9 @@ from governance.models import ExpiryWarning, Grant
 from governance.notifications.services import notify_person
 from governance.slack.blocks import EXTEND as EXTEND_ACTION
 from lib import readable
+from provisioning.outbox import services as provisioning
+
+logger = logging.getLogger(__name__)
 
 
 def warning_leads() -> list[timedelta]:
@@ -111,14 +116,76 @@ def seconds_to_next_expiry(poll_seconds: float = POLL_SECONDS) -> float:
 
 
 def run_expiry_timer(
-    *, should_stop: Callable[[], bool], wait: Callable[[float], object], poll_seconds: float = POLL_SECONDS
+    *,
+    should_stop: Callable[[], bool],
+    wait: Callable[[float], object],
+    poll_seconds: float = POLL_SECONDS,
+    ended: Callable[[int], object] = lambda count: None,
 ) -> int:
     """The expiry timer process's loop: end every due grant, wait for the next expiry, again, until
-    `should_stop()`. Several timers (or the minute sweep) at once are harmless: expiry is idempotent."""
+    `should_stop()`; `ended(count)` is told after each pass that ended grants. Several timers (or
+    the minute sweep) at once are harmless: expiry is idempotent."""
     expired = 0
     while not should_stop():
-        expired += bulk_expiry.expire_due_grants()
+        count = bulk_expiry.expire_due_grants()
+        expired += count
+        if count:
+            ended(count)
         if should_stop():
             break
         wait(seconds_to_next_expiry(poll_seconds))
     return expired
+
+
+#: seconds the removal lane waits, with nothing due, before it looks again (unless woken)
+LANE_IDLE_SECONDS = 1.0
+
+
+def run_removal_lane(
+    *, should_stop: Callable[[], bool], wait: Callable[[float], object], idle_seconds: float = LANE_IDLE_SECONDS
+) -> int:
+    """The expiry timer's second loop: perform due removals (expiries and revocations) as soon as
+    they are queued, so they never wait behind the task cluster's queue of grants, emails or bulk
+    work. The cluster's workers take them too (a task claims the most urgent rows first): every
+    claim is conditional, so each removal is made once."""
+    removed = 0
+    while not should_stop():
+        count = provisioning.deliver_urgent()
+        removed += count
+        if not count:
+            wait(idle_seconds)
+    return removed
+
+
+class RemovalLane:
+    """`run_removal_lane` on a thread of its own, woken as soon as the timer ended grants."""
+
+    def __init__(self, stop: threading.Event, *, retry_seconds: float = 5.0) -> None:
+        self.stop, self.removed, self.retry_seconds = stop, 0, retry_seconds
+        self._woken = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="removal-lane", daemon=True)
+        self._thread.start()
+
+    def wake(self, count: int = 0) -> None:
+        self._woken.set()
+
+    def _wait(self, seconds: float) -> None:
+        self._woken.wait(seconds)
+        self._woken.clear()
+
+    def _run(self) -> None:
+        try:
+            while not self.stop.is_set():
+                try:
+                    self.removed += run_removal_lane(should_stop=self.stop.is_set, wait=self._wait)
+                except Exception:  # a database restart, or a bug: the cluster covers meanwhile
+                    logger.exception("removal lane failed; starting again in %g s", self.retry_seconds)
+                    close_old_connections()
+                    self.stop.wait(self.retry_seconds)
+        finally:
+            connections.close_all()
+
+    def join(self) -> int:
+        self._woken.set()
+        self._thread.join(timeout=60)
+        return self.removed

@@ -11,7 +11,6 @@ from datetime import timedelta
 from catalog.durations import LONGEST, format_iso_duration
 from governance.audit.services import Actor, record
 from governance.errors import Conflict, InvalidInput
-from governance.grants import services as grants
 from governance.models import AccessRequest, ApprovalPolicy, ApprovalStep, Grant, GrantExtension
 from governance.requests.routing import resolve_policy
 from governance.transitions import move_request
@@ -113,7 +112,6 @@ def apply_extension(
             "exception_route": exception,
         },
     )
-    grants.schedule_expiry(grant, announce=False)
 
 
 def apply_approved_extension(request: AccessRequest) -> None:

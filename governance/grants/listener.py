@@ -10,7 +10,10 @@ class GrantListener:
     """Moves grants on when their changes settle (implements provisioning.outbox.port.SettledListener)."""
 
     def change_settled(self, change: MembershipChange) -> None:
-        services.membership_change_settled(change)
+        services.membership_change_failed(change)
+
+    def changes_settled(self, changes: list[MembershipChange]) -> None:
+        services.membership_changes_succeeded(changes)
 
     def fulfilment_done(self, task: FulfilmentTask) -> None:
         services.fulfilment_task_done(task)

@@ -10,17 +10,16 @@ import logging
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from django_q.models import Schedule
 
 from catalog.models import Application, IdpGroup, Person
-from governance.audit.services import Actor, record
+from governance.audit.services import Actor, record, record_many
 from governance.errors import Conflict, NotAllowed
 from governance.grants import changes, coverage, ending
 from governance.grants.ending import end_grants, lock_grants
 from governance.grants.release import lock_people, mark_removed, release_memberships, take_back
 from governance.models import AccessRequest, Grant
 from governance.requests.routing import resolve_policy
-from governance.transitions import move_grant, move_request
+from governance.transitions import move_grant, move_grants, move_request, move_requests
 from lib import readable
 from provisioning.models import FulfilmentTask, MembershipChange
 from provisioning.outbox import services as provisioning
@@ -30,9 +29,7 @@ logger = logging.getLogger(__name__)
 RequestStatus = AccessRequest.Status
 GrantStatus = Grant.Status
 ChangeStatus = MembershipChange.Status
-EXPIRE_TASK = "governance.tasks.expire_grant"
-#: names of the one-off schedules that end one grant each (never pruned by setup_schedules)
-EXPIRY_SCHEDULE_PREFIX = "expire-grant-"
+PROVISIONING = Actor.system("provisioning")
 
 
 def start_grant(*, request: AccessRequest) -> Grant:
@@ -92,49 +89,74 @@ def _lock_grant(grant_id: int) -> Grant:
     return grant
 
 
-def membership_change_settled(change: MembershipChange) -> None:
-    """Called by provisioning, inside its transaction, when a change succeeded or failed for good."""
+def membership_change_failed(change: MembershipChange) -> None:
+    """Called by provisioning, inside its transaction, when a change failed for good."""
     grant_id = changes.grant_id_of_change(change)
     if grant_id is None:
         return
     grant = _lock_grant(grant_id)
     verb = "added to" if change.action == MembershipChange.Action.ADD else "removed from"
-    if change.status == ChangeStatus.FAILED:
-        record(
-            f"membership.{change.action}_failed",
-            f"{change.person.email} could not be {verb} {change.group.name}: {change.last_error}",
-            actor=Actor.system("provisioning"),
-            grant=grant,
-            data={"change": change.pk, "group": change.group.name, "error": change.last_error},
-        )
-        if change.action == MembershipChange.Action.ADD and grant.status == GrantStatus.PENDING:
-            _fail(grant, f"Adding {change.person.email} to {change.group.name} failed: {change.last_error}")
-        return
     record(
-        f"membership.{change.action}ed" if change.action == "add" else "membership.removed",
-        f"{change.person.email} {verb} {change.group.name} ({change.get_result_display().lower()}).",
-        actor=Actor.system("provisioning"),
+        f"membership.{change.action}_failed",
+        f"{change.person.email} could not be {verb} {change.group.name}: {change.last_error}",
+        actor=PROVISIONING,
         grant=grant,
-        data={
+        data={"change": change.pk, "group": change.group.name, "error": change.last_error},
+    )
+    if change.action == MembershipChange.Action.ADD and grant.status == GrantStatus.PENDING:
+        _fail(grant, f"Adding {change.person.email} to {change.group.name} failed: {change.last_error}")
+
+
+def membership_changes_succeeded(settled: list[MembershipChange]) -> None:
+    """Called by provisioning, inside its transaction, with a batch of changes that succeeded:
+    their audit events together, then each grant moved on once all its changes of that kind
+    are done. A fixed number of queries, whatever the batch's size."""
+    grant_of = changes.grant_ids_of_changes(change.pk for change in settled)
+    ours = [change for change in settled if change.pk in grant_of]
+    if not ours:
+        return
+    grants = {grant.pk: grant for grant in lock_grants(set(grant_of.values()))}
+    record_many([_settled_event(change, grants[grant_of[change.pk]]) for change in ours], actor=PROVISIONING)
+    adds = [change for change in ours if change.action == MembershipChange.Action.ADD]
+    for change in adds:
+        if grants[grant_of[change.pk]].status not in Grant.LIVE:
+            take_back(grants[grant_of[change.pk]], change)
+    _activate_where_added({grant_of[c.pk]: grants[grant_of[c.pk]] for c in adds})
+    removes = [change for change in ours if change.action == MembershipChange.Action.REMOVE]
+    _confirm_where_removed({grant_of[c.pk]: grants[grant_of[c.pk]] for c in removes})
+
+
+def _settled_event(change: MembershipChange, grant: Grant) -> dict:
+    verb = "added to" if change.action == MembershipChange.Action.ADD else "removed from"
+    return {
+        "action": "membership.added" if change.action == MembershipChange.Action.ADD else "membership.removed",
+        "message": f"{change.person.email} {verb} {change.group.name} ({change.get_result_display().lower()}).",
+        "grant": grant,
+        "data": {
             "change": change.pk,
             "group": change.group.name,
             "connector": change.group.connector,
             "result": change.result,
         },
-    )
-    if change.action == MembershipChange.Action.ADD and grant.status not in Grant.LIVE:
-        take_back(grant, change)
-    elif (
-        change.action == MembershipChange.Action.ADD and grant.status == GrantStatus.PENDING and _all_done(grant, "add")
-    ):
-        activate_grant(grant)
-    elif change.action == MembershipChange.Action.REMOVE and grant.removed_at is None and _all_done(grant, "remove"):
-        mark_removed([grant])
+    }
 
 
-def _all_done(grant: Grant, action: str) -> bool:
-    settled = [ChangeStatus.SUCCEEDED, ChangeStatus.SKIPPED]
-    return not changes.changes_of(grant).filter(action=action).exclude(status__in=settled).exists()
+def _activate_where_added(grants: dict[int, Grant]) -> None:
+    """Activate the pending grants among these whose every add is done."""
+    pending = {pk: grant for pk, grant in grants.items() if grant.status == GrantStatus.PENDING}
+    if not pending:
+        return
+    unfinished = changes.grants_with_open(pending, action=MembershipChange.Action.ADD)
+    activate_grants([grant for pk, grant in sorted(pending.items()) if pk not in unfinished])
+
+
+def _confirm_where_removed(grants: dict[int, Grant]) -> None:
+    """Mark removed the grants among these whose every removal is done."""
+    open_ = {pk: grant for pk, grant in grants.items() if grant.removed_at is None}
+    if not open_:
+        return
+    unfinished = changes.grants_with_open(open_, action=MembershipChange.Action.REMOVE)
+    mark_removed([grant for pk, grant in sorted(open_.items()) if pk not in unfinished])
 
 
 def fulfilment_task_done(task: FulfilmentTask) -> None:
@@ -155,50 +177,49 @@ def fulfilment_task_done(task: FulfilmentTask) -> None:
 
 
 def activate_grant(grant: Grant) -> Grant:
-    now = timezone.now()
-    expires_at = now + grant.duration if grant.duration else None
-    until = f" until {readable.moment(expires_at)}" if expires_at else " with no end date"
-    move_grant(
-        grant,
-        GrantStatus.ACTIVE,
-        actor=Actor.system("provisioning"),
-        message=f"Grant #{grant.pk} active{until}.",
-        starts_at=now,
-        expires_at=expires_at,
-    )
-    if grant.request and grant.request.status == RequestStatus.PROVISIONING:
-        move_request(
-            grant.request, RequestStatus.FULFILLED, actor=Actor.system("provisioning"), message="Access is in place."
-        )
-    if expires_at:
-        schedule_expiry(grant)
+    activate_grants([grant])
     return grant
 
 
-def schedule_expiry(grant: Grant, *, announce: bool = True) -> None:
-    """One task at the exact expiry time; the expiry timer and sweep catch any it misses."""
-
-    def create() -> None:
-        Schedule.objects.update_or_create(
-            name=f"{EXPIRY_SCHEDULE_PREFIX}{grant.pk}",
-            defaults={
-                "func": EXPIRE_TASK,
-                "args": str(grant.pk),
-                "schedule_type": Schedule.ONCE,
-                "repeats": -1,
-                "next_run": grant.expires_at,
-            },
-        )
-
-    transaction.on_commit(create)
-    if not announce:
+def activate_grants(grants: list[Grant]) -> None:
+    """Pending grants whose access is in place become active from now (a fixed number of
+    queries per distinct duration); their requests are fulfilled; the expiry timer ends them."""
+    if not grants:
         return
-    record(
-        "grant.expiry_scheduled",
-        f"Removal scheduled for {readable.moment(grant.expires_at)}.",
+    now = timezone.now()
+    by_duration: dict[object, list[Grant]] = {}
+    for grant in grants:
+        by_duration.setdefault(grant.duration, []).append(grant)
+    for duration, members in by_duration.items():
+        expires_at = now + duration if duration else None
+        until = f" until {readable.moment(expires_at)}" if expires_at else " with no end date"
+        move_grants(
+            members,
+            GrantStatus.ACTIVE,
+            actor=PROVISIONING,
+            message=lambda grant, until=until: f"Grant #{grant.pk} active{until}.",
+            starts_at=now,
+            expires_at=expires_at,
+        )
+    provisioning_requests = [g.request for g in grants if g.request and g.request.status == RequestStatus.PROVISIONING]
+    move_requests(provisioning_requests, RequestStatus.FULFILLED, actor=PROVISIONING, message="Access is in place.")
+    announce_expiry([grant for grant in grants if grant.expires_at])
+
+
+def announce_expiry(grants: list[Grant]) -> None:
+    """Record when each grant's access will be removed. The expiry timer (`manage.py
+    expiry_timer`, and the minute sweep behind it) removes it then: there is no task per grant."""
+    record_many(
+        [
+            {
+                "action": "grant.expiry_scheduled",
+                "message": f"Removal scheduled for {readable.moment(grant.expires_at)}.",
+                "grant": grant,
+                "data": {"expires_at": grant.expires_at},
+            }
+            for grant in grants
+        ],
         actor=Actor.system("expiry"),
-        grant=grant,
-        data={"expires_at": grant.expires_at},
     )
 
 

@@ -1,4 +1,4 @@
-"""The admin home's dashboard: the metrics of a period as tables with bar charts drawn in SVG."""
+"""The admin home's dashboard: the metrics of a period as tables, with their charts' data for Chart.js."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 from django import template
 from django.utils import timezone
 
+from governance.evidence.charts import dashboard_charts
 from governance.evidence.metrics import Period, compute_metrics
 from governance.evidence.periods import parse_moment
 
@@ -29,14 +30,6 @@ def _period(params) -> tuple[Period, str]:
             end - timedelta(days=30),
         )
     return Period(start, end), error
-
-
-def bars(rows: list[dict[str, Any]], label: str, value: str) -> list[dict[str, Any]]:
-    """Rows with the bar width (percent of the largest value) for the SVG chart."""
-    largest = max((row[value] or 0 for row in rows), default=0) or 1
-    return [
-        {"label": row[label], "value": row[value], "width": round(100 * (row[value] or 0) / largest, 1)} for row in rows
-    ]
 
 
 def _hours(seconds: float | None) -> str:
@@ -61,14 +54,10 @@ def gatehouse_dashboard(context) -> dict[str, Any]:
         return {"allowed": False}
     period, error = _period(request.GET)
     metrics = compute_metrics(period)
-    trend = metrics["standing_privileged_access"]["trend"]
     return {
         "allowed": True,
         "error": error,
         "period": period,
         "metrics": metrics,
-        "volume_bars": bars(metrics["requests"]["by_application"], "application", "requests"),
-        "waiting_bars": bars(metrics["waiting"]["by_step_kind"], "kind", "waiting"),
-        "trend_bars": bars([{"at": point["at"][:10], "grants": point["grants"]} for point in trend], "at", "grants"),
-        "approval_by_app": metrics["timings"]["approval"]["by_application"],
+        "charts": dashboard_charts(metrics),
     }

@@ -28,6 +28,8 @@ from lib.ratelimit.budget import RateBudget
 logger = logging.getLogger(__name__)
 
 Row = TypeVar("Row", bound=OutboxRow)
+#: (until, reason, ids of the open rows it waits for)
+Waiting = tuple[datetime, str, frozenset[int]]
 ABANDONED = "worker stopped mid-way; retried"
 #: successes recorded per transaction
 SETTLE_CHUNK = 10
@@ -45,6 +47,13 @@ class Outbox(Generic[Row]):
     #: waits on an earlier row of the batch, per `waits_within`, runs in the next wave). False:
     #: one row after the other, each checked by `wait_for` just before it runs.
     concurrent: ClassVar[bool] = False
+    #: True: a task also claims the outbox's most urgent other due rows (by priority, then due
+    #: time), up to a batch more, so urgent rows never wait behind a queue of tasks and rows
+    #: queued one by one are performed together by whichever worker is free first.
+    fills_batches: ClassVar[bool] = False
+    #: successes recorded per transaction (short transactions keep the locks that `succeeded`
+    #: callbacks take, such as the audit chain's head, from being held long)
+    settle_chunk: ClassVar[int] = SETTLE_CHUNK
 
     # -- what a user supplies ------------------------------------------------------------------
     def policy(self) -> Policy:
@@ -68,6 +77,19 @@ class Outbox(Generic[Row]):
         open, or the provider is not configured); it goes back without counting an attempt."""
         return None
 
+    def waiting(self, rows: Sequence[Row]) -> dict[int, Waiting]:
+        """For a concurrent batch: the rows that must not run yet, each with (until, reason, the
+        ids of the open rows it waits for). A row whose every blocker is in the batch runs once
+        they settled; the others go back. Default: `wait_for` and `waits_within` row by row."""
+        found: dict[int, Waiting] = {}
+        batch_ids = {row.pk for row in rows}
+        for row in rows:
+            until = self.wait_for(row)
+            if until is not None:
+                blockers = frozenset(batch_ids - {row.pk}) if self.waits_within(row, batch_ids) else frozenset()
+                found[row.pk] = (until[0], until[1], blockers)
+        return found
+
     def rate_budget(self) -> RateBudget | None:
         """The shared rate budget the rows' calls are taken from (None: no budget)."""
         return None
@@ -86,6 +108,12 @@ class Outbox(Generic[Row]):
 
     def succeeded(self, row: Row, result: Any) -> None:
         """Called inside the transaction that records the success."""
+
+    def succeeded_many(self, done: Sequence[tuple[Row, Any]]) -> None:
+        """Called once per settled chunk, inside its transaction, with each (row, result).
+        Override to handle a chunk set-based; the default calls `succeeded` for each."""
+        for row, result in done:
+            self.succeeded(row, result)
 
     def failed(self, row: Row, error: DeliveryError) -> None:
         """Called inside the transaction that records a final failure."""
@@ -124,14 +152,15 @@ class Outbox(Generic[Row]):
                 marked.filter(enqueued_at=now).update(enqueued_at=None)
 
     # -- delivering ----------------------------------------------------------------------------
-    def deliver(self, ids: Sequence[int]) -> list[Row]:
-        """The task body: claim the due rows among `ids`, take their calls from the rate budget,
-        perform them (`perform_many`: in queue order, or concurrently where a user allows) and
-        record every outcome. Safe to run twice: a row already taken or done is skipped."""
+    def deliver(self, ids: Sequence[int], *, fill: bool | None = None) -> list[Row]:
+        """The task body: claim the due rows among `ids` (with `fill`, default `fills_batches`,
+        the most urgent other due rows too), take their calls from the rate budget, perform them
+        (`perform_many`: in queue order, or concurrently where a user allows) and record every
+        outcome. Safe to run twice: a row already taken or done is skipped."""
         policy = self.policy()
         with Batch() as batch:
             self.prepare(ids, batch)
-            rows = self._claim(ids)
+            rows = self._claim(ids, fill=self.fills_batches if fill is None else fill)
             # Rows not started well within the lease go back: past it, the sweep would take them over.
             deadline = timezone.now() + timedelta(seconds=min(policy.batch_seconds, policy.lease_seconds / 2))
             if self.concurrent:
@@ -170,14 +199,15 @@ class Outbox(Generic[Row]):
         ready: list[Row] = []
         waiting: list[Row] = []
         batch_ids = {row.pk for row in rows}
+        blocked = self.waiting(rows)
         for row in rows:
-            until = self.wait_for(row)
-            if until is None:
+            found = blocked.get(row.pk)
+            if found is None:
                 ready.append(row)
-            elif self.waits_within(row, batch_ids):
+            elif found[2] and found[2] <= batch_ids:
                 waiting.append(row)
             else:
-                self.release(row, until=until[0], reason=until[1])
+                self.release(row, until=found[0], reason=found[1])
         if not ready:
             for row in waiting:
                 self.release(row, until=timezone.now() + timedelta(seconds=5), reason="waiting for an earlier row")
@@ -196,19 +226,33 @@ class Outbox(Generic[Row]):
             self._hand_back(unstarted)
 
     def deliver_one(self, row_id: int) -> Row | None:
-        rows = self.deliver([row_id])
+        """Deliver that one row (no other row is claimed with it)."""
+        rows = self.deliver([row_id], fill=False)
         return rows[0] if rows else None
 
-    def _claim(self, ids: Sequence[int]) -> list[Row]:
+    def _claim(self, ids: Sequence[int], *, fill: bool) -> list[Row]:
+        """Take the due rows among `ids` (and, where the outbox fills its batches, its most urgent
+        other due rows) with one conditional update: a row another worker took is left."""
         model = self.model
         now = timezone.now()
-        claimed = model.objects.filter(id__in=list(ids), status=model.QUEUED, next_attempt_at__lte=now).update(
+        wanted = list(ids)
+        if fill:
+            wanted += self._most_urgent_due(now, exclude=wanted)
+        claimed = model.objects.filter(id__in=wanted, status=model.QUEUED, next_attempt_at__lte=now).update(
             status=model.RUNNING, claimed_at=now, attempts=F("attempts") + 1, enqueued_at=None, **self.stamp(now)
         )
         if not claimed:
             return []
-        mine = model.objects.filter(id__in=list(ids), status=model.RUNNING, claimed_at=now)
+        mine = model.objects.filter(id__in=wanted, status=model.RUNNING, claimed_at=now)
         return list(mine.select_related(*self.select_related).order_by("id"))
+
+    def _most_urgent_due(self, now: datetime, *, exclude: Sequence[int]) -> list[int]:
+        """Up to a batch of due rows besides `exclude`, most urgent first (the sweep's index)."""
+        model = self.model
+        due = model.objects.filter(status=model.QUEUED, next_attempt_at__lte=now).exclude(id__in=list(exclude))
+        return list(
+            due.order_by("priority", "next_attempt_at", "id").values_list("id", flat=True)[: self.policy().batch_size]
+        )
 
     def perform_many(self, rows: Sequence[Row], batch: Batch, deadline: datetime) -> list[Any]:
         """Perform claimed rows; return one outcome per row started (a result, or the
@@ -279,14 +323,13 @@ class Outbox(Generic[Row]):
         self._enqueue_now([row.pk for row in rows])
 
     def _record_successes(self, done: Sequence[tuple[Row, Any]]) -> None:
-        """Record a batch's successes, SETTLE_CHUNK rows per transaction: short transactions keep
-        the locks their `succeeded` callbacks take (the audit chain's head) from being held long."""
-        for start in range(0, len(done), SETTLE_CHUNK):
-            self._record_success_chunk(done[start : start + SETTLE_CHUNK])
+        """Record a batch's successes, `settle_chunk` rows per transaction."""
+        for start in range(0, len(done), self.settle_chunk):
+            self._record_success_chunk(done[start : start + self.settle_chunk])
 
     def _record_success_chunk(self, done: Sequence[tuple[Row, Any]]) -> None:
-        """One transaction: one conditional update per kind of result, then `succeeded` for each
-        row still held (a row whose lease was taken over is left)."""
+        """One transaction: one conditional update per kind of result, then `succeeded_many` for
+        the rows still held (a row whose lease was taken over is left)."""
         if not done:
             return
         model = self.model
@@ -308,8 +351,8 @@ class Outbox(Generic[Row]):
                     setattr(row, name, value)
             for fields, members in groups.values():
                 model.objects.filter(id__in=[row.pk for row in members]).update(**fields, **self.stamp(now))
-            for row, result in kept:
-                self.succeeded(row, result)
+            if kept:
+                self.succeeded_many(kept)
 
     def _record_failure(self, row: Row, error: DeliveryError) -> None:
         policy = self.policy()

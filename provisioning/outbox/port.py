@@ -21,7 +21,10 @@ class SettledListener(Protocol):
     """What the app that queues changes must provide."""
 
     def change_settled(self, change: MembershipChange) -> None:
-        """A membership change succeeded or failed for good."""
+        """A membership change failed for good."""
+
+    def changes_settled(self, changes: list[MembershipChange]) -> None:
+        """Membership changes succeeded (a batch of them, in one transaction)."""
 
     def fulfilment_done(self, task: FulfilmentTask) -> None:
         """IT marked a manual fulfilment task done."""
@@ -50,6 +53,11 @@ def _listener() -> SettledListener:
 
 def notify_change_settled(change: MembershipChange) -> None:
     _listener().change_settled(change)
+
+
+def notify_changes_settled(changes: list[MembershipChange]) -> None:
+    if changes:
+        _listener().changes_settled(changes)
 
 
 def notify_fulfilment_done(task: FulfilmentTask) -> None:

@@ -51,6 +51,9 @@ class MembershipOutbox(Outbox[MembershipChange]):
     task = "provisioning.tasks.execute_membership_changes"
     select_related = ("person", "group")
     concurrent = True
+    fills_batches = True
+    #: the settle is set-based (a fixed number of queries per chunk): a whole batch at once
+    settle_chunk = 100
 
     def policy(self) -> Policy:
         config = settings.GATEHOUSE
@@ -65,18 +68,29 @@ class MembershipOutbox(Outbox[MembershipChange]):
 
     def wait_for(self, change: MembershipChange) -> tuple[datetime, str] | None:
         """Changes to one person-in-group run in the order they were queued."""
-        earlier = MembershipChange.objects.filter(
-            person_id=change.person_id, group_id=change.group_id, status__in=MembershipChange.OPEN, id__lt=change.id
-        ).exists()
-        if earlier:
-            return timezone.now() + ORDER_WAIT, "waiting for an earlier change to the same membership"
-        return None
+        found = self.waiting([change]).get(change.pk)
+        return None if found is None else found[:2]
 
-    def waits_within(self, change: MembershipChange, batch_ids: set[int]) -> bool:
+    def waiting(self, changes: Sequence[MembershipChange]) -> dict[int, tuple[datetime, str, frozenset[int]]]:
+        """The changes with an earlier open change to the same person-in-group (one query)."""
+        if not changes:
+            return {}
         earlier = MembershipChange.objects.filter(
-            person_id=change.person_id, group_id=change.group_id, status__in=MembershipChange.OPEN, id__lt=change.id
-        )
-        return not earlier.exclude(id__in=batch_ids).exists()
+            person_id__in={c.person_id for c in changes},
+            group_id__in={c.group_id for c in changes},
+            status__in=MembershipChange.OPEN,
+            id__lt=max(c.pk for c in changes),
+        ).values_list("id", "person_id", "group_id")
+        open_ids: dict[tuple[int, int], list[int]] = {}
+        for row_id, person_id, group_id in earlier:
+            open_ids.setdefault((person_id, group_id), []).append(row_id)
+        until = timezone.now() + ORDER_WAIT
+        found: dict[int, tuple[datetime, str, frozenset[int]]] = {}
+        for change in changes:
+            blockers = frozenset(i for i in open_ids.get((change.person_id, change.group_id), ()) if i < change.pk)
+            if blockers:
+                found[change.pk] = (until, "waiting for an earlier change to the same membership", blockers)
+        return found
 
     # -- the shared rate budget ------------------------------------------------------------
     def rate_budget(self) -> RateBudget:
@@ -133,9 +147,9 @@ class MembershipOutbox(Outbox[MembershipChange]):
     def success_fields(self, change: MembershipChange, result: Any, now: datetime) -> dict[str, Any]:
         return {"result": result.value}
 
-    def succeeded(self, change: MembershipChange, result: AddResult | RemoveResult) -> None:
-        _mirror_membership(change, result, change.finished_at)
-        port.notify_change_settled(change)
+    def succeeded_many(self, done: Sequence[tuple[MembershipChange, AddResult | RemoveResult]]) -> None:
+        _mirror_memberships(done)
+        port.notify_changes_settled([change for change, _ in done])
 
     def failed(self, change: MembershipChange, error: DeliveryError) -> None:
         port.notify_change_settled(change)
@@ -207,23 +221,42 @@ def record_kept_membership(*, person: Person, group: IdpGroup, reason: str) -> M
     )
 
 
+def deliver_urgent() -> int:
+    """Perform the due removals (revocations, expiries) now, up to a batch, whatever the task
+    queue holds: the expiry timer's own lane. Returns how many it took."""
+    due = MembershipChange.objects.filter(
+        status=MembershipChange.Status.QUEUED, priority=Priority.REVOCATION, next_attempt_at__lte=timezone.now()
+    ).order_by("next_attempt_at", "id")
+    ids = list(due.values_list("id", flat=True)[: membership_outbox.policy().batch_size])
+    return len(membership_outbox.deliver(ids, fill=False)) if ids else 0
+
+
 def execute_change(change_id: int) -> MembershipChange | None:
     """Run one queued change against its provider. Safe to call twice: the second call does nothing."""
     return membership_outbox.deliver_one(change_id)
 
 
-def _mirror_membership(change: MembershipChange, result: AddResult | RemoveResult, now) -> None:
-    """Keep catalog.GroupMembership in step with what the provider now holds."""
-    if change.action == MembershipChange.Action.REMOVE:
-        GroupMembership.objects.filter(person_id=change.person_id, group_id=change.group_id).delete()
-        return
+def _mirror_memberships(done: Sequence[tuple[MembershipChange, AddResult | RemoveResult]]) -> None:
+    """Keep catalog.GroupMembership in step with what the provider now holds (two queries)."""
+    removed = {(c.person_id, c.group_id) for c, _ in done if c.action == MembershipChange.Action.REMOVE}
+    if removed:
+        held = GroupMembership.objects.filter(
+            person_id__in={p for p, _ in removed}, group_id__in={g for _, g in removed}
+        ).values_list("id", "person_id", "group_id")
+        GroupMembership.objects.filter(id__in=[i for i, p, g in held if (p, g) in removed]).delete()
+    added = [
+        GroupMembership(person_id=c.person_id, group_id=c.group_id, origin=_origin(c, result), since=c.finished_at)
+        for c, result in done
+        if c.action == MembershipChange.Action.ADD
+    ]
+    GroupMembership.objects.bulk_create(added, ignore_conflicts=True)  # a membership already known is kept
+
+
+def _origin(change: MembershipChange, result: AddResult | RemoveResult) -> str:
     # "Already a member" after an attempt that may have gone through is most likely our own add:
     # recording it as pre-existing would leave the access in place when the grant ends.
     ours = result == AddResult.ADDED or change.maybe_applied
-    origin = GroupMembership.Origin.GATEHOUSE if ours else GroupMembership.Origin.EXTERNAL
-    GroupMembership.objects.get_or_create(
-        person_id=change.person_id, group_id=change.group_id, defaults={"origin": origin, "since": now}
-    )
+    return GroupMembership.Origin.GATEHOUSE if ours else GroupMembership.Origin.EXTERNAL
 
 
 def retry_failed_change(*, change: MembershipChange) -> MembershipChange:

@@ -181,7 +181,7 @@ def _added_by_gatehouse(group_ids: list[int]) -> set[tuple[int, int]]:
     )
     for person_id, group_id, action, result, maybe_applied in rows.iterator():
         # An "already a member" after an attempt that may have gone through counts as ours (see
-        # provisioning.outbox.services._mirror_membership).
+        # provisioning.outbox.services._mirror_memberships).
         ours = result == MembershipChange.Result.ADDED or (
             result == MembershipChange.Result.ALREADY_MEMBER and maybe_applied
         )

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db.models import Q, QuerySet
+from django.db.models.functions import Coalesce
 
 from catalog.models import Application, Person, Role, RoleGroup
 from governance.errors import InvalidInput
@@ -28,13 +29,13 @@ BATCH = 2000
 GRANTED = str(ReviewItem.Source.GATEHOUSE_GRANT.value)
 DRIFT = str(ReviewItem.Source.PROVIDER_MEMBERSHIP.value)
 IMPORTED = str(ReviewItem.Source.CSV_IMPORT.value)
-#: What an item reads of a live grant (and `_granted_via` of its request), in this order.
+#: What an item reads of a live grant (and `_granted_via` of its request), in this order; `granted`
+#: is when it started (or was made), worked out by the database: one time to read per grant.
 GRANT_FIELDS = (
     "id",
     "person_id",
     "role_id",
-    "starts_at",
-    "created_at",
+    "granted",
     "request_id",
     "request__jira_issue_key",
     "request__auto_approval_rule__name",
@@ -208,7 +209,7 @@ def _row(ctx: Context, person_id: int | None, app_id: int, facts: tuple, describ
 
 
 def _granted_via(ctx: Context, grant: tuple) -> str:
-    grant_id, request_id, key, rule = grant[0], grant[5], grant[6], grant[7]
+    grant_id, request_id, key, rule = grant[0], grant[4], grant[5], grant[6]
     if not request_id:
         return f"grant #{grant_id} (no request)"
     key = key or f"request #{request_id}"
@@ -218,10 +219,14 @@ def _granted_via(ctx: Context, grant: tuple) -> str:
     return (f"{key}, approved by {', '.join(approvers)}" if approvers else key)[:300]
 
 
+def _grant_rows(live: QuerySet[Grant]) -> QuerySet:
+    return live.annotate(granted=Coalesce("starts_at", "created_at")).values_list(*GRANT_FIELDS)
+
+
 def grant_items(ctx: Context, live: QuerySet[Grant], skip_apps: set[int]) -> Iterator[tuple]:
     """A row per live grant of the scoped roles."""
-    for grant in live.values_list(*GRANT_FIELDS).iterator(chunk_size=BATCH):
-        grant_id, person_id, role_id, starts_at, created_at = grant[:5]
+    for grant in _grant_rows(live).iterator(chunk_size=BATCH):
+        grant_id, person_id, role_id, granted_at = grant[:4]
         role = ctx.roles[role_id]
         app_id = role["application_id"]
         if app_id in skip_apps:
@@ -242,7 +247,7 @@ def grant_items(ctx: Context, live: QuerySet[Grant], skip_apps: set[int]) -> Ite
             department,
             person["title"],
             _granted_via(ctx, grant),
-            starts_at or created_at,
+            granted_at,
         )
         yield _row(ctx, person_id, app_id, facts, described)
 
@@ -295,7 +300,7 @@ def imported_items(
     for role in app_roles.values():
         by_label[role["slug"].lower()] = role
         by_label[role["name"].lower()] = role
-    grants = {(g[1], g[2]): g for g in live.filter(role__application_id=app_id).values_list(*GRANT_FIELDS)}
+    grants = {(g[1], g[2]): g for g in _grant_rows(live.filter(role__application_id=app_id))}
     for account in accounts:
         person_id = ctx.people_by_email.get(account.email)
         person = ctx.people.get(person_id) if person_id else None
@@ -325,6 +330,6 @@ def imported_items(
             department,
             account.title or (person["title"] if person else ""),
             _granted_via(ctx, grant) if grant else f"imported account list (line {account.line})",
-            (grant[3] or grant[4]) if grant else None,
+            grant[3] if grant else None,
         )
         yield _row(ctx, person_id, app_id, facts, described)

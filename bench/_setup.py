@@ -106,3 +106,40 @@ class PeakRss:
         self._stop.set()
         self._thread.join()
         self.peak = max(self.peak, _rss_mib())
+
+
+def bench_role(external_id: str = "bench-users", connector: str = "local"):
+    """One application ("bench") whose one role ("user") maps to one group; returns (role, group)."""
+    from catalog.models import Application, IdpGroup, Role, RoleGroup
+
+    app = Application.objects.create(slug="bench", name="Bench", status="approved", risk_tier="low")
+    role = Role.objects.create(application=app, slug="user", name="User")
+    name = external_id if connector == "local" else "bench-users"
+    group = IdpGroup.objects.create(connector=connector, external_id=external_id, name=name)
+    RoleGroup.objects.create(role=role, group=group)
+    return role, group
+
+
+def active_grants(role, people: list, *, first_expiry, spread_seconds: float) -> list:
+    """Active one-hour grants of `role` for `people`, ending evenly over `spread_seconds` from `first_expiry`."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from governance.models import Grant
+
+    count, started = len(people), timezone.now() - timedelta(hours=1)
+    return Grant.objects.bulk_create(
+        [
+            Grant(
+                person=person,
+                role=role,
+                status="active",
+                duration=timedelta(hours=1),
+                starts_at=started,
+                expires_at=first_expiry + timedelta(seconds=spread_seconds * index / count),
+            )
+            for index, person in enumerate(people)
+        ],
+        batch_size=2000,
+    )

@@ -3,8 +3,9 @@
     .venv/bin/python bench/evidence_bench.py --requests 100000                 # SQLite file
     TEST_DATABASE_URL=postgres://… .venv/bin/python bench/evidence_bench.py   # 1,000,000 on PostgreSQL
 
-Builds the data set-based (bench/evidence_data.py: COPY on PostgreSQL, multi-row INSERT on SQLite;
-the audit events sealed into the hash chain in time order), then measures, each as server time
+Builds the data set-based (bench/evidence_data.py: plain tuples streamed as COPY text on PostgreSQL,
+`lib.bulk.insert_rows` on SQLite; the audit events sealed into the hash chain in time order by the
+chain's own `seal`), then measures, each as server time
 (median of a few runs) and SQL queries:
   1. the trace (`GET /api/v1/trace/`) of one person × one application, of one person, of one application;
   2. the admin home (the dashboard) for the default 30 days and for the year;
@@ -163,7 +164,12 @@ def main() -> None:
         print(f"database: {connection.vendor}; N = {args.requests:,} requests, {5 * args.requests:,} audit events")
         now = timezone.now().replace(microsecond=0)
         started = time.perf_counter()
-        data = generate(args.requests, now=now, seed=args.seed)
+        data = generate(
+            args.requests,
+            now=now,
+            seed=args.seed,
+            progress=lambda done: print(f"  {done:,} requests written, {time.perf_counter() - started:,.0f} s"),
+        )
         elapsed = time.perf_counter() - started
         print(
             f"generated in {elapsed:,.0f} s: {data.requests:,} requests ({data.counts}), {data.grants:,} grants, "

@@ -1,9 +1,10 @@
 """The evidence benchmark's data: N requests over the past year and 5 audit events each, written set-based.
 
-Rows go to the database in batches through `lib.bulk.insert_rows` (COPY on PostgreSQL, one prepared
-statement elsewhere), never one ORM save at a time; rows that others refer to carry their ids. The
-audit events are sealed into the hash chain by the chain's own `seal`, in time order, so
-`verify_audit` holds over the generated log exactly as over one Gatehouse wrote.
+Rows are made as plain tuples and go to the database in batches (bench/evidence_rows.py: one COPY
+text stream per table on PostgreSQL, `lib.bulk.insert_rows` elsewhere), never one ORM save at a time;
+rows that others refer to carry their ids. The audit events are sealed into the hash chain by the
+chain's own `seal`, in time order, so `verify_audit` holds over the generated log exactly as over
+one Gatehouse wrote.
 
 Import after Django is set up (the benchmark and its smoke test both do).
 """
@@ -12,23 +13,75 @@ from __future__ import annotations
 
 import heapq
 import random
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
-from django.core.management.color import no_style
-from django.db import connection, models, transaction
+from django.db import models, transaction
+from django.utils import timezone
 
 from catalog.models import Application, GroupMembership, IdpGroup, Person, Role, RoleGroup
 from governance.audit.chain import seal
 from governance.models import AccessRequest, ApprovalDecision, ApprovalStep, AuditEvent, Grant, GrantMembershipChange
-from lib.bulk import insert_rows
 from provisioning.models import MembershipChange
+
+from .evidence_rows import Table, check_references, reset_sequences, without_reference_triggers
 
 EVENTS_PER_REQUEST = 5
 CHUNK = 5000  # requests per transaction
 EVENT_BATCH = 10_000
+REQUEST_COLUMNS = (
+    "id",
+    "jira_issue_key",
+    "requester_id",
+    "beneficiary_id",
+    "application_id",
+    "role_id",
+    "duration",
+    "reason",
+    "status",
+    "policy_label",
+    "created_at",
+    "updated_at",
+    "closed_at",
+)
+STEP_COLUMNS = (
+    "id",
+    "request_id",
+    "order",
+    "kind",
+    "status",
+    "decided_by_id",
+    "decided_at",
+    "channel",
+    "opened_at",
+)
+GRANT_COLUMNS = (
+    "id",
+    "request_id",
+    "person_id",
+    "role_id",
+    "status",
+    "duration",
+    "starts_at",
+    "expires_at",
+    "ended_at",
+    "removed_at",
+    "end_reason",
+    "created_at",
+)
+CHANGE_COLUMNS = (
+    "id",
+    "action",
+    "person_id",
+    "group_id",
+    "status",
+    "result",
+    "attempts",
+    "next_attempt_at",
+    "finished_at",
+    "created_at",
+)
 DAY = timedelta(days=1)
 DURATIONS = (timedelta(hours=8), DAY, 7 * DAY, 30 * DAY, None)  # None: standing access
 
@@ -95,42 +148,55 @@ def _next_ids(*model_types: type[models.Model]) -> list[int]:
     return [(model.objects.aggregate(top=models.Max("id"))["top"] or 0) + 1 for model in model_types]
 
 
-@dataclass(order=True)
-class _Pending:
-    at: datetime
-    order: int
-    event: AuditEvent = field(compare=False)
+class _Event:
+    """An audit event as the generator makes it: the attributes `seal` reads and sets."""
+
+    __slots__ = (
+        "action",
+        "actor",
+        "actor_person_id",
+        "application_id",
+        "at",
+        "data",
+        "grant_id",
+        "hash",
+        "message",
+        "prev_hash",
+        "refs",
+        "request_id",
+        "seq",
+        "subject_id",
+    )
+
+    def __init__(self, at: datetime, action: str, actor: str, req: dict, message: str, **links: int | None) -> None:
+        self.at, self.action, self.actor, self.message = at, action, actor, message
+        self.actor_person_id = links.get("actor_person_id")
+        self.grant_id = links.get("grant_id")
+        self.request_id, self.subject_id, self.application_id = req["id"], req["beneficiary"], req["application"]
+        self.data = {"request": req["key"]}
+        self.seq = self.prev_hash = self.refs = self.hash = None
+
+    def values(self) -> tuple:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+
+_event = _Event
 
 
 class _Timeline:
     """Audit events of many requests, released in time order once no earlier one can still come."""
 
     def __init__(self) -> None:
-        self.heap: list[_Pending] = []
+        self.heap: list[tuple[datetime, int, _Event]] = []
         self.counter = 0
 
-    def push(self, event: AuditEvent) -> None:
+    def push(self, event: _Event) -> None:
         self.counter += 1
-        heapq.heappush(self.heap, _Pending(event.at, self.counter, event))
+        heapq.heappush(self.heap, (event.at, self.counter, event))
 
-    def release(self, until: datetime | None) -> Iterator[AuditEvent]:
-        while self.heap and (until is None or self.heap[0].at <= until):
-            yield heapq.heappop(self.heap).event
-
-
-def _event(at: datetime, action: str, actor: str, req: dict, message: str, **extra: Any) -> AuditEvent:
-    return AuditEvent(
-        at=at,
-        action=action,
-        actor=actor,
-        actor_person_id=extra.pop("actor_person_id", None),
-        request_id=req["id"],
-        grant_id=extra.pop("grant_id", None),
-        subject_id=req["beneficiary"],
-        application_id=req["application"],
-        message=message,
-        data={"request": req["key"], **extra},
-    )
+    def release(self, until: datetime | None) -> Iterator[_Event]:
+        while self.heap and (until is None or self.heap[0][0] <= until):
+            yield heapq.heappop(self.heap)[2]
 
 
 class Generator:
@@ -145,13 +211,18 @@ class Generator:
         self.request_id, self.step_id, self.grant_id, self.change_id = _next_ids(
             AccessRequest, ApprovalStep, Grant, MembershipChange
         )
+        opened = timezone.now()
         # Rows waiting for their batch, written in this order (each refers only to the ones before it).
-        self.rows: dict[type[models.Model], list[models.Model]] = {
-            model: [] for model in (AccessRequest, ApprovalStep, ApprovalDecision, Grant, MembershipChange)
-        }
-        self.rows.update({GrantMembershipChange: [], GroupMembership: []})
+        self.requests = Table(AccessRequest, REQUEST_COLUMNS, opened)
+        self.steps = Table(ApprovalStep, STEP_COLUMNS, opened)
+        self.decisions = Table(ApprovalDecision, ("step_id", "person_id", "approved", "decided_at", "channel"), opened)
+        self.grants = Table(Grant, GRANT_COLUMNS, opened)
+        self.changes = Table(MembershipChange, CHANGE_COLUMNS, opened)
+        self.change_links = Table(GrantMembershipChange, ("grant_id", "change_id"), opened)
+        self.memberships = Table(GroupMembership, ("person_id", "group_id", "origin", "since"), opened)
+        self.events = Table(AuditEvent, _Event.__slots__, opened)
         self.timeline = _Timeline()
-        self.ready: list[AuditEvent] = []
+        self.ready: list[_Event] = []
         self.result = Generated(people=len(catalog.people), applications=len(catalog.roles) // 2)
 
     # --- one request ------------------------------------------------------------------------------
@@ -186,46 +257,34 @@ class Generator:
         made = step_status in ("approved", "denied")
         if status == "fulfilled":
             closed = provisioned
-        self.rows[AccessRequest].append(
-            AccessRequest(
-                id=req["id"],
-                jira_issue_key=req["key"],
-                requester_id=person,
-                beneficiary_id=person,
-                application_id=app_id,
-                role_id=role_id,
-                duration=duration,
-                reason="benchmark work",
-                status=status,
-                policy_label="Default: manager",
-                created_at=created,
-                updated_at=closed or created,
-                closed_at=closed,
-            )
+        self.requests.add(
+            req["id"],
+            req["key"],
+            person,
+            person,
+            app_id,
+            role_id,
+            duration,
+            "benchmark work",
+            status,
+            "Default: manager",
+            created,
+            closed or created,
+            closed,
         )
-        self.rows[ApprovalStep].append(
-            ApprovalStep(
-                id=step,
-                request_id=req["id"],
-                order=1,
-                kind="manager",
-                status=step_status,
-                decided_by_id=approver if made else None,
-                decided_at=decided if made else None,
-                channel="link" if made else "",
-                opened_at=created,
-            )
+        self.steps.add(
+            step,
+            req["id"],
+            1,
+            "manager",
+            step_status,
+            approver if made else None,
+            decided if made else None,
+            "link" if made else "",
+            created,
         )
         if made:
-            self.rows[ApprovalDecision].append(
-                ApprovalDecision(
-                    step_id=step,
-                    person_id=approver,
-                    approved=step_status == "approved",
-                    decided_at=decided,
-                    channel="link",
-                )
-            )
+            self.decisions.add(step, approver, step_status == "approved", decided, "link")
         submitted = _event(created, "request.submitted", "system:api", req, f"{req['key']} submitted")
         events = [submitted]
         if status == "fulfilled":
@@ -262,9 +321,7 @@ class Generator:
         self.result.requests += 1
         self.result.counts[status] = self.result.counts.get(status, 0) + 1
 
-    def _grant(
-        self, req, role_id, group_id, duration, decided, provisioned, approver, approver_email
-    ) -> list[AuditEvent]:
+    def _grant(self, req, role_id, group_id, duration, decided, provisioned, approver, approver_email) -> list[_Event]:
         grant = self.grant_id
         self.grant_id += 1
         expires = provisioned + duration if duration else None
@@ -272,21 +329,19 @@ class Generator:
         removed = ended + timedelta(seconds=self.random.uniform(20, 120)) if ended else None
         if removed and removed > self.now:
             removed = None
-        self.rows[Grant].append(
-            Grant(
-                id=grant,
-                request_id=req["id"],
-                person_id=req["beneficiary"],
-                role_id=role_id,
-                status="expired" if ended else "active",
-                duration=duration,
-                starts_at=provisioned,
-                expires_at=expires,
-                ended_at=ended,
-                removed_at=removed,
-                end_reason="expired" if ended else "",
-                created_at=decided,
-            )
+        self.grants.add(
+            grant,
+            req["id"],
+            req["beneficiary"],
+            role_id,
+            "expired" if ended else "active",
+            duration,
+            provisioned,
+            expires,
+            ended,
+            removed,
+            "expired" if ended else "",
+            decided,
         )
         self._change(grant, "add", req["beneficiary"], group_id, decided, provisioned)
         events = [
@@ -307,9 +362,7 @@ class Generator:
                 )
             )
         else:
-            self.rows[GroupMembership].append(
-                GroupMembership(person_id=req["beneficiary"], group_id=group_id, origin="gatehouse", since=provisioned)
-            )
+            self.memberships.add(req["beneficiary"], group_id, "gatehouse", provisioned)
             when = expires - DAY if expires and expires - DAY > provisioned else provisioned + timedelta(seconds=1)
             events.append(
                 _event(
@@ -339,21 +392,8 @@ class Generator:
         change = self.change_id
         self.change_id += 1
         result = {"add": "added", "remove": "removed"}[action] if done else ""
-        self.rows[MembershipChange].append(
-            MembershipChange(
-                id=change,
-                action=action,
-                person_id=person,
-                group_id=group,
-                status="succeeded" if done else "queued",
-                result=result,
-                attempts=1,
-                next_attempt_at=at,
-                finished_at=done,
-                created_at=at,
-            )
-        )
-        self.rows[GrantMembershipChange].append(GrantMembershipChange(grant_id=grant, change_id=change))
+        self.changes.add(change, action, person, group, "succeeded" if done else "queued", result, 1, at, done, at)
+        self.change_links.add(grant, change)
 
     # --- writing ----------------------------------------------------------------------------------
 
@@ -361,54 +401,52 @@ class Generator:
         while len(self.ready) >= EVENT_BATCH or (final and self.ready):
             batch, self.ready = self.ready[:EVENT_BATCH], self.ready[EVENT_BATCH:]
             seal(batch)
-            insert_rows(AuditEvent, batch, batch_size=EVENT_BATCH)
-            self.result.events += len(batch)
+            for event in batch:
+                self.events.add(*event.values())
+            self.result.events += self.events.flush()
 
     def _flush_rows(self) -> None:
-        for model, rows in self.rows.items():
-            with_ids = model not in (ApprovalDecision, GrantMembershipChange, GroupMembership)
-            insert_rows(model, rows, batch_size=CHUNK * 2, with_ids=with_ids)
-            rows.clear()
+        tables = (self.requests, self.steps, self.decisions, self.grants, self.changes, self.change_links)
+        for table in (*tables, self.memberships):
+            table.flush()
 
-    def run(self) -> Generated:
-        for first in range(0, self.total, CHUNK):
+    def run(self, progress: Callable[[int], None] | None = None) -> Generated:
+        """Write everything; `progress` is told the number of requests written after each 100,000."""
+        with without_reference_triggers():
+            for first in range(0, self.total, CHUNK):
+                with transaction.atomic():
+                    for index in range(first, min(first + CHUNK, self.total)):
+                        self._request(index)
+                    self._flush_rows()
+                    horizon = self.start + (min(first + CHUNK, self.total) + 0.5) * (self.now - self.start) / self.total
+                    self.ready.extend(self.timeline.release(horizon))
+                    self._seal_ready()
+                if progress and (first + CHUNK) % 100_000 == 0:
+                    progress(first + CHUNK)
             with transaction.atomic():
-                for index in range(first, min(first + CHUNK, self.total)):
-                    self._request(index)
-                self._flush_rows()
-                horizon = self.start + (min(first + CHUNK, self.total) + 0.5) * (self.now - self.start) / self.total
-                self.ready.extend(self.timeline.release(horizon))
-                self._seal_ready()
-        with transaction.atomic():
-            self.ready.extend(self.timeline.release(None))
-            self._seal_ready(final=True)
-        reset_sequences(
-            (
-                AccessRequest,
-                ApprovalStep,
-                ApprovalDecision,
-                Grant,
-                MembershipChange,
-                GrantMembershipChange,
-                GroupMembership,
-                AuditEvent,
-            )
+                self.ready.extend(self.timeline.release(None))
+                self._seal_ready(final=True)
+        written = (
+            AccessRequest,
+            ApprovalStep,
+            ApprovalDecision,
+            Grant,
+            MembershipChange,
+            GrantMembershipChange,
+            GroupMembership,
+            AuditEvent,
         )
+        check_references(written)
+        reset_sequences(written)
         return self.result
 
 
-def reset_sequences(model_types: Iterable[type[models.Model]]) -> None:
-    """After rows were written with their ids, the next id the database hands out follows them."""
-    statements = connection.ops.sequence_reset_sql(no_style(), list(model_types))
-    with connection.cursor() as cursor:
-        for sql in statements:
-            cursor.execute(sql)
-
-
-def generate(requests: int, *, now: datetime, seed: int = 7) -> Generated:
+def generate(
+    requests: int, *, now: datetime, seed: int = 7, progress: Callable[[int], None] | None = None
+) -> Generated:
     """The whole data set: catalog, `requests` requests over the year before `now`, 5 events each."""
     catalog = build_catalog(requests)
-    result = Generator(catalog, requests, now, seed).run()
+    result = Generator(catalog, requests, now, seed).run(progress)
     sample = (
         AccessRequest.objects.filter(status="fulfilled")
         .order_by("-id")

@@ -17,21 +17,18 @@ import argparse
 import time
 from datetime import timedelta
 
-from _setup import counting_queries, django_up, percentile, task_cluster
+from _setup import active_grants, bench_role, counting_queries, django_up, percentile, task_cluster
 
 
 def build(n: int, lead_seconds: float) -> None:
     from django.db.models import F
     from django.utils import timezone
 
-    from catalog.models import Application, GroupMembership, IdpGroup, Person, Role, RoleGroup
+    from catalog.models import GroupMembership, Person
     from governance.models import Grant, GrantMembershipChange
     from provisioning.models import LocalMembership, MembershipChange
 
-    app = Application.objects.create(slug="bench", name="Bench", status="approved", risk_tier="low")
-    role = Role.objects.create(application=app, slug="user", name="User")
-    group = IdpGroup.objects.create(connector="local", external_id="bench-users", name="bench-users")
-    RoleGroup.objects.create(role=role, group=group)
+    role, group = bench_role()
     people = Person.objects.bulk_create(
         [Person(email=f"p{i}@bench.example", name=f"P {i}") for i in range(n)], batch_size=2000
     )
@@ -39,20 +36,7 @@ def build(n: int, lead_seconds: float) -> None:
     # Built a day ahead, then moved to `lead_seconds` from the end of the build in one UPDATE: a slow
     # build (a loaded machine) must not leave grants overdue before the timer even starts.
     start = now + timedelta(days=1)
-    grants = Grant.objects.bulk_create(
-        [
-            Grant(
-                person=p,
-                role=role,
-                status="active",
-                duration=timedelta(hours=1),
-                starts_at=now - timedelta(hours=1),
-                expires_at=start + timedelta(seconds=60 * i / n),
-            )
-            for i, p in enumerate(people)
-        ],
-        batch_size=2000,
-    )
+    grants = active_grants(role, people, first_expiry=start, spread_seconds=60)
     changes = MembershipChange.objects.bulk_create(
         [
             MembershipChange(

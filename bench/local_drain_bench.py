@@ -19,21 +19,18 @@ import time
 from contextlib import ExitStack
 from datetime import timedelta
 
-from _setup import ROOT, django_up, task_cluster
+from _setup import ROOT, bench_role, django_up, task_cluster
 
 
 def build(n: int, action: str) -> list[tuple[object, object]]:
     """N people, grants and local memberships as the action needs; returns (change, grant) to queue."""
     from django.utils import timezone
 
-    from catalog.models import Application, GroupMembership, IdpGroup, Person, Role, RoleGroup
+    from catalog.models import GroupMembership, Person
     from governance.models import Grant
     from provisioning.models import LocalMembership, MembershipChange
 
-    app = Application.objects.create(slug="bench", name="Bench", status="approved", risk_tier="low")
-    role = Role.objects.create(application=app, slug="user", name="User")
-    group = IdpGroup.objects.create(connector="local", external_id="bench-users", name="bench-users")
-    RoleGroup.objects.create(role=role, group=group)
+    role, group = bench_role()
     people = Person.objects.bulk_create(
         [Person(email=f"p{i}@bench.example", name=f"P {i}") for i in range(n)], batch_size=2000
     )

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 from django.db.models import Max
 
 from bench.evidence_data import EVENTS_PER_REQUEST, generate
+from bench.evidence_rows import check_references
 from catalog.models import Application, GroupMembership, Person
 from governance.audit.chain import verify_chain
 from governance.evidence.export import Period, export_evidence
 from governance.evidence.trace import build_trace, timeline
-from governance.models import AccessRequest, AuditEvent, Grant
+from governance.models import AccessRequest, AuditEvent, Grant, GrantMembershipChange
 from governance.services import Actor
 from tests import company as c
 
@@ -61,3 +63,14 @@ def test_new_rows_after_the_generator_get_fresh_ids(db):
         requester=person, beneficiary=person, application=app, role=role, reason="after the bench"
     )
     assert request.pk > top
+
+
+def test_it_names_a_generated_row_that_refers_to_no_row(db):
+    generate(50, now=NOW)
+    link = GrantMembershipChange.objects.first()
+    GrantMembershipChange.objects.filter(pk=link.pk).update(change_id=10**9)
+
+    with pytest.raises(AssertionError, match=r"1 rows of GrantMembershipChange\.change refer to no row"):
+        check_references([GrantMembershipChange])
+    GrantMembershipChange.objects.filter(pk=link.pk).update(change_id=link.change_id)  # the test database checks
+    check_references([GrantMembershipChange])

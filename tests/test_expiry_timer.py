@@ -115,3 +115,19 @@ def test_the_removal_lane_removes_without_the_task_queue(company, django_capture
     assert grant.removed_at is not None
     assert not LocalMembership.objects.filter(person=company.bob).exists()
     assert MembershipChange.objects.get(action="remove").status == "succeeded"
+
+
+def test_the_removal_lane_hands_out_changes_given_back_until_a_reset(company, django_capture_on_commit_callbacks):
+    from governance.grants.expiry import run_removal_lane
+    from provisioning.models import MembershipChange
+    from provisioning.outbox import services as provisioning
+
+    with django_capture_on_commit_callbacks(execute=False):
+        change = provisioning.queue_change(action="add", person=company.bob, group=company.readers)
+    MembershipChange.objects.filter(pk=change.pk).update(enqueued_at=None)  # given back: no task covers it
+    ticks = iter([0.0, 6.0, 6.0, 12.0])
+    waits: list[float] = []
+    with django_capture_on_commit_callbacks(execute=True):
+        run_removal_lane(should_stop=lambda: len(waits) >= 1, wait=waits.append, clock=lambda: next(ticks))
+    change.refresh_from_db()
+    assert change.status == "succeeded"  # handed to a worker by the lane's sweep, five seconds on

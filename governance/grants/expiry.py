@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -139,19 +140,31 @@ def run_expiry_timer(
 
 #: seconds the removal lane waits, with nothing due, before it looks again (unless woken)
 LANE_IDLE_SECONDS = 1.0
+#: seconds between two of the lane's sweeps of the membership outbox (the schedule's is a minute)
+LANE_SWEEP_SECONDS = 5.0
 
 
 def run_removal_lane(
-    *, should_stop: Callable[[], bool], wait: Callable[[float], object], idle_seconds: float = LANE_IDLE_SECONDS
+    *,
+    should_stop: Callable[[], bool],
+    wait: Callable[[float], object],
+    idle_seconds: float = LANE_IDLE_SECONDS,
+    sweep_seconds: float = LANE_SWEEP_SECONDS,
+    clock: Callable[[], float] = time.monotonic,
 ) -> int:
     """The expiry timer's second loop: perform due removals (expiries and revocations) as soon as
     they are queued, so they never wait behind the task cluster's queue of grants, emails or bulk
     work. The cluster's workers take them too (a task claims the most urgent rows first): every
-    claim is conditional, so each removal is made once."""
-    removed = 0
+    claim is conditional, so each removal is made once. Every `sweep_seconds` it also hands the
+    workers any due change no task covers (changes given back until a rate-limit reset resume
+    within seconds of it, not at the next minute's sweep)."""
+    removed, swept_at = 0, clock()
     while not should_stop():
         count = provisioning.deliver_urgent()
         removed += count
+        if clock() - swept_at >= sweep_seconds:
+            provisioning.recover_changes()
+            swept_at = clock()
         if not count:
             wait(idle_seconds)
     return removed

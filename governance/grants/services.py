@@ -30,6 +30,9 @@ RequestStatus = AccessRequest.Status
 GrantStatus = Grant.Status
 ChangeStatus = MembershipChange.Status
 PROVISIONING = Actor.system("provisioning")
+#: names of the one-off schedules that ended one grant each in earlier versions (the expiry timer
+#: ends every grant now; setup_schedules never prunes those left over: each runs once, then goes)
+EXPIRY_SCHEDULE_PREFIX = "expire-grant-"
 
 
 def start_grant(*, request: AccessRequest) -> Grant:

@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from catalog.models import Person
-from governance.audit.services import Actor, record
+from governance.audit.services import Actor, audit_batch, record
 from governance.errors import Conflict, GovernanceError, NotAllowed
 from governance.jira import approvals as jira_approvals
 from governance.models import AccessRequest, ApprovalDecision, ApprovalStep, StepKind
@@ -105,7 +105,9 @@ def decide_step(
     verified = None
     if jira_approvals.verification_required(request, channel):
         verified = jira_approvals.verify_decision(request, actor.person, approve)
-    with transaction.atomic():
+    # The decision's audit events are written together at the end: concurrent approvals then hold
+    # the audit chain's head (one row every writer locks) only from that write to the commit.
+    with transaction.atomic(), audit_batch():
         request = _lock(request)
         if request.status != RequestStatus.PENDING_APPROVAL:
             raise Conflict(

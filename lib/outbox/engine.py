@@ -44,7 +44,7 @@ class Outbox(Generic[Row]):
     #: related rows to load with each claimed row
     select_related: ClassVar[tuple[str, ...]] = ()
     #: True when `perform_many` runs a batch's rows at once: the batch goes in waves (a row that
-    #: waits on an earlier row of the batch, per `waits_within`, runs in the next wave). False:
+    #: waits on an earlier row of the batch, per `waiting`, runs in the next wave). False:
     #: one row after the other, each checked by `wait_for` just before it runs.
     concurrent: ClassVar[bool] = False
     #: True: a task also claims the outbox's most urgent other due rows (by priority, then due
@@ -67,11 +67,6 @@ class Outbox(Generic[Row]):
         """Before claiming: open what is slow to open (SDK clients, connections) in `batch`, so
         the lease measures the deliveries, not the start-up."""
 
-    def waits_within(self, row: Row, batch_ids: set[int]) -> bool:
-        """True when what `row` waits for (per `wait_for`) is a row among `batch_ids`: it then
-        runs in the same task once that row settled. Default: never."""
-        return False
-
     def wait_for(self, row: Row) -> tuple[datetime, str] | None:
         """(until, reason) when the row must not run yet (an earlier row of the same key is still
         open, or the provider is not configured); it goes back without counting an attempt."""
@@ -80,14 +75,12 @@ class Outbox(Generic[Row]):
     def waiting(self, rows: Sequence[Row]) -> dict[int, Waiting]:
         """For a concurrent batch: the rows that must not run yet, each with (until, reason, the
         ids of the open rows it waits for). A row whose every blocker is in the batch runs once
-        they settled; the others go back. Default: `wait_for` and `waits_within` row by row."""
+        they settled; the others go back. Default: `wait_for` row by row (blockers unknown)."""
         found: dict[int, Waiting] = {}
-        batch_ids = {row.pk for row in rows}
         for row in rows:
             until = self.wait_for(row)
             if until is not None:
-                blockers = frozenset(batch_ids - {row.pk}) if self.waits_within(row, batch_ids) else frozenset()
-                found[row.pk] = (until[0], until[1], blockers)
+                found[row.pk] = (until[0], until[1], frozenset())
         return found
 
     def rate_budget(self) -> RateBudget | None:

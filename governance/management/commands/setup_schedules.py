@@ -17,6 +17,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils.module_loading import module_has_submodule
 from django_q.models import Schedule
 
+from governance.grants.services import EXPIRY_SCHEDULE_PREFIX
+
 #: the apps whose tasks Gatehouse owns (a schedule of theirs that no table declares is removed)
 GATEHOUSE_APPS = ("catalog", "provisioning", "governance", "reviews")
 
@@ -77,12 +79,12 @@ def declared_schedules() -> dict[str, Declared]:
 
 
 def undeclared(declared: dict[str, Declared]):
-    """Gatehouse's schedules that no table declares any more, the one-off expiry schedules of
-    earlier versions among them (the expiry timer ends those grants)."""
+    """Gatehouse's schedules that no table declares any more (per-grant expiry schedules excluded)."""
     owned = Schedule.objects.none()
     for app in GATEHOUSE_APPS:
         owned = owned | Schedule.objects.filter(func__startswith=f"{app}.")
-    return owned.exclude(name__in=list(declared))
+    one_off_expiry = Schedule.objects.filter(name__startswith=EXPIRY_SCHEDULE_PREFIX, schedule_type=Schedule.ONCE)
+    return owned.exclude(name__in=list(declared)).exclude(pk__in=one_off_expiry.values("pk"))
 
 
 class Command(BaseCommand):

@@ -232,7 +232,7 @@ def test_google_writes_of_a_batch_run_concurrently_within_the_limit(google_regis
         person = Person.objects.create(email=email, name=email, directory="google", external_id=user_id)
         rows.append(MembershipChange(action="add", person=person, group=group, next_attempt_at=timezone.now()))
     rows = MembershipChange.objects.bulk_create(rows)
-    google.latency = 0.05
+    google.latency = 0.3  # long enough for the threads to overlap on a loaded machine
 
     settled = drain(rows)
 

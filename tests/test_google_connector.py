@@ -314,7 +314,7 @@ def test_a_batch_of_writes_runs_concurrently_and_maps_each_answer_as_one_at_a_ti
     google.add_group("throttled@example.com")
     google.fail_path(r"/groups/throttled%40example\.com/members$", 1, 429)  # Google's rate-limit answer
     google.throttle_status, google.retry_after = 429, "30"
-    google.latency = 0.05
+    google.latency = 0.3  # long enough for the threads to overlap on a loaded machine
     batch = [
         *(
             MemberChange(MemberChange.ADD, EDITORS, UserRef(f"user{n}@example.com", external_id=others[n]))

@@ -172,8 +172,11 @@ def main() -> None:
     args = parser.parse_args()
     people = max(int(10_000 * args.scale), args.page_items)
     setup_test_environment()
-    # Enqueue reviewer emails to the ORM broker as production does (no inline sending).
-    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "sync": False}
+    # Enqueue reviewer emails to the ORM broker as production does (no inline sending). django-q
+    # read its settings at start-up: setting Q_CLUSTER now would leave the tasks running inline.
+    from django_q.conf import Conf
+
+    Conf.SYNC = False
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     old = connection.creation.create_test_db(verbosity=0)
     try:

@@ -1,7 +1,9 @@
 """Set-based inserts for the bulk paths: hundreds of thousands of rows without per-row ORM work.
 
 `insert_rows` writes unsaved model instances with PostgreSQL's COPY, or one prepared statement
-executed for many parameter rows elsewhere (SQLite). It is for rows nobody needs the primary keys
+executed for many parameter rows elsewhere (SQLite); `insert_values` writes plain tuples of named
+fields (what `.values_list()` reads), with every other column at its model default, so a caller
+builds no model instance at all. It is for rows nobody needs the primary keys
 of afterwards (the objects stay unsaved): a campaign's snapshot, for example — or rows that carry
 the ids they are given (`with_ids`, e.g. generated data whose rows refer to each other; the caller
 then resets the table's sequence). Values are prepared once per field kind, not through the
@@ -10,7 +12,7 @@ per-value path of `bulk_create`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from itertools import islice
 from typing import Any
@@ -77,6 +79,74 @@ def insert_rows(
         _write(connection, model, fields, rows, copying=copying)
         count += len(rows)
     return count
+
+
+def insert_values(
+    model: type[models.Model], field_names: Sequence[str], rows: Iterable[tuple], *, batch_size: int = 5000
+) -> int:
+    """Insert one new row of `model` per tuple of `rows`, whose values are those of `field_names`
+    (attribute names such as "person_id", in that order); every other column gets its model
+    default (auto_now / auto_now_add times: now; a NULL default is left to the database, whose
+    columns Django creates without defaults). Returns how many.
+
+    Values are plain Python values: str (not an enum member), int, bool, aware datetimes, None."""
+    using = router.db_for_write(model)
+    connection = connections[using]
+    by_name = {field.attname: field for field in _insertable(model)}
+    unknown = [name for name in field_names if name not in by_name]
+    if unknown:
+        raise ValueError(f"{model.__name__} has no insertable field {', '.join(unknown)}")
+    given = [by_name[name] for name in field_names]
+    named = set(field_names)
+    now = timezone.now()
+    copying = connection.vendor == "postgresql"
+    rest = _sent_defaults([field for name, field in by_name.items() if name not in named], now, connection, copying)
+    columns = [*given, *(field for field, _ in rest)]
+    defaults = tuple(value for _, value in rest)
+    convert = [] if copying else [(i, field) for i, field in enumerate(given) if _needs_preparing(field)]
+    iterator = iter(rows)
+    count = 0
+    while batch := list(islice(iterator, batch_size)):
+        if convert:
+            batch = [_prepared(row, convert, connection) for row in batch]
+        _write(connection, model, columns, [row + defaults for row in batch], copying=copying)
+        count += len(batch)
+    return count
+
+
+def _sent_defaults(
+    fields: list[models.Field], now: datetime, connection, copying: bool
+) -> list[tuple[models.Field, Any]]:
+    """(column, value) of the unset columns a statement must name. A column left out gets the
+    database's default: NULL where Django declared none, so NULL defaults are not sent, nor
+    columns with a `db_default`."""
+    sent = []
+    for field in fields:
+        if field.db_default is not models.NOT_PROVIDED:
+            continue
+        value = _default(field, now, connection, native=copying)
+        if value is not None:
+            sent.append((field, value))
+    return sent
+
+
+def _default(field: models.Field, now: datetime, connection, *, native: bool) -> Any:
+    """What a new row holds in a column nobody set, prepared for the driver."""
+    value = now if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False) else field.get_default()
+    return _preparer(field, connection, native=native)(value)
+
+
+def _needs_preparing(field: models.Field) -> bool:
+    """Columns whose plain Python value SQLite's driver cannot take as it is (times, dates, JSON…)."""
+    simple = models.CharField | models.TextField | models.BooleanField | models.IntegerField | models.ForeignKey
+    return not isinstance(field, simple) or isinstance(field, models.AutoField)
+
+
+def _prepared(row: tuple, convert: list[tuple[int, models.Field]], connection) -> tuple:
+    values = list(row)
+    for index, field in convert:
+        values[index] = field.get_db_prep_save(values[index], connection)
+    return tuple(values)
 
 
 def _write(connection, model: type[models.Model], fields: list[models.Field], rows: list[tuple], *, copying: bool):

@@ -76,3 +76,32 @@ def test_it_writes_given_ids_and_keeps_given_auto_times(company):
     stored = AccessRequest.objects.get(pk=next_id)
     assert (stored.reason, stored.created_at, stored.updated_at) == ("history", SEEN, SEEN)
     assert AccessRequest.objects.get(pk=next_id + 1).created_at > SEEN  # left empty: stamped as saving would
+
+
+def test_insert_values_writes_named_fields_and_the_model_defaults_for_the_rest(company):
+    import pytest
+
+    from lib.bulk import insert_values
+
+    campaign = ReviewCampaign.objects.create(
+        name="Q2", starts_at=SEEN, due_at=SEEN + timedelta(days=14), fallback_reviewer=company.dana
+    )
+    fields = ("campaign_id", "person_id", "application_id", "reviewer_id", "account_email", "source", "last_login_at")
+    fields += ("recommendation", "recommendation_reason", "title")
+    who = (campaign.pk, company.bob.pk, company.wiki.pk, company.alice.pk)
+    rows = [
+        (*who, f"v{n}@example.com", "gatehouse_grant", SEEN if n % 2 else None, "keep", "Active", "Ünïcode ✓")
+        for n in range(5)
+    ]
+
+    assert insert_values(ReviewItem, fields, iter(rows), batch_size=2) == 5
+
+    stored = list(ReviewItem.objects.filter(campaign=campaign).order_by("account_email"))
+    assert [item.account_email for item in stored] == [f"v{n}@example.com" for n in range(5)]
+    first, second = stored[0], stored[1]
+    assert (first.source, first.recommendation, first.title) == ("gatehouse_grant", "keep", "Ünïcode ✓")
+    assert first.last_login_at is None and second.last_login_at == SEEN  # to the microsecond, in UTC
+    assert (first.decision, first.ticket_status, first.ticket_key, first.reason) == ("undecided", "", "", "")
+    assert (first.grant_id, first.escalated_at, first.submitted_at, first.decided_by_id) == (None, None, None, None)
+    with pytest.raises(ValueError, match="no insertable field nope"):
+        insert_values(ReviewItem, ("campaign_id", "nope"), [(campaign.pk, 1)])

@@ -204,3 +204,41 @@ def test_entra_writes_of_a_batch_run_concurrently_within_the_limit(entra_registe
     assert {(row.status, row.result) for row in settled.values()} == {("succeeded", "added")}
     assert graph.max_in_flight == 2
     assert [call.method for call in graph.calls] == ["POST"] * 6  # ids from sync: no look-up
+
+
+@pytest.fixture
+def google_registered():
+    from tests.emulators.google import GoogleDirectoryEmulator
+    from tests.test_google_connector import make_connector
+
+    with GoogleDirectoryEmulator() as google:
+        original = connectors._FACTORIES["google"]
+        connectors.register("google", lambda: make_connector(google))
+        yield google
+        connectors.register("google", original)
+
+
+def test_google_writes_of_a_batch_run_concurrently_within_the_limit(google_registered, settings):
+    google = google_registered
+    settings.GATEHOUSE = {**settings.GATEHOUSE, "PROVIDER_CONCURRENCY_BY_NAME": {"google": 3}}
+    group_id = google.add_group("wiki-editors@example.com")
+    group = IdpGroup.objects.create(connector="google", external_id="wiki-editors@example.com", name="wiki-editors")
+    rows = []
+    for number in range(7):
+        email = f"u{number}@example.com"
+        user_id = google.add_user(email)
+        if number == 0:
+            google.add_member(group_id, user_id)  # already a member: 409 duplicate
+        person = Person.objects.create(email=email, name=email, directory="google", external_id=user_id)
+        rows.append(MembershipChange(action="add", person=person, group=group, next_attempt_at=timezone.now()))
+    rows = MembershipChange.objects.bulk_create(rows)
+    google.latency = 0.3  # long enough for the threads to overlap on a loaded machine
+
+    settled = drain(rows)
+
+    assert settled["u0@example.com"].result == "already_member"
+    assert {(row.status, row.result) for email, row in settled.items() if email != "u0@example.com"} == {
+        ("succeeded", "added")
+    }
+    assert 1 < google.max_in_flight <= 3
+    assert [call.method for call in google.calls] == ["POST"] * 7  # ids from sync: no look-up

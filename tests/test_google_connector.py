@@ -10,6 +10,7 @@ import pytest
 from google.auth.credentials import AnonymousCredentials
 
 from provisioning.connectors import AddResult, PermanentError, RemoveResult, RetryableError, UserRef
+from provisioning.connectors.base import MemberChange
 from provisioning.connectors.google.connector import GoogleConnector, parse_last_login
 from tests.emulators.base import Reply
 from tests.emulators.google import NEVER, GoogleDirectoryEmulator
@@ -295,7 +296,7 @@ def test_it_can_not_be_used_after_close(org, connector):
 
 
 def test_it_reads_several_groups_at_once_each_thread_with_its_own_client(google, org):
-    google.latency = 0.05
+    google.latency = 0.3  # long enough that the two reads overlap even on a loaded machine
     conn = make_connector(google, max_requests_per_minute=0)
     try:
         found = conn.read_group_members([EDITORS, "nobody@example.com"], concurrency=2)
@@ -305,3 +306,86 @@ def test_it_reads_several_groups_at_once_each_thread_with_its_own_client(google,
     assert found[EDITORS] == one_by_one and one_by_one
     assert found["nobody@example.com"].status == 404
     assert google.max_in_flight > 1
+
+
+# -- concurrent writes -----------------------------------------------------------------------
+def test_a_batch_of_writes_runs_concurrently_and_maps_each_answer_as_one_at_a_time_calls_do(google, org):
+    others = [google.add_user(f"user{n}@example.com") for n in range(4)]
+    google.add_group("throttled@example.com")
+    google.fail_path(r"/groups/throttled%40example\.com/members$", 1, 429)  # Google's rate-limit answer
+    google.throttle_status, google.retry_after = 429, "30"
+    google.latency = 0.3  # long enough for the threads to overlap on a loaded machine
+    batch = [
+        *(
+            MemberChange(MemberChange.ADD, EDITORS, UserRef(f"user{n}@example.com", external_id=others[n]))
+            for n in range(4)
+        ),
+        MemberChange(MemberChange.ADD, EDITORS, UserRef("bob@example.com", external_id=org.bob)),  # 409 duplicate
+        MemberChange(MemberChange.REMOVE, EDITORS, UserRef("charlie@example.com", external_id=org.charlie)),  # 404
+        MemberChange(MemberChange.ADD, "nope@example.com", UserRef("alice@example.com", external_id=org.alice)),
+        MemberChange(MemberChange.ADD, "throttled@example.com", UserRef("alice@example.com", external_id=org.alice)),
+        MemberChange(MemberChange.ADD, EDITORS, UserRef("zed@example.com")),  # no such user: looked up, refused
+        MemberChange(MemberChange.ADD, EDITORS, UserRef("alice@example.com")),  # by email: looked up, then added
+    ]
+    conn = make_connector(google)
+    try:
+        outcomes = conn.apply_changes(batch, concurrency=4)
+        google.latency = 0
+        again = conn.apply_changes(batch[:2], concurrency=4)  # a second batch on the same connector
+    finally:
+        conn.close()
+
+    assert outcomes[:6] == [*[AddResult.ADDED] * 4, AddResult.ALREADY_MEMBER, RemoveResult.NOT_A_MEMBER]
+    unknown_group, throttled, unknown_user = outcomes[6:9]
+    assert isinstance(unknown_group, PermanentError) and unknown_group.status == 404
+    assert "Resource Not Found: groupKey" in unknown_group.message
+    assert isinstance(throttled, RetryableError) and throttled.throttled
+    assert (throttled.status, throttled.retry_after) == (429, 30)
+    assert isinstance(unknown_user, PermanentError) and unknown_user.status == 404
+    assert "No Google Workspace user has the email or alias zed@example.com" in unknown_user.message
+    assert outcomes[9] == AddResult.ADDED
+    assert again == [AddResult.ALREADY_MEMBER] * 2
+    assert set(google.member_ids(org.editors)) == {org.bob, org.alice, *others}
+    assert google.member_ids(next(g for g, v in google.groups.items() if v["email"] == "throttled@example.com")) == []
+    assert 1 < google.max_in_flight <= 4
+
+
+@pytest.mark.parametrize(("status", "reason"), [(403, "rateLimitExceeded"), (403, "userRateLimitExceeded")])
+def test_a_rate_limit_403_in_a_concurrent_batch_is_handed_back_for_that_change_only(google, org, status, reason):
+    google.throttle_status, google.throttle_reason, google.retry_after = status, reason, "12"
+    google.fail_path(r"/members/" + org.bob + "$", 1, 429)  # the emulator's throttled reply, as set above
+    conn = make_connector(google)
+    try:
+        outcomes = conn.apply_changes(
+            [
+                MemberChange(MemberChange.REMOVE, EDITORS, UserRef("bob@example.com", external_id=org.bob)),
+                MemberChange(MemberChange.ADD, EDITORS, UserRef("alice@example.com", external_id=org.alice)),
+            ],
+            concurrency=2,
+        )
+    finally:
+        conn.close()
+
+    throttled, added = outcomes
+    assert isinstance(throttled, RetryableError) and throttled.throttled
+    assert (throttled.status, throttled.retry_after) == (status, 12) and reason in throttled.message
+    assert added == AddResult.ADDED
+    assert set(google.member_ids(org.editors)) == {org.bob, org.alice}  # bob's removal did not run
+
+
+def test_concurrent_writes_keep_to_the_connectors_request_pace(google, org):
+    pauses: list[float] = []
+    users = [google.add_user(f"user{n}@example.com") for n in range(3)]
+    conn = make_connector(google, max_requests_per_minute=60, sleep=pauses.append)
+    try:
+        conn.apply_changes(
+            [
+                MemberChange(MemberChange.ADD, EDITORS, UserRef(f"user{n}@example.com", external_id=u))
+                for n, u in enumerate(users)
+            ],
+            concurrency=3,
+        )
+    finally:
+        conn.close()
+    assert len(pauses) == 2 and all(0.5 < pause <= 1 for pause in pauses)  # one call a second, whatever the threads
+    assert set(users) <= set(google.member_ids(org.editors))

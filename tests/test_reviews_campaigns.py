@@ -612,6 +612,30 @@ def test_the_reviewer_page_query_count_does_not_grow_with_items(world, client, d
     assert large <= 12
 
 
+def test_the_launch_query_count_does_not_grow_with_items_or_reviewers(world):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries_for(n: int) -> tuple[int, ReviewCampaign]:
+        for i in range(n):
+            manager = c.person(f"m{n}-{i}@example.com", department="Eng", last_login_at=NOW)
+            holder = c.person(f"g{n}-{i}@example.com", manager=manager, department="Eng", last_login_at=NOW)
+            Grant.objects.create(person=holder, role=world.editor, status="active", starts_at=NOW)
+            drifter = c.person(f"d{n}-{i}@example.com", manager=manager)
+            GroupMembership.objects.create(person=drifter, group=world.readers, origin="external", since=NOW)
+        campaign = make_campaign(world, name=f"n{n}")
+        with CaptureQueriesContext(connection) as ctx:
+            campaign = launch(campaign)
+        return len(ctx.captured_queries), campaign
+
+    # (40 reviewers' messages are one INSERT on SQLite too, whose statements take at most 999 values.)
+    (small, few), (large, many) = queries_for(2), queries_for(40)
+    assert many.snapshot_size == few.snapshot_size + 2 * 40  # the second launch sees both rounds of people
+    assert ReviewItem.objects.filter(campaign=many).values("reviewer").distinct().count() > 40
+    assert small == large
+    assert large <= 30
+
+
 def test_a_decision_keeps_the_filter_it_was_made_under(world, client):
     campaign = launch(make_campaign(world))
     sign_in(client, world.alice)

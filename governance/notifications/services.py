@@ -163,13 +163,24 @@ def notify_person(
 
 
 def notify_people(
-    messages: list[tuple[Person, str, str]], *, button: Button | None = None, link: tuple[str, str] | None = None
+    messages: list[tuple[Person, str, str]],
+    *,
+    button: Button | None = None,
+    link: tuple[str, str] | None = None,
+    links: list[tuple[str, str]] | None = None,
 ) -> list[OutboundMessage]:
     """Message many people, each (person, subject, body), in one INSERT (mass notices such as
-    Auto Reclaim warnings), each over their channel, with the same Slack `button` / `link`;
-    handed to the workers after the current transaction commits."""
+    Auto Reclaim warnings), each over their channel, with the same Slack `button` / `link`, or
+    with `links` one link of their own each (in the order of `messages`); handed to the workers
+    after the current transaction commits."""
     now = timezone.now()
-    return queue_rows([_notice(person, subject, body, button, link, now) for person, subject, body in messages])
+    own_links = links if links is not None else [link] * len(messages)
+    return queue_rows(
+        [
+            _notice(person, subject, body, button, own_link, now)
+            for (person, subject, body), own_link in zip(messages, own_links, strict=True)
+        ]
+    )
 
 
 def _notice(

@@ -173,7 +173,12 @@ class AccessRequest(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["status", "created_at"]), models.Index(fields=["beneficiary", "status"])]
+        indexes = [
+            models.Index(fields=["status", "created_at"]),
+            models.Index(fields=["beneficiary", "status"]),
+            # The dashboard's and the metrics API's period, whatever the status.
+            models.Index(fields=["created_at"], name="request_created"),
+        ]
         constraints = [
             # One open request per person and role (extension requests are per grant), in the database.
             models.UniqueConstraint(

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -11,9 +13,9 @@ from catalog.models import Person
 from governance.audit.services import Actor, record
 from governance.errors import Conflict, InvalidInput
 from governance.models import Grant
-from governance.services import notify_person
+from governance.services import notify_people
 from governance.signed_links import SignedLink
-from lib.bulk import insert_rows
+from lib.bulk import insert_values
 from reviews.campaigns import snapshot
 from reviews.campaigns.accounts_import import ImportedAccount, parse_account_list
 from reviews.models import ReviewCampaign, ReviewItem
@@ -67,8 +69,8 @@ def _parse_uploads(campaign: ReviewCampaign, uploads: dict[int, tuple[str, bytes
     return {pk: parse_account_list(name, content) for pk, (name, content) in uploads.items()}
 
 
-def _bulk_insert(items) -> int:
-    return insert_rows(ReviewItem, items, batch_size=snapshot.BATCH)
+def _bulk_insert(rows) -> int:
+    return insert_values(ReviewItem, snapshot.ROW_FIELDS, rows, batch_size=snapshot.BATCH)
 
 
 def launch_campaign(
@@ -111,20 +113,26 @@ def launch_campaign(
             actor=actor,
             data={"campaign": campaign.pk, "size": campaign.snapshot_size, "source": campaign.snapshot_source},
         )
-        for reviewer in Person.objects.filter(review_items__campaign=campaign).distinct():
-            tell_reviewer(campaign, reviewer, intro="You have access to review")
+        reviewers = Person.objects.filter(pk__in=ReviewItem.objects.filter(campaign=campaign).values("reviewer_id"))
+        tell_reviewers(campaign, reviewers, intro="You have access to review")
     return campaign
 
 
 def tell_reviewer(campaign: ReviewCampaign, reviewer: Person, *, intro: str) -> None:
-    link = review_link(campaign, reviewer)
-    notify_person(
-        reviewer,
-        subject=f"Access review: {campaign.name} (due {campaign.due_at:%Y-%m-%d})",
-        body=(
+    tell_reviewers(campaign, [reviewer], intro=intro)
+
+
+def tell_reviewers(campaign: ReviewCampaign, reviewers: Iterable[Person], *, intro: str) -> None:
+    """Send each reviewer their own signed link to their list of `campaign` (one INSERT for all)."""
+    messages, links = [], []
+    for reviewer in reviewers:
+        link = review_link(campaign, reviewer)
+        body = (
             f"{intro} in the campaign “{campaign.name}”, due {campaign.due_at:%Y-%m-%d %H:%M} UTC.\n\n"
             f"Open your list: {link}\n"
             f"(The link is for you only and expires in {link_max_age_days()} days.)\n"
-        ),
-        link=("Open my review", link),  # a button in Slack
-    )
+        )
+        messages.append((reviewer, f"Access review: {campaign.name} (due {campaign.due_at:%Y-%m-%d})", body))
+        links.append(("Open my review", link))  # a button in Slack
+    if messages:
+        notify_people(messages, links=links)

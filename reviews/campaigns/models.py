@@ -213,7 +213,8 @@ class ReviewItem(models.Model):
         TO_RESOLVE = "to_resolve", "To resolve"
         RESOLVED = "resolved", "Resolved"
 
-    campaign = models.ForeignKey(ReviewCampaign, on_delete=models.CASCADE, related_name="items")
+    # No index of its own: the reviewer and pending indexes below lead with the campaign.
+    campaign = models.ForeignKey(ReviewCampaign, on_delete=models.CASCADE, related_name="items", db_index=False)
     person = models.ForeignKey(
         Person, null=True, blank=True, on_delete=models.PROTECT, related_name="+", help_text="Empty: not in directory."
     )
@@ -226,7 +227,13 @@ class ReviewItem(models.Model):
     )
     grant = models.ForeignKey(Grant, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     group = models.ForeignKey(
-        IdpGroup, null=True, blank=True, on_delete=models.PROTECT, related_name="+", help_text="For provider drift."
+        IdpGroup,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="For provider drift.",
+        db_index=False,  # a partial index (Meta): most items have none
     )
     groups_label = models.CharField(max_length=500, blank=True)
     source = models.CharField(max_length=30, choices=Source.choices)
@@ -241,7 +248,9 @@ class ReviewItem(models.Model):
     # Routing.
     reviewer = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="review_items")
     routing_note = models.CharField(max_length=300, blank=True)
-    escalated_from = models.ForeignKey(Person, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    escalated_from = models.ForeignKey(
+        Person, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     escalated_at = models.DateTimeField(null=True, blank=True)
     reminded_at = models.DateTimeField(null=True, blank=True)
     # Recommendation and decision.
@@ -249,7 +258,9 @@ class ReviewItem(models.Model):
     recommendation_reason = models.CharField(max_length=500)
     decision = models.CharField(max_length=10, choices=Decision.choices, default=Decision.UNDECIDED)
     decided_at = models.DateTimeField(null=True, blank=True)
-    decided_by = models.ForeignKey(Person, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    decided_by = models.ForeignKey(
+        Person, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     reason = models.TextField(blank=True)
     submitted_at = models.DateTimeField(null=True, blank=True, help_text="Decision final from then on.")
     # Execution of a revoke.
@@ -265,6 +276,7 @@ class ReviewItem(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
         help_text="The queued Jira call that creates the ticket (its key is copied once Jira answers).",
+        db_index=False,
     )
 
     class Meta:
@@ -274,8 +286,20 @@ class ReviewItem(models.Model):
             models.Index(fields=["campaign", "reviewer", "decision"], name="review_item_reviewer"),
             # Follow-through sweeps: pending items per campaign; removals awaiting confirmation.
             models.Index(fields=["campaign", "submitted_at"], name="review_item_pending"),
-            models.Index(fields=["executed_at", "removal_confirmed_at"], name="review_item_removal"),
+            models.Index(
+                fields=["executed_at", "removal_confirmed_at"],
+                name="review_item_removal",
+                condition=models.Q(executed_at__isnull=False),
+            ),
             models.Index(fields=["ticket_status"], name="review_item_ticket"),
+            # References that most items leave empty are indexed where set only: a launch writes
+            # hundreds of thousands of items, and every index costs each of them an insertion.
+            *(
+                models.Index(
+                    fields=[name], name=f"review_item_{name}", condition=models.Q(**{f"{name}__isnull": False})
+                )
+                for name in ("group", "escalated_from", "decided_by", "ticket_update")
+            ),
         ]
         permissions = [("confirm_removal", "Can confirm manual removals")]
 

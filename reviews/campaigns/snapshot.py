@@ -2,7 +2,9 @@
 
 Three sources: live Gatehouse grants of the scoped roles, provider memberships of their mapped
 groups that no live grant explains (drift), and uploaded account lists for applications without
-mapped groups. Every item gets its reviewer and its recommendation here.
+mapped groups. Every item gets its reviewer and its recommendation here. Items are plain tuples
+(`ROW_FIELDS`) made from `.values_list()` rows, for `lib.bulk.insert_values`: no model instance
+per item; a recommendation is worked out once per distinct set of facts.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db.models import Q, QuerySet
+from django.db.models.functions import Coalesce
 
 from catalog.models import Application, Person, Role, RoleGroup
 from governance.errors import InvalidInput
@@ -23,17 +26,44 @@ from reviews.campaigns.recommend import Facts, recommend
 from reviews.models import ReviewCampaign, ReviewerStrategy, ReviewItem
 
 BATCH = 2000
-Source = ReviewItem.Source
-#: What an item reads of a live grant (and `_granted_via` of its request).
+GRANTED = str(ReviewItem.Source.GATEHOUSE_GRANT.value)
+DRIFT = str(ReviewItem.Source.PROVIDER_MEMBERSHIP.value)
+IMPORTED = str(ReviewItem.Source.CSV_IMPORT.value)
+#: What an item reads of a live grant (and `_granted_via` of its request), in this order; `granted`
+#: is when it started (or was made), worked out by the database: one time to read per grant.
 GRANT_FIELDS = (
     "id",
     "person_id",
     "role_id",
-    "starts_at",
-    "created_at",
+    "granted",
     "request_id",
     "request__jira_issue_key",
     "request__auto_approval_rule__name",
+)
+#: The columns of a snapshot row, in the order the item generators yield them.
+ROW_FIELDS = (
+    "campaign_id",
+    "person_id",
+    "application_id",
+    "role_id",
+    "grant_id",
+    "group_id",
+    "account_email",
+    "account_name",
+    "role_label",
+    "groups_label",
+    "source",
+    "status_at_snapshot",
+    "department",
+    "title",
+    "granted_via",
+    "granted_at",
+    "department_at_grant",
+    "last_login_at",
+    "reviewer_id",
+    "routing_note",
+    "recommendation",
+    "recommendation_reason",
 )
 
 
@@ -64,6 +94,8 @@ class Context:
     overrides: dict[int, tuple[str, int | None]] = field(default_factory=dict)
     approvers: dict[int, list[str]] = field(default_factory=lambda: defaultdict(list))
     department_at_grant: dict[int, str] = field(default_factory=dict)
+    routing: dict[int, tuple[str, int | None, str]] = field(default_factory=dict)  # per application
+    verdicts: dict[tuple, tuple[str, str]] = field(default_factory=dict)  # per distinct facts
 
 
 def load_context(campaign: ReviewCampaign, now: datetime, live: QuerySet[Grant]) -> Context:
@@ -79,6 +111,8 @@ def load_context(campaign: ReviewCampaign, now: datetime, live: QuerySet[Grant])
         ctx.roles[role["id"]] = {**role, "groups": []}
     for role_id, group_name in RoleGroup.objects.filter(role__in=roles).values_list("role_id", "group__name"):
         ctx.roles[role_id]["groups"].append(group_name)
+    for role in ctx.roles.values():
+        role["groups_label"] = ", ".join(role["groups"])[:500]
     for o in campaign.overrides.values("application_id", "reviewer_strategy", "named_reviewer_id"):
         ctx.overrides[o["application_id"]] = (o["reviewer_strategy"], o["named_reviewer_id"])
     approved = ApprovalDecision.objects.filter(approved=True, step__request__grant__in=live)
@@ -101,21 +135,31 @@ def load_context(campaign: ReviewCampaign, now: datetime, live: QuerySet[Grant])
 def _route(ctx: Context, person_id: int | None, app_id: int) -> tuple[int, str]:
     """(reviewer id, how they were chosen)."""
     campaign = ctx.campaign
-    strategy, named = ctx.overrides.get(app_id, (campaign.reviewer_strategy, campaign.named_reviewer_id))
-    if strategy == ReviewerStrategy.NAMED and named is None:
-        named = campaign.named_reviewer_id
-    person = ctx.people.get(person_id) if person_id else None
-    candidate = {
-        ReviewerStrategy.MANAGER: person["manager_id"] if person else None,
-        ReviewerStrategy.APP_OWNER: ctx.apps[app_id]["owner_id"],
-        ReviewerStrategy.NAMED: named,
-    }[strategy]
-    label = ReviewerStrategy(strategy).label.lower()
+    strategy, named, label = _app_routing(ctx, app_id)
+    if strategy == ReviewerStrategy.MANAGER:
+        person = ctx.people.get(person_id) if person_id else None
+        candidate = person["manager_id"] if person else None
+    elif strategy == ReviewerStrategy.APP_OWNER:
+        candidate = ctx.apps[app_id]["owner_id"]
+    else:
+        candidate = named
     if candidate is None or ctx.people.get(candidate, {}).get("status") != Person.Status.ACTIVE:
         return _fallback(ctx, person_id, app_id, f"no active {label}")
     if candidate == person_id and not campaign.allow_self_review:
         return _fallback(ctx, person_id, app_id, "self-review is not allowed")
     return candidate, label
+
+
+def _app_routing(ctx: Context, app_id: int) -> tuple[str, int | None, str]:
+    """(strategy, named reviewer, the strategy's name in a routing note) of one application."""
+    routing = ctx.routing.get(app_id)
+    if routing is None:
+        campaign = ctx.campaign
+        strategy, named = ctx.overrides.get(app_id, (campaign.reviewer_strategy, campaign.named_reviewer_id))
+        if strategy == ReviewerStrategy.NAMED and named is None:
+            named = campaign.named_reviewer_id
+        routing = ctx.routing[app_id] = (strategy, named, ReviewerStrategy(strategy).label.lower())
+    return routing
 
 
 def _fallback(ctx: Context, person_id: int | None, app_id: int, why: str) -> tuple[int, str]:
@@ -134,69 +178,81 @@ def _fallback(ctx: Context, person_id: int | None, app_id: int, why: str) -> tup
     )
 
 
-def _item(ctx: Context, *, person_id: int | None, app_id: int, facts: Facts, **fields) -> ReviewItem:
+def _verdict(ctx: Context, facts: tuple) -> tuple[str, str]:
+    """The recommendation and its reason for `facts` (Facts' fields, in order), worked out once
+    per distinct set of facts: a person's items mostly share theirs."""
+    verdict = ctx.verdicts.get(facts)
+    if verdict is None:
+        recommendation, reason = recommend(Facts(*facts), now=ctx.now, inactivity_days=ctx.campaign.inactivity_days)
+        verdict = ctx.verdicts[facts] = (recommendation, reason[:500])
+    return verdict
+
+
+def _row(ctx: Context, person_id: int | None, app_id: int, facts: tuple, described: tuple) -> tuple:
+    """One snapshot row in ROW_FIELDS order: `described` holds the item's fields from `role_id`
+    to `granted_at`; routing and recommendation are added here."""
     reviewer_id, note = _route(ctx, person_id, app_id)
-    recommendation, reason = recommend(facts, now=ctx.now, inactivity_days=ctx.campaign.inactivity_days)
-    return ReviewItem(
-        campaign=ctx.campaign,
-        person_id=person_id,
-        application_id=app_id,
-        reviewer_id=reviewer_id,
-        routing_note=note,
-        recommendation=recommendation,
-        recommendation_reason=reason[:500],
-        department_at_grant=facts.department_at_grant,
-        last_login_at=facts.last_login_at,
-        **fields,
+    recommendation, reason = _verdict(ctx, facts)
+    department_at_grant, last_login_at = facts[5], facts[2]
+    return (
+        ctx.campaign.pk,
+        person_id,
+        app_id,
+        *described,
+        department_at_grant,
+        last_login_at,
+        reviewer_id,
+        note,
+        recommendation,
+        reason,
     )
 
 
-def _granted_via(ctx: Context, grant: dict) -> str:
-    if not grant["request_id"]:
-        return f"grant #{grant['id']} (no request)"
-    key = grant["request__jira_issue_key"] or f"request #{grant['request_id']}"
-    if grant["request__auto_approval_rule__name"]:
-        return f"{key}, approved automatically by rule {grant['request__auto_approval_rule__name']}"[:300]
-    approvers = ctx.approvers.get(grant["request_id"]) or []
+def _granted_via(ctx: Context, grant: tuple) -> str:
+    grant_id, request_id, key, rule = grant[0], grant[4], grant[5], grant[6]
+    if not request_id:
+        return f"grant #{grant_id} (no request)"
+    key = key or f"request #{request_id}"
+    if rule:
+        return f"{key}, approved automatically by rule {rule}"[:300]
+    approvers = ctx.approvers.get(request_id) or []
     return (f"{key}, approved by {', '.join(approvers)}" if approvers else key)[:300]
 
 
-def grant_items(ctx: Context, live: QuerySet[Grant], skip_apps: set[int]) -> Iterator[ReviewItem]:
-    values = live.values(*GRANT_FIELDS)
-    for grant in values.iterator(chunk_size=BATCH):
-        role = ctx.roles[grant["role_id"]]
-        if role["application_id"] in skip_apps:
+def _grant_rows(live: QuerySet[Grant]) -> QuerySet:
+    return live.annotate(granted=Coalesce("starts_at", "created_at")).values_list(*GRANT_FIELDS)
+
+
+def grant_items(ctx: Context, live: QuerySet[Grant], skip_apps: set[int]) -> Iterator[tuple]:
+    """A row per live grant of the scoped roles."""
+    for grant in _grant_rows(live).iterator(chunk_size=BATCH):
+        grant_id, person_id, role_id, granted_at = grant[:4]
+        role = ctx.roles[role_id]
+        app_id = role["application_id"]
+        if app_id in skip_apps:
             continue  # an uploaded account list covers this application (matched to grants there)
-        person = ctx.people[grant["person_id"]]
-        facts = Facts(
-            in_directory=True,
-            status=person["status"],
-            last_login_at=person["last_login_at"],
-            granted_through_gatehouse=True,
-            department=person["department"],
-            department_at_grant=ctx.department_at_grant.get(grant["id"], ""),
+        person = ctx.people[person_id]
+        status, department = person["status"], person["department"]
+        facts = (True, status, person["last_login_at"], True, department, ctx.department_at_grant.get(grant_id, ""))
+        described = (
+            role_id,
+            grant_id,
+            None,
+            person["email"],
+            person["name"],
+            role["name"],
+            role["groups_label"],
+            GRANTED,
+            status,
+            department,
+            person["title"],
+            _granted_via(ctx, grant),
+            granted_at,
         )
-        yield _item(
-            ctx,
-            person_id=person["id"],
-            app_id=role["application_id"],
-            facts=facts,
-            account_email=person["email"],
-            account_name=person["name"],
-            role_id=role["id"],
-            role_label=role["name"],
-            grant_id=grant["id"],
-            groups_label=", ".join(role["groups"])[:500],
-            source=Source.GATEHOUSE_GRANT,
-            status_at_snapshot=person["status"],
-            department=person["department"],
-            title=person["title"],
-            granted_via=_granted_via(ctx, grant),
-            granted_at=grant["starts_at"] or grant["created_at"],
-        )
+        yield _row(ctx, person_id, app_id, facts, described)
 
 
-def drift_items(ctx: Context) -> Iterator[ReviewItem]:
+def drift_items(ctx: Context) -> Iterator[tuple]:
     """Memberships of the scoped groups that no live grant (of any role) explains."""
     roles = scoped_roles(ctx.campaign)
     # group -> (role, app): the narrowest scoped role mapping it (fewest groups), so a membership of
@@ -215,44 +271,36 @@ def drift_items(ctx: Context) -> Iterator[ReviewItem]:
     for person_id, group_id, group_name, since in memberships.iterator(chunk_size=BATCH):
         role_id, app_id = group_owner[group_id]
         person = ctx.people[person_id]
-        facts = Facts(
-            in_directory=True,
-            status=person["status"],
-            last_login_at=person["last_login_at"],
-            granted_through_gatehouse=False,
-            department=person["department"],
-            department_at_grant="",
+        status, department = person["status"], person["department"]
+        facts = (True, status, person["last_login_at"], False, department, "")
+        described = (
+            role_id,
+            None,
+            group_id,
+            person["email"],
+            person["name"],
+            ctx.roles[role_id]["name"],
+            group_name,
+            DRIFT,
+            status,
+            department,
+            person["title"],
+            f"found in the provider group {group_name}"[:300],
+            since,
         )
-        yield _item(
-            ctx,
-            person_id=person_id,
-            app_id=app_id,
-            facts=facts,
-            account_email=person["email"],
-            account_name=person["name"],
-            role_id=role_id,
-            role_label=ctx.roles[role_id]["name"],
-            group_id=group_id,
-            groups_label=group_name,
-            source=Source.PROVIDER_MEMBERSHIP,
-            status_at_snapshot=person["status"],
-            department=person["department"],
-            title=person["title"],
-            granted_via=f"found in the provider group {group_name}"[:300],
-            granted_at=since,
-        )
+        yield _row(ctx, person_id, app_id, facts, described)
 
 
 def imported_items(
     ctx: Context, app_id: int, accounts: list[ImportedAccount], live: QuerySet[Grant]
-) -> Iterator[ReviewItem]:
-    """One item per imported account; matched to the directory by email and to a live grant by role."""
+) -> Iterator[tuple]:
+    """One row per imported account; matched to the directory by email and to a live grant by role."""
     app_roles = {r["id"]: r for r in ctx.roles.values() if r["application_id"] == app_id}
     by_label = {}
     for role in app_roles.values():
         by_label[role["slug"].lower()] = role
         by_label[role["name"].lower()] = role
-    grants = {(g["person_id"], g["role_id"]): g for g in live.filter(role__application_id=app_id).values(*GRANT_FIELDS)}
+    grants = {(g[1], g[2]): g for g in _grant_rows(live.filter(role__application_id=app_id))}
     for account in accounts:
         person_id = ctx.people_by_email.get(account.email)
         person = ctx.people.get(person_id) if person_id else None
@@ -261,28 +309,27 @@ def imported_items(
         status = account.status if account.status in ("suspended", "deprovisioned") else ""
         status = status or (person["status"] if person else account.status)
         department = account.department or (person["department"] if person else "")
-        facts = Facts(
-            in_directory=person is not None,
-            status=status,
-            last_login_at=account.last_login or (person["last_login_at"] if person else None),
-            granted_through_gatehouse=grant is not None,
-            department=department,
-            department_at_grant=ctx.department_at_grant.get(grant["id"], "") if grant else "",
+        facts = (
+            person is not None,
+            status,
+            account.last_login or (person["last_login_at"] if person else None),
+            grant is not None,
+            department,
+            ctx.department_at_grant.get(grant[0], "") if grant else "",
         )
-        yield _item(
-            ctx,
-            person_id=person_id,
-            app_id=app_id,
-            facts=facts,
-            account_email=account.email,
-            account_name=account.name,
-            role_id=role["id"] if role else None,
-            role_label=(role["name"] if role else account.role)[:200],
-            grant_id=grant["id"] if grant else None,
-            source=Source.CSV_IMPORT,
-            status_at_snapshot=status,
-            department=department,
-            title=account.title or (person["title"] if person else ""),
-            granted_via=_granted_via(ctx, grant) if grant else f"imported account list (line {account.line})",
-            granted_at=(grant["starts_at"] or grant["created_at"]) if grant else None,
+        described = (
+            role["id"] if role else None,
+            grant[0] if grant else None,
+            None,
+            account.email,
+            account.name,
+            (role["name"] if role else account.role)[:200],
+            "",
+            IMPORTED,
+            status,
+            department,
+            account.title or (person["title"] if person else ""),
+            _granted_via(ctx, grant) if grant else f"imported account list (line {account.line})",
+            grant[3] if grant else None,
         )
+        yield _row(ctx, person_id, app_id, facts, described)

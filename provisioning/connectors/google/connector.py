@@ -3,9 +3,11 @@
 The client is built from the discovery document shipped inside google-api-python-client
 (`static_discovery=True`): building it never fetches anything. Production credentials are a
 service account acting as an admin by domain-wide delegation; tests pass `AnonymousCredentials`
-and point `api_url` at an emulator. One connector owns one httplib2 connection pool, which is not
-thread-safe: the registry builds a fresh connector per use, and a concurrent member read gives
-each of its threads a client of its own.
+and point `api_url` at an emulator. httplib2 connections are not thread-safe, so a client (an
+authorized http and its service object) is only ever used by one thread at a time: the connector's
+own for one-at-a-time calls, and spare ones, built on first need and kept for the connector's life,
+for the threads of a concurrent batch of writes (`apply_changes`) or member read. Every thread's
+calls go through the one request pace of the connector.
 
 Idempotence comes from Google's own answers, so no read precedes a write: `members.insert` of a
 member answers 409 `duplicate` (already a member) and `members.delete` of a non-member answers 404
@@ -25,10 +27,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import google_auth_httplib2
 import httplib2
@@ -40,6 +42,7 @@ from provisioning.connectors.base import (
     ConnectorError,
     DirectoryGroup,
     DirectoryUser,
+    MemberChange,
     PermanentError,
     RemoveResult,
     UserRef,
@@ -48,6 +51,7 @@ from provisioning.connectors.google.config import service_account_credentials
 from provisioning.connectors.google.errors import classify
 
 logger = logging.getLogger(__name__)
+Item = TypeVar("Item")
 
 USERS_PAGE = 500  # the most users.list serves per page
 GROUPS_PAGE = 200  # groups.list and members.list allow at most 200
@@ -129,6 +133,8 @@ class GoogleConnector(Connector):
         self._credentials, self._timeout = credentials, timeout
         self._options = {"api_endpoint": api_url} if api_url else None
         self._service = self._build_service()
+        self._spare: list[Any] = []  # clients for the threads of concurrent calls, each idle here
+        self._spare_lock = threading.Lock()
         self._known_users: dict[str, str] = {}
         self._closed = False
 
@@ -197,6 +203,36 @@ class GoogleConnector(Connector):
         if not self._closed:
             self._closed = True
             self._service.close()
+            with self._spare_lock:
+                spare, self._spare = self._spare, []
+            for service in spare:
+                service.close()
+
+    def _concurrently(self, work: Callable[[Any, Item], Any], items: Sequence[Item], concurrency: int) -> list[Any]:
+        """`work(service, item)` for every item on up to `concurrency` threads, in order; each call
+        borrows a spare client that no other thread uses meanwhile (a client that cannot be built
+        is the item's ConnectorError)."""
+
+        def run(item: Item) -> Any:
+            with self._spare_lock:
+                service = self._spare.pop() if self._spare else None
+            if service is None:
+                try:
+                    service = self._build_service()
+                except ConnectorError as error:
+                    return error
+            try:
+                return work(service, item)
+            finally:
+                with self._spare_lock:
+                    closed = self._closed
+                    if not closed:
+                        self._spare.append(service)
+                if closed:
+                    service.close()
+
+        with ThreadPoolExecutor(max_workers=min(concurrency, len(items))) as pool:
+            return list(pool.map(run, items))
 
     # -- users -----------------------------------------------------------------------------
     def iter_users(self) -> Iterator[DirectoryUser]:
@@ -205,8 +241,8 @@ class GoogleConnector(Connector):
         for user in self._pages(users, "list users", "users", **params):
             yield as_directory_user(user)
 
-    def _get_user(self, key: str) -> dict[str, Any] | None:
-        request = self._service.users().get(userKey=key, fields=_USER)
+    def _get_user(self, key: str, service: Any = None) -> dict[str, Any] | None:
+        request = (service or self._service).users().get(userKey=key, fields=_USER)
         try:
             return self._execute(request, f"look up user {key}")
         except PermanentError as error:
@@ -226,13 +262,13 @@ class GoogleConnector(Connector):
         user = self._get_user(email.strip())
         return as_directory_user(user) if user else None
 
-    def _require_user(self, user: UserRef) -> None:
+    def _require_user(self, service: Any, user: UserRef) -> None:
         """Refuse an address that is no user of this Workspace (Google would add it as an external member)."""
         if user.external_id:
             return
         key = user.email.strip().lower()
         if key not in self._known_users:
-            found = self._get_user(key)
+            found = self._get_user(key, service)
             if found is None:
                 raise PermanentError(f"No Google Workspace user has the email or alias {key}.", status=404)
             self._known_users[key] = str(found["id"])
@@ -251,28 +287,18 @@ class GoogleConnector(Connector):
         return self._member_ids(self._service, group_id)
 
     def read_group_members(self, group_ids: list[str], concurrency: int = 1) -> dict[str, list[str] | ConnectorError]:
-        """Several groups at once on up to `concurrency` threads, each with its own client and
-        connection, all within this connector's request pace."""
+        """Several groups at once on up to `concurrency` threads, each call with a client of its
+        own, all within this connector's request pace."""
         if concurrency <= 1 or len(group_ids) <= 1:
             return super().read_group_members(group_ids)
-        local = threading.local()
-        services: list[Any] = []
 
-        def members_of(group_id: str) -> list[str] | ConnectorError:
-            if not hasattr(local, "service"):
-                local.service = self._build_service()
-                services.append(local.service)
+        def members_of(service: Any, group_id: str) -> list[str] | ConnectorError:
             try:
-                return list(self._member_ids(local.service, group_id))
+                return list(self._member_ids(service, group_id))
             except ConnectorError as error:
                 return error
 
-        try:
-            with ThreadPoolExecutor(max_workers=min(concurrency, len(group_ids))) as pool:
-                return dict(zip(group_ids, pool.map(members_of, group_ids), strict=True))
-        finally:
-            for service in services:
-                service.close()
+        return dict(zip(group_ids, self._concurrently(members_of, group_ids, concurrency), strict=True))
 
     def _member_ids(self, service: Any, group_id: str) -> Iterator[str]:
         """Ids of the direct members. A nested group (or the whole customer) is not flattened: it is
@@ -296,9 +322,30 @@ class GoogleConnector(Connector):
         """Membership writes share one bucket (the Directory API quota; a rateLimitExceeded closes it)."""
         return "members"
 
+    def apply_changes(self, changes: list[MemberChange], concurrency: int = 1) -> list[Any]:
+        """The writes on up to `concurrency` threads (each call with a client of its own, all within
+        the request pace); one outcome per change, in order, exactly as one-at-a-time calls give."""
+        if concurrency <= 1 or len(changes) <= 1:
+            return super().apply_changes(changes)
+        return self._concurrently(self._apply_one, changes, concurrency)
+
+    def _apply_one(self, service: Any, change: MemberChange) -> AddResult | RemoveResult | ConnectorError:
+        try:
+            if change.action == MemberChange.ADD:
+                return self._add(service, change.group_id, change.user)
+            return self._remove(service, change.group_id, change.user)
+        except ConnectorError as error:
+            return error
+
     def add_member(self, group_id: str, user: UserRef) -> AddResult:
-        self._require_user(user)
-        request = self._service.members().insert(groupKey=group_id, body={"email": user.email, "role": "MEMBER"})
+        return self._add(self._service, group_id, user)
+
+    def remove_member(self, group_id: str, user: UserRef) -> RemoveResult:
+        return self._remove(self._service, group_id, user)
+
+    def _add(self, service: Any, group_id: str, user: UserRef) -> AddResult:
+        self._require_user(service, user)
+        request = service.members().insert(groupKey=group_id, body={"email": user.email, "role": "MEMBER"})
         try:
             self._execute(request, f"add {user.email} to group {group_id}", retries=0)
         except PermanentError as error:
@@ -307,9 +354,9 @@ class GoogleConnector(Connector):
             raise
         return AddResult.ADDED
 
-    def remove_member(self, group_id: str, user: UserRef) -> RemoveResult:
+    def _remove(self, service: Any, group_id: str, user: UserRef) -> RemoveResult:
         member_key = user.external_id or self._known_users.get(user.email.strip().lower()) or user.email
-        request = self._service.members().delete(groupKey=group_id, memberKey=member_key)
+        request = service.members().delete(groupKey=group_id, memberKey=member_key)
         try:
             self._execute(request, f"remove {user.email} from group {group_id}", retries=0)
         except PermanentError as error:
@@ -317,13 +364,13 @@ class GoogleConnector(Connector):
                 raise
             # "Resource Not Found: memberKey": not a member (or no such user). Any other 404 text:
             # make sure it is not the group that is missing.
-            if "memberKey" not in error.message and not self._group_exists(group_id):
+            if "memberKey" not in error.message and not self._group_exists(service, group_id):
                 raise
             return RemoveResult.NOT_A_MEMBER
         return RemoveResult.REMOVED
 
-    def _group_exists(self, group_id: str) -> bool:
-        request = self._service.groups().get(groupKey=group_id, fields="id")
+    def _group_exists(self, service: Any, group_id: str) -> bool:
+        request = service.groups().get(groupKey=group_id, fields="id")
         try:
             self._execute(request, f"read group {group_id}")
         except ConnectorError as error:

@@ -28,7 +28,6 @@ logger = logging.getLogger(__name__)
 
 RequestStatus = AccessRequest.Status
 GrantStatus = Grant.Status
-ChangeStatus = MembershipChange.Status
 PROVISIONING = Actor.system("provisioning")
 #: names of the one-off schedules that ended one grant each in earlier versions (the expiry timer
 #: ends every grant now; setup_schedules never prunes those left over: each runs once, then goes)

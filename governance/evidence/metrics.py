@@ -1,23 +1,23 @@
 """How access work is going, for IT: volumes, approval and provisioning times, automation, stalls.
 
 Every number comes from aggregate queries (a fixed number whatever the data's size); durations are
-computed in the database and only their values are read, to take medians and 90th percentiles.
+computed in the database, and so are their medians and 90th percentiles on PostgreSQL (on SQLite,
+which has no percentile aggregate, from the values read: `governance.evidence.durations`).
 Apps above governance add their own sections (reviews, Auto Reclaim) with `register_section`.
 """
 
 from __future__ import annotations
 
-import math
-from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from django.db.models import Count, DurationField, Exists, ExpressionWrapper, F, Min, OuterRef, Q
 from django.utils import timezone
 
 from catalog.models import Application
+from governance.evidence.durations import summarise, summarise_by
 from governance.models import AccessRequest, ApprovalDecision, ApprovalStep, AutoApprovalRule, Grant, StepKind
 from provisioning.models import FulfilmentTask
 
@@ -40,20 +40,6 @@ _SECTIONS: dict[str, Callable[[Period], dict[str, Any]]] = {}
 def register_section(name: str, compute: Callable[[Period], dict[str, Any]]) -> None:
     """Add a section to the metrics (apps register theirs when they are ready)."""
     _SECTIONS[name] = compute
-
-
-def percentile(values: list[float], fraction: float) -> float | None:
-    """Nearest-rank percentile of sorted `values`; None for no values."""
-    if not values:
-        return None
-    rank = max(math.ceil(fraction * len(values)), 1)
-    return values[rank - 1]
-
-
-def summary(durations: Iterable[timedelta | None]) -> dict[str, Any]:
-    """Count, median and 90th percentile, in seconds."""
-    seconds = sorted(d.total_seconds() for d in durations if d is not None)
-    return {"count": len(seconds), "median_seconds": percentile(seconds, 0.5), "p90_seconds": percentile(seconds, 0.9)}
 
 
 def _elapsed(later: str, earlier: str) -> ExpressionWrapper:
@@ -82,39 +68,24 @@ def request_volume(period: Period) -> dict[str, Any]:
     }
 
 
-def _grouped(rows: Iterable[tuple[str, timedelta | None]]) -> dict[str, dict[str, Any]]:
-    groups: dict[str, list[timedelta | None]] = defaultdict(list)
-    for key, value in rows:
-        groups[key].append(value)
-    return {key: summary(values) for key, values in sorted(groups.items())}
-
-
 def timings(period: Period) -> dict[str, Any]:
     """Approval time (asked → approved) and provisioning time (approved → access in place)."""
     grants = Grant.objects.filter(request__created_at__gte=period.start, request__created_at__lt=period.end).exclude(
         request__isnull=True
     )
-    approval_rows = list(
-        grants.annotate(took=_elapsed("created_at", "request__created_at")).values_list(
-            "role__application__slug", "took"
-        )
-    )
-    provisioning_rows = list(
-        grants.filter(starts_at__isnull=False)
-        .annotate(took=_elapsed("starts_at", "created_at"))
-        .values_list("role__application__slug", "took")
-    )
+    approval = grants.annotate(took=_elapsed("created_at", "request__created_at"))
+    provisioning = grants.filter(starts_at__isnull=False).annotate(took=_elapsed("starts_at", "created_at"))
     steps = (
         ApprovalStep.objects.filter(request__created_at__gte=period.start, request__created_at__lt=period.end)
         .exclude(kind=StepKind.AUTOMATIC)
         .filter(decided_at__isnull=False, opened_at__isnull=False)
         .annotate(took=_elapsed("decided_at", "opened_at"))
-        .values_list("kind", "took")
     )
+    application = "role__application__slug"
     return {
-        "approval": {**summary(v for _, v in approval_rows), "by_application": _grouped(approval_rows)},
-        "provisioning": {**summary(v for _, v in provisioning_rows), "by_application": _grouped(provisioning_rows)},
-        "step_decision_by_kind": _grouped(steps),
+        "approval": {**summarise(approval), "by_application": summarise_by(approval, application)},
+        "provisioning": {**summarise(provisioning), "by_application": summarise_by(provisioning, application)},
+        "step_decision_by_kind": summarise_by(steps, "kind"),
     }
 
 

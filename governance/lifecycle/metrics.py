@@ -6,7 +6,8 @@ from typing import Any
 
 from django.db.models import Count, DurationField, ExpressionWrapper, F
 
-from governance.evidence.metrics import Period, register_section, summary
+from governance.evidence.durations import summary
+from governance.evidence.metrics import Period, register_section
 from governance.models import AccessRequest, LifecycleEvent, Offboarding
 
 

@@ -15,6 +15,7 @@ import argparse
 import os
 import threading
 import time
+from contextlib import ExitStack, contextmanager
 
 from _setup import ROOT, django_up, percentile, task_cluster
 
@@ -27,6 +28,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--latency", type=float, default=0.1, help="seconds the emulator takes per request")
     parser.add_argument("--workers", type=int, default=2, help="task cluster workers")
     parser.add_argument("--database-url", default=None, help="default: a new SQLite file")
+    parser.add_argument(
+        "--http",
+        type=int,
+        default=0,
+        metavar="WORKERS",
+        help="approve through the API (`POST /api/v1/access-requests/{key}/approve/`) served by gunicorn with "
+        "this many workers, as production runs it, instead of calling decide_step in this process",
+    )
     return parser.parse_args()
 
 
@@ -45,7 +54,8 @@ def build(okta, count: int, prefix: str) -> list:
         email = f"{prefix}{number}@bench.example"
         user_id = okta.add_user(email)
         company.person(email, manager=manager, directory="okta", external_id=user_id)
-        requests.append((user_id, company.submit(None, requester=email, application=f"app-{prefix}", role="user")))
+        key = f"{prefix.upper()}-{number + 1}"
+        requests.append((user_id, company.submit(key, requester=email, application=f"app-{prefix}", role="user")))
     return requests
 
 
@@ -78,6 +88,97 @@ def approve_together(requests: list) -> dict[str, float]:
     for thread in threads:
         thread.join()
     return started
+
+
+def approve_over_http(base_url: str, token: str, requests: list) -> dict[str, float]:
+    """Every approval at once, each an API call from its own thread; user id -> when it was sent."""
+    import requests as http
+
+    started: dict[str, float] = {}
+    gate = threading.Barrier(len(requests))
+
+    def one(user_id: str, request) -> None:
+        session = http.Session()
+        gate.wait()
+        started[user_id] = time.time()
+        answer = session.post(
+            f"{base_url}/api/v1/access-requests/{request.jira_issue_key}/approve/",
+            json={"approver": "manager@bench.example"},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=60,
+        )
+        COMMITTED[user_id] = time.time()
+        DECIDED.append(COMMITTED[user_id] - started[user_id])
+        if answer.status_code != 200:
+            raise SystemExit(f"approve {request.jira_issue_key}: {answer.status_code} {answer.text[:300]}")
+
+    threads = [threading.Thread(target=one, args=pair) for pair in requests]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return started
+
+
+@contextmanager
+def web(workers: int):
+    """gunicorn serving this database on a port the kernel picks; stopped on exit."""
+    import re
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    log = Path(tempfile.mkdtemp(prefix="gatehouse-bench-web-")) / "gunicorn.log"
+    gunicorn = str(Path(sys.executable).with_name("gunicorn"))
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            [gunicorn, "governance.wsgi", "--bind", "127.0.0.1:0", "--workers", str(workers)],
+            cwd=ROOT,
+            env={**os.environ, "LOG_LEVEL": "WARNING"},
+            stdout=output,
+            stderr=output,
+        )
+    try:
+        deadline = time.time() + 60
+        while not (found := re.findall(r"Listening at: http://127\.0\.0\.1:(\d+)", log.read_text())):
+            if time.time() > deadline or process.poll() is not None:
+                raise SystemExit(f"gunicorn did not start: {log.read_text()[-2000:]}")
+            time.sleep(0.2)
+        time.sleep(2)  # every worker booted
+        yield f"http://127.0.0.1:{found[0]}"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def decide_token() -> str:
+    from governance.audit.services import Actor
+    from governance.tokens.services import create_api_token
+
+    _, secret = create_api_token(
+        name="bench-decide", scopes=["requests:decide", "requests:read"], actor=Actor.system("bench")
+    )
+    return secret
+
+
+def warm_up(base_url: str, token: str, requests: list, workers: int) -> None:
+    """Reads from every gunicorn worker first: a worker's first request loads the whole application."""
+    import requests as http
+
+    def read(request) -> None:
+        http.get(
+            f"{base_url}/api/v1/access-requests/{request.jira_issue_key}/",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=60,
+        ).raise_for_status()
+
+    for _ in range(3):
+        threads = [threading.Thread(target=read, args=(request,)) for _, request in requests[: 2 * workers]]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
 
 
 def approve_alone(okta, requests: list, timeout: float = 300) -> list[float]:
@@ -128,13 +229,20 @@ def main() -> None:
     together = build(okta, args.approvals, "together")
     alone = build(okta, args.approvals + 2 * args.workers, "alone")
     okta.latency = args.latency
-    with task_cluster(args.workers):
+    with task_cluster(args.workers), ExitStack() as stack:
         # One at a time first, after a few to wait until every worker is up and has its client.
         warm = 2 * args.workers
         approve_alone(okta, alone[:warm], timeout=600)
         report("one at a time", approve_alone(okta, alone[warm:]))
-        report("together", lags(okta, approve_together(together)))
-        report("  of which the decide_step call", DECIDED)
+        if args.http:
+            base_url, token = stack.enter_context(web(args.http)), decide_token()
+            warm_up(base_url, token, together, args.http)
+            started = approve_over_http(base_url, token, together)
+            report(f"together, over HTTP ({args.http} gunicorn workers)", lags(okta, started))
+            report("  of which the API call", DECIDED)
+        else:
+            report("together", lags(okta, approve_together(together)))
+            report("  of which the decide_step call", DECIDED)
         report("  decision committed -> membership", lags(okta, COMMITTED))
     okta.stop()
     database = url.split("://")[0]

@@ -46,8 +46,11 @@ def acting_as(request: Request, email: str, *, field: str, must_be_active: bool 
     return services.Actor.of_person(person, via=request.auth.name)
 
 
-def _request_or_404(key: str) -> AccessRequest:
-    found = selectors.requests_with_detail().filter(jira_issue_key=key.upper()).first()
+def _request_or_404(key: str, *, detail: bool = True) -> AccessRequest:
+    """The request of Jira issue `key`; with `detail`, with everything its rendering reads (a
+    service that decides or cancels locks and reads the request itself: it needs none of that)."""
+    requests = selectors.requests_with_detail() if detail else AccessRequest.objects.all()
+    found = requests.filter(jira_issue_key=key.upper()).first()
     if found is None:
         raise Http404(f"No access request for Jira issue {key}.")
     return found
@@ -114,7 +117,7 @@ class _Decision(APIView):
     def post(self, request: Request, key: str) -> Response:
         data = _parse(DecisionInput, request)
         services.decide_step(
-            request=_request_or_404(key),
+            request=_request_or_404(key, detail=False),
             actor=acting_as(request, data["approver"], field="approver"),
             approve=self.approve,
             comment=data["comment"],
@@ -167,7 +170,7 @@ class CancelAccessRequest(APIView):
     def post(self, request: Request, key: str) -> Response:
         data = _parse(CancelInput, request)
         actor = acting_as(request, data["by"], field="by")
-        services.cancel_request(request=_request_or_404(key), actor=actor, reason=data["reason"])
+        services.cancel_request(request=_request_or_404(key, detail=False), actor=actor, reason=data["reason"])
         return _render_request(key)
 
 

@@ -90,6 +90,20 @@ def test_it_sends_no_approval_message_once_the_step_is_decided(company, mailoutb
     assert mailoutbox == []
 
 
+def test_a_decided_steps_message_that_may_have_gone_out_says_so(
+    company, mailoutbox, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False):
+        request = c.submit("IT-8", application="wiki", role="reader", duration=None)
+        c.decide(request, company.alice)
+    [row] = OutboundMessage.objects.filter(kind="approval")
+    OutboundMessage.objects.filter(pk=row.pk).update(maybe_applied=True)  # its worker died mid-send
+    notifications.send_messages([row.pk])
+    row.refresh_from_db()
+    assert (row.status, row.result) == (Sent.SENT, notifications.NOT_PENDING_MAYBE_SENT)
+    assert mailoutbox == []
+
+
 def test_the_sweep_requeues_only_rows_no_pending_task_covers(company, django_capture_on_commit_callbacks):
     with time_machine.travel(T0, tick=False) as clock:
         with django_capture_on_commit_callbacks(execute=False):

@@ -39,6 +39,9 @@ SUBJECTS = {
     "escalated": "Escalated to you: approval for {request} — {role} for {beneficiary}",
 }
 NOT_PENDING = "skipped: the step was no longer pending"
+#: the same, after an attempt that may have gone out (its worker died mid-send): the approver may
+#: have it, and the record says so rather than "not sent"
+NOT_PENDING_MAYBE_SENT = "skipped: the step was no longer pending; an earlier attempt may have sent it"
 
 
 class NotificationOutbox(Outbox[OutboundMessage]):
@@ -65,7 +68,7 @@ class NotificationOutbox(Outbox[OutboundMessage]):
 
     def perform(self, row: OutboundMessage, batch: Batch) -> str:
         if row.kind == OutboundMessage.Kind.APPROVAL and not _render_approval(row):
-            return NOT_PENDING
+            return NOT_PENDING_MAYBE_SENT if row.maybe_applied else NOT_PENDING
         if row.channel not in CHANNELS:
             raise DeliveryError(f"No notification channel is called {row.channel!r}.", retryable=False)
         channel = batch.resource(("channel", row.channel), CHANNELS[row.channel])

@@ -63,6 +63,15 @@ DECIDED: list[float] = []  # how long each decide_step call took, approving toge
 COMMITTED: dict[str, float] = {}  # user id -> when its decide_step call returned (committed)
 
 
+def at_once(target, calls: list) -> None:
+    """`target(*args)` for every args of `calls`, each on a thread of its own, all started together."""
+    threads = [threading.Thread(target=target, args=args) for args in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
 def approve_together(requests: list) -> dict[str, float]:
     """Every approval at once from its own thread; user id -> when its approval was called."""
     from django.db import connection
@@ -82,11 +91,7 @@ def approve_together(requests: list) -> dict[str, float]:
         DECIDED.append(COMMITTED[user_id] - started[user_id])
         connection.close()
 
-    threads = [threading.Thread(target=one, args=pair) for pair in requests]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    at_once(one, requests)
     return started
 
 
@@ -112,11 +117,7 @@ def approve_over_http(base_url: str, token: str, requests: list) -> dict[str, fl
         if answer.status_code != 200:
             raise SystemExit(f"approve {request.jira_issue_key}: {answer.status_code} {answer.text[:300]}")
 
-    threads = [threading.Thread(target=one, args=pair) for pair in requests]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    at_once(one, requests)
     return started
 
 
@@ -174,11 +175,7 @@ def warm_up(base_url: str, token: str, requests: list, workers: int) -> None:
         ).raise_for_status()
 
     for _ in range(3):
-        threads = [threading.Thread(target=read, args=(request,)) for _, request in requests[: 2 * workers]]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        at_once(read, [(request,) for _, request in requests[: 2 * workers]])
 
 
 def approve_alone(okta, requests: list, timeout: float = 300) -> list[float]:

@@ -187,7 +187,9 @@ class Connector(abc.ABC):
     #: from `begin_change_tracking()` before each full pass, and reads in full on CursorExpired
     uses_change_cursor: bool = False
 
-    def iter_applications(self) -> Iterator[DirectoryApplication]:
+    def iter_applications(self, concurrency: int = 1) -> Iterator[DirectoryApplication]:
+        """The provider's applications and the groups assigned to each; connectors that read the
+        assignments of several applications at once use up to `concurrency` requests in flight."""
         return iter(())
 
     def read_group_members(self, group_ids: list[str], concurrency: int = 1) -> dict[str, list[str] | ConnectorError]:

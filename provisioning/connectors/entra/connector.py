@@ -281,17 +281,7 @@ class EntraConnector(DeltaReads, MembershipWrites, Connector):
         return self._loop.run_until_complete(self._amembers_of(group_ids, max(concurrency, 1)))
 
     async def _amembers_of(self, group_ids: list[str], concurrency: int) -> dict[str, list[str] | ConnectorError]:
-        gate = asyncio.Semaphore(concurrency)
-
-        async def members_of(group_id: str) -> list[str] | ConnectorError:
-            async with gate:
-                try:
-                    return await self._amember_ids(group_id)
-                except Exception as error:
-                    return classify(error, f"listing the members of group {group_id}")
-
-        results = await asyncio.gather(*(members_of(group_id) for group_id in group_ids))
-        return dict(zip(group_ids, results, strict=True))
+        return await _gathered(group_ids, self._amember_ids, concurrency, "listing the members of group {}")
 
     async def _amember_ids(self, group_id: str) -> list[str]:
         builder = self.graph.groups.by_group_id(group_id).members.graph_user
@@ -301,20 +291,29 @@ class EntraConnector(DeltaReads, MembershipWrites, Connector):
         return [member["id"] async for page in pages for member in page.get("value") or []]
 
     # -- applications --------------------------------------------------------------------------
-    def iter_applications(self) -> Iterator[DirectoryApplication]:
-        """Enterprise applications (service principals) and the groups assigned to them."""
+    def iter_applications(self, concurrency: int = 1) -> Iterator[DirectoryApplication]:
+        """Enterprise applications (service principals) and the groups assigned to them (the
+        assignments of `concurrency` applications read at once)."""
         sps = self.graph.service_principals
         params = sps.ServicePrincipalsRequestBuilderGetQueryParameters(
             select=["id", "displayName", "appId"], filter=ENTERPRISE_APP_FILTER, top=self.page_size
         )
         config = RequestConfiguration(query_parameters=params)
         pages = self._json_pages(sps, config, "listing enterprise applications")
-        for sp in [sp for page in pages for sp in page.get("value") or []]:
-            yield DirectoryApplication(
-                external_id=sp["id"], name=sp.get("displayName") or sp["id"], group_ids=self._assigned_groups(sp["id"])
-            )
+        apps = [sp for page in pages for sp in page.get("value") or []]
+        ids = [sp["id"] for sp in apps]
+        if self._closed:
+            raise PermanentError("This Entra connector was closed.")
+        action = "listing the assignments of application {}"
+        assigned = self._loop.run_until_complete(_gathered(ids, self._aassigned_groups, max(concurrency, 1), action))
+        for sp in apps:
+            group_ids = assigned[sp["id"]]
+            if isinstance(group_ids, ConnectorError):
+                raise group_ids
+            name = sp.get("displayName") or sp["id"]
+            yield DirectoryApplication(external_id=sp["id"], name=name, group_ids=group_ids)
 
-    def _assigned_groups(self, service_principal_id: str) -> list[str]:
+    async def _aassigned_groups(self, service_principal_id: str) -> list[str]:
         # appRoleAssignedTo is filtered here rather than with $filter=principalType eq 'Group', which
         # Graph does not document as supported on this relationship.
         builder = self.graph.service_principals.by_service_principal_id(service_principal_id).app_role_assigned_to
@@ -322,9 +321,26 @@ class EntraConnector(DeltaReads, MembershipWrites, Connector):
             select=["principalId", "principalType"], top=self.page_size
         )
         config = RequestConfiguration(query_parameters=params)
-        pages = self._json_pages(builder, config, f"listing the assignments of application {service_principal_id}")
-        assignments = [a for page in pages for a in page.get("value") or []]
+        assignments = [a async for page in json_pages(self._adapter, builder, config) for a in page.get("value") or []]
         group_ids = [
             a["principalId"] for a in assignments if a.get("principalType") == "Group" and a.get("principalId")
         ]
         return list(dict.fromkeys(group_ids))
+
+
+async def _gathered(
+    keys: list[str], read: Callable[[str], Awaitable[list[str]]], concurrency: int, action: str
+) -> dict[str, list[str] | ConnectorError]:
+    """`read(key)` for every key, at most `concurrency` at once: each answer, or its typed error
+    (`action` names the work, with `{}` for the key)."""
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(key: str) -> list[str] | ConnectorError:
+        async with gate:
+            try:
+                return await read(key)
+            except Exception as error:
+                return classify(error, action.format(key))
+
+    results = await asyncio.gather(*(one(key) for key in keys))
+    return dict(zip(keys, results, strict=True))

@@ -192,6 +192,11 @@ class Connector(abc.ABC):
         assignments of several applications at once use up to `concurrency` requests in flight."""
         return iter(())
 
+    def prefetch_group_members(self, group_ids: list[str], concurrency: int = 1) -> None:
+        """Start listing these groups' members in the background, where the connector can (its
+        other reads then overlap with them); `read_group_members` hands out what they read.
+        Default: nothing (members are read when asked for)."""
+
     def read_group_members(self, group_ids: list[str], concurrency: int = 1) -> dict[str, list[str] | ConnectorError]:
         """Members (external ids) of each group, or the error reading it; errors never stop the
         other groups. Connectors that can read several groups at once use up to `concurrency`

@@ -21,6 +21,7 @@ from kiota_abstractions.base_request_configuration import RequestConfiguration
 from kiota_authentication_azure.azure_identity_authentication_provider import AzureIdentityAuthenticationProvider
 from msgraph import GraphRequestAdapter, GraphServiceClient
 
+from provisioning.connectors.async_reads import MemberPrefetch, gathered
 from provisioning.connectors.base import (
     Connector,
     ConnectorError,
@@ -110,6 +111,7 @@ class EntraConnector(DeltaReads, MembershipWrites, Connector):
         self._sign_in_available = True
         self.change_cursor: dict[str, str] = {}
         self._user_ids: dict[str, str] = {}
+        self._prefetch = MemberPrefetch()
         self._closed = False
 
     @classmethod
@@ -147,6 +149,7 @@ class EntraConnector(DeltaReads, MembershipWrites, Connector):
             self._loop.close()
 
     async def _aclose(self) -> None:
+        await self._prefetch.cancel()
         await self._adapter._http_client.aclose()
         close = getattr(self._credential, "close", None)
         if close is not None:
@@ -273,15 +276,21 @@ class EntraConnector(DeltaReads, MembershipWrites, Connector):
         members = self._run(lambda: self._amember_ids(group_id), f"listing the members of group {group_id}")
         yield from members
 
+    def prefetch_group_members(self, group_ids: list[str], concurrency: int = 1) -> None:
+        """The listings run on this connector's loop during its next calls (e.g. the users listing)."""
+
+        async def start() -> None:
+            self._prefetch.start(group_ids, self._amember_ids, concurrency, _members_error)
+
+        self._run(start, "starting to list group members")
+
     def read_group_members(self, group_ids: list[str], concurrency: int = 1) -> dict[str, list[str] | ConnectorError]:
         """Several groups at once on this connector's one event loop and Graph client: at most
-        `concurrency` listings in flight (each one still pages in order)."""
+        `concurrency` listings in flight (each one still pages in order); prefetched ones collected."""
         if self._closed:
             raise PermanentError("This Entra connector was closed.")
-        return self._loop.run_until_complete(self._amembers_of(group_ids, max(concurrency, 1)))
-
-    async def _amembers_of(self, group_ids: list[str], concurrency: int) -> dict[str, list[str] | ConnectorError]:
-        return await _gathered(group_ids, self._amember_ids, concurrency, "listing the members of group {}")
+        taken = self._prefetch.take(group_ids, self._amember_ids, concurrency, _members_error)
+        return self._loop.run_until_complete(taken)
 
     async def _amember_ids(self, group_id: str) -> list[str]:
         builder = self.graph.groups.by_group_id(group_id).members.graph_user
@@ -304,8 +313,7 @@ class EntraConnector(DeltaReads, MembershipWrites, Connector):
         ids = [sp["id"] for sp in apps]
         if self._closed:
             raise PermanentError("This Entra connector was closed.")
-        action = "listing the assignments of application {}"
-        assigned = self._loop.run_until_complete(_gathered(ids, self._aassigned_groups, max(concurrency, 1), action))
+        assigned = self._loop.run_until_complete(gathered(ids, self._aassigned_groups, concurrency, _assignments_error))
         for sp in apps:
             group_ids = assigned[sp["id"]]
             if isinstance(group_ids, ConnectorError):
@@ -328,19 +336,9 @@ class EntraConnector(DeltaReads, MembershipWrites, Connector):
         return list(dict.fromkeys(group_ids))
 
 
-async def _gathered(
-    keys: list[str], read: Callable[[str], Awaitable[list[str]]], concurrency: int, action: str
-) -> dict[str, list[str] | ConnectorError]:
-    """`read(key)` for every key, at most `concurrency` at once: each answer, or its typed error
-    (`action` names the work, with `{}` for the key)."""
-    gate = asyncio.Semaphore(concurrency)
+def _members_error(error: Exception, group_id: str) -> ConnectorError:
+    return classify(error, f"listing the members of group {group_id}")
 
-    async def one(key: str) -> list[str] | ConnectorError:
-        async with gate:
-            try:
-                return await read(key)
-            except Exception as error:
-                return classify(error, action.format(key))
 
-    results = await asyncio.gather(*(one(key) for key in keys))
-    return dict(zip(keys, results, strict=True))
+def _assignments_error(error: Exception, service_principal_id: str) -> ConnectorError:
+    return classify(error, f"listing the assignments of application {service_principal_id}")

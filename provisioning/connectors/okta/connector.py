@@ -24,6 +24,7 @@ from urllib.parse import quote, urlencode
 import aiohttp
 from okta.client import Client
 
+from provisioning.connectors.async_reads import MemberPrefetch, gathered
 from provisioning.connectors.base import (
     Connector,
     ConnectorError,
@@ -111,6 +112,7 @@ class OktaConnector(MembershipWrites, Connector):
         self._loop = asyncio.new_event_loop()
         self._session: aiohttp.ClientSession | None = None
         self._user_ids: dict[str, str] = {}
+        self._prefetch = MemberPrefetch()
 
     @classmethod
     def from_settings(cls, values: Mapping[str, Any]) -> OktaConnector:
@@ -152,6 +154,7 @@ class OktaConnector(MembershipWrites, Connector):
     def close(self) -> None:
         if self._loop.is_closed():
             return
+        self._loop.run_until_complete(self._prefetch.cancel())
         if self._session is not None:
             self._loop.run_until_complete(self._session.close())
             self._session = None
@@ -330,22 +333,26 @@ class OktaConnector(MembershipWrites, Connector):
             raise members
         yield from members
 
+    def prefetch_group_members(self, group_ids: list[str], concurrency: int = 1) -> None:
+        """The listings run on this connector's loop during its next calls (e.g. the users listing)."""
+        self._run(self._astart_prefetch(group_ids, concurrency))
+
+    async def _astart_prefetch(self, group_ids: list[str], concurrency: int) -> None:
+        self._prefetch.start(group_ids, self._amember_ids, concurrency)
+
     def read_group_members(self, group_ids: list[str], concurrency: int = 1) -> dict[str, list[str] | ConnectorError]:
         """Several groups at once on this connector's one event loop and session: at most
-        `concurrency` listings in flight (each one still pages in order)."""
-        return self._run(self._amembers_of(group_ids, max(concurrency, 1)))
+        `concurrency` listings in flight (each one still pages in order); prefetched ones collected."""
+        return self._run(self._prefetch.take(group_ids, self._amember_ids, concurrency))
 
-    async def _amembers_of(self, group_ids: list[str], concurrency: int) -> dict[str, list[str] | ConnectorError]:
-        async def members_of(group_id: str) -> list[str]:
-            return [user["id"] async for page in self._member_pages(group_id) for user in page]
-
-        return await _gathered(group_ids, members_of, concurrency)
+    async def _amember_ids(self, group_id: str) -> list[str]:
+        return [user["id"] async for page in self._member_pages(group_id) for user in page]
 
     # -- applications ----------------------------------------------------------------------
     def iter_applications(self, concurrency: int = 1) -> Iterator[DirectoryApplication]:
         """The org's applications with the groups assigned to each (those read `concurrency` at once)."""
         apps = [app for page in self._pages("list applications", APPS, {}, limit=APPS_PAGE) for app in page]
-        assigned = self._run(_gathered([app["id"] for app in apps], self._aassigned_groups, max(concurrency, 1)))
+        assigned = self._run(gathered([app["id"] for app in apps], self._aassigned_groups, concurrency))
         for app in apps:
             group_ids = assigned[app["id"]]
             if isinstance(group_ids, ConnectorError):
@@ -357,23 +364,6 @@ class OktaConnector(MembershipWrites, Connector):
         what = f"list the groups assigned to application {app_id}"
         pages = self._apages(what, f"{APPS}/{quote(app_id, safe='')}/groups", {}, limit=APPS_PAGE)
         return [assignment["id"] async for page in pages for assignment in page]
-
-
-async def _gathered(
-    keys: list[str], read: Callable[[str], Any], concurrency: int
-) -> dict[str, list[str] | ConnectorError]:
-    """`read(key)` for every key, at most `concurrency` at once: each answer, or its ConnectorError."""
-    gate = asyncio.Semaphore(concurrency)
-
-    async def one(key: str) -> list[str] | ConnectorError:
-        async with gate:
-            try:
-                return await read(key)
-            except ConnectorError as error:
-                return error
-
-    results = await asyncio.gather(*(one(key) for key in keys))
-    return dict(zip(keys, results, strict=True))
 
 
 def _unusable(exchange: Exchange, what: str, error: BaseException) -> ConnectorError:

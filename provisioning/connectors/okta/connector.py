@@ -201,7 +201,7 @@ class OktaConnector(MembershipWrites, Connector):
             request, error = await executor.create_request("GET", url, None, {"Accept": "application/json"})
             if error is not None:
                 return None, None, error
-            response, body, error = await executor.execute(request)
+            response, body, error = await executor.execute_uncached(request)
             return body, response, error
 
         body, _, headers = await self._acall(what, send)

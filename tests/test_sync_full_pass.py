@@ -10,17 +10,17 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from catalog.models import GroupMembership, IdpGroup, Person
-from provisioning.connectors import register
 from provisioning.connectors.okta.connector import OktaConnector
 from provisioning.models import SyncCursor, SyncRun
 from provisioning.sync.services import sync_directory
 from tests import company as c
-from tests.emulators.graph import GraphEmulator
+from tests import test_sync_entra_delta
 from tests.emulators.okta import OktaEmulator
 from tests.fake_directory import FakeDirectory
 from tests.test_entra_directory import make_connector
 
 TOKEN = "test-token"
+graph = test_sync_entra_delta.graph  # the Graph emulator fixture, registered as the "entra" connector
 pytestmark = [
     pytest.mark.filterwarnings("ignore:This class is deprecated:DeprecationWarning"),
     pytest.mark.filterwarnings("ignore:GetQueryParameters is deprecated:DeprecationWarning"),
@@ -34,18 +34,6 @@ def okta(settings, monkeypatch):
         settings.OKTA = {"ORG_URL": emulator.base_url, "API_TOKEN": TOKEN, "RATE_LIMIT_MAX_RETRIES": 0}
         settings.GATEHOUSE = {**settings.GATEHOUSE, "SYNC_RETRY_BACKOFF_SECONDS": 0.0, "SYNC_CONCURRENCY": 4}
         yield emulator
-
-
-@pytest.fixture
-def graph(settings):
-    from provisioning import connectors
-
-    settings.GATEHOUSE = {**settings.GATEHOUSE, "SYNC_RETRY_BACKOFF_SECONDS": 0.0, "SYNC_FULL_EVERY_HOURS": 24}
-    original = connectors._FACTORIES["entra"]
-    with GraphEmulator() as emulator:
-        register("entra", lambda: make_connector(emulator))
-        yield emulator
-    register("entra", original)
 
 
 def map_groups(connector: str, *external_ids: str) -> None:

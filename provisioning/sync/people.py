@@ -282,6 +282,8 @@ def _create_people(
     """Insert every new person in one set-based write, then link those whose manager is new too
     with one UPDATE executed for many rows: a fixed number of queries whatever the org chart's
     size or depth (a manager already known is set on insert)."""
+    if not todo:
+        return []
     now = timezone.now()
     last_pk = Person.objects.aggregate(last=Max("pk"))["last"] or 0
     people = []
@@ -294,8 +296,6 @@ def _create_people(
         if person.status != Person.Status.ACTIVE:  # first seen away: that is when Gatehouse learnt it
             person.status_changed_at = now
         people.append(person)
-    if not people:
-        return []
     _insert_people(people, last_pk)
     existing.update({p.email: p for p in people})
     links = []

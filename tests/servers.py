@@ -69,6 +69,11 @@ class PostgresServer:
         log = str(self.dir / "log")
         self._as_owner("pg_ctl", "-D", str(self.dir / "data"), "-l", log, "-w", "-o", options, "start")
 
+    @property
+    def pid(self) -> int:
+        """The postmaster's process id (its backends are its children)."""
+        return int((self.dir / "data" / "postmaster.pid").read_text().split()[0])
+
     def create_database(self) -> None:
         self._as_owner("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "gatehouse")
 

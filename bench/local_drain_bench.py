@@ -7,8 +7,8 @@ production), and runs a real `manage.py qcluster` (--workers) until every change
 every grant moved on. Prints confirmed changes per second, from the commit to the last change
 recorded, and the CPU time the workers, the database server and the broker spent on each change
 (the cost that bounds the rate on a loaded machine). `--postgres` starts a throwaway PostgreSQL
-and `--redis` a throwaway Redis as the django-q2 broker (both from Debian's packages); the default is the embedded SQLite file with the
-ORM broker, as `run.sh` runs. It reports; it asserts nothing about time.
+and `--redis` a throwaway Redis as the django-q2 broker (both from Debian's packages); the
+default is the embedded SQLite file with the ORM broker, as `run.sh` runs. It reports; it asserts nothing about time.
 
     .venv/bin/python bench/local_drain_bench.py [--changes 10000] [--action add|remove] [--postgres] [--redis]
 """

@@ -59,18 +59,26 @@ def _event(actor: Actor, row: dict[str, Any]) -> AuditEvent:
     grant, request = row.get("grant"), row.get("request")
     if request is None and grant is not None and grant.request_id:
         request = grant.request
-    subject = row.get("subject") or (grant.person if grant else None) or (request.beneficiary if request else None)
     return AuditEvent(
         application_id=_application_id(row.get("application"), request, grant),
         action=row["action"],
         message=row["message"],
         actor=actor.label,
-        actor_person=actor.person,
+        actor_person_id=actor.person.pk if actor.person else None,
         request=request,
         grant=grant,
-        subject=subject,
+        subject_id=_subject_id(row.get("subject"), request, grant),
         data=actor.stamp(row.get("data")),
     )
+
+
+def _subject_id(subject: Person | None, request: AccessRequest | None, grant: Grant | None) -> int | None:
+    """Whom the event is about: the person named, else the grant's holder, else the beneficiary."""
+    if subject is not None:
+        return subject.pk
+    if grant is not None:
+        return grant.person_id
+    return request.beneficiary_id if request is not None else None
 
 
 def record(

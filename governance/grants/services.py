@@ -117,7 +117,8 @@ def membership_changes_succeeded(settled: list[MembershipChange]) -> None:
     ours = [change for change in settled if change.pk in grant_of]
     if not ours:
         return
-    grants = {grant.pk: grant for grant in lock_grants(set(grant_of.values()))}
+    # What settling reads: the role (the events' application) and the request (fulfilled on activation).
+    grants = {grant.pk: grant for grant in lock_grants(set(grant_of.values()), reading=("role", "request"))}
     with audit_batch():
         record_many([_settled_event(change, grants[grant_of[change.pk]]) for change in ours], actor=PROVISIONING)
         adds = [change for change in ours if change.action == MembershipChange.Action.ADD]

@@ -1,7 +1,8 @@
 """A full directory sync at scale, through the real SDKs against the emulators: Okta listings read
 as JSON through the SDK's request executor, Graph delta tracking started from now
-(`$deltatoken=latest`), the mapped groups' members read while users are listed, application
-assignments read several at once, and new people written in a fixed number of queries."""
+(`$deltatoken=latest`), groups, applications and the mapped groups' members read while users are
+listed, application assignments read several at once, and new people written in a fixed number
+of queries."""
 
 from __future__ import annotations
 
@@ -58,8 +59,9 @@ def last_call(emulator, path: str) -> int:
 
 
 @pytest.mark.django_db
-def test_it_reads_the_mapped_groups_members_while_the_okta_users_are_listed(okta):
+def test_it_reads_groups_apps_and_mapped_members_while_the_okta_users_are_listed(okta):
     okta.latency = 0.02
+    okta.add_app("Wiki", [])
     users = [okta.add_user(f"user{n}@example.com", "User", str(n)) for n in range(450)]  # three pages
     groups = [okta.add_group(f"team-{n}") for n in range(3)]
     for n, group in enumerate(groups):
@@ -78,7 +80,10 @@ def test_it_reads_the_mapped_groups_members_while_the_okta_users_are_listed(okta
         == 0
     )
     member_reads = [n for n, call in enumerate(okta.calls) if call.path.endswith("/users") and "/groups/" in call.path]
-    assert len(member_reads) == 3 and min(member_reads) < last_call(okta, "/api/v1/users")
+    users_listed = last_call(okta, "/api/v1/users")
+    assert len(member_reads) == 3 and min(member_reads) < users_listed
+    assert first_call(okta, "/api/v1/groups") < users_listed  # the groups and the apps too
+    assert first_call(okta, "/api/v1/apps") < users_listed
     for n, group in enumerate(groups):
         assert members(group) == {f"user{k}@example.com" for k in range(n, 450, 50)}
 
@@ -148,17 +153,20 @@ def test_a_full_entra_pass_starts_delta_tracking_from_now_without_reading_every_
 
 
 @pytest.mark.django_db
-def test_it_reads_the_mapped_entra_groups_members_while_users_are_listed(graph, settings):
+def test_it_reads_groups_apps_and_mapped_members_while_the_entra_users_are_listed(graph, settings):
     settings.GATEHOUSE = {**settings.GATEHOUSE, "SYNC_CONCURRENCY": 4}
     graph.latency = 0.02
     people = [graph.add_user(f"user{n}@example.com", f"User {n}") for n in range(1100)]  # three pages of 500
     groups = [graph.add_group(f"team-{n}", *people[n::100]) for n in range(3)]
+    graph.add_service_principal("Wiki", groups[0])
     map_groups("entra", *(g.id for g in groups))
 
     run = sync_directory("entra")
 
     assert run.status == SyncRun.Status.SUCCEEDED, run.error
-    assert first_call(graph, "/members/") < last_call(graph, "/v1.0/users")
+    users_listed = last_call(graph, "/v1.0/users")
+    assert first_call(graph, "/members/") < users_listed
+    assert first_call(graph, "/v1.0/groups") < users_listed and first_call(graph, "/servicePrincipals") < users_listed
     for n, group in enumerate(groups):
         assert members(group.id) == {f"user{k}@example.com" for k in range(n, 1100, 100)}
 

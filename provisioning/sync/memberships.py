@@ -30,18 +30,18 @@ def _mapped_groups(connector_name: str) -> list[IdpGroup]:
     return list(IdpGroup.objects.filter(connector=connector_name, role_mappings__isnull=False).distinct())
 
 
-def prefetch_members(connector: Connector, connector_name: str, state: RunState) -> None:
-    """Full runs: start listing the mapped groups' members now, so that the connector reads them
-    while it lists users and groups (where it can); the memberships phase collects them."""
+def start_full_pass_reads(connector: Connector, connector_name: str, state: RunState) -> None:
+    """Full runs: start listing the groups, the applications and the mapped groups' members now,
+    so that the connector reads them while it lists the users (where it can); each phase then
+    collects what was read for it."""
     state.members_read_started = timezone.now()
     group_ids = [g.external_id for g in _mapped_groups(connector_name)]
-    if group_ids:
-        connector.prefetch_group_members(group_ids, sync_setting("SYNC_CONCURRENCY"))
+    connector.prefetch_full_pass(group_ids, sync_setting("SYNC_CONCURRENCY"))
 
 
 def sync_memberships(connector: Connector, connector_name: str, state: RunState, progress: Progress) -> None:
     """Read the mapped groups' members (up to GATEHOUSE_SYNC_CONCURRENCY listings at once; in
-    full runs those `prefetch_members` started) and mirror them. Incremental runs read only the
+    full runs those `start_full_pass_reads` started) and mirror them. Incremental runs read only the
     groups listed as changed and those whose members were not mirrored by the last run (newly
     mapped, or failed then)."""
     mapped = _mapped_groups(connector_name)

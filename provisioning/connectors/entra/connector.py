@@ -21,7 +21,7 @@ from kiota_abstractions.base_request_configuration import RequestConfiguration
 from kiota_authentication_azure.azure_identity_authentication_provider import AzureIdentityAuthenticationProvider
 from msgraph import GraphRequestAdapter, GraphServiceClient
 
-from provisioning.connectors.async_reads import MemberPrefetch, gathered
+from provisioning.connectors.async_reads import Prefetch, gathered
 from provisioning.connectors.base import (
     Connector,
     ConnectorError,
@@ -111,7 +111,7 @@ class EntraConnector(DeltaReads, MembershipWrites, Connector):
         self._sign_in_available = True
         self.change_cursor: dict[str, str] = {}
         self._user_ids: dict[str, str] = {}
-        self._prefetch = MemberPrefetch()
+        self._prefetch = Prefetch()
         self._closed = False
 
     @classmethod
@@ -266,30 +266,37 @@ class EntraConnector(DeltaReads, MembershipWrites, Connector):
 
     # -- groups --------------------------------------------------------------------------------
     def iter_groups(self) -> Iterator[DirectoryGroup]:
+        groups = self._run(lambda: self._prefetch.listing("groups", self._aall_groups), "listing groups")
+        yield from map(group_from_json, groups)
+
+    async def _aall_groups(self) -> list[dict[str, Any]]:
         params = self.graph.groups.GroupsRequestBuilderGetQueryParameters(select=GROUP_FIELDS, top=self.page_size)
         config = RequestConfiguration(query_parameters=params)
-        for page in self._json_pages(self.graph.groups, config, "listing groups"):
-            yield from map(group_from_json, page.get("value") or [])
+        pages = json_pages(self._adapter, self.graph.groups, config)
+        return [group async for page in pages for group in page.get("value") or []]
 
     def iter_group_members(self, group_id: str) -> Iterator[str]:
         """Direct members that are users (nested groups, devices and contacts are left out)."""
         members = self._run(lambda: self._amember_ids(group_id), f"listing the members of group {group_id}")
         yield from members
 
-    def prefetch_group_members(self, group_ids: list[str], concurrency: int = 1) -> None:
-        """The listings run on this connector's loop during its next calls (e.g. the users listing)."""
+    def prefetch_full_pass(self, group_ids: list[str], concurrency: int = 1) -> None:
+        """The reads run on this connector's loop during its next calls (the users listing)."""
 
         async def start() -> None:
-            self._prefetch.start(group_ids, self._amember_ids, concurrency, _members_error)
+            gate = self._prefetch.shared_gate(concurrency)
+            self._prefetch.start_members(group_ids, self._amember_ids, gate, _members_error)
+            self._prefetch.start_listing("groups", self._aall_groups())
+            self._prefetch.start_listing("applications", self._aapplications(concurrency))
 
-        self._run(start, "starting to list group members")
+        self._run(start, "starting the reads of a full sync")
 
     def read_group_members(self, group_ids: list[str], concurrency: int = 1) -> dict[str, list[str] | ConnectorError]:
         """Several groups at once on this connector's one event loop and Graph client: at most
         `concurrency` listings in flight (each one still pages in order); prefetched ones collected."""
         if self._closed:
             raise PermanentError("This Entra connector was closed.")
-        taken = self._prefetch.take(group_ids, self._amember_ids, concurrency, _members_error)
+        taken = self._prefetch.members(group_ids, self._amember_ids, concurrency, _members_error)
         return self._loop.run_until_complete(taken)
 
     async def _amember_ids(self, group_id: str) -> list[str]:
@@ -303,23 +310,26 @@ class EntraConnector(DeltaReads, MembershipWrites, Connector):
     def iter_applications(self, concurrency: int = 1) -> Iterator[DirectoryApplication]:
         """Enterprise applications (service principals) and the groups assigned to them (the
         assignments of `concurrency` applications read at once)."""
+        read = lambda: self._aapplications(concurrency)  # noqa: E731
+        yield from self._run(lambda: self._prefetch.listing("applications", read), "listing enterprise applications")
+
+    async def _aapplications(self, concurrency: int) -> list[DirectoryApplication]:
         sps = self.graph.service_principals
         params = sps.ServicePrincipalsRequestBuilderGetQueryParameters(
             select=["id", "displayName", "appId"], filter=ENTERPRISE_APP_FILTER, top=self.page_size
         )
         config = RequestConfiguration(query_parameters=params)
-        pages = self._json_pages(sps, config, "listing enterprise applications")
-        apps = [sp for page in pages for sp in page.get("value") or []]
+        apps = [sp async for page in json_pages(self._adapter, sps, config) for sp in page.get("value") or []]
         ids = [sp["id"] for sp in apps]
-        if self._closed:
-            raise PermanentError("This Entra connector was closed.")
-        assigned = self._loop.run_until_complete(gathered(ids, self._aassigned_groups, concurrency, _assignments_error))
+        assigned = await gathered(ids, self._aassigned_groups, concurrency, _assignments_error, self._prefetch.gate)
+        found = []
         for sp in apps:
             group_ids = assigned[sp["id"]]
             if isinstance(group_ids, ConnectorError):
                 raise group_ids
             name = sp.get("displayName") or sp["id"]
-            yield DirectoryApplication(external_id=sp["id"], name=name, group_ids=group_ids)
+            found.append(DirectoryApplication(external_id=sp["id"], name=name, group_ids=group_ids))
+        return found
 
     async def _aassigned_groups(self, service_principal_id: str) -> list[str]:
         # appRoleAssignedTo is filtered here rather than with $filter=principalType eq 'Group', which

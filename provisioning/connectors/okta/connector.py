@@ -24,7 +24,7 @@ from urllib.parse import quote, urlencode
 import aiohttp
 from okta.client import Client
 
-from provisioning.connectors.async_reads import MemberPrefetch, gathered
+from provisioning.connectors.async_reads import Prefetch, gathered
 from provisioning.connectors.base import (
     Connector,
     ConnectorError,
@@ -112,7 +112,7 @@ class OktaConnector(MembershipWrites, Connector):
         self._loop = asyncio.new_event_loop()
         self._session: aiohttp.ClientSession | None = None
         self._user_ids: dict[str, str] = {}
-        self._prefetch = MemberPrefetch()
+        self._prefetch = Prefetch()
 
     @classmethod
     def from_settings(cls, values: Mapping[str, Any]) -> OktaConnector:
@@ -313,8 +313,10 @@ class OktaConnector(MembershipWrites, Connector):
 
     # -- groups ----------------------------------------------------------------------------
     def iter_groups(self) -> Iterator[DirectoryGroup]:
-        for page in self._pages("list groups", GROUPS, {}, limit=GROUPS_PAGE):
-            yield from map(as_group, page)
+        yield from map(as_group, self._run(self._prefetch.listing("groups", self._aall_groups)))
+
+    async def _aall_groups(self) -> list[dict[str, Any]]:
+        return [group async for page in self._apages("list groups", GROUPS, {}, limit=GROUPS_PAGE) for group in page]
 
     def iter_groups_changed_since(self, since: datetime) -> Iterator[DirectoryGroup]:
         """Groups whose profile (`lastUpdated`) or members (`lastMembershipUpdated`) changed."""
@@ -333,17 +335,20 @@ class OktaConnector(MembershipWrites, Connector):
             raise members
         yield from members
 
-    def prefetch_group_members(self, group_ids: list[str], concurrency: int = 1) -> None:
-        """The listings run on this connector's loop during its next calls (e.g. the users listing)."""
+    def prefetch_full_pass(self, group_ids: list[str], concurrency: int = 1) -> None:
+        """The reads run on this connector's loop during its next calls (the users listing)."""
         self._run(self._astart_prefetch(group_ids, concurrency))
 
     async def _astart_prefetch(self, group_ids: list[str], concurrency: int) -> None:
-        self._prefetch.start(group_ids, self._amember_ids, concurrency)
+        gate = self._prefetch.shared_gate(concurrency)
+        self._prefetch.start_members(group_ids, self._amember_ids, gate)
+        self._prefetch.start_listing("groups", self._aall_groups())
+        self._prefetch.start_listing("applications", self._aapplications(concurrency))
 
     def read_group_members(self, group_ids: list[str], concurrency: int = 1) -> dict[str, list[str] | ConnectorError]:
         """Several groups at once on this connector's one event loop and session: at most
         `concurrency` listings in flight (each one still pages in order); prefetched ones collected."""
-        return self._run(self._prefetch.take(group_ids, self._amember_ids, concurrency))
+        return self._run(self._prefetch.members(group_ids, self._amember_ids, concurrency))
 
     async def _amember_ids(self, group_id: str) -> list[str]:
         return [user["id"] async for page in self._member_pages(group_id) for user in page]
@@ -351,14 +356,20 @@ class OktaConnector(MembershipWrites, Connector):
     # -- applications ----------------------------------------------------------------------
     def iter_applications(self, concurrency: int = 1) -> Iterator[DirectoryApplication]:
         """The org's applications with the groups assigned to each (those read `concurrency` at once)."""
-        apps = [app for page in self._pages("list applications", APPS, {}, limit=APPS_PAGE) for app in page]
-        assigned = self._run(gathered([app["id"] for app in apps], self._aassigned_groups, concurrency))
+        yield from self._run(self._prefetch.listing("applications", lambda: self._aapplications(concurrency)))
+
+    async def _aapplications(self, concurrency: int) -> list[DirectoryApplication]:
+        apps = [app async for page in self._apages("list applications", APPS, {}, limit=APPS_PAGE) for app in page]
+        ids = [app["id"] for app in apps]
+        assigned = await gathered(ids, self._aassigned_groups, concurrency, gate=self._prefetch.gate)
+        found = []
         for app in apps:
             group_ids = assigned[app["id"]]
             if isinstance(group_ids, ConnectorError):
                 raise group_ids
             label = app.get("label") or app.get("name") or app["id"]
-            yield DirectoryApplication(external_id=app["id"], name=label, group_ids=group_ids)
+            found.append(DirectoryApplication(external_id=app["id"], name=label, group_ids=group_ids))
+        return found
 
     async def _aassigned_groups(self, app_id: str) -> list[str]:
         what = f"list the groups assigned to application {app_id}"

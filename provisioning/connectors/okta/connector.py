@@ -182,8 +182,6 @@ class OktaConnector(MembershipWrites, Connector):
         else:
             data, response, error = result
         if error is not None:
-            if getattr(error, "status", None) is None:  # no HTTP answer, or one the SDK could not use
-                raise _unusable(exchange, what, error)
             raise classify(error, what)
         return data, response, exchange.headers
 
@@ -199,9 +197,11 @@ class OktaConnector(MembershipWrites, Connector):
 
         async def send() -> tuple[Any, Any, Any]:
             request, error = await executor.create_request("GET", url, None, {"Accept": "application/json"})
-            if error is not None:
+            if error is not None:  # e.g. the OAuth token request failed: classified as for the SDK's methods
                 return None, None, error
             response, body, error = await executor.execute_uncached(request)
+            if response is None and error is not None:
+                raise error  # no usable HTTP answer: explained from what the HTTP client saw, as for the SDK's methods
             return body, response, error
 
         body, _, headers = await self._acall(what, send)

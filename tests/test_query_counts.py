@@ -108,4 +108,4 @@ def test_an_approval_over_the_api_costs_a_fixed_small_number_of_queries(company,
     first = approve_over_the_api(api, company, "IT-901")
 
     assert first == approve_over_the_api(api, company, "IT-902")
-    assert first <= 34  # lock, check, decide, grant, change, audit, render: no per-relation reloads
+    assert first <= 31  # lock, check, decide, grant, change, audit, render: no per-relation reloads

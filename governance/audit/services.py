@@ -152,7 +152,8 @@ def _write_groups(groups: list[list[AuditEvent]]) -> None:
     events = [event for group in groups for event in group]
     if not events:
         return
-    with transaction.atomic():
+    # Part of the caller's transaction: an event that cannot be written undoes the change it records.
+    with transaction.atomic(savepoint=False):
         seal(events)
         _insert(events)
     for event in events:

@@ -20,7 +20,7 @@ from provisioning.outbox import services as provisioning
 
 def queue_grant_change(grant: Grant, *, action: str, group: IdpGroup) -> MembershipChange:
     """Queue one change for `grant`; the link commits with the change, before any worker sees it."""
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # together, or not at all (no savepoint to roll back to)
         change = provisioning.queue_change(action=action, person=grant.person, group=group)
         GrantMembershipChange.objects.create(grant=grant, change=change)
     return change
@@ -28,7 +28,7 @@ def queue_grant_change(grant: Grant, *, action: str, group: IdpGroup) -> Members
 
 def queue_grant_changes(planned: list[tuple[MembershipChange, Grant]]) -> list[MembershipChange]:
     """Queue many (change, grant) rows at once (kept-membership rows may be among them)."""
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         created = provisioning.queue_changes([change for change, _ in planned])
         links = [
             GrantMembershipChange(grant=grant, change=change)
@@ -39,7 +39,7 @@ def queue_grant_changes(planned: list[tuple[MembershipChange, Grant]]) -> list[M
 
 
 def open_grant_task(grant: Grant, *, action: str, instructions: str) -> FulfilmentTask:
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         task = provisioning.open_fulfilment_task(action=action, instructions=instructions)
         GrantFulfilmentTask.objects.create(grant=grant, task=task)
     return task

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from catalog.models import GroupMembership, IdpGroup, Person
 from provisioning.connectors.okta.connector import OktaConnector
@@ -212,3 +213,30 @@ def _first_run_queries(name: str, users: int) -> tuple[int, int]:
 def test_new_people_are_written_in_the_same_queries_whatever_the_depth_of_the_org_chart():
     assert _first_run_queries("shallow", 5) == _first_run_queries("deep", 300)
     assert Person.objects.filter(manager__isnull=True).count() == 2  # the two chains' heads
+
+
+@pytest.mark.django_db
+def test_a_membership_written_after_the_member_listing_started_is_kept(okta):
+    """The outbox adds carol (at Okta, and records it) while the users are listed, after the
+    prefetched member listing answered: that listing cannot show her, so her row must stay."""
+    okta.latency = 0.05
+    users = [okta.add_user(f"user{n}@example.com", "User", str(n)) for n in range(450)]  # three pages
+    team = okta.add_group("team")
+    okta.add_member(team, users[0])
+    map_groups("okta", team)
+    carol = users[1]
+
+    def progress(stage: str, done: int, total: int | None) -> None:
+        if stage == "users" and done == total and not GroupMembership.objects.exists():
+            okta.add_member(team, carol)
+            person = Person.objects.create(email="user1@example.com", name="User 1")
+            group = IdpGroup.objects.get(external_id=team)
+            origin = GroupMembership.Origin.GATEHOUSE
+            GroupMembership.objects.create(person=person, group=group, origin=origin, since=timezone.now())
+
+    run = sync_directory("okta", progress)
+
+    assert run.status == SyncRun.Status.SUCCEEDED, run.error
+    assert first_call(okta, f"/api/v1/groups/{team}/users") < last_call(okta, "/api/v1/users")
+    assert members(team) == {"user0@example.com", "user1@example.com"}
+    assert GroupMembership.objects.get(person__email="user1@example.com").origin == GroupMembership.Origin.GATEHOUSE

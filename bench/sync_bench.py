@@ -3,15 +3,19 @@
 The provider is an in-process fake behind the connector interface (tests/fake_directory.py), paged
 200 items per call like a real API, with optional added latency per call. Runs a first sync (all
 new), a second one (nothing changed: must write nothing), a third after a few changes, and a
-fourth full pass over the unchanged directory. Providers that list changes (Okta) make the second
-and third incremental (GATEHOUSE_SYNC_FULL_EVERY_HOURS); members of mapped groups are read
-GATEHOUSE_SYNC_CONCURRENCY at a time where the connector can.
-Prints wall time, connector calls, database queries (and writes) and peak Python memory
-(tracemalloc) for each. Nothing is asserted on time.
+fourth full pass over the unchanged directory. The provider's connector module (and its SDK) is
+loaded before the first sync and its load time printed: a worker process loads it once.
+Providers that list changes (Okta, Entra) make the second and third incremental
+(GATEHOUSE_SYNC_FULL_EVERY_HOURS); members of mapped groups are read GATEHOUSE_SYNC_CONCURRENCY at
+a time where the connector can (full passes start them before the users listing).
+Prints wall time, CPU time, connector calls, database queries (and writes) and peak Python memory
+(tracemalloc; --no-tracemalloc leaves it off, as it slows Python down a lot) for each. Nothing is
+asserted on time.
 
     .venv/bin/python bench/sync_bench.py [--users 20000] [--groups 2000] [--mapped 50] [--members 100]
                                          [--latency-ms 0] [--database-url postgres://…]
-                                         [--okta | --google | --entra]
+                                         [--okta | --google | --entra] [--no-tracemalloc]
+                                         [--first-only] [--profile FILE]
 
 With --okta the provider is the Okta wire emulator (tests/emulators/okta.py) on 127.0.0.1, read
 through the real `okta` SDK with --latency-ms added to every HTTP request; "connector calls" are
@@ -26,6 +30,8 @@ tracking, resyncs follow the stored `/users/delta` and `/groups/delta` links.
 from __future__ import annotations
 
 import argparse
+import cProfile
+import importlib
 import os
 import sys
 import tempfile
@@ -244,7 +250,7 @@ def map_groups(args, connector: str = "benchidp", external_ids: list[str] | None
     RoleGroup.objects.bulk_create([RoleGroup(role=r, group=g) for r, g in zip(roles, groups, strict=True)])
 
 
-def measure(label: str, provider, *, full: bool = False) -> None:
+def measure(label: str, provider, *, full: bool = False, trace_memory: bool = True, profile: str = "") -> None:
     from django.db import connection
 
     from provisioning.sync.services import sync_directory
@@ -256,22 +262,36 @@ def measure(label: str, provider, *, full: bool = False) -> None:
         return execute(sql, params, many, context)
 
     provider.calls.clear()
-    tracemalloc.start()
+    if trace_memory:
+        tracemalloc.start()
+    profiler = cProfile.Profile() if profile else None
     started = time.perf_counter()
+    cpu_started = time.process_time()
     with connection.execute_wrapper(count):
+        if profiler is not None:
+            profiler.enable()
         run = sync_directory(provider.name, full=full)
+        if profiler is not None:
+            profiler.disable()
     wall = time.perf_counter() - started
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
+    cpu = time.process_time() - cpu_started
+    peak = tracemalloc.get_traced_memory()[1] if trace_memory else None
+    if trace_memory:
+        tracemalloc.stop()
+    if profiler is not None:
+        profiler.dump_stats(profile)
     writes = sum(s in ("INSERT", "UPDATE", "DELETE") for s in statements)
     print(f"\n{label}: {run.status} ({run.kind}) {run.error}")
-    print(f"  wall time        {wall:8.2f} s (tracemalloc on: slower than without)")
+    note = "tracemalloc on: slower than without" if trace_memory else "tracemalloc off"
+    print(f"  wall time        {wall:8.2f} s ({note})")
+    print(f"  CPU time         {cpu:8.2f} s (this process: Gatehouse, the SDK and the in-process emulator)")
     calls = provider.calls
     print(f"  connector calls  {sum(calls.values()):8d}  {dict(calls)}")
     if hasattr(calls, "emulator"):
         print(f"  most in flight   {calls.emulator.max_in_flight:8d}  (requests the emulator answered at once)")
     print(f"  database queries {len(statements):8d}  (writes {writes}, incl. the SyncRun row)")
-    print(f"  peak memory      {peak / 1e6:8.1f} MB")
+    if peak is not None:
+        print(f"  peak memory      {peak / 1e6:8.1f} MB")
     print(
         f"  run: created {run.created}, updated {run.updated}, deactivated {run.deactivated}, groups {run.groups}, "
         f"memberships {run.memberships}, applications {run.applications}, errors {run.errors}"
@@ -292,6 +312,11 @@ def main() -> None:
         "--google", action="store_true", help="read through google-api-python-client from the Directory API emulator"
     )
     emulated.add_argument("--entra", action="store_true", help="read through msgraph-sdk from the Graph emulator")
+    parser.add_argument(
+        "--no-tracemalloc", action="store_true", help="do not trace memory (tracemalloc slows Python down a lot)"
+    )
+    parser.add_argument("--profile", default="", help="write a cProfile of the first sync to this file")
+    parser.add_argument("--first-only", action="store_true", help="run only the first (full) sync")
     args = parser.parse_args()
     django_up(args.database_url)
     if args.okta or args.google or args.entra:
@@ -304,16 +329,26 @@ def main() -> None:
         f"{args.users} users, {args.groups} groups ({args.mapped} mapped x {args.members} members), "
         f"latency {args.latency_ms} ms per call"
     )
-    measure("first sync (everything new)", provider)
-    measure("second sync (nothing changed)", provider)
+    trace = not args.no_tracemalloc
+    if provider.name in ("okta", "entra", "google"):
+        started = time.perf_counter()
+        importlib.import_module(f"provisioning.connectors.{provider.name}.connector")
+        print(
+            f"loading the {provider.name} connector and its SDK: {time.perf_counter() - started:.2f} s "
+            "(once per process, as a worker would have; not in the timed syncs)"
+        )
+    measure("first sync (everything new)", provider, trace_memory=trace, profile=args.profile)
+    if args.first_only:
+        return
+    measure("second sync (nothing changed)", provider, trace_memory=trace)
     if args.okta or args.google or args.entra:
         provider.change_a_little(args.users)
     else:
         for i in range(0, args.users, 100):  # 1% of people change title; one mapped group loses a member
             provider.users[f"00u{i:06d}"].title = "Promoted"
         provider.members["00g00000"].pop()
-    measure("third sync (1% changed)", provider)
-    measure("fourth sync (nothing changed, full pass forced)", provider, full=True)
+    measure("third sync (1% changed)", provider, trace_memory=trace)
+    measure("fourth sync (nothing changed, full pass forced)", provider, full=True, trace_memory=trace)
 
 
 if __name__ == "__main__":

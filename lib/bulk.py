@@ -7,7 +7,8 @@ builds no model instance at all. It is for rows nobody needs the primary keys
 of afterwards (the objects stay unsaved): a campaign's snapshot, for example — or rows that carry
 the ids they are given (`with_ids`, e.g. generated data whose rows refer to each other; the caller
 then resets the table's sequence). Values are prepared once per field kind, not through the
-per-value path of `bulk_create`.
+per-value path of `bulk_create`. `update_values` sets a few fields of many existing rows with one
+prepared UPDATE executed for every row (not the CASE per row and field that `bulk_update` writes).
 """
 
 from __future__ import annotations
@@ -161,3 +162,27 @@ def _write(connection, model: type[models.Model], fields: list[models.Field], ro
             return
         placeholders = ", ".join(["%s"] * len(fields))
         cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({placeholders})", rows)
+
+
+def update_values(model: type[models.Model], field_names: Sequence[str], rows: Iterable[tuple]) -> int:
+    """Set `field_names` (attribute names such as "manager_id") of existing rows of `model`: each
+    tuple holds those values, then the row's primary key. One prepared statement executed for
+    every row (the driver's executemany). Returns how many tuples were given."""
+    by_name = {field.attname: field for field in model._meta.concrete_fields}
+    unknown = [name for name in field_names if name not in by_name or by_name[name].primary_key]
+    if unknown:
+        raise ValueError(f"{model.__name__} has no updatable field {', '.join(unknown)}")
+    rows = list(rows)
+    if not rows:
+        return 0
+    connection = connections[router.db_for_write(model)]
+    given = [by_name[name] for name in field_names]
+    convert = [(i, field) for i, field in enumerate(given) if _needs_preparing(field)]
+    if convert:
+        rows = [_prepared(row, convert, connection) for row in rows]
+    quote = connection.ops.quote_name
+    assignments = ", ".join(f"{quote(field.column)} = %s" for field in given)
+    statement = f"UPDATE {quote(model._meta.db_table)} SET {assignments} WHERE {quote(model._meta.pk.column)} = %s"
+    with connection.cursor() as cursor:
+        cursor.executemany(statement, rows)
+    return len(rows)

@@ -77,7 +77,7 @@ class FakeDirectory(Connector):
             raise PermanentError(f"no group {group_id}", status=404)
         return self._pages("iter_group_members", sorted(self.members[group_id]))
 
-    def iter_applications(self) -> Iterator[DirectoryApplication]:
+    def iter_applications(self, concurrency: int = 1) -> Iterator[DirectoryApplication]:
         return self._pages("iter_applications", list(self.apps.values()))
 
     def _id_of(self, user: UserRef) -> str:

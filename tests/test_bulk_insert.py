@@ -105,3 +105,31 @@ def test_insert_values_writes_named_fields_and_the_model_defaults_for_the_rest(c
     assert (first.grant_id, first.escalated_at, first.submitted_at, first.decided_by_id) == (None, None, None, None)
     with pytest.raises(ValueError, match="no insertable field nope"):
         insert_values(ReviewItem, ("campaign_id", "nope"), [(campaign.pk, 1)])
+
+
+def test_update_values_sets_each_rows_fields_in_one_statement(company, django_assert_num_queries):
+    from datetime import UTC, datetime
+
+    from catalog.models import Person
+    from lib.bulk import update_values
+
+    seen = datetime(2026, 5, 6, 7, 8, 9, 123456, tzinfo=UTC)
+    rows = [(company.alice.pk, seen, company.bob.pk), (None, None, company.charlie.pk)]
+    with django_assert_num_queries(1):
+        assert update_values(Person, ["manager_id", "last_login_at"], rows) == 2
+    bob, charlie = Person.objects.get(pk=company.bob.pk), Person.objects.get(pk=company.charlie.pk)
+    assert (bob.manager_id, bob.last_login_at) == (company.alice.pk, seen)
+    assert (charlie.manager_id, charlie.last_login_at) == (None, None)
+    assert Person.objects.get(pk=company.alice.pk).name == company.alice.name  # other rows untouched
+    assert update_values(Person, ["manager_id"], []) == 0
+
+
+def test_update_values_refuses_unknown_fields_and_the_primary_key(company):
+    import pytest
+
+    from catalog.models import Person
+    from lib.bulk import update_values
+
+    for names in (["nope"], ["id"]):
+        with pytest.raises(ValueError, match="no updatable field"):
+            update_values(Person, names, [(1, company.bob.pk)])

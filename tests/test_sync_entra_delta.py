@@ -1,7 +1,8 @@
 """Entra resyncs through Microsoft Graph delta queries, with the real msgraph-sdk against the Graph
-emulator: a full pass starts tracking (one round of `/users/delta` and `/groups/delta` to their
-delta links), an unchanged resync follows the two stored links and writes nothing, changes at the
-provider are picked up, and an expired delta link falls back to a full pass."""
+emulator: a full pass starts tracking (the delta links of `/users/delta` and `/groups/delta`,
+taken with `$deltatoken=latest`), an unchanged resync follows the two stored links and writes
+nothing, changes at the provider are picked up, and an expired delta link falls back to a full
+pass."""
 
 from __future__ import annotations
 

@@ -187,8 +187,17 @@ class Connector(abc.ABC):
     #: from `begin_change_tracking()` before each full pass, and reads in full on CursorExpired
     uses_change_cursor: bool = False
 
-    def iter_applications(self) -> Iterator[DirectoryApplication]:
+    def iter_applications(self, concurrency: int = 1) -> Iterator[DirectoryApplication]:
+        """The provider's applications and the groups assigned to each; connectors that read the
+        assignments of several applications at once use up to `concurrency` requests in flight."""
         return iter(())
+
+    def prefetch_full_pass(self, group_ids: list[str], concurrency: int = 1) -> None:
+        """Start, in the background where the connector can, the reads of a full pass that do not
+        depend on the users: the groups listing, the applications and the members of `group_ids`
+        (at most `concurrency` member or assignment listings in flight). `iter_groups`,
+        `iter_applications` and `read_group_members` then hand out what was read. Default:
+        nothing (everything is read when asked for)."""
 
     def read_group_members(self, group_ids: list[str], concurrency: int = 1) -> dict[str, list[str] | ConnectorError]:
         """Members (external ids) of each group, or the error reading it; errors never stop the

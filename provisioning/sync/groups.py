@@ -10,7 +10,7 @@ from catalog.models import Application, IdpGroup, Role, RoleGroup
 from provisioning.connectors import Connector, ConnectorError, DirectoryApplication, DirectoryGroup
 from provisioning.models import SyncProblem
 
-from .run_state import BATCH, Progress, RunState, collect, write_changes
+from .run_state import BATCH, Progress, RunState, collect, sync_setting, write_changes
 
 
 def sync_groups(connector: Connector, connector_name: str, state: RunState, progress: Progress) -> dict[str, IdpGroup]:
@@ -87,9 +87,11 @@ def propose_applications(
     connector: Connector, connector_name: str, groups: dict[str, IdpGroup], state: RunState, progress: Progress
 ) -> None:
     """Each provider application not yet in the catalog becomes a draft entry with a draft role,
-    bound to the application's groups that Gatehouse may change. A failed read is reported."""
+    bound to the application's groups that Gatehouse may change. A failed read is reported.
+    The assignments of several applications are read GATEHOUSE_SYNC_CONCURRENCY at once."""
+    concurrency = int(sync_setting("SYNC_CONCURRENCY"))
     try:
-        apps = state.retry.call("list applications", lambda: list(connector.iter_applications()))
+        apps = state.retry.call("list applications", lambda: list(connector.iter_applications(concurrency)))
     except ConnectorError as error:
         state.problem(SyncProblem.Kind.APPLICATIONS_UNREADABLE, "applications", str(error))
         return

@@ -26,11 +26,25 @@ logger = logging.getLogger(__name__)
 DELETED_REASON = "Deleted at the provider"
 
 
+def _mapped_groups(connector_name: str) -> list[IdpGroup]:
+    return list(IdpGroup.objects.filter(connector=connector_name, role_mappings__isnull=False).distinct())
+
+
+def start_full_pass_reads(connector: Connector, connector_name: str, state: RunState) -> None:
+    """Full runs: start listing the groups, the applications and the mapped groups' members now,
+    so that the connector reads them while it lists the users (where it can); each phase then
+    collects what was read for it."""
+    state.members_read_started = timezone.now()
+    group_ids = [g.external_id for g in _mapped_groups(connector_name)]
+    connector.prefetch_full_pass(group_ids, sync_setting("SYNC_CONCURRENCY"))
+
+
 def sync_memberships(connector: Connector, connector_name: str, state: RunState, progress: Progress) -> None:
-    """Read the mapped groups' members (up to GATEHOUSE_SYNC_CONCURRENCY listings at once) and
-    mirror them. Incremental runs read only the groups listed as changed and those whose
-    members were not mirrored by the last run (newly mapped, or failed then)."""
-    mapped = list(IdpGroup.objects.filter(connector=connector_name, role_mappings__isnull=False).distinct())
+    """Read the mapped groups' members (up to GATEHOUSE_SYNC_CONCURRENCY listings at once; in
+    full runs those `start_full_pass_reads` started) and mirror them. Incremental runs read only the
+    groups listed as changed and those whose members were not mirrored by the last run (newly
+    mapped, or failed then)."""
+    mapped = _mapped_groups(connector_name)
     cursor = SyncCursor.objects.filter(connector=connector_name).first()
     mirrored = set(cursor.member_groups) if cursor else set()
     if state.since is not None:
@@ -41,7 +55,8 @@ def sync_memberships(connector: Connector, connector_name: str, state: RunState,
         .annotate(n=Count("id"))
         .values_list("group_id", "n")
     )
-    read_started = timezone.now()
+    # A membership written after its group's listing started may be missing from it (see _write).
+    read_started = state.members_read_started or timezone.now()
     listed: set[tuple[int, int]] = set()
     applied: list[IdpGroup] = []
     first_reads = connector.read_group_members([g.external_id for g in mapped], sync_setting("SYNC_CONCURRENCY"))

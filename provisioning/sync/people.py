@@ -10,16 +10,18 @@ from __future__ import annotations
 import logging
 from collections import Counter
 
-from django.db import transaction
+from django.db import router, transaction
+from django.db.models import Max
 from django.db.models.functions import Lower
 from django.utils import timezone
 
 from catalog.models import Person
+from lib.bulk import insert_rows, update_values
 from provisioning.connectors import Connector, ConnectorError, DirectoryUser
 from provisioning.connectors.base import DELETED_STATE
 from provisioning.models import SyncProblem, SyncRun
 
-from .run_state import BATCH, Progress, RunState, SyncAborted, batched, collect, shrank_sharply, write_changes
+from .run_state import Progress, RunState, SyncAborted, batched, collect, shrank_sharply, write_changes
 
 logger = logging.getLogger(__name__)
 
@@ -277,28 +279,42 @@ def _create_people(
     connector_name: str,
     state: RunState,
 ) -> list[Person]:
-    """Insert new people managers first (one bulk insert per level of the org chart), so their
-    manager is set on insert rather than by a second, row-by-row-priced bulk UPDATE."""
-    created: list[Person] = []
+    """Insert every new person in one set-based write, then link those whose manager is new too
+    with one UPDATE executed for many rows: a fixed number of queries whatever the org chart's
+    size or depth (a manager already known is set on insert)."""
+    if not todo:
+        return []
     now = timezone.now()
-    while todo:
-        wave = {e: u for e, u in todo.items() if managers.get(e) not in todo or managers.get(e) == e}
-        wave = wave or dict(todo)  # a reporting cycle: insert the rest; the update pass links managers
-        people = []
-        for email, user in wave.items():
-            manager = existing.get(managers.get(email) or "")
-            person = Person(email=email)
-            wanted = _desired(user, connector_name, manager.pk if manager else None, person, state)
-            for name, value in wanted.items():
-                setattr(person, name, value)
-            if person.status != Person.Status.ACTIVE:  # first seen away: that is when Gatehouse learnt it
-                person.status_changed_at = now
-            people.append(person)
-        Person.objects.bulk_create(people, batch_size=BATCH)
-        if any(p.pk is None for p in people):  # databases without RETURNING on bulk insert
-            people = list(Person.objects.filter(email__in=list(wave)))
-        existing.update({p.email.lower(): p for p in people})
-        created.extend(people)
-        for email in wave:
-            del todo[email]
-    return created
+    last_pk = Person.objects.aggregate(last=Max("pk"))["last"] or 0
+    people = []
+    for email, user in todo.items():
+        manager = existing.get(managers.get(email) or "")
+        person = Person(email=email)
+        wanted = _desired(user, connector_name, manager.pk if manager else None, person, state)
+        for name, value in wanted.items():
+            setattr(person, name, value)
+        if person.status != Person.Status.ACTIVE:  # first seen away: that is when Gatehouse learnt it
+            person.status_changed_at = now
+        people.append(person)
+    _insert_people(people, last_pk)
+    existing.update({p.email: p for p in people})
+    links = []
+    for person in people:
+        manager = existing.get(managers.get(person.email) or "")
+        if person.manager_id is None and manager is not None and manager.pk != person.pk:
+            person.manager_id = manager.pk
+            links.append((manager.pk, person.pk))
+    update_values(Person, ["manager_id"], links)
+    return people
+
+
+def _insert_people(people: list[Person], last_pk: int) -> None:
+    """Write new people without per-row ORM work (`lib.bulk.insert_rows`: COPY on PostgreSQL, one
+    prepared statement on SQLite), then give each its primary key: one query reads the rows added
+    after `last_pk` (ids only grow)."""
+    insert_rows(Person, people)
+    ids = dict(Person.objects.filter(pk__gt=last_pk).values_list("email", "pk"))
+    using = router.db_for_write(Person)
+    for person in people:
+        person.pk = ids[person.email]
+        person._state.adding, person._state.db = False, using

@@ -87,6 +87,8 @@ class RunState:
     #: incremental runs: provider ids of users the listing reported as deleted
     removed_user_ids: set[str] = field(default_factory=set)
     problems: list[SyncProblem] = field(default_factory=list)
+    #: full runs: when the mapped groups' member listings were started (ahead of the memberships phase)
+    members_read_started: datetime | None = None
 
     @classmethod
     def from_settings(cls, *, allow_shrink: bool = False) -> RunState:

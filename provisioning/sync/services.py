@@ -24,7 +24,7 @@ from provisioning.models import SyncCursor, SyncProblem, SyncRun
 
 from .groups import propose_applications, sync_groups
 from .lease import beating, fail_abandoned_runs
-from .memberships import sync_memberships
+from .memberships import start_full_pass_reads, sync_memberships
 from .people import sync_people
 from .run_state import Progress, RunState, SyncAborted, sync_setting
 
@@ -93,7 +93,9 @@ def sync_directory(
 
 
 def _mirror(connector: Connector, connector_name: str, run: SyncRun, state: RunState, progress: Progress) -> None:
-    """The phases of one run: people, groups, applications (full passes), memberships."""
+    """The phases of one run: people, groups, applications (full passes), memberships. Full
+    passes start the reads of the last three first, so that connectors that can read them
+    alongside the users listing."""
     run.kind = SyncRun.Kind.FULL if state.since is None else SyncRun.Kind.INCREMENTAL
     run.changes_since = state.since
     if connector.uses_change_cursor:
@@ -101,6 +103,8 @@ def _mirror(connector: Connector, connector_name: str, run: SyncRun, state: RunS
             connector.change_cursor = state.retry.call("start tracking changes", connector.begin_change_tracking)
         else:
             connector.change_cursor = dict(SyncCursor.objects.get(connector=connector_name).change_cursor)
+    if state.since is None:  # what a full pass reads besides users is known: read it alongside them
+        start_full_pass_reads(connector, connector_name, state)
     if connector_name == "local":  # its people are the catalog itself: read them, never re-stamp them
         state.people_by_external_id = {e.lower(): pk for e, pk in Person.objects.values_list("email", "pk")}
     else:

@@ -13,7 +13,9 @@ group's members are split over several entries of the same group, as Graph does.
 about 200 objects and `$top` is ignored (Graph's users/delta serves 200 a page whatever `$top`).
 A delta token is a snapshot of the tracked state; `expire_delta_tokens()` forgets them, and a
 round from a forgotten token answers 410 `syncStateNotFound`, as an expired one does at Graph.
-An unchanged round hands out the same delta link again.
+An unchanged round hands out the same delta link again. `$deltatoken=latest` ("sync from now",
+which Graph offers for directory objects) answers no objects, only a delta link to the current
+state.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from tests.emulators.base import Incoming, Reply, route
 
 DELTA_PAGE = 200  # objects per page (a group entry counts itself and the members it carries)
 RELATIONS = {"users": "manager", "groups": "members"}
+LATEST = "latest"  # the $deltatoken that asks for a delta link to the current state
 
 
 @dataclass
@@ -116,6 +119,11 @@ class GraphDelta:
 
     def _start_round(self, kind: str, select: list[str] | None, token: str | None) -> _Round | Reply:
         before = None
+        if token == LATEST:  # sync from now: no objects, a delta link to the current state
+            now = self._tracked(kind, select)
+            new_token = _opaque(f"{kind}:{next(self.delta.ids)}")
+            self.delta.snapshots[new_token] = (kind, select, now)
+            return _Round(kind=kind, select=select, entries=[], token=new_token)
         if token is not None:
             known = self.delta.snapshots.get(token)
             if known is None or known[0] != kind:

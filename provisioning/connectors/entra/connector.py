@@ -21,6 +21,7 @@ from kiota_abstractions.base_request_configuration import RequestConfiguration
 from kiota_authentication_azure.azure_identity_authentication_provider import AzureIdentityAuthenticationProvider
 from msgraph import GraphRequestAdapter, GraphServiceClient
 
+from provisioning.connectors.async_reads import Prefetch, gathered
 from provisioning.connectors.base import (
     Connector,
     ConnectorError,
@@ -110,6 +111,7 @@ class EntraConnector(DeltaReads, MembershipWrites, Connector):
         self._sign_in_available = True
         self.change_cursor: dict[str, str] = {}
         self._user_ids: dict[str, str] = {}
+        self._prefetch = Prefetch()
         self._closed = False
 
     @classmethod
@@ -147,6 +149,7 @@ class EntraConnector(DeltaReads, MembershipWrites, Connector):
             self._loop.close()
 
     async def _aclose(self) -> None:
+        await self._prefetch.cancel()
         await self._adapter._http_client.aclose()
         close = getattr(self._credential, "close", None)
         if close is not None:
@@ -263,35 +266,38 @@ class EntraConnector(DeltaReads, MembershipWrites, Connector):
 
     # -- groups --------------------------------------------------------------------------------
     def iter_groups(self) -> Iterator[DirectoryGroup]:
+        groups = self._run(lambda: self._prefetch.listing("groups", self._aall_groups), "listing groups")
+        yield from map(group_from_json, groups)
+
+    async def _aall_groups(self) -> list[dict[str, Any]]:
         params = self.graph.groups.GroupsRequestBuilderGetQueryParameters(select=GROUP_FIELDS, top=self.page_size)
         config = RequestConfiguration(query_parameters=params)
-        for page in self._json_pages(self.graph.groups, config, "listing groups"):
-            yield from map(group_from_json, page.get("value") or [])
+        pages = json_pages(self._adapter, self.graph.groups, config)
+        return [group async for page in pages for group in page.get("value") or []]
 
     def iter_group_members(self, group_id: str) -> Iterator[str]:
         """Direct members that are users (nested groups, devices and contacts are left out)."""
         members = self._run(lambda: self._amember_ids(group_id), f"listing the members of group {group_id}")
         yield from members
 
+    def prefetch_full_pass(self, group_ids: list[str], concurrency: int = 1) -> None:
+        """The reads run on this connector's loop during its next calls (the users listing)."""
+
+        async def start() -> None:
+            gate = self._prefetch.shared_gate(concurrency)
+            self._prefetch.start_members(group_ids, self._amember_ids, gate, _members_error)
+            self._prefetch.start_listing("groups", self._aall_groups())
+            self._prefetch.start_listing("applications", self._aapplications(concurrency))
+
+        self._run(start, "starting the reads of a full sync")
+
     def read_group_members(self, group_ids: list[str], concurrency: int = 1) -> dict[str, list[str] | ConnectorError]:
         """Several groups at once on this connector's one event loop and Graph client: at most
-        `concurrency` listings in flight (each one still pages in order)."""
+        `concurrency` listings in flight (each one still pages in order); prefetched ones collected."""
         if self._closed:
             raise PermanentError("This Entra connector was closed.")
-        return self._loop.run_until_complete(self._amembers_of(group_ids, max(concurrency, 1)))
-
-    async def _amembers_of(self, group_ids: list[str], concurrency: int) -> dict[str, list[str] | ConnectorError]:
-        gate = asyncio.Semaphore(concurrency)
-
-        async def members_of(group_id: str) -> list[str] | ConnectorError:
-            async with gate:
-                try:
-                    return await self._amember_ids(group_id)
-                except Exception as error:
-                    return classify(error, f"listing the members of group {group_id}")
-
-        results = await asyncio.gather(*(members_of(group_id) for group_id in group_ids))
-        return dict(zip(group_ids, results, strict=True))
+        taken = self._prefetch.members(group_ids, self._amember_ids, concurrency, _members_error)
+        return self._loop.run_until_complete(taken)
 
     async def _amember_ids(self, group_id: str) -> list[str]:
         builder = self.graph.groups.by_group_id(group_id).members.graph_user
@@ -301,20 +307,31 @@ class EntraConnector(DeltaReads, MembershipWrites, Connector):
         return [member["id"] async for page in pages for member in page.get("value") or []]
 
     # -- applications --------------------------------------------------------------------------
-    def iter_applications(self) -> Iterator[DirectoryApplication]:
-        """Enterprise applications (service principals) and the groups assigned to them."""
+    def iter_applications(self, concurrency: int = 1) -> Iterator[DirectoryApplication]:
+        """Enterprise applications (service principals) and the groups assigned to them (the
+        assignments of `concurrency` applications read at once)."""
+        read = lambda: self._aapplications(concurrency)  # noqa: E731
+        yield from self._run(lambda: self._prefetch.listing("applications", read), "listing enterprise applications")
+
+    async def _aapplications(self, concurrency: int) -> list[DirectoryApplication]:
         sps = self.graph.service_principals
         params = sps.ServicePrincipalsRequestBuilderGetQueryParameters(
             select=["id", "displayName", "appId"], filter=ENTERPRISE_APP_FILTER, top=self.page_size
         )
         config = RequestConfiguration(query_parameters=params)
-        pages = self._json_pages(sps, config, "listing enterprise applications")
-        for sp in [sp for page in pages for sp in page.get("value") or []]:
-            yield DirectoryApplication(
-                external_id=sp["id"], name=sp.get("displayName") or sp["id"], group_ids=self._assigned_groups(sp["id"])
-            )
+        apps = [sp async for page in json_pages(self._adapter, sps, config) for sp in page.get("value") or []]
+        ids = [sp["id"] for sp in apps]
+        assigned = await gathered(ids, self._aassigned_groups, concurrency, _assignments_error, self._prefetch.gate)
+        found = []
+        for sp in apps:
+            group_ids = assigned[sp["id"]]
+            if isinstance(group_ids, ConnectorError):
+                raise group_ids
+            name = sp.get("displayName") or sp["id"]
+            found.append(DirectoryApplication(external_id=sp["id"], name=name, group_ids=group_ids))
+        return found
 
-    def _assigned_groups(self, service_principal_id: str) -> list[str]:
+    async def _aassigned_groups(self, service_principal_id: str) -> list[str]:
         # appRoleAssignedTo is filtered here rather than with $filter=principalType eq 'Group', which
         # Graph does not document as supported on this relationship.
         builder = self.graph.service_principals.by_service_principal_id(service_principal_id).app_role_assigned_to
@@ -322,9 +339,16 @@ class EntraConnector(DeltaReads, MembershipWrites, Connector):
             select=["principalId", "principalType"], top=self.page_size
         )
         config = RequestConfiguration(query_parameters=params)
-        pages = self._json_pages(builder, config, f"listing the assignments of application {service_principal_id}")
-        assignments = [a for page in pages for a in page.get("value") or []]
+        assignments = [a async for page in json_pages(self._adapter, builder, config) for a in page.get("value") or []]
         group_ids = [
             a["principalId"] for a in assignments if a.get("principalType") == "Group" and a.get("principalId")
         ]
         return list(dict.fromkeys(group_ids))
+
+
+def _members_error(error: Exception, group_id: str) -> ConnectorError:
+    return classify(error, f"listing the members of group {group_id}")
+
+
+def _assignments_error(error: Exception, service_principal_id: str) -> ConnectorError:
+    return classify(error, f"listing the assignments of application {service_principal_id}")

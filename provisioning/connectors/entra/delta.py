@@ -1,9 +1,9 @@
 """Microsoft Graph delta queries for the Entra connector: what changed since the last sync.
 
-A full sync first runs one round of `GET /users/delta` and `GET /groups/delta` (the properties
-the sync reads, plus `manager` and `members`), following `@odata.nextLink` to the final
-`@odata.deltaLink`, and keeps only those two links; it then lists everything as usual (the
-listing carries last sign-in, which delta does not track). An incremental sync follows each
+A full sync first asks `GET /users/delta` and `GET /groups/delta` (the properties the sync reads,
+plus `manager` and `members`) for the delta link of the current state (`$deltatoken=latest`:
+no objects are sent) and keeps those two links; it then lists everything as usual (the listing
+carries last sign-in, which delta does not track). An incremental sync follows each
 stored link: changed and new users (a removed one as `@removed`), and the groups whose properties
 or members changed (`members@delta`); the sync then reads the members of the mapped ones among
 them. The links it ends on are kept for the next run. A link Graph no longer knows (410 Gone,
@@ -38,6 +38,7 @@ class DeltaReads:
     """The change listing of EntraConnector (mixed in; it provides `graph`, `_adapter`, `_run` and
     the field lists). Pages are read as JSON (records.json_pages), not built into SDK models."""
 
+    base_url: str
     change_cursor: dict[str, str]
     user_delta_fields: list[str]
     group_delta_fields: list[str]
@@ -58,12 +59,21 @@ class DeltaReads:
                 return items, page["@odata.deltaLink"]
         raise PermanentError(f"Microsoft Graph ended a {kind} delta round without a delta link.")
 
+    def _latest_link(self, kind: str) -> str:
+        """The query of a round that starts now: `$deltatoken=latest` ("sync from now", which Graph
+        offers for directory objects) answers no objects, only the delta link of the current state.
+        The path is the one the SDK requests (`delta()`, the function's call form)."""
+        fields = self.user_delta_fields if kind == USERS else self.group_delta_fields
+        return f"{self.base_url}/{kind}/delta()?$select={','.join(fields)}&$deltatoken=latest"
+
     def begin_change_tracking(self) -> dict[str, str]:
-        """One first round of each delta query (both at once), for the links the next run starts from."""
+        """The delta links the next run starts from, for users and groups (both at once), taken
+        from now on without reading every object (the full pass lists them anyway)."""
 
         async def both() -> dict[str, str]:
             (_, users), (_, groups) = await asyncio.gather(
-                self._delta_round(USERS, None, keep=False), self._delta_round(GROUPS, None, keep=False)
+                self._delta_round(USERS, self._latest_link(USERS), keep=False),
+                self._delta_round(GROUPS, self._latest_link(GROUPS), keep=False),
             )
             return {USERS: users, GROUPS: groups}
 

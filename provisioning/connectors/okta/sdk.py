@@ -3,6 +3,7 @@ response headers), reading SDK models, rate-limit waits, Link-header paging and 
 
 from __future__ import annotations
 
+import time
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -77,6 +78,14 @@ class TimedHTTPClient(HTTPClient):
             )
         return result
 
+    @staticmethod
+    def check_response_for_error(url: str, response_details: Any, response_body: Any) -> tuple:
+        """The SDK's check, without decoding a successful body only to drop it (the request
+        executor keeps only the error; whoever asked decodes the body)."""
+        if 200 <= response_details.status <= 299:
+            return None, None
+        return HTTPClient.check_response_for_error(url, response_details, response_body)
+
 
 def merge_windows(old: RateWindow | None, new: RateWindow) -> RateWindow:
     """The later window of two answers; of two about the same window, the lower remaining."""
@@ -93,6 +102,15 @@ class ShortWaitExecutor(RequestExecutor):
     which the outbox turns into a hand-back of the row until the reset."""
 
     max_wait_seconds: float = 5.0
+
+    async def execute_uncached(self, request: dict) -> tuple[Any, Any, Any]:
+        """`execute` without the SDK's response cache, which this connector leaves off and which
+        decodes every successful answer to see whether it may keep it: (response, body, error)."""
+        _, response, body, error = await self.fire_request_helper(request, 0, time.time())
+        if error is not None:
+            return None, None, error
+        _, error = self._http_client.check_response_for_error(request["url"], response, body)
+        return response, body, error
 
     async def pause_for_backoff(self, backoff_time: float) -> None:
         if float(backoff_time) > self.max_wait_seconds:

@@ -40,7 +40,7 @@ class MembershipWrites(AsyncMembershipWrites):
             found = await self._alookup(user.email)
             if found is None:
                 raise PermanentError(f"No Okta user has the login or email {user.email}.", status=404)
-            self._user_ids[key] = found.id
+            self._user_ids[key] = found["id"]
         return self._user_ids[key]
 
     def change_bucket(self, group_id: str) -> str:

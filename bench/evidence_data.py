@@ -41,6 +41,7 @@ REQUEST_COLUMNS = (
     "reason",
     "status",
     "policy_label",
+    "manual_touches",
     "created_at",
     "updated_at",
     "closed_at",
@@ -268,6 +269,7 @@ class Generator:
             "benchmark work",
             status,
             "Default: manager",
+            1 if made else 0,  # the manager's decision
             created,
             closed or created,
             closed,

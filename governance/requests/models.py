@@ -167,6 +167,12 @@ class AccessRequest(models.Model):
     )
     is_emergency = models.BooleanField(default=False, help_text="Break-glass: granted at once, reviewed after.")
     source = models.CharField(max_length=20, default="api")
+    manual_touches = models.PositiveIntegerField(
+        default=0,
+        editable=False,
+        help_text="People's decisions on its steps and manual fulfilment tasks of its grant, so far "
+        "(kept by the services that record them, in their transaction).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     closed_at = models.DateTimeField(null=True, blank=True)

@@ -35,5 +35,9 @@ class Migration(migrations.Migration):
                 help_text="People's decisions on its steps and manual fulfilment tasks of its grant, so far (kept by the services that record them, in their transaction).",
             ),
         ),
+        migrations.AddIndex(
+            model_name="accessrequest",
+            index=models.Index(fields=["source", "created_at"], name="request_source_created"),
+        ),
         migrations.RunPython(count_touches, migrations.RunPython.noop, elidable=True),
     ]

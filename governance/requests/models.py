@@ -184,6 +184,8 @@ class AccessRequest(models.Model):
             models.Index(fields=["beneficiary", "status"]),
             # The dashboard's and the metrics API's period, whatever the status.
             models.Index(fields=["created_at"], name="request_created"),
+            # The metrics' count of requests of one source (birthright: "lifecycle") in a period.
+            models.Index(fields=["source", "created_at"], name="request_source_created"),
         ]
         constraints = [
             # One open request per person and role (extension requests are per grant), in the database.

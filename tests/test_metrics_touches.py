@@ -119,6 +119,6 @@ def test_the_tally_reads_the_requests_in_two_queries(company, tasks, django_asse
                 c.submit(f"IT-{n}", requester=c.person(f"p{n}@example.com", manager=company.alice).email), company.alice
             )
     now = timezone.now()
-    with django_assert_num_queries(2):  # the requests counted, then their applications' names
+    with django_assert_num_queries(3):  # the requests counted, then the names of their applications and roles
         found = automation(tally(Period(now - timedelta(days=1), now + timedelta(seconds=1))))
     assert (found["requests"], found["automated"], found["manual_touches"]) == (3, 0, 3)

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import Aggregate, Count, DurationField, QuerySet
 
@@ -82,7 +83,10 @@ def summarise_by(rows: QuerySet, key: str, field: str = "took") -> dict[str, dic
 def _rollup(rows: QuerySet, key: str, fields: tuple[str, ...]) -> list[tuple]:
     """One PostgreSQL query: (is the total row, key, then count, median, p90 of each field) per value of
     `key` and once over every row (GROUP BY ROLLUP: the rows are read and joined once)."""
-    sql, params = rows.values(key, *fields).order_by().query.sql_with_params()
+    try:
+        sql, params = rows.values(key, *fields).order_by().query.sql_with_params()
+    except EmptyResultSet:  # a filter no row can pass (e.g. `.none()`)
+        return []
     quote = connection.ops.quote_name
     measures = []
     for field in fields:

@@ -57,6 +57,7 @@ class Tally:
 
     rows: list[dict[str, Any]]
     applications: dict[int, tuple[str, str, str]]  # id -> (slug, name, risk tier)
+    roles: dict[int, str]  # id -> slug
 
     def count(self, statuses: tuple[str, ...] | None = None, measure: str = "requests") -> int:
         return sum(row[measure] for row in self.rows if statuses is None or row["status"] in statuses)
@@ -77,7 +78,8 @@ def tally(period: Period) -> Tally:
     applications = {
         pk: (slug, name, tier) for pk, slug, name, tier in found.values_list("id", "slug", "name", "risk_tier")
     }
-    return Tally(rows, applications)
+    roles = dict(Role.objects.filter(id__in={row["role_id"] for row in rows}).values_list("id", "slug"))
+    return Tally(rows, applications, roles)
 
 
 def request_volume(counted: Tally) -> dict[str, Any]:
@@ -186,12 +188,11 @@ def rule_candidates(counted: Tally) -> list[dict[str, Any]]:
         for key, (approved, denied) in decided.items()
         if approved >= RULE_CANDIDATE_MIN_REQUESTS and approved / (approved + denied) >= RULE_CANDIDATE_MIN_RATE
     }
-    slugs = dict(Role.objects.filter(id__in=[role for _, role in chosen]).values_list("id", "slug"))
     candidates = [
         {
             "role_id": role,
             "application": counted.applications[app][0],
-            "role": slugs[role],
+            "role": counted.roles[role],
             "approved": approved,
             "denied": denied,
             "approval_rate": round(approved / (approved + denied), 4),

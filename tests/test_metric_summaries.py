@@ -1,0 +1,96 @@
+"""Several durations summarised from one reading of the rows (PostgreSQL: one ROLLUP query) give the
+same numbers as each summarised on its own, overall and per key; and the metrics' query count is
+bounded, the same at two sizes of data."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.db.models import DurationField, ExpressionWrapper, F
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from governance.evidence import durations
+from governance.evidence.metrics import Period, compute_metrics
+from governance.models import Grant
+from tests import company as c
+from tests.test_metric_durations import T0
+
+MAX_METRICS_QUERIES = 20
+
+
+@pytest.fixture
+def grants(company):
+    """Grants of three applications, approved 1 s, 2 s, … after creation; some never started."""
+    apps = [c.app(f"app{n}", owner=company.alice) for n in range(3)]
+    roles = [c.role(app, "user") for app in apps]
+    made = []
+    for n in range(17):
+        starts_at = None if n % 5 == 4 else T0 + timedelta(seconds=n * 7 + 1, microseconds=98765 * n)
+        made.append(
+            Grant(person=c.person(f"p{n}@example.com"), role=roles[n % 3], status="active", starts_at=starts_at)
+        )
+    made.append(Grant(person=company.bob, role=roles[2], status="pending"))  # app2: one grant never started
+    Grant.objects.bulk_create(made)
+    Grant.objects.update(created_at=T0)
+    Grant.objects.filter(role=roles[0]).update(created_at=T0 - timedelta(seconds=3))
+
+    def elapsed(later: str, earlier: str) -> ExpressionWrapper:
+        return ExpressionWrapper(F(later) - F(earlier), output_field=DurationField())
+
+    return Grant.objects.annotate(
+        provisioning=elapsed("starts_at", "created_at"), age=elapsed("created_at", "person__created_at")
+    )
+
+
+def test_the_fields_summarised_together_match_each_summarised_alone(grants):
+    key = "role__application__slug"
+    together = durations.summarise_fields(grants, key, ("provisioning", "age"))
+
+    for field in ("provisioning", "age"):
+        with_values = grants.filter(**{f"{field}__isnull": False})
+        assert together[field]["all"] == durations.summarise(with_values, field)
+        assert together[field]["by"] == durations.summarise_by(with_values, key, field)
+    assert together["provisioning"]["all"]["count"] == 14
+    assert list(together["provisioning"]["by"]) == ["app0", "app1", "app2"]
+
+
+def test_no_rows_give_empty_summaries(grants):
+    empty = {"count": 0, "median_seconds": None, "p90_seconds": None}
+    assert durations.summarise_fields(grants.none(), "role__slug", ("provisioning",)) == {
+        "provisioning": {"all": empty, "by": {}}
+    }
+    assert durations.summarise_fields(grants.filter(pk=-1), "role__slug", ("provisioning",)) == {
+        "provisioning": {"all": empty, "by": {}}
+    }
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the ROLLUP query is PostgreSQL's")
+def test_on_postgresql_the_fields_are_summarised_in_one_query(grants, django_assert_num_queries):
+    with django_assert_num_queries(1):
+        durations.summarise_fields(grants, "role__application__slug", ("provisioning", "age"))
+
+
+def metrics_queries() -> int:
+    now = timezone.now()
+    with CaptureQueriesContext(connection) as captured:
+        compute_metrics(Period(now - timedelta(days=30), now + timedelta(seconds=1)), now=now)
+    return len(captured)
+
+
+def requests(company, tasks, first: int, count: int) -> None:
+    with tasks():
+        for n in range(first, first + count):
+            person = c.person(f"q{n}@example.com", manager=company.alice)
+            request = c.submit(f"IT-{n}", requester=person.email)
+            if n % 3:
+                c.decide(request, company.alice, approve=n % 7 != 0)
+
+
+def test_the_metrics_run_a_bounded_number_of_queries_whatever_the_size_of_the_data(company, tasks):
+    requests(company, tasks, 0, 4)
+    few = metrics_queries()
+    requests(company, tasks, 4, 36)
+    assert metrics_queries() == few <= MAX_METRICS_QUERIES

@@ -67,6 +67,37 @@ def test_no_rows_give_empty_summaries(grants):
     }
 
 
+def test_long_durations_keep_every_microsecond(company):
+    """Spans of days (PostgreSQL writes them as days and a time) come back exactly as Python counts them."""
+    role = c.role(c.app("crm", owner=company.alice), "user")
+    spans = [timedelta(days=n * 3, hours=n * 7, seconds=n * 11, microseconds=999_999 - 123_457 * n) for n in range(8)]
+    Grant.objects.bulk_create(
+        [Grant(person=c.person(f"s{n}@example.com"), role=role, starts_at=T0 + span) for n, span in enumerate(spans)]
+    )
+    Grant.objects.update(created_at=T0)
+    took = ExpressionWrapper(F("starts_at") - F("created_at"), output_field=DurationField())
+    rows = Grant.objects.annotate(took=took)
+
+    expected = durations.summary(spans)
+    assert durations.summarise(rows) == expected
+    assert durations.summarise_fields(rows, "role__slug", ("took",))["took"]["all"] == expected
+    assert durations.summarise_each(rows, "role__slug", ["user", "nobody"]) == {"user": expected}
+
+
+def test_known_values_summarised_each_match_the_grouped_summaries(grants):
+    by_app = durations.summarise_by(
+        grants.filter(provisioning__isnull=False), "role__application__slug", "provisioning"
+    )
+    each = durations.summarise_each(grants, "role__application__slug", ["app2", "app0", "app1", "app9"], "provisioning")
+    assert each == by_app and list(each) == ["app0", "app1", "app2"]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the filtered aggregates are PostgreSQL's")
+def test_on_postgresql_known_values_are_summarised_in_one_query(grants, django_assert_num_queries):
+    with django_assert_num_queries(1):
+        durations.summarise_each(grants, "role__application__slug", ["app0", "app1", "app2"], "provisioning")
+
+
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the ROLLUP query is PostgreSQL's")
 def test_on_postgresql_the_fields_are_summarised_in_one_query(grants, django_assert_num_queries):
     with django_assert_num_queries(1):

@@ -18,7 +18,7 @@ from django.db.models import Count, DurationField, ExpressionWrapper, F, Min, Q,
 from django.utils import timezone
 
 from catalog.models import Application, Role
-from governance.evidence.durations import summarise_by, summarise_fields
+from governance.evidence.durations import summarise_each, summarise_fields
 from governance.models import AccessRequest, ApprovalStep, AutoApprovalRule, Grant, StepKind
 
 TOP_APPLICATIONS = 20
@@ -116,7 +116,7 @@ def timings(period: Period) -> dict[str, Any]:
     measured = summarise_fields(grants, "role__application__slug", ("approval", "provisioning"))
     return {
         **{name: {**found["all"], "by_application": found["by"]} for name, found in measured.items()},
-        "step_decision_by_kind": summarise_by(steps, "kind"),
+        "step_decision_by_kind": summarise_each(steps, "kind", set(StepKind.values) - {StepKind.AUTOMATIC}),
     }
 
 

@@ -101,14 +101,12 @@ def request_volume(counted: Tally) -> dict[str, Any]:
 def timings(period: Period) -> dict[str, Any]:
     """Approval time (asked → approved) and provisioning time (approved → access in place)."""
     grants = (
-        Grant.objects.filter(request__created_at__gte=period.start, request__created_at__lt=period.end)
+        Grant.objects.filter(requested_at__gte=period.start, requested_at__lt=period.end)
         .exclude(request__isnull=True)
-        .annotate(
-            approval=_elapsed("created_at", "request__created_at"), provisioning=_elapsed("starts_at", "created_at")
-        )
+        .annotate(approval=_elapsed("created_at", "requested_at"), provisioning=_elapsed("starts_at", "created_at"))
     )
     steps = (
-        ApprovalStep.objects.filter(request__created_at__gte=period.start, request__created_at__lt=period.end)
+        ApprovalStep.objects.filter(requested_at__gte=period.start, requested_at__lt=period.end)
         .exclude(kind=StepKind.AUTOMATIC)
         .filter(decided_at__isnull=False, opened_at__isnull=False)
         .annotate(took=_elapsed("decided_at", "opened_at"))

@@ -236,12 +236,23 @@ class ApprovalStep(models.Model):
     )
     reminded_at = models.DateTimeField(null=True, blank=True)
     escalated_at = models.DateTimeField(null=True, blank=True)
+    requested_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="When its request was made (the request's creation time, copied when the step was created): "
+        "the metrics select a period's steps by it without joining the requests.",
+    )
 
     class Meta:
         ordering = ["order"]
         constraints = [models.UniqueConstraint(fields=["request", "order"], name="approval_step_order_unique")]
         # The follow-up sweep: pending steps by the time they opened.
-        indexes = [models.Index(fields=["status", "opened_at"], name="step_status_opened")]
+        indexes = [
+            models.Index(fields=["status", "opened_at"], name="step_status_opened"),
+            # The metrics' period: steps by the time their request was made.
+            models.Index(fields=["requested_at"], name="step_requested"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.request} step {self.order} ({self.kind}, {self.status})"

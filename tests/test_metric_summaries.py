@@ -18,7 +18,7 @@ from governance.models import Grant
 from tests import company as c
 from tests.test_metric_durations import T0
 
-MAX_METRICS_QUERIES = 20
+MAX_METRICS_QUERIES = 21
 
 
 @pytest.fixture

@@ -98,6 +98,10 @@ def request_volume(counted: Tally) -> dict[str, Any]:
     }
 
 
+def _named(by_id: dict[int, Any], names: dict[int, str]) -> dict[str, Any]:
+    return dict(sorted((names[pk], value) for pk, value in by_id.items()))
+
+
 def timings(period: Period) -> dict[str, Any]:
     """Approval time (asked → approved) and provisioning time (approved → access in place)."""
     grants = (
@@ -111,9 +115,12 @@ def timings(period: Period) -> dict[str, Any]:
         .filter(decided_at__isnull=False, opened_at__isnull=False)
         .annotate(took=_elapsed("decided_at", "opened_at"))
     )
-    measured = summarise_fields(grants, "role__application__slug", ("approval", "provisioning"))
+    # Grouped by the application's id (sorting integers is cheaper), then named.
+    measured = summarise_fields(grants, "role__application_id", ("approval", "provisioning"))
+    ids = {pk for found in measured.values() for pk in found["by"]}
+    slugs = dict(Application.objects.filter(id__in=ids).values_list("id", "slug"))
     return {
-        **{name: {**found["all"], "by_application": found["by"]} for name, found in measured.items()},
+        **{name: {**found["all"], "by_application": _named(found["by"], slugs)} for name, found in measured.items()},
         "step_decision_by_kind": summarise_each(steps, "kind", set(StepKind.values) - {StepKind.AUTOMATIC}),
     }
 

@@ -83,6 +83,40 @@ def task_cluster(workers: int = 2):
             process.kill()
 
 
+def _cpu_of(pid: int) -> float:
+    """User + system CPU seconds a live process has used (0 if it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children() -> dict[int, list[int]]:
+    tree: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    parent = int(f.read().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                continue
+            tree.setdefault(parent, []).append(int(entry))
+    return tree
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds used by a process and every live descendant (a qcluster and its workers, a
+    PostgreSQL server and its backends): compare two readings to cost a stretch of work."""
+    tree, total, todo = _children(), 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        total += _cpu_of(current)
+        todo.extend(tree.get(current, []))
+    return total
+
+
 def _rss_mib() -> float:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20

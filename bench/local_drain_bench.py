@@ -5,9 +5,10 @@ ended grants whose memberships go), queues the N changes in one transaction thro
 that queues a grant's changes (so the outbox hands them to the broker on commit, as in
 production), and runs a real `manage.py qcluster` (--workers) until every change is confirmed and
 every grant moved on. Prints confirmed changes per second, from the commit to the last change
-recorded. `--postgres` starts a throwaway PostgreSQL and `--redis` a throwaway Redis as the
-django-q2 broker (both from Debian's packages); the default is the embedded SQLite file with the
-ORM broker, as `run.sh` runs. It reports; it asserts nothing about time.
+recorded, and the CPU time the workers, the database server and the broker spent on each change
+(the cost that bounds the rate on a loaded machine). `--postgres` starts a throwaway PostgreSQL
+and `--redis` a throwaway Redis as the django-q2 broker (both from Debian's packages); the
+default is the embedded SQLite file with the ORM broker, as `run.sh` runs. It reports; it asserts nothing about time.
 
     .venv/bin/python bench/local_drain_bench.py [--changes 10000] [--action add|remove] [--postgres] [--redis]
 """
@@ -19,7 +20,7 @@ import time
 from contextlib import ExitStack
 from datetime import timedelta
 
-from _setup import ROOT, bench_role, django_up, task_cluster
+from _setup import ROOT, bench_role, django_up, task_cluster, tree_cpu_seconds
 
 
 def build(n: int, action: str) -> list[tuple[object, object]]:
@@ -57,7 +58,11 @@ def build(n: int, action: str) -> list[tuple[object, object]]:
     return [(MembershipChange(action=action, person_id=g.person_id, group=group), g) for g in grants]
 
 
-def drain(planned: list, timeout: float) -> dict:
+def cpu_reading(pids: dict[str, int]) -> dict[str, float]:
+    return {name: tree_cpu_seconds(pid) for name, pid in pids.items()}
+
+
+def drain(planned: list, timeout: float, pids: dict[str, int]) -> dict:
     from django.db import transaction
     from django.db.models import Max
 
@@ -66,6 +71,7 @@ def drain(planned: list, timeout: float) -> dict:
 
     with transaction.atomic():
         changes.queue_grant_changes(planned)
+    cpu_before = cpu_reading(pids)
     committed = time.monotonic()
     from django.utils import timezone
 
@@ -73,6 +79,7 @@ def drain(planned: list, timeout: float) -> dict:
     deadline = committed + timeout
     while MembershipChange.objects.filter(status__in=MembershipChange.OPEN).exists() and time.monotonic() < deadline:
         time.sleep(0.2)
+    cpu_after = cpu_reading(pids)
     done = MembershipChange.objects.filter(status=MembershipChange.Status.SUCCEEDED)
     last = done.aggregate(last=Max("finished_at"))["last"]
     seconds = (last - committed_at).total_seconds() if last else float("nan")
@@ -80,6 +87,7 @@ def drain(planned: list, timeout: float) -> dict:
         "confirmed": done.count(),
         "seconds": seconds,
         "open": MembershipChange.objects.filter(status__in=MembershipChange.OPEN).count(),
+        "cpu": {name: cpu_after[name] - cpu_before[name] for name in pids},
     }
 
 
@@ -107,18 +115,20 @@ def main() -> None:
     from tests.servers import PostgresServer, RedisServer
 
     with ExitStack() as stack:
-        url = None
+        url, pids = None, {}
         if args.postgres:
             postgres = PostgresServer()
             stack.callback(postgres.destroy)
             postgres.start()
             postgres.create_database()
             url = postgres.url
+            pids["database"] = postgres.pid
         if args.redis:
             redis = RedisServer()
             stack.callback(redis.destroy)
             redis.start()
             os.environ["REDIS_URL"] = redis.url
+            pids["broker"] = redis.process.pid
         url = django_up(url, inline_tasks=False)
         started = time.monotonic()
         planned = build(args.changes, args.action)
@@ -127,15 +137,18 @@ def main() -> None:
             f"database: {url.split('://')[0]}  broker: {broker}  changes: {args.changes} ({args.action})  "
             f"workers: {args.workers}  built in {time.monotonic() - started:.1f}s"
         )
-        with task_cluster(args.workers):
+        with task_cluster(args.workers) as cluster:
             time.sleep(3)  # the cluster's workers are up before the clock starts
-            result = drain(planned, args.timeout)
+            result = drain(planned, args.timeout, {"workers": cluster.pid, **pids})
         rate = result["confirmed"] / result["seconds"] if result["seconds"] else 0.0
         print(
             f"confirmed {result['confirmed']}/{args.changes} ({result['open']} still open) in "
             f"{result['seconds']:.1f}s after the commit: {rate:.0f} changes/s; "
             f"grants moved on: {grants_moved_on(args.action)}"
         )
+        confirmed = max(result["confirmed"], 1)
+        spent = ", ".join(f"{name} {seconds / confirmed * 1000:.2f} ms" for name, seconds in result["cpu"].items())
+        print(f"CPU per change: {spent}; total {sum(result['cpu'].values()) / confirmed * 1000:.2f} ms")
 
 
 if __name__ == "__main__":

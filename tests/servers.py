@@ -66,8 +66,14 @@ class PostgresServer:
 
     def start(self) -> None:
         options = f"-h 127.0.0.1 -p {self.port} -k {self.dir} -c fsync=off -c synchronous_commit=off"
+        options += f" {os.environ.get('PG_EXTRA_OPTS', '')}"  # e.g. pg_stat_statements, to profile a bench
         log = str(self.dir / "log")
         self._as_owner("pg_ctl", "-D", str(self.dir / "data"), "-l", log, "-w", "-o", options, "start")
+
+    @property
+    def pid(self) -> int:
+        """The postmaster's process id (its backends are its children)."""
+        return int((self.dir / "data" / "postmaster.pid").read_text().split()[0])
 
     def create_database(self) -> None:
         self._as_owner("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "gatehouse")

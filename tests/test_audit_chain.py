@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import threading
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 
-from governance.audit.chain import verify_chain
+from governance.audit.chain import _canonical_data, verify_chain
 from governance.audit.services import Actor, record, record_many
 from governance.models import AuditChain, AuditEvent
 
@@ -147,3 +150,21 @@ def test_concurrent_writers_keep_one_unbroken_chain():
     assert not errors
     result = verify_chain()
     assert result.broken is None and result.checked == 80
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {},
+        None,
+        {"b": [1, 2, {"z": 1.5, "y": None}], "a": datetime(2026, 1, 1, tzinfo=UTC)},
+        {"x": (1, 2), "d": Decimal("1.10"), "é": "ü\u2028", "f": 1e100, "g": -0.0},
+        {"nested": {"k": [{"m": True}]}, "days": timedelta(days=7)},
+        {10: "int keys sort as text once stored", 9: "x"},
+        {"a": {3: 4, 20: 5}},
+    ],
+)
+def test_it_hashes_data_as_it_reads_back_from_the_database(data):
+    stored = json.loads(json.dumps(data or {}, cls=DjangoJSONEncoder))
+
+    assert _canonical_data(data) == json.dumps(stored, sort_keys=True, separators=(",", ":"), ensure_ascii=False)

@@ -33,9 +33,21 @@ def refs_of(event: Any) -> str:
 
 
 def _canonical_data(data: Any) -> str:
-    """The event's data as stored: encoded once, read back, then written with sorted keys."""
+    """The event's data as stored: encoded once, read back, then written with sorted keys. When
+    every key is already text, that is what one sorted encoding gives, without the round trip."""
+    if _text_keys_only(data or {}):
+        return json.dumps(data or {}, cls=DjangoJSONEncoder, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     stored = json.loads(json.dumps(data or {}, cls=DjangoJSONEncoder))
     return json.dumps(stored, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _text_keys_only(value: Any) -> bool:
+    """True when every mapping inside `value` (lists and tuples searched too) has str keys only."""
+    if isinstance(value, dict):
+        return all(type(key) is str and _text_keys_only(item) for key, item in value.items())
+    if isinstance(value, list | tuple):
+        return all(_text_keys_only(item) for item in value)
+    return True
 
 
 def _timestamp(at: datetime) -> str:

@@ -13,7 +13,7 @@ class AuditEvent(models.Model):
     """Append-only evidence. One row per state change, written in the same transaction."""
 
     at = models.DateTimeField(default=timezone.now, db_index=True)
-    action = models.CharField(max_length=60, db_index=True)
+    action = models.CharField(max_length=60)  # indexed in Meta: exact matches only (no LIKE index to keep up)
     actor = models.CharField(
         max_length=254, help_text='Who did it: a person\'s email, "admin:<user>", or "system:<what>".'
     )
@@ -24,7 +24,10 @@ class AuditEvent(models.Model):
     grant = models.ForeignKey(
         "governance.Grant", null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_events"
     )
-    subject = models.ForeignKey(Person, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # Found through `audit_trace`, which starts with it (one index fewer to write per event).
+    subject = models.ForeignKey(
+        Person, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
     # The application the event concerns (from its request or grant, or named by the caller): the trace's key.
     application = models.ForeignKey(
         "catalog.Application", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -39,7 +42,10 @@ class AuditEvent(models.Model):
 
     class Meta:
         ordering = ["at", "id"]
-        indexes = [models.Index(fields=["subject", "application", "seq"], name="audit_trace")]
+        indexes = [
+            models.Index(fields=["subject", "application", "seq"], name="audit_trace"),
+            models.Index(fields=["action"], name="audit_action"),
+        ]
         permissions = [("export_evidence", "Can export the evidence of a period")]
 
     def __str__(self) -> str:

@@ -27,11 +27,15 @@ REVOKED = Grant.Status.REVOKED
 OUTCOMES = (EXPIRED, REVOKED)
 
 
-def lock_grants(grant_ids: Iterable[int]) -> list[Grant]:
-    """The grants, locked for this transaction, with what ending them reads."""
+ENDING_READS = ("person", "role__application", "request")
+
+
+def lock_grants(grant_ids: Iterable[int], *, reading: tuple[str, ...] = ENDING_READS) -> list[Grant]:
+    """The grants, locked for this transaction, with the related rows `reading` names loaded
+    (by default what ending them reads)."""
     return list(
         Grant.objects.select_for_update(of=("self",))
-        .select_related("person", "role__application", "request")
+        .select_related(*reading)
         .filter(id__in=list(grant_ids))
         .order_by("id")
     )

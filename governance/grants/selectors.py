@@ -22,13 +22,11 @@ def grants_with_detail() -> QuerySet[Grant]:
 def requests_with_detail() -> QuerySet[AccessRequest]:
     steps = ApprovalStep.objects.select_related("decided_by", "decided_by_user").prefetch_related("approvers")
     return AccessRequest.objects.select_related(
-        "requester", "beneficiary", "application", "role", "grant"
+        "requester", "beneficiary", "application", "role", "grant__role__application", "grant__person"
     ).prefetch_related(
         Prefetch("steps", queryset=steps.order_by("order")),
         Prefetch("grant__membership_changes", queryset=MembershipChange.objects.select_related("group").order_by("id")),
         Prefetch("grant__fulfilment_tasks", queryset=FulfilmentTask.objects.order_by("id")),
-        "grant__role__application",
-        "grant__person",
         "grant__extensions",
     )
 

@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from catalog.models import Application, IdpGroup, Person
-from governance.audit.services import Actor, record, record_many
+from governance.audit.services import Actor, audit_batch, record, record_many
 from governance.errors import Conflict, NotAllowed
 from governance.grants import changes, coverage, ending
 from governance.grants.ending import end_grants, lock_grants
@@ -121,15 +121,17 @@ def membership_changes_succeeded(settled: list[MembershipChange]) -> None:
     ours = [change for change in settled if change.pk in grant_of]
     if not ours:
         return
-    grants = {grant.pk: grant for grant in lock_grants(set(grant_of.values()))}
-    record_many([_settled_event(change, grants[grant_of[change.pk]]) for change in ours], actor=PROVISIONING)
-    adds = [change for change in ours if change.action == MembershipChange.Action.ADD]
-    for change in adds:
-        if grants[grant_of[change.pk]].status not in Grant.LIVE:
-            take_back(grants[grant_of[change.pk]], change)
-    _activate_where_added({grant_of[c.pk]: grants[grant_of[c.pk]] for c in adds})
-    removes = [change for change in ours if change.action == MembershipChange.Action.REMOVE]
-    _confirm_where_removed({grant_of[c.pk]: grants[grant_of[c.pk]] for c in removes})
+    # What settling reads: the role (the events' application) and the request (fulfilled on activation).
+    grants = {grant.pk: grant for grant in lock_grants(set(grant_of.values()), reading=("role", "request"))}
+    with audit_batch():
+        record_many([_settled_event(change, grants[grant_of[change.pk]]) for change in ours], actor=PROVISIONING)
+        adds = [change for change in ours if change.action == MembershipChange.Action.ADD]
+        for change in adds:
+            if grants[grant_of[change.pk]].status not in Grant.LIVE:
+                take_back(grants[grant_of[change.pk]], change)
+        _activate_where_added({grant_of[c.pk]: grants[grant_of[c.pk]] for c in adds})
+        removes = [change for change in ours if change.action == MembershipChange.Action.REMOVE]
+        _confirm_where_removed({grant_of[c.pk]: grants[grant_of[c.pk]] for c in removes})
 
 
 def _settled_event(change: MembershipChange, grant: Grant) -> dict:

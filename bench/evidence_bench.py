@@ -219,7 +219,7 @@ def main() -> None:
     setup_test_environment()
     settings.Q_CLUSTER = {**settings.Q_CLUSTER, "sync": False}
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-    old = connection.creation.create_test_db(verbosity=0, keepdb=args.reuse)
+    old = connection.creation.create_test_db(verbosity=0, keepdb=args.reuse, serialize=False)
     try:
         print(f"database: {connection.vendor}; N = {args.requests:,} requests, {5 * args.requests:,} audit events")
         now = timezone.now().replace(microsecond=0)

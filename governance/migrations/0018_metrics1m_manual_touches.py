@@ -22,7 +22,7 @@ def count_touches(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("governance", "0016_request_created_index"),
+        ("governance", "0017_audit_fewer_indexes"),
     ]
 
     operations = [

@@ -17,7 +17,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('catalog', '0009_slack2_slack_user_id'),
-        ('governance', '0017_metrics1m_manual_touches'),
+        ('governance', '0018_metrics1m_manual_touches'),
         ('provisioning', '0010_ratebudget_rate_bucket'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

@@ -78,7 +78,8 @@ def bench_pages(data, now, *, traces: bool = True) -> None:
 
     from governance.services import Actor, create_api_token
 
-    _, secret = create_api_token(name="bench", scopes="all", actor=Actor.system("bench"))
+    stamp = f"{time.time():.0f}"  # a database kept by --reuse already holds earlier runs' tokens
+    _, secret = create_api_token(name=f"bench {stamp}", scopes="all", actor=Actor.system("bench"))
     api = {"HTTP_AUTHORIZATION": f"Bearer {secret}"}
     client = Client()
     user_model = get_user_model()

@@ -125,3 +125,20 @@ def test_the_metrics_run_a_bounded_number_of_queries_whatever_the_size_of_the_da
     few = metrics_queries()
     requests(company, tasks, 4, 36)
     assert metrics_queries() == few <= MAX_METRICS_QUERIES
+
+
+def test_the_longest_waits_are_the_ten_oldest_open_steps_in_order(company, tasks):
+    from governance.evidence.metrics import waiting
+    from governance.models import ApprovalStep
+
+    with tasks():
+        for n in range(12):
+            c.submit(f"IT-{n}", requester=c.person(f"w{n}@example.com", manager=company.alice).email)
+    now = timezone.now()
+    for n, step in enumerate(ApprovalStep.objects.order_by("id")):
+        ApprovalStep.objects.filter(pk=step.pk).update(opened_at=now - timedelta(hours=(n * 5) % 12 + 1))
+
+    found = waiting(now)
+    assert found["waiting"] == 12 and len(found["longest"]) == 10
+    hours = [row["waiting_hours"] for row in found["longest"]]
+    assert hours == sorted(hours, reverse=True) and hours[0] == 12.0 and hours[-1] == 3.0

@@ -57,6 +57,13 @@ class Grant(models.Model):
             models.Index(fields=["person", "status"], name="grant_person_status"),
             # The metrics' period: grants by the time their request was made.
             models.Index(fields=["requested_at"], name="grant_requested"),
+            # The metrics' standing access: grants without an end date (on PostgreSQL read from the index alone).
+            models.Index(
+                fields=["role"],
+                include=["id", "created_at", "ended_at", "status"],
+                condition=models.Q(expires_at__isnull=True),
+                name="grant_standing",
+            ),
         ]
         constraints = [
             # One live grant per person and role, enforced by the database (not only checked first).

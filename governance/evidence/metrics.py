@@ -68,8 +68,9 @@ def tally(period: Period) -> Tally:
         AccessRequest.objects.filter(_in_period(period))
         .values("application_id", "role_id", "status")
         .annotate(
-            requests=Count("id"),
-            untouched=Count("id", filter=Q(manual_touches=0)),
+            # Counted by a column of the index (every request has one), so PostgreSQL reads only the index.
+            requests=Count("created_at"),
+            untouched=Count("created_at", filter=Q(manual_touches=0)),
             touches=Sum("manual_touches"),
         )
         .order_by()

@@ -182,8 +182,13 @@ class AccessRequest(models.Model):
         indexes = [
             models.Index(fields=["status", "created_at"]),
             models.Index(fields=["beneficiary", "status"]),
-            # The dashboard's and the metrics API's period, whatever the status.
-            models.Index(fields=["created_at"], name="request_created"),
+            # The dashboard's and the metrics API's period, whatever the status; on PostgreSQL the
+            # metrics' count of the period's requests reads the index alone.
+            models.Index(
+                fields=["created_at"],
+                include=["application", "role", "status", "manual_touches"],
+                name="request_created_tally",
+            ),
             # The metrics' count of requests of one source (birthright: "lifecycle") in a period.
             models.Index(fields=["source", "created_at"], name="request_source_created"),
         ]

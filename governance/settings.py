@@ -268,6 +268,8 @@ GATEHOUSE = {
     "CHANGE_BACKOFF_MAX_SECONDS": env.int("GATEHOUSE_CHANGE_BACKOFF_MAX_SECONDS", default=3600),
     # A change claimed by a worker for longer than this is taken to be abandoned (worker died).
     "CHANGE_LEASE_SECONDS": env.int("GATEHOUSE_CHANGE_LEASE_SECONDS", default=300),
+    # Changes per task; a task also takes up to as many of the most urgent other due changes.
+    "CHANGE_BATCH_SIZE": env.int("GATEHOUSE_CHANGE_BATCH_SIZE", default=100),
     # A directory sync that has not reported progress for this long is taken to have died: it is
     # marked failed, and the next sync of that directory may start.
     "SYNC_LEASE_SECONDS": env.int("GATEHOUSE_SYNC_LEASE_SECONDS", default=600),

@@ -82,7 +82,7 @@ def can_decide(step: ApprovalStep, person: Person | None, *, override: bool = Fa
 def _lock(request: AccessRequest) -> AccessRequest:
     return (
         AccessRequest.objects.select_for_update(of=("self",))
-        .select_related("requester", "beneficiary", "role__application")
+        .select_related("requester", "beneficiary", "application", "role__application", "policy")
         .get(pk=request.pk)
     )
 

@@ -52,12 +52,21 @@ class MembershipOutbox(Outbox[MembershipChange]):
     select_related = ("person", "group")
     concurrent = True
     fills_batches = True
-    #: the settle is set-based (a fixed number of queries per chunk): a whole batch at once
-    settle_chunk = 100
 
     def policy(self) -> Policy:
         config = settings.GATEHOUSE
-        return Policy.from_settings(config, "CHANGE_", pending_seconds=config["OUTBOX_PENDING_SECONDS"])
+        return Policy.from_settings(
+            config,
+            "CHANGE_",
+            pending_seconds=config["OUTBOX_PENDING_SECONDS"],
+            batch_size=config["CHANGE_BATCH_SIZE"],
+        )
+
+    @property
+    def settle_chunk(self) -> int:
+        """The settle is set-based (a fixed number of queries per chunk): a whole claim at once,
+        the task's own changes and those it filled its batch with."""
+        return 2 * self.policy().batch_size
 
     def prepare(self, ids: Sequence[int], batch: Batch) -> None:
         """Have each provider's long-lived connector ready before the changes are claimed."""

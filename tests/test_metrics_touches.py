@@ -76,24 +76,25 @@ def test_each_partial_approval_and_each_fulfilment_task_counts(company, payroll,
     assert counted(request) == 4  # and the task to remove by hand
 
 
-def test_the_automation_metrics_read_the_counts(api, company, payroll, tasks):
+def automated_and_by_hand(company, tasks) -> None:
+    """One reader request approved automatically; one payroll request decided by two people."""
     c.policy("Readers: automatic", "automatic", role=company.reader)
     with tasks():
         c.submit("IT-1", role="reader", duration=None)
         request = c.submit("IT-2", application="payroll", role="clerk", duration=None)
         c.decide(request, company.alice)
         c.decide(request, company.dana)
+
+
+def test_the_automation_metrics_read_the_counts(api, company, payroll, tasks):
+    automated_and_by_hand(company, tasks)
     found = api.get(f"{BASE}/metrics/").json()["automation"]
     assert (found["requests"], found["granted"], found["automated"], found["manual_touches"]) == (2, 2, 1, 3)
 
 
 def test_the_migration_counts_the_rows_already_there_as_the_services_do(company, payroll, tasks):
-    c.policy("Readers: automatic", "automatic", role=company.reader)
+    automated_and_by_hand(company, tasks)
     with tasks():
-        c.submit("IT-1", role="reader", duration=None)
-        request = c.submit("IT-2", application="payroll", role="clerk", duration=None)
-        c.decide(request, company.alice)
-        c.decide(request, company.dana)
         c.decide(c.submit("IT-3"), company.alice, approve=False)
     kept = dict(AccessRequest.objects.values_list("id", "manual_touches"))
     assert sorted(kept.values()) == [0, 1, 3]

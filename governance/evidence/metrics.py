@@ -1,7 +1,9 @@
 """How access work is going, for IT: volumes, approval and provisioning times, automation, stalls.
 
-Every number comes from aggregate queries (a fixed number whatever the data's size); durations are
-computed in the database, and so are their medians and 90th percentiles on PostgreSQL (on SQLite,
+Every number comes from aggregate queries (a fixed number whatever the data's size): the period's
+requests are counted once (`tally`) for the volumes, the automation figures and the rule candidates,
+automation from each request's own count of manual touches (`governance.requests.touches`); durations
+are computed in the database, and so are their medians and 90th percentiles on PostgreSQL (on SQLite,
 which has no percentile aggregate, from the values read: `governance.evidence.durations`).
 Apps above governance add their own sections (reviews, Auto Reclaim) with `register_section`.
 """
@@ -100,7 +102,7 @@ def request_volume(counted: Tally) -> dict[str, Any]:
 
 
 def _named(by_id: dict[int, Any], names: dict[int, str]) -> dict[str, Any]:
-    return dict(sorted((names[pk], value) for pk, value in by_id.items()))
+    return dict(sorted(((names[pk], value) for pk, value in by_id.items()), key=lambda item: item[0]))
 
 
 def timings(period: Period) -> dict[str, Any]:

@@ -95,7 +95,8 @@ TEMPLATES = [
 ]
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+_SQLITE = DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
+if _SQLITE:
     # The web server and the task cluster write to one file: WAL, a busy timeout and
     # IMMEDIATE transactions keep writers from failing with "database is locked".
     DATABASES["default"].setdefault("OPTIONS", {}).update(
@@ -268,8 +269,9 @@ GATEHOUSE = {
     "CHANGE_BACKOFF_MAX_SECONDS": env.int("GATEHOUSE_CHANGE_BACKOFF_MAX_SECONDS", default=3600),
     # A change claimed by a worker for longer than this is taken to be abandoned (worker died).
     "CHANGE_LEASE_SECONDS": env.int("GATEHOUSE_CHANGE_LEASE_SECONDS", default=300),
-    # Changes per task; a task also takes up to as many of the most urgent other due changes.
-    "CHANGE_BATCH_SIZE": env.int("GATEHOUSE_CHANGE_BATCH_SIZE", default=100),
+    # Changes per task; a task also takes up to as many of the most urgent other due changes. SQLite
+    # has one writer at a time: smaller batches let the workers' transactions interleave.
+    "CHANGE_BATCH_SIZE": env.int("GATEHOUSE_CHANGE_BATCH_SIZE", default=50 if _SQLITE else 100),
     # A directory sync that has not reported progress for this long is taken to have died: it is
     # marked failed, and the next sync of that directory may start.
     "SYNC_LEASE_SECONDS": env.int("GATEHOUSE_SYNC_LEASE_SECONDS", default=600),

@@ -13,7 +13,9 @@ chain's own `seal`), then measures, each as server time
   4. `manage.py export_evidence` of the year (csv) in its own process: time and that process's own
      peak RSS (bench/peak_rss.py: its VmHWM, not the inherited `ru_maxrss`);
   5. `verify_audit`'s chain walk, in events per second.
-Runs on a throw-away test database. Prints numbers; asserts nothing.
+Runs on a throw-away test database. Prints numbers; asserts nothing. With `--reuse` the test
+database is kept after the run, and a later run with `--reuse` and the same `--requests` measures
+the data already there (after applying any new migrations) instead of generating it again.
 """
 
 from __future__ import annotations
@@ -41,6 +43,12 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--requests", type=int, default=1_000_000, help="N requests (5N audit events); 1,000,000")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--export-format", choices=("csv", "xlsx", "json"), default="csv")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="keep the test database, and measure the data a previous --reuse run of this size left there",
+    )
+    parser.add_argument("--only-metrics", action="store_true", help="measure only the dashboard and the metrics API")
     return parser.parse_args()
 
 
@@ -64,21 +72,26 @@ def report(label: str, measured: tuple[float, int, int, int]) -> None:
     print(f"{label:<52} {seconds * 1000:9.0f} ms  {queries:>4} queries  HTTP {status}  {size / 1024:,.0f} KiB")
 
 
-def bench_pages(data, now) -> None:
+def bench_pages(data, now, *, traces: bool = True) -> None:
     from django.contrib.auth import get_user_model
     from django.test import Client
 
     from governance.services import Actor, create_api_token
 
-    _, secret = create_api_token(name="bench", scopes="all", actor=Actor.system("bench"))
+    stamp = f"{time.time():.0f}"  # a database kept by --reuse already holds earlier runs' tokens
+    _, secret = create_api_token(name=f"bench {stamp}", scopes="all", actor=Actor.system("bench"))
     api = {"HTTP_AUTHORIZATION": f"Bearer {secret}"}
     client = Client()
-    client.force_login(get_user_model().objects.create_superuser("bench", "bench@bench.example", "x"))
+    user_model = get_user_model()
+    admin = user_model.objects.filter(username="bench").first()
+    client.force_login(admin or user_model.objects.create_superuser("bench", "bench@bench.example", "x"))
     year = f"from={data.first_request:%Y-%m-%d}&to={now:%Y-%m-%d}"
     person, app = data.sample_person, data.sample_application
-    report(f"trace {person} × {app}", timed_get(client, f"/api/v1/trace/?person={person}&application={app}", **api))
-    report(f"trace {person} (every application)", timed_get(client, f"/api/v1/trace/?person={person}", **api))
-    report(f"trace {app} (everyone, first page of 200)", timed_get(client, f"/api/v1/trace/?application={app}", **api))
+    if traces:
+        trace = "/api/v1/trace/"
+        report(f"trace {person} × {app}", timed_get(client, f"{trace}?person={person}&application={app}", **api))
+        report(f"trace {person} (every application)", timed_get(client, f"{trace}?person={person}", **api))
+        report(f"trace {app} (everyone, first page of 200)", timed_get(client, f"{trace}?application={app}", **api))
     report("admin home (dashboard), last 30 days", timed_get(client, "/admin/"))
     report("admin home (dashboard), the year", timed_get(client, f"/admin/?{year}"))
     report("metrics API, last 30 days", timed_get(client, "/api/v1/metrics/", **api))
@@ -139,6 +152,58 @@ def bench_verify() -> None:
     )
 
 
+def generated_before(requests: int):
+    """What a previous `--reuse` run of this size left in the test database, or None."""
+    from django.db.models import Count, Min
+
+    from bench.evidence_data import Generated
+    from catalog.models import Application, Person
+    from governance.models import AccessRequest, AuditEvent, Grant
+
+    found = AccessRequest.objects.count()
+    if found == 0:
+        return None
+    if found != requests:
+        raise SystemExit(f"the kept test database holds {found:,} requests, not {requests:,}: drop it first")
+    sample = (
+        AccessRequest.objects.filter(status="fulfilled")
+        .order_by("-id")
+        .values_list("beneficiary__email", "application__slug")
+        .first()
+    )
+    first = AccessRequest.objects.aggregate(first=Min("created_at"))["first"]
+    return Generated(
+        requests=requests,
+        grants=Grant.objects.count(),
+        events=AuditEvent.objects.count(),
+        people=Person.objects.count(),
+        applications=Application.objects.count(),
+        sample_person=sample[0] if sample else "",
+        sample_application=sample[1] if sample else "",
+        first_request=first.replace(hour=0, minute=0, second=0, microsecond=0),
+        counts=dict(AccessRequest.objects.values_list("status").annotate(n=Count("id")).order_by()),
+    )
+
+
+def generate_data(args, now):
+    from bench.evidence_data import generate
+
+    started = time.perf_counter()
+    data = generate(
+        args.requests,
+        now=now,
+        seed=args.seed,
+        progress=lambda done: print(f"  {done:,} requests written, {time.perf_counter() - started:,.0f} s"),
+    )
+    elapsed = time.perf_counter() - started
+    print(
+        f"generated in {elapsed:,.0f} s: {data.requests:,} requests ({data.counts}), {data.grants:,} grants, "
+        f"{data.events:,} audit events, {data.people:,} people, {data.applications} applications "
+        f"({data.events / elapsed:,.0f} events/s)"
+    )
+    return data
+
+
 def main() -> None:
     args = parse()
     import django
@@ -151,37 +216,29 @@ def main() -> None:
     from django.test.utils import setup_test_environment
     from django.utils import timezone
 
-    from bench.evidence_data import generate
-
     logging.disable(logging.WARNING)
     setup_test_environment()
     settings.Q_CLUSTER = {**settings.Q_CLUSTER, "sync": False}
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-    old = connection.creation.create_test_db(verbosity=0)
+    old = connection.creation.create_test_db(verbosity=0, keepdb=args.reuse, serialize=False)
     try:
         print(f"database: {connection.vendor}; N = {args.requests:,} requests, {5 * args.requests:,} audit events")
         now = timezone.now().replace(microsecond=0)
-        started = time.perf_counter()
-        data = generate(
-            args.requests,
-            now=now,
-            seed=args.seed,
-            progress=lambda done: print(f"  {done:,} requests written, {time.perf_counter() - started:,.0f} s"),
-        )
-        elapsed = time.perf_counter() - started
-        print(
-            f"generated in {elapsed:,.0f} s: {data.requests:,} requests ({data.counts}), {data.grants:,} grants, "
-            f"{data.events:,} audit events, {data.people:,} people, {data.applications} applications "
-            f"({data.events / elapsed:,.0f} events/s)"
-        )
+        data = generated_before(args.requests) if args.reuse else None
+        if data:
+            print(f"reusing the data of a previous run: {data.requests:,} requests, {data.events:,} audit events")
+        else:
+            data = generate_data(args, now)
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("ANALYZE")
-        bench_pages(data, now)
-        bench_export(data, now, args.export_format)
-        bench_verify()
+        bench_pages(data, now, traces=not args.only_metrics)
+        if not args.only_metrics:
+            bench_export(data, now, args.export_format)
+            bench_verify()
     finally:
-        connection.creation.destroy_test_db(old, verbosity=0)
+        if not args.reuse:
+            connection.creation.destroy_test_db(old, verbosity=0)
 
 
 if __name__ == "__main__":

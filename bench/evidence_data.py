@@ -41,6 +41,7 @@ REQUEST_COLUMNS = (
     "reason",
     "status",
     "policy_label",
+    "manual_touches",
     "created_at",
     "updated_at",
     "closed_at",
@@ -55,6 +56,7 @@ STEP_COLUMNS = (
     "decided_at",
     "channel",
     "opened_at",
+    "requested_at",
 )
 GRANT_COLUMNS = (
     "id",
@@ -69,6 +71,7 @@ GRANT_COLUMNS = (
     "removed_at",
     "end_reason",
     "created_at",
+    "requested_at",
 )
 CHANGE_COLUMNS = (
     "id",
@@ -234,7 +237,13 @@ class Generator:
         created = self.start + (index + 0.5) * (self.now - self.start) / self.total
         roll = self.random.random()
         duration = DURATIONS[index % len(DURATIONS)]
-        req = {"id": self.request_id, "key": f"BENCH-{index + 1}", "beneficiary": person, "application": app_id}
+        req = {
+            "id": self.request_id,
+            "key": f"BENCH-{index + 1}",
+            "beneficiary": person,
+            "application": app_id,
+            "created": created,
+        }
         self.request_id += 1
         approver = self.catalog.managers.get(person, self.catalog.it_person)
         approver_email = self.catalog.emails[approver]
@@ -268,6 +277,7 @@ class Generator:
             "benchmark work",
             status,
             "Default: manager",
+            1 if made else 0,  # the manager's decision
             created,
             closed or created,
             closed,
@@ -282,6 +292,7 @@ class Generator:
             decided if made else None,
             "link" if made else "",
             created,
+            created,  # requested_at: the request's creation time
         )
         if made:
             self.decisions.add(step, approver, step_status == "approved", decided, "link")
@@ -342,6 +353,7 @@ class Generator:
             removed,
             "expired" if ended else "",
             decided,
+            req["created"],
         )
         self._change(grant, "add", req["beneficiary"], group_id, decided, provisioned)
         events = [

@@ -14,6 +14,7 @@ from django.db.models import QuerySet
 
 from catalog.models import IdpGroup
 from governance.models import Grant, GrantFulfilmentTask, GrantMembershipChange
+from governance.requests.touches import add_manual_touch
 from provisioning.models import FulfilmentTask, MembershipChange
 from provisioning.outbox import services as provisioning
 
@@ -42,6 +43,7 @@ def open_grant_task(grant: Grant, *, action: str, instructions: str) -> Fulfilme
     with transaction.atomic(savepoint=False):
         task = provisioning.open_fulfilment_task(action=action, instructions=instructions)
         GrantFulfilmentTask.objects.create(grant=grant, task=task)
+        add_manual_touch(grant.request_id)
     return task
 
 

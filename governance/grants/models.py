@@ -33,6 +33,13 @@ class Grant(models.Model):
     ended_by = models.ForeignKey(Person, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     end_reason = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    requested_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="When its request was made (the request's creation time, copied when the grant was created): "
+        "the metrics select a period's grants by it without joining the requests.",
+    )
     # What provisioning does for this grant. governance owns these links: provisioning's rows know
     # nothing of grants.
     membership_changes = models.ManyToManyField(
@@ -48,6 +55,15 @@ class Grant(models.Model):
             # The expiry sweep: active grants whose time has come.
             models.Index(fields=["status", "expires_at"], name="grant_status_expires"),
             models.Index(fields=["person", "status"], name="grant_person_status"),
+            # The metrics' period: grants by the time their request was made.
+            models.Index(fields=["requested_at"], name="grant_requested"),
+            # The metrics' standing access: grants without an end date (on PostgreSQL read from the index alone).
+            models.Index(
+                fields=["role"],
+                include=["id", "created_at", "ended_at", "status"],
+                condition=models.Q(expires_at__isnull=True),
+                name="grant_standing",
+            ),
         ]
         constraints = [
             # One live grant per person and role, enforced by the database (not only checked first).

@@ -40,7 +40,11 @@ def start_grant(*, request: AccessRequest) -> Grant:
     try:
         with transaction.atomic():
             grant = Grant.objects.create(
-                request=request, person=request.beneficiary, role=role, duration=request.duration
+                request=request,
+                person=request.beneficiary,
+                role=role,
+                duration=request.duration,
+                requested_at=request.created_at,
             )
     except IntegrityError:
         raise Conflict(

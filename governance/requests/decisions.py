@@ -18,6 +18,7 @@ from governance.jira import approvals as jira_approvals
 from governance.models import AccessRequest, ApprovalDecision, ApprovalStep, StepKind
 from governance.requests import channels, routing
 from governance.requests.steps import advance, current_step, set_step
+from governance.requests.touches import add_manual_touch
 from governance.slack import posts as slack_posts
 from governance.transitions import move_request
 
@@ -131,6 +132,7 @@ def decide_step(
             comment=comment,
             on_behalf_of=Person.objects.filter(email=on_behalf_of).first() if on_behalf_of else None,
         )
+        add_manual_touch(request.pk)
         waiting_for = _still_waiting_for(step) if approve and not as_override else []
         decision = "partially_approved" if waiting_for else (StepStatus.APPROVED if approve else StepStatus.DENIED)
         behalf = f" for {on_behalf_of}" if on_behalf_of else ""

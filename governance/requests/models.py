@@ -167,6 +167,12 @@ class AccessRequest(models.Model):
     )
     is_emergency = models.BooleanField(default=False, help_text="Break-glass: granted at once, reviewed after.")
     source = models.CharField(max_length=20, default="api")
+    manual_touches = models.PositiveIntegerField(
+        default=0,
+        editable=False,
+        help_text="People's decisions on its steps and manual fulfilment tasks of its grant, so far "
+        "(kept by the services that record them, in their transaction).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     closed_at = models.DateTimeField(null=True, blank=True)
@@ -176,8 +182,15 @@ class AccessRequest(models.Model):
         indexes = [
             models.Index(fields=["status", "created_at"]),
             models.Index(fields=["beneficiary", "status"]),
-            # The dashboard's and the metrics API's period, whatever the status.
-            models.Index(fields=["created_at"], name="request_created"),
+            # The dashboard's and the metrics API's period, whatever the status; on PostgreSQL the
+            # metrics' count of the period's requests reads the index alone.
+            models.Index(
+                fields=["created_at"],
+                include=["application", "role", "status", "manual_touches"],
+                name="request_created_tally",
+            ),
+            # The metrics' count of requests of one source (birthright: "lifecycle") in a period.
+            models.Index(fields=["source", "created_at"], name="request_source_created"),
         ]
         constraints = [
             # One open request per person and role (extension requests are per grant), in the database.
@@ -228,12 +241,23 @@ class ApprovalStep(models.Model):
     )
     reminded_at = models.DateTimeField(null=True, blank=True)
     escalated_at = models.DateTimeField(null=True, blank=True)
+    requested_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="When its request was made (the request's creation time, copied when the step was created): "
+        "the metrics select a period's steps by it without joining the requests.",
+    )
 
     class Meta:
         ordering = ["order"]
         constraints = [models.UniqueConstraint(fields=["request", "order"], name="approval_step_order_unique")]
         # The follow-up sweep: pending steps by the time they opened.
-        indexes = [models.Index(fields=["status", "opened_at"], name="step_status_opened")]
+        indexes = [
+            models.Index(fields=["status", "opened_at"], name="step_status_opened"),
+            # The metrics' period: steps by the time their request was made.
+            models.Index(fields=["requested_at"], name="step_requested"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.request} step {self.order} ({self.kind}, {self.status})"

@@ -283,7 +283,11 @@ def create_request(draft: Draft) -> AccessRequest:
         return request
     for planned in plan.steps:
         step = ApprovalStep.objects.create(
-            request=request, order=planned.order, kind=planned.kind, route_note=planned.note
+            request=request,
+            order=planned.order,
+            kind=planned.kind,
+            route_note=planned.note,
+            requested_at=request.created_at,
         )
         step.approvers.set(planned.approvers)
     steps.advance(request)

@@ -3,7 +3,8 @@
     /work/main/.venv/bin/python bench/approval_latency_bench.py [--approvals 20] [--latency 0.1]
 
 Builds N pending requests (one manager approval each) for a role mapped to an Okta group, starts
-a real task cluster (`manage.py qcluster`, --workers, django-q2's ORM broker on a throwaway SQLite
+a real task cluster (`manage.py qcluster`, --workers, django-q2's ORM broker, or a throwaway Redis
+with --redis, as production runs it, on a throwaway SQLite
 file as `run.sh` runs it, or on --database-url) and has the manager approve all N at once from N threads, then one at
 a time. The Okta emulator answers after --latency seconds; the lag measured is from the call to
 `decide_step` to the membership `PUT` arriving at Okta (p50, p99, max). Reports; asserts nothing.
@@ -17,7 +18,7 @@ import threading
 import time
 from contextlib import ExitStack, contextmanager
 
-from _setup import ROOT, django_up, percentile, task_cluster
+from _setup import ROOT, django_up, percentile, task_cluster, tree_cpu_seconds
 
 TOKEN = "approval-bench-token"
 
@@ -28,6 +29,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--latency", type=float, default=0.1, help="seconds the emulator takes per request")
     parser.add_argument("--workers", type=int, default=2, help="task cluster workers")
     parser.add_argument("--database-url", default=None, help="default: a new SQLite file")
+    parser.add_argument("--redis", action="store_true", help="a throwaway Redis as the broker (default: ORM)")
     parser.add_argument(
         "--http",
         type=int,
@@ -147,10 +149,27 @@ def web(workers: int):
                 raise SystemExit(f"gunicorn did not start: {log.read_text()[-2000:]}")
             time.sleep(0.2)
         time.sleep(2)  # every worker booted
-        yield f"http://127.0.0.1:{found[0]}"
+        yield f"http://127.0.0.1:{found[0]}", process.pid
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def database_server() -> dict[str, int]:
+    """{"database": the PostgreSQL server's process id} when it runs on this machine (its backends
+    are its children), else {} (SQLite works inside the processes measured already)."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
+    try:
+        with open(f"/proc/{backend}/stat") as f:
+            return {"database": int(f.read().rsplit(")", 1)[1].split()[1])}
+    except OSError:  # a server on another machine
+        return {}
 
 
 def decide_token() -> str:
@@ -219,31 +238,51 @@ def main() -> None:
 
     sys.path.insert(0, str(ROOT))
     from tests.emulators.okta import OktaEmulator
+    from tests.servers import RedisServer
 
+    redis = RedisServer() if args.redis else None
+    if redis is not None:
+        redis.start()
+        os.environ["REDIS_URL"] = redis.url  # read by the settings, and by the cluster and gunicorn
     okta = OktaEmulator(TOKEN).start()
     os.environ.update(OKTA_ORG_URL=okta.base_url, OKTA_API_TOKEN=TOKEN, OKTA_TESTING_TESTINGDISABLEHTTPSCHECK="true")
     url = django_up(args.database_url, inline_tasks=False)
     together = build(okta, args.approvals, "together")
+    first_posts = build(okta, 2 * args.http, "warm") if args.http else []
     alone = build(okta, args.approvals + 2 * args.workers, "alone")
     okta.latency = args.latency
-    with task_cluster(args.workers), ExitStack() as stack:
+    with task_cluster(args.workers) as cluster, ExitStack() as stack:
         # One at a time first, after a few to wait until every worker is up and has its client.
         warm = 2 * args.workers
         approve_alone(okta, alone[:warm], timeout=600)
         report("one at a time", approve_alone(okta, alone[warm:]))
         if args.http:
-            base_url, token = stack.enter_context(web(args.http)), decide_token()
+            (base_url, web_pid), token = stack.enter_context(web(args.http)), decide_token()
             warm_up(base_url, token, together, args.http)
+            approve_over_http(base_url, token, first_posts)  # each worker's first approval loads its code
+            lags(okta, {user_id: 0.0 for user_id, _ in first_posts})
+            DECIDED.clear()
+            COMMITTED.clear()
+            processes = {"web": web_pid, "task workers": cluster.pid, **database_server()}
+            before = {name: tree_cpu_seconds(pid) for name, pid in processes.items()}
             started = approve_over_http(base_url, token, together)
             report(f"together, over HTTP ({args.http} gunicorn workers)", lags(okta, started))
+            spent = {name: tree_cpu_seconds(pid) - before[name] for name, pid in processes.items()}
             report("  of which the API call", DECIDED)
+            print(
+                "  CPU per approval: "
+                + ", ".join(f"{name} {seconds / len(together) * 1000:.0f} ms" for name, seconds in spent.items())
+            )
         else:
             report("together", lags(okta, approve_together(together)))
             report("  of which the decide_step call", DECIDED)
-        report("  decision committed -> membership", lags(okta, COMMITTED))
+        answered = "API call answered" if args.http else "decision committed"
+        report(f"  {answered} -> membership", lags(okta, COMMITTED))
     okta.stop()
-    database = url.split("://")[0]
-    print(f"Okta latency {args.latency * 1000:.0f} ms, {args.workers} task workers, ORM broker, {database}")
+    if redis is not None:
+        redis.destroy()
+    database, broker = url.split("://")[0], "Redis" if redis else "ORM"
+    print(f"Okta latency {args.latency * 1000:.0f} ms, {args.workers} task workers, {broker} broker, {database}")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from catalog.models import GroupMembership, Person
 from governance.audit.models import AuditEvent
@@ -149,3 +150,22 @@ def test_behind_a_backlog_of_grants_a_task_takes_the_removal_first(company, djan
 
     assert removal.pk in {row.pk for row in delivered}
     assert len(delivered) == size + 1  # its own row, then a batch of the most urgent others
+
+
+def test_an_add_the_provider_made_is_ours_even_if_a_sync_recorded_it_first(company, django_capture_on_commit_callbacks):
+    """A sync that lists the group between the provider's answer and the settle records the
+    membership as found there; the settle then knows better: Gatehouse added it, so the grant's
+    end removes it."""
+    with django_capture_on_commit_callbacks(execute=False):
+        (change,) = pending_grants(company.reader, [company.charlie])
+    GroupMembership.objects.create(
+        person=company.charlie, group=company.readers, origin="external", since=timezone.now()
+    )
+    assert not LocalMembership.objects.filter(person=company.charlie, group=company.readers).exists()
+
+    provisioning.membership_outbox.deliver([change.pk])
+
+    change.refresh_from_db()
+    assert change.result == "added"
+    membership = GroupMembership.objects.get(person=company.charlie, group=company.readers)
+    assert membership.origin == "gatehouse"

@@ -258,7 +258,14 @@ def _mirror_memberships(done: Sequence[tuple[MembershipChange, AddResult | Remov
         for c, result in done
         if c.action == MembershipChange.Action.ADD
     ]
-    GroupMembership.objects.bulk_create(added, ignore_conflicts=True)  # a membership already known is kept
+    found = [membership for membership in added if membership.origin == GroupMembership.Origin.EXTERNAL]
+    GroupMembership.objects.bulk_create(found, ignore_conflicts=True)  # a membership already known is kept
+    # Ours even if a directory sync listed it between the provider's answer and this settle (it
+    # would have recorded it as found in the provider, and the grant's end would then leave it).
+    ours = [membership for membership in added if membership.origin == GroupMembership.Origin.GATEHOUSE]
+    GroupMembership.objects.bulk_create(
+        ours, update_conflicts=True, unique_fields=["person", "group"], update_fields=["origin"]
+    )
 
 
 def _origin(change: MembershipChange, result: AddResult | RemoveResult) -> str:

@@ -433,6 +433,10 @@ GATEHOUSE.update(
         "SYNC_CONCURRENCY": env.int("GATEHOUSE_SYNC_CONCURRENCY", default=8),
     }
 )
+if GATEHOUSE["CHANGE_BATCH_SIZE"] < 1:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("GATEHOUSE_CHANGE_BATCH_SIZE must be a whole number of changes per task, 1 or more.")
 if not 0 <= GATEHOUSE["SYNC_MAX_SHRINK"] < 1:
     from django.core.exceptions import ImproperlyConfigured
 

@@ -43,6 +43,13 @@ def test_the_deploy_check_can_fail(tmp_path):
     assert result.returncode != 0 and "security.W012" in result.stderr and "security.W004" in result.stderr
 
 
+@pytest.mark.parametrize("value", ["0", "-5"])
+def test_a_batch_size_below_one_stops_start_up_with_a_readable_message(tmp_path, value):
+    result = deploy_check(tmp_path, GATEHOUSE_CHANGE_BATCH_SIZE=value)
+    assert result.returncode != 0
+    assert "GATEHOUSE_CHANGE_BATCH_SIZE must be a whole number of changes per task, 1 or more." in result.stderr
+
+
 @pytest.mark.parametrize("path", ["/accounts/login/", "/api/docs/", "/admin/login/", "/api/v1/requests"])
 def test_every_page_has_a_content_security_policy(client, db, path):
     response = client.get(path)

@@ -105,6 +105,12 @@ if _SQLITE:
             "transaction_mode": "IMMEDIATE",
         }
     )
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    from lib.db import prepared_statement_options
+
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        prepared_statement_options(env.bool("DATABASE_PREPARED_STATEMENTS", default=True))
+    )
 # Persistent connections (checked before reuse): the task workers, the expiry timer and the web
 # workers otherwise open a new connection for every task, enqueue or request.
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)

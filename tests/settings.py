@@ -11,7 +11,13 @@ from governance.settings import Q_CLUSTER
 if os.environ.get("TEST_DATABASE_URL"):
     import environ
 
+    from lib.db import prepared_statement_options
+
     DATABASES = {"default": environ.Env.db_url_config(os.environ["TEST_DATABASE_URL"])}
+    # As the product connects (governance/settings.py): prepared statements unless turned off.
+    DATABASES["default"]["OPTIONS"] = prepared_statement_options(
+        environ.Env().bool("DATABASE_PREPARED_STATEMENTS", default=True)
+    )
 else:
     import tempfile
 

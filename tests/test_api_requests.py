@@ -186,6 +186,50 @@ def test_it_denies(company, api):
     assert (response.json()["status"], response.json()["status_reason"]) == (R.DENIED, "no")
 
 
+def _two_steps(company) -> None:
+    c.policy("Wiki", "manager", "app_owner", application=company.wiki)
+
+
+def _all_of_two(company) -> None:
+    c.policy("Wiki", "named_all", application=company.wiki, named=[company.alice, company.dana])
+
+
+def _manual(company) -> None:
+    company.wiki.provisioning_mode = "manual"
+    company.wiki.save(update_fields=["provisioning_mode"])
+
+
+def _no_group(company) -> None:
+    """After the request is made: the role loses its groups before the approval."""
+    company.editor.group_mappings.all().delete()
+
+
+@pytest.mark.parametrize(
+    "setup, action, status",
+    [
+        (None, "approve", R.PROVISIONING),
+        (None, "deny", R.DENIED),
+        (_two_steps, "approve", R.PENDING_APPROVAL),
+        (_all_of_two, "approve", R.PENDING_APPROVAL),
+        (_manual, "approve", R.PROVISIONING),
+        (_no_group, "approve", R.FAILED),
+    ],
+    ids=["approved", "denied", "first-of-two-steps", "one-of-all-approvers", "manual-fulfilment", "no-group"],
+)
+def test_a_decision_answers_the_request_as_reading_it_afterwards_shows_it(company, api, setup, action, status):
+    if setup and setup is not _no_group:
+        setup(company)
+    post(api, "/access-requests/", GOOD)
+    if setup is _no_group:
+        setup(company)
+
+    answer = post(api, f"/access-requests/ITHELP-1/{action}/", {"approver": "alice@example.com", "comment": "ok"})
+
+    assert answer.status_code == 200, answer.content
+    assert answer.json()["status"] == status
+    assert answer.json() == api.get(f"{BASE}/access-requests/ITHELP-1/").json()
+
+
 @pytest.mark.parametrize("action", ["approve", "deny"])
 def test_it_answers_403_to_someone_who_is_not_an_approver(company, api, action):
     post(api, "/access-requests/", GOOD)

@@ -187,6 +187,15 @@ class GrantOutput(serializers.Serializer):
         ]
 
 
+class RequestGrantOutput(GrantOutput):
+    """A grant inside its request's detail, which names the person, application and role already."""
+
+    person = None
+    application = None
+    role = None
+    request = None
+
+
 class StepOutput(serializers.Serializer):
     order = serializers.IntegerField()
     kind = serializers.CharField()
@@ -232,8 +241,7 @@ class RequestOutput(serializers.Serializer):
         grant = getattr(request, "grant", None)
         if grant is None:
             return None
-        data = GrantOutput(grant).data
-        return {k: v for k, v in data.items() if k not in ("person", "application", "role", "request")}
+        return RequestGrantOutput(grant).data
 
 
 class RoleOutput(serializers.Serializer):

@@ -50,14 +50,19 @@ def _request_or_404(key: str, *, detail: bool = True) -> AccessRequest:
     """The request of Jira issue `key`; with `detail`, with everything its rendering reads (a
     service that decides or cancels locks and reads the request itself: it needs none of that)."""
     requests = selectors.requests_with_detail() if detail else AccessRequest.objects.all()
-    found = requests.filter(jira_issue_key=key.upper()).first()
-    if found is None:
-        raise Http404(f"No access request for Jira issue {key}.")
-    return found
+    try:
+        return requests.get(jira_issue_key=key.upper())
+    except AccessRequest.DoesNotExist:
+        raise Http404(f"No access request for Jira issue {key}.") from None
 
 
 def _render_request(key: str, code: int = status.HTTP_200_OK) -> Response:
     return Response(RequestOutput(_request_or_404(key)).data, status=code)
+
+
+def _render_decided(request: AccessRequest) -> Response:
+    """The request a decision returned: its row as the decision left it, the rest read afresh."""
+    return Response(RequestOutput(selectors.with_detail(request)).data)
 
 
 class AccessRequestCollection(APIView):
@@ -116,14 +121,14 @@ class _Decision(APIView):
 
     def post(self, request: Request, key: str) -> Response:
         data = _parse(DecisionInput, request)
-        services.decide_step(
+        decided = services.decide_step(
             request=_request_or_404(key, detail=False),
             actor=acting_as(request, data["approver"], field="approver"),
             approve=self.approve,
             comment=data["comment"],
             channel=channels.API,
         )
-        return _render_request(key)
+        return _render_decided(decided)
 
 
 @extend_schema_view(

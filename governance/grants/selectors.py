@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, QuerySet, prefetch_related_objects
 
 from catalog.models import Application, GroupMembership, Person, Role
 from governance.models import AccessRequest, ApprovalStep, Grant, LifecycleEvent, Offboarding
@@ -19,16 +19,30 @@ def grants_with_detail() -> QuerySet[Grant]:
     )
 
 
-def requests_with_detail() -> QuerySet[AccessRequest]:
+#: what a request's detail reads besides its own row: joined, then prefetched
+REQUEST_DETAIL_JOINS = ("requester", "beneficiary", "application", "role", "grant")
+
+
+def _request_detail_prefetches() -> list[Prefetch | str]:
     steps = ApprovalStep.objects.select_related("decided_by", "decided_by_user").prefetch_related("approvers")
-    return AccessRequest.objects.select_related(
-        "requester", "beneficiary", "application", "role", "grant__role__application", "grant__person"
-    ).prefetch_related(
+    return [
         Prefetch("steps", queryset=steps.order_by("order")),
         Prefetch("grant__membership_changes", queryset=MembershipChange.objects.select_related("group").order_by("id")),
         Prefetch("grant__fulfilment_tasks", queryset=FulfilmentTask.objects.order_by("id")),
         "grant__extensions",
-    )
+    ]
+
+
+def requests_with_detail() -> QuerySet[AccessRequest]:
+    return AccessRequest.objects.select_related(*REQUEST_DETAIL_JOINS).prefetch_related(*_request_detail_prefetches())
+
+
+def with_detail(request: AccessRequest) -> AccessRequest:
+    """`request` as a service returned it (its row, requester, beneficiary, application and role
+    loaded, and its grant if the service made one), with the rest of its detail read afresh."""
+    request._prefetched_objects_cache = {}
+    prefetch_related_objects([request], *_request_detail_prefetches())
+    return request
 
 
 def requestable_applications() -> QuerySet[Application]:

@@ -14,6 +14,7 @@ SCHEDULES = {
     "send due messages": {"func": "governance.tasks.sweep_messages", "minutes": 1, "timeout": 90},
     "verify the audit chain": {"func": "governance.tasks.verify_audit_chain", "minutes": 60, "timeout": 150},
     "lifecycle: joiners, movers, leavers": {"func": "governance.tasks.run_lifecycle", "minutes": 5, "timeout": 150},
+    "prune task results": {"func": "governance.tasks.prune_task_results", "minutes": 10, "timeout": 90},
     "publish the catalog to Jira": {"func": "governance.tasks.publish_jira_catalog", "minutes": 60, "timeout": 150},
     "sync directories and detect drift": {
         "func": "governance.tasks.sync_directories_and_detect_drift",

@@ -248,7 +248,9 @@ Q_CLUSTER = {
     "max_attempts": 1,
     "catch_up": False,
     "ack_failures": True,
-    "save_limit": 1000,
+    # Successful tasks are kept for the admin, pruned by the "prune task results" schedule: with a
+    # save_limit above 0 django-q2 would prune on every result, reading every kept row.
+    "save_limit": 0,
     "label": "Tasks",
     "sync": env.bool("Q_SYNC", default=False),
     # Long-running scheduled work (the directory sync) runs on a second cluster of its own, started
@@ -281,6 +283,8 @@ GATEHOUSE = {
     # A directory sync that has not reported progress for this long is taken to have died: it is
     # marked failed, and the next sync of that directory may start.
     "SYNC_LEASE_SECONDS": env.int("GATEHOUSE_SYNC_LEASE_SECONDS", default=600),
+    # Successful tasks kept (admin: Tasks > Successful tasks); failures are always kept.
+    "TASK_RESULTS_KEPT": env.int("GATEHOUSE_TASK_RESULTS_KEPT", default=1000),
     # Provider calls one worker process makes at once (per provider; e.g. "okta=8;entra=4" to set
     # each); the shared rate budget (Redis when REDIS_URL is set, else the database) paces them.
     "PROVIDER_CONCURRENCY": env.int("GATEHOUSE_PROVIDER_CONCURRENCY", default=8),

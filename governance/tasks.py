@@ -106,3 +106,12 @@ def publish_jira_catalog() -> str:
 
     update = queue_publication()
     return f"queued Jira update {update.pk}" if update else "catalog field not configured"
+
+
+def prune_task_results() -> int:
+    """Every 10 minutes: keep the GATEHOUSE_TASK_RESULTS_KEPT most recent successful tasks."""
+    from django.conf import settings
+
+    from lib.task_results import prune_successes
+
+    return prune_successes(settings.GATEHOUSE["TASK_RESULTS_KEPT"])

@@ -56,9 +56,10 @@ class RequestInput:
 
 
 def find_person(email: str, *, field: str, must_be_active: bool = True) -> Person:
-    person = Person.objects.select_related("manager__manager").filter(email__iexact=(email or "").strip()).first()
-    if person is None:
-        raise InvalidInput(f"No person with email {email!r} in the directory.", field=field)
+    try:  # emails are unique whatever their case
+        person = Person.objects.select_related("manager__manager").get(email__iexact=(email or "").strip())
+    except Person.DoesNotExist:
+        raise InvalidInput(f"No person with email {email!r} in the directory.", field=field) from None
     if must_be_active and not person.is_active:
         raise InvalidInput(f"{person.email} is {person.status}, not active.", field=field)
     return person

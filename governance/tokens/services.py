@@ -131,7 +131,8 @@ def verify_api_token(raw: str) -> ApiToken | None:
     parts = (raw or "").split("_", 2)
     if len(parts) != 3 or parts[0] != TOKEN_PREFIX:
         return None
-    token = ApiToken.objects.filter(prefix=parts[1], revoked_at__isnull=True).first()
+    found = list(ApiToken.objects.filter(prefix=parts[1], revoked_at__isnull=True)[:1])  # prefixes are unique
+    token = found[0] if found else None
     now = timezone.now()
     if token is None or token.is_expired or not _secret_matches(token, parts[2], now):
         return None

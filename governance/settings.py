@@ -447,6 +447,10 @@ if GATEHOUSE["CHANGE_BATCH_SIZE"] < 1:
     from django.core.exceptions import ImproperlyConfigured
 
     raise ImproperlyConfigured("GATEHOUSE_CHANGE_BATCH_SIZE must be a whole number of changes per task, 1 or more.")
+if GATEHOUSE["TASK_RESULTS_KEPT"] < 0:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("GATEHOUSE_TASK_RESULTS_KEPT must be a whole number of successful tasks, 0 or more.")
 if not 0 <= GATEHOUSE["SYNC_MAX_SHRINK"] < 1:
     from django.core.exceptions import ImproperlyConfigured
 

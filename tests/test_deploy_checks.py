@@ -50,6 +50,12 @@ def test_a_batch_size_below_one_stops_start_up_with_a_readable_message(tmp_path,
     assert "GATEHOUSE_CHANGE_BATCH_SIZE must be a whole number of changes per task, 1 or more." in result.stderr
 
 
+def test_a_negative_number_of_task_results_kept_stops_start_up_with_a_readable_message(tmp_path):
+    result = deploy_check(tmp_path, GATEHOUSE_TASK_RESULTS_KEPT="-1")
+    assert result.returncode != 0
+    assert "GATEHOUSE_TASK_RESULTS_KEPT must be a whole number of successful tasks, 0 or more." in result.stderr
+
+
 @pytest.mark.parametrize("path", ["/accounts/login/", "/api/docs/", "/admin/login/", "/api/v1/requests"])
 def test_every_page_has_a_content_security_policy(client, db, path):
     response = client.get(path)

@@ -19,7 +19,7 @@ def grants_with_detail() -> QuerySet[Grant]:
     )
 
 
-#: what a request's detail reads besides its own row: joined, then prefetched
+#: the relations a request's detail joins to its row (the rest it prefetches)
 REQUEST_DETAIL_JOINS = ("requester", "beneficiary", "application", "role", "grant")
 
 

@@ -13,10 +13,11 @@ from typing import Any
 from django.db.backends.postgresql.base import ServerBindingCursor
 from psycopg import ClientCursor
 
-# The wire protocol carries at most 65,535 parameters per statement. Statements with that many
-# values (sweeps over id lists, bulk inserts) are bound on the client as before; they are one-off
-# texts that preparing would not help anyway.
-MAX_SERVER_PARAMETERS = 10_000
+# Statements with many values (bulk writes, sweeps over id lists) are bound on the client as
+# before: their texts vary from batch to batch, and PostgreSQL spends more CPU on a statement with
+# hundreds of bound parameters than on the same values written out (measured on the outbox drain).
+# The wire protocol could not carry more than 65,535 anyway.
+MAX_SERVER_PARAMETERS = 50
 
 # psycopg prepares a statement once it has run this many times before on the connection.
 PREPARE_THRESHOLD = 1

@@ -31,6 +31,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--database-url", default=None, help="default: a new SQLite file")
     parser.add_argument("--redis", action="store_true", help="a throwaway Redis as the broker (default: ORM)")
     parser.add_argument(
+        "--kept-results",
+        type=int,
+        default=0,
+        metavar="N",
+        help="successful task results already stored before the run, as a cluster keeps them in production "
+        "(it keeps up to GATEHOUSE_TASK_RESULTS_KEPT, 1,000 by default); default 0, a fresh database",
+    )
+    parser.add_argument(
         "--http",
         type=int,
         default=0,
@@ -59,6 +67,30 @@ def build(okta, count: int, prefix: str) -> list:
         key = f"{prefix.upper()}-{number + 1}"
         requests.append((user_id, company.submit(key, requester=email, application=f"app-{prefix}", role="user")))
     return requests
+
+
+def keep_results(count: int) -> None:
+    """`count` successful task results in the cluster's table, as a running deployment has them."""
+    from uuid import uuid4
+
+    from django.utils import timezone
+    from django_q.models import Task
+
+    now = timezone.now()
+    Task.objects.bulk_create(
+        Task(
+            id=uuid4().hex,
+            name=f"earlier task {number}",
+            func="provisioning.tasks.execute_membership_changes",
+            args=([number],),
+            kwargs={},
+            started=now,
+            stopped=now,
+            result=1,
+            success=True,
+        )
+        for number in range(count)
+    )
 
 
 DECIDED: list[float] = []  # how long each decide_step call took, approving together
@@ -247,6 +279,7 @@ def main() -> None:
     okta = OktaEmulator(TOKEN).start()
     os.environ.update(OKTA_ORG_URL=okta.base_url, OKTA_API_TOKEN=TOKEN, OKTA_TESTING_TESTINGDISABLEHTTPSCHECK="true")
     url = django_up(args.database_url, inline_tasks=False)
+    keep_results(args.kept_results)
     together = build(okta, args.approvals, "together")
     first_posts = build(okta, 2 * args.http, "warm") if args.http else []
     alone = build(okta, args.approvals + 2 * args.workers, "alone")

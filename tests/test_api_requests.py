@@ -200,28 +200,29 @@ def _manual(company) -> None:
 
 
 def _no_group(company) -> None:
-    """After the request is made: the role loses its groups before the approval."""
     company.editor.group_mappings.all().delete()
 
 
 @pytest.mark.parametrize(
-    "setup, action, status",
+    "before_submit, before_decision, action, status",
     [
-        (None, "approve", R.PROVISIONING),
-        (None, "deny", R.DENIED),
-        (_two_steps, "approve", R.PENDING_APPROVAL),
-        (_all_of_two, "approve", R.PENDING_APPROVAL),
-        (_manual, "approve", R.PROVISIONING),
-        (_no_group, "approve", R.FAILED),
+        (None, None, "approve", R.PROVISIONING),
+        (None, None, "deny", R.DENIED),
+        (_two_steps, None, "approve", R.PENDING_APPROVAL),
+        (_all_of_two, None, "approve", R.PENDING_APPROVAL),
+        (_manual, None, "approve", R.PROVISIONING),
+        (None, _no_group, "approve", R.FAILED),
     ],
     ids=["approved", "denied", "first-of-two-steps", "one-of-all-approvers", "manual-fulfilment", "no-group"],
 )
-def test_a_decision_answers_the_request_as_reading_it_afterwards_shows_it(company, api, setup, action, status):
-    if setup and setup is not _no_group:
-        setup(company)
+def test_a_decision_answers_the_request_as_reading_it_afterwards_shows_it(
+    company, api, before_submit, before_decision, action, status
+):
+    if before_submit:
+        before_submit(company)
     post(api, "/access-requests/", GOOD)
-    if setup is _no_group:
-        setup(company)
+    if before_decision:
+        before_decision(company)
 
     answer = post(api, f"/access-requests/ITHELP-1/{action}/", {"approver": "alice@example.com", "comment": "ok"})
 

@@ -231,6 +231,16 @@ def test_a_decision_answers_the_request_as_reading_it_afterwards_shows_it(
     assert answer.json() == api.get(f"{BASE}/access-requests/ITHELP-1/").json()
 
 
+def test_it_finds_the_approver_whatever_the_case_even_beside_a_lookalike_address(company, api):
+    c.person("alıce@example.com")  # a dotless ı: another address, the same in upper case on PostgreSQL
+    post(api, "/access-requests/", GOOD)
+
+    answer = post(api, "/access-requests/ITHELP-1/approve/", {"approver": "ALICE@example.com"})
+
+    assert answer.status_code == 200, answer.content
+    assert answer.json()["steps"][0]["decided_by"] == "alice@example.com"
+
+
 @pytest.mark.parametrize("action", ["approve", "deny"])
 def test_it_answers_403_to_someone_who_is_not_an_approver(company, api, action):
     post(api, "/access-requests/", GOOD)

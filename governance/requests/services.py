@@ -56,10 +56,13 @@ class RequestInput:
 
 
 def find_person(email: str, *, field: str, must_be_active: bool = True) -> Person:
-    try:  # emails are unique whatever their case
-        person = Person.objects.select_related("manager__manager").get(email__iexact=(email or "").strip())
+    matching = Person.objects.select_related("manager__manager").filter(email__iexact=(email or "").strip())
+    try:  # emails are unique in lower case: one match, found without sorting
+        person = matching.get()
     except Person.DoesNotExist:
         raise InvalidInput(f"No person with email {email!r} in the directory.", field=field) from None
+    except Person.MultipleObjectsReturned:  # distinct in lower case, equal in upper case (ı and i)
+        person = matching.order_by("email").first()
     if must_be_active and not person.is_active:
         raise InvalidInput(f"{person.email} is {person.status}, not active.", field=field)
     return person

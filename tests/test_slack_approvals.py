@@ -159,6 +159,17 @@ def test_a_decision_elsewhere_updates_the_dm_and_a_stale_click_says_so(
     assert ephemeral["text"].startswith("Already decided: Approved by Alice Owner")
 
 
+def test_a_decision_after_slack_was_switched_off_queues_no_dm_update(asked, company, settings, tasks):
+    request, step, _ = asked
+    settings.SLACK_BOT_TOKEN = ""  # Slack switched off after the DM went out: an update could only fail
+    with tasks():
+        services.decide_step(
+            request=request, actor=services.Actor.of_person(company.alice), approve=True, channel="api"
+        )
+    assert not OutboundMessage.objects.filter(kind=OutboundMessage.Kind.SLACK_UPDATE).exists()
+    assert ApprovalStep.objects.get(pk=step.pk).status == ApprovalStep.Status.APPROVED
+
+
 def test_an_approver_not_in_slack_gets_email(slack_on, company, slack_emu, tasks, mailoutbox):
     slack_emu.add_user("bob@example.com", "Bob Builder")
     with tasks():

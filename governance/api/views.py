@@ -42,14 +42,14 @@ def acting_as(request: Request, email: str, *, field: str, must_be_active: bool 
     """The person named in `field`, as an actor recording the token; 403 `actor_not_allowed`
     when the token may not speak for them."""
     services.check_actor(request.auth, email, field=field)
-    person = services.find_person(email, field=field, must_be_active=must_be_active)
+    person = services.find_person(email, field=field, must_be_active=must_be_active, with_managers=False)
     return services.Actor.of_person(person, via=request.auth.name)
 
 
 def _request_or_404(key: str, *, detail: bool = True) -> AccessRequest:
-    """The request of Jira issue `key`; with `detail`, with everything its rendering reads (a
-    service that decides or cancels locks and reads the request itself: it needs none of that)."""
-    requests = selectors.requests_with_detail() if detail else AccessRequest.objects.all()
+    """The request of Jira issue `key`; with `detail`, with everything its rendering reads; without,
+    only its id and key (a service that decides or cancels locks and reads the request itself)."""
+    requests = selectors.requests_with_detail() if detail else AccessRequest.objects.only("id", "jira_issue_key")
     try:
         return requests.get(jira_issue_key=key.upper())
     except AccessRequest.DoesNotExist:

@@ -17,7 +17,7 @@ from governance.errors import Conflict, GovernanceError, NotAllowed
 from governance.jira import approvals as jira_approvals
 from governance.models import AccessRequest, ApprovalDecision, ApprovalStep, StepKind
 from governance.requests import channels, routing
-from governance.requests.steps import advance, current_step, set_step
+from governance.requests.steps import advance, cancel_open_steps, open_steps, set_step
 from governance.requests.touches import add_manual_touch
 from governance.slack import posts as slack_posts
 from governance.transitions import move_request
@@ -80,11 +80,14 @@ def can_decide(step: ApprovalStep, person: Person | None, *, override: bool = Fa
 
 
 def _lock(request: AccessRequest) -> AccessRequest:
-    return (
+    locked = (
         AccessRequest.objects.select_for_update(of=("self",))
-        .select_related("requester", "beneficiary", "application", "role__application", "policy")
+        .select_related("requester", "beneficiary", "application", "role", "policy")
         .get(pk=request.pk)
     )
+    if locked.role.application_id == locked.application_id:  # always, for a request made through a service
+        locked.role.application = locked.application
+    return locked
 
 
 def decide_step(
@@ -114,8 +117,10 @@ def decide_step(
             raise Conflict(
                 f"Request {request} is not awaiting a decision (it is {request.status}).", code="not_pending"
             )
-        step = current_step(request)
-        step.request = request
+        steps = open_steps(request)
+        step = next((step for step in steps if step.status == StepStatus.PENDING), None)
+        if step is None:
+            raise Conflict(f"Request {request} has no step awaiting a decision.", code="not_pending")
         verdict = can_decide(step, actor.person, override=override, who=actor.label)
         if not verdict.allowed:
             raise verdict.error()
@@ -166,11 +171,9 @@ def decide_step(
         )
         slack_posts.step_decided(step)  # every open Slack DM of the step says who decided, from any channel
         if approve:
-            advance(request)
+            advance(request, steps)
         else:
-            request.steps.filter(status__in=[StepStatus.WAITING, StepStatus.PENDING]).update(
-                status=StepStatus.CANCELLED
-            )
+            cancel_open_steps(request)
             move_request(
                 request, RequestStatus.DENIED, actor=actor, message=f"Denied by {actor.label}.", reason=comment
             )
@@ -199,7 +202,7 @@ def cancel_request(
             raise Conflict(
                 f"Request {request} can no longer be cancelled (it is {request.status}).", code="not_pending"
             )
-        request.steps.filter(status__in=[StepStatus.WAITING, StepStatus.PENDING]).update(status=StepStatus.CANCELLED)
+        cancel_open_steps(request)
         move_request(
             request, RequestStatus.CANCELLED, actor=actor, message=f"Cancelled by {actor.label}.", reason=reason
         )

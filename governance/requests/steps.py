@@ -17,9 +17,19 @@ RequestStatus = AccessRequest.Status
 StepStatus = ApprovalStep.Status
 
 
-def advance(request: AccessRequest) -> None:
-    """Open the next step; automatic steps approve themselves; after the last, provision."""
-    for step in request.steps.filter(status__in=[StepStatus.WAITING, StepStatus.PENDING]).order_by("order"):
+OPEN = (StepStatus.WAITING, StepStatus.PENDING)
+
+
+def open_steps(request: AccessRequest) -> list[ApprovalStep]:
+    """The request's steps still waiting or pending, in order."""
+    return list(request.steps.filter(status__in=OPEN).order_by("order"))
+
+
+def advance(request: AccessRequest, steps: list[ApprovalStep] | None = None) -> None:
+    """Open the next step; automatic steps approve themselves; after the last, provision.
+    `steps`: the request's steps as the caller read them under the request's lock (the open ones
+    among them are taken), instead of reading them again."""
+    for step in open_steps(request) if steps is None else [step for step in steps if step.status in OPEN]:
         if step.status == StepStatus.PENDING:
             return
         if step.kind == StepKind.AUTOMATIC:
@@ -86,7 +96,7 @@ def set_step(step: ApprovalStep, status: str, **fields) -> None:
 
 def cancel_open_steps(request: AccessRequest) -> None:
     """The request ended before its steps did: those still waiting or pending are cancelled."""
-    request.steps.filter(status__in=[StepStatus.WAITING, StepStatus.PENDING]).update(status=StepStatus.CANCELLED)
+    request.steps.filter(status__in=OPEN).update(status=StepStatus.CANCELLED)
 
 
 def current_step(request: AccessRequest) -> ApprovalStep | None:

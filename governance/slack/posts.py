@@ -7,12 +7,14 @@ from django.utils import timezone
 
 from governance.models import ApprovalStep, OutboundMessage, SlackPost
 from governance.notifications.services import queue_slack
+from governance.slack import config
 
 
 def step_decided(step: ApprovalStep) -> int:
     """After a decision from any channel: every open approval DM of the step says who decided,
-    when and where (its buttons go). Call inside the decision's transaction."""
-    return refresh_posts(step)
+    when and where (its buttons go). Call inside the decision's transaction. Without Slack
+    configured there is no DM to update (an update queued then could only fail)."""
+    return refresh_posts(step) if config.enabled() else 0
 
 
 def refresh_posts(step: ApprovalStep, *, only_open: bool = True, channel_id: str = "", ts: str = "") -> int:

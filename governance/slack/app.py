@@ -8,13 +8,13 @@ from functools import lru_cache
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django_q.tasks import async_task
 from slack_bolt import Ack, App, BoltResponse
 from slack_bolt.authorization import AuthorizeResult
 
 from governance.models import SlackInbound
 from governance.slack import blocks, buttons, modals, requesting
 from governance.slack.config import web_client
+from lib.broker import queue_task
 
 TASKS = "governance.slack.tasks"
 
@@ -61,13 +61,13 @@ def _click(body: dict[str, Any]) -> dict[str, str]:
 
 def on_approve(ack: Ack, body: dict[str, Any]) -> None:
     ack()
-    async_task(f"{TASKS}.decide", _click(body), body["actions"][0]["value"], True, "")
+    queue_task(f"{TASKS}.decide", _click(body), body["actions"][0]["value"], True, "")
 
 
 def on_deny(ack: Ack, body: dict[str, Any]) -> None:
     ack()
     click = _click(body)
-    async_task(f"{TASKS}.open_deny_modal", body["trigger_id"], click, body["actions"][0]["value"])
+    queue_task(f"{TASKS}.open_deny_modal", body["trigger_id"], click, body["actions"][0]["value"])
 
 
 def on_deny_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
@@ -78,7 +78,7 @@ def on_deny_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> N
     ack()
     meta = modals.metadata(view)
     click = {"user_id": body["user"]["id"], "channel_id": meta.get("channel", ""), "message_ts": meta.get("ts", "")}
-    async_task(f"{TASKS}.decide", click, meta.get("step"), False, comment)
+    queue_task(f"{TASKS}.decide", click, meta.get("step"), False, comment)
 
 
 def on_access(ack: Ack, body: dict[str, Any]) -> None:
@@ -101,13 +101,13 @@ def on_request_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -
         ack(response_action="errors", errors=errors)
         return
     ack()
-    async_task(f"{TASKS}.submit_request", body["user"]["id"], view)
+    queue_task(f"{TASKS}.submit_request", body["user"]["id"], view)
 
 
 def on_button(ack: Ack, body: dict[str, Any]) -> None:
     ack()
     action = body["actions"][0]
-    async_task(f"{TASKS}.button", _click(body), action["action_id"], action.get("value", ""))
+    queue_task(f"{TASKS}.button", _click(body), action["action_id"], action.get("value", ""))
 
 
 def on_event(ack: Ack) -> None:

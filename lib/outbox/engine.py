@@ -16,8 +16,8 @@ from typing import Any, ClassVar, Generic, TypeVar
 from django.db import connection, transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
-from django_q.tasks import async_task
 
+from lib.broker import queue_task
 from lib.errors import DeliveryError
 from lib.http import RateWindow
 from lib.outbox.batch import Batch, Policy, RetryRefused, _Flush
@@ -139,7 +139,7 @@ class Outbox(Generic[Row]):
             now = timezone.now()
             marked.update(enqueued_at=now)
             try:
-                async_task(self.task, chunk)
+                queue_task(self.task, chunk)
             except Exception:  # the broker is unreachable: the rows are safe, the sweep queues them
                 logger.exception("could not hand %s %s rows to the broker", len(chunk), self.model.__name__)
                 marked.filter(enqueued_at=now).update(enqueued_at=None)

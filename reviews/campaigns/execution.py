@@ -8,13 +8,13 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
-from django_q.tasks import async_task
 
 from catalog.models import GroupMembership
 from governance.audit.services import Actor, record
 from governance.errors import Conflict
 from governance.models import Grant
 from governance.services import remove_standing_membership, revoke_grant
+from lib.broker import queue_task
 from provisioning.models import MembershipChange
 from reviews.campaigns.tickets import open_removal_ticket, resolve_removal_ticket
 from reviews.models import ReviewCampaign, ReviewItem
@@ -101,7 +101,7 @@ def _remove_leftover_memberships(item: ReviewItem, *, actor: Actor, reason: str)
 
 
 def confirm_after_commit(campaign_id: int) -> None:
-    transaction.on_commit(lambda: async_task(CONFIRM_TASK, campaign_id))
+    transaction.on_commit(lambda: queue_task(CONFIRM_TASK, campaign_id))
 
 
 def _removal_done_at(item: ReviewItem) -> datetime | None:

@@ -3,6 +3,7 @@ stable Message-IDs, the channel registry and the shared admin view."""
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -10,6 +11,7 @@ import time_machine
 from django.db import transaction
 from django.urls import reverse
 from django_q.models import Task
+from django_q.signals import pre_enqueue
 
 from governance import services
 from governance.models import OutboundMessage
@@ -35,17 +37,27 @@ def smtp(settings):
         yield server
 
 
-def tasks_of(func: str) -> int:
-    return Task.objects.filter(func=func).count()
+@pytest.fixture
+def queued():
+    """How many tasks were handed to the cluster, by function (django-q2's pre_enqueue signal)."""
+    counts: Counter[str] = Counter()
+
+    def count(sender, task, **kwargs) -> None:
+        counts[task["func"]] += 1
+
+    pre_enqueue.connect(count, dispatch_uid="test-outbox-queued")
+    yield counts
+    pre_enqueue.disconnect(dispatch_uid="test-outbox-queued")
 
 
-def test_it_sends_many_messages_of_one_transaction_in_a_few_tasks(company, smtp, tasks, settings):
+def test_it_sends_many_messages_of_one_transaction_in_a_few_tasks(company, smtp, tasks, settings, queued):
     settings.GATEHOUSE = {**settings.GATEHOUSE, "MESSAGE_BATCH_SIZE": 100}
     with tasks(), transaction.atomic():
         for number in range(250):
             services.notify_person(company.bob, subject=f"Warning {number}", body="Your access ends soon.")
 
-    assert tasks_of("governance.tasks.send_messages") == 3
+    assert queued["governance.tasks.send_messages"] == 3
+    assert not Task.objects.filter(func="governance.tasks.send_messages").exists()  # the rows are the record
     assert len(smtp.messages) == 250
     assert set(OutboundMessage.objects.values_list("status", flat=True)) == {Sent.SENT}
     assert set(smtp.by_message_id()) == set(OutboundMessage.objects.values_list("message_id", flat=True))
@@ -104,7 +116,7 @@ def test_a_decided_steps_message_that_may_have_gone_out_says_so(
     assert mailoutbox == []
 
 
-def test_the_sweep_requeues_only_rows_no_pending_task_covers(company, django_capture_on_commit_callbacks):
+def test_the_sweep_requeues_only_rows_no_pending_task_covers(company, django_capture_on_commit_callbacks, queued):
     with time_machine.travel(T0, tick=False) as clock:
         with django_capture_on_commit_callbacks(execute=False):
             changes = [
@@ -120,7 +132,7 @@ def test_the_sweep_requeues_only_rows_no_pending_task_covers(company, django_cap
     assert set(MembershipChange.objects.filter(pk__in=ids).values_list("status", "enqueued_at")) == {
         ("succeeded", None)
     }
-    assert tasks_of("provisioning.tasks.execute_membership_changes") == 1  # one task per batch
+    assert queued["provisioning.tasks.execute_membership_changes"] == 1  # one task per batch
 
 
 def test_the_sweep_claims_revocations_before_grants(company, django_capture_on_commit_callbacks):

@@ -139,7 +139,8 @@ class Outbox(Generic[Row]):
             now = timezone.now()
             marked.update(enqueued_at=now)
             try:
-                queue_task(self.task, chunk)
+                # save=False: the rows record each delivery; the cluster stores only failed tasks
+                queue_task(self.task, chunk, save=False)
             except Exception:  # the broker is unreachable: the rows are safe, the sweep queues them
                 logger.exception("could not hand %s %s rows to the broker", len(chunk), self.model.__name__)
                 marked.filter(enqueued_at=now).update(enqueued_at=None)

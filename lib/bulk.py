@@ -1,9 +1,9 @@
 """Set-based inserts for the bulk paths: hundreds of thousands of rows without per-row ORM work.
 
-`insert_rows` writes unsaved model instances with PostgreSQL's COPY, or one prepared statement
-executed for many parameter rows elsewhere (SQLite); `insert_values` writes plain tuples of named
-fields (what `.values_list()` reads), with every other column at its model default, so a caller
-builds no model instance at all. It is for rows nobody needs the primary keys
+`insert_rows` writes unsaved model instances with PostgreSQL's COPY (a handful of rows: one
+multi-row INSERT), or one prepared statement executed for many parameter rows elsewhere (SQLite);
+`insert_values` writes plain tuples of named fields (what `.values_list()` reads), with every other
+column at its model default, so a caller builds no model instance at all. It is for rows nobody needs the primary keys
 of afterwards (the objects stay unsaved): a campaign's snapshot, for example — or rows that carry
 the ids they are given (`with_ids`, e.g. generated data whose rows refer to each other; the caller
 then resets the table's sequence). Values are prepared once per field kind, not through the
@@ -22,6 +22,10 @@ from django.db import connections, models, router
 from django.utils import timezone
 
 Prepare = Callable[[Any], Any]
+
+#: on PostgreSQL, up to this many rows go in one multi-row INSERT: a COPY costs the server more
+#: for a handful of rows (0.62 ms against about 0.2 ms for a decision's five audit events)
+FEW_ROWS = 20
 
 
 def _insertable(model: type[models.Model], *, with_ids: bool = False) -> list[models.Field]:
@@ -80,34 +84,6 @@ def insert_rows(
         _write(connection, model, fields, rows, copying=copying)
         count += len(rows)
     return count
-
-
-def insert_returning(
-    model: type[models.Model], objects: Sequence[models.Model], returning: Sequence[str]
-) -> list[tuple]:
-    """Insert a few unsaved instances of `model` with one INSERT … RETURNING and answer, per new
-    row, the values of the `returning` fields (attribute names) in an order nobody promises: name
-    a unique field among them to match rows to objects. For a handful of rows, where COPY's own
-    cost outweighs the rows' (COPY then a read-back is two statements, this one)."""
-    if not objects:
-        return []
-    connection = connections[router.db_for_write(model)]
-    fields = _insertable(model)
-    native = connection.vendor == "postgresql"
-    prepare = [_preparer(field, connection, native=native) for field in fields]
-    _stamp_auto_times(list(objects), fields, timezone.now())
-    quote = connection.ops.quote_name
-    by_name = {field.attname: field for field in model._meta.concrete_fields}
-    one_row = f"({', '.join(['%s'] * len(fields))})"
-    statement = (
-        f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(field.column) for field in fields)}) "
-        f"VALUES {', '.join([one_row] * len(objects))} "
-        f"RETURNING {', '.join(quote(by_name[name].column) for name in returning)}"
-    )
-    params = [p(getattr(obj, f.attname)) for obj in objects for f, p in zip(fields, prepare, strict=True)]
-    with connection.cursor() as cursor:
-        cursor.execute(statement, params)
-        return [tuple(row) for row in cursor.fetchall()]
 
 
 def insert_values(
@@ -182,14 +158,18 @@ def _write(connection, model: type[models.Model], fields: list[models.Field], ro
     quote = connection.ops.quote_name
     table = quote(model._meta.db_table)
     columns = ", ".join(quote(field.column) for field in fields)
+    placeholders = f"({', '.join(['%s'] * len(fields))})"
     with connection.cursor() as cursor:
-        if copying:
+        if copying and len(rows) > FEW_ROWS:
             with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
-            return
-        placeholders = ", ".join(["%s"] * len(fields))
-        cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({placeholders})", rows)
+        elif copying:  # a handful (a decision's audit events): COPY's own cost would outweigh the rows'
+            # on the driver's cursor, as the COPY: either is the one statement of a bulk write
+            values = ", ".join([placeholders] * len(rows))
+            cursor.cursor.execute(f"INSERT INTO {table} ({columns}) VALUES {values}", [v for row in rows for v in row])
+        else:
+            cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES {placeholders}", rows)
 
 
 def update_values(model: type[models.Model], field_names: Sequence[str], rows: Iterable[tuple]) -> int:

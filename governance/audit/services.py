@@ -15,7 +15,7 @@ from catalog.models import Application, Person
 from governance.audit.chain import seal
 from governance.jira.queue import enqueue_for_event
 from governance.models import AccessRequest, AuditEvent, Grant
-from lib.bulk import insert_returning, insert_rows
+from lib.bulk import insert_rows
 
 
 @dataclass(frozen=True)
@@ -107,19 +107,11 @@ def record_many(rows: list[dict[str, Any]], *, actor: Actor) -> list[AuditEvent]
 _batch = threading.local()
 
 
-#: up to this many events are written by one INSERT … RETURNING their ids; more by COPY
-FEW_EVENTS = 20
-
-
 def _insert(events: list[AuditEvent]) -> None:
-    """Save sealed events (their `seq` runs without gaps): a few (a decision's, say) in one INSERT
-    that returns their ids; more in one COPY on PostgreSQL or one prepared statement elsewhere,
-    then their ids read back by `seq`. The chain's head is locked meanwhile: this is kept short."""
-    if len(events) <= FEW_EVENTS:
-        ids = dict(insert_returning(AuditEvent, events, ("seq", "id")))
-    else:
-        insert_rows(AuditEvent, events)
-        ids = dict(AuditEvent.objects.filter(seq__range=(events[0].seq, events[-1].seq)).values_list("seq", "id"))
+    """Save sealed events (their `seq` runs without gaps) in one statement (`insert_rows`), then
+    read back their ids by `seq`: two queries however many there are."""
+    insert_rows(AuditEvent, events)
+    ids = dict(AuditEvent.objects.filter(seq__range=(events[0].seq, events[-1].seq)).values_list("seq", "id"))
     database = router.db_for_write(AuditEvent)
     for event in events:
         event.pk = ids[event.seq]

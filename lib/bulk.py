@@ -3,8 +3,8 @@
 `insert_rows` writes unsaved model instances with PostgreSQL's COPY (a handful of rows: one
 multi-row INSERT), or one prepared statement executed for many parameter rows elsewhere (SQLite);
 `insert_values` writes plain tuples of named fields (what `.values_list()` reads), with every other
-column at its model default, so a caller builds no model instance at all. It is for rows nobody needs the primary keys
-of afterwards (the objects stay unsaved): a campaign's snapshot, for example — or rows that carry
+column at its model default, so a caller builds no model instance at all. It is for rows nobody
+needs the primary keys of afterwards (the objects stay unsaved): a campaign's snapshot, for example — or rows that carry
 the ids they are given (`with_ids`, e.g. generated data whose rows refer to each other; the caller
 then resets the table's sequence). Values are prepared once per field kind, not through the
 per-value path of `bulk_create`. `update_values` sets a few fields of many existing rows with one

@@ -55,11 +55,10 @@ def test_tasks_queued_through_redis_share_one_connection(private_redis):
     assert [task["args"] for task in queued] == [(n + 0.5,) for n in range(5)]
 
 
-def test_the_shared_connection_survives_a_redis_restart(private_redis, monkeypatch):
+def test_the_shared_connection_survives_a_redis_restart(private_redis):
     brokers.queue_task("math.floor", 1.5, sync=False)
     private_redis.connection_pool.disconnect()
-    server_url = Conf.REDIS
-    port = int(server_url.rsplit(":", 1)[1].split("/")[0])
+    port = private_redis.connection_pool.connection_kwargs["port"]
     private_redis.shutdown(nosave=True)
     restarted = RedisServer()
     restarted.port = port

@@ -268,6 +268,10 @@ if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:
     Q_CLUSTER["orm"] = "default"
+    # Seconds between the database broker's looks for new tasks when it found none (django-q2's
+    # default is 0.2): a change queued by an approval waits on average half of it before any
+    # worker sees it. Each look is one small indexed read.
+    Q_CLUSTER["poll"] = env.float("Q_POLL", default=0.05)
 
 # Gatehouse behaviour.
 GATEHOUSE = {

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from catalog.models import GroupMembership
-from governance.models import AccessRequest, ApprovalStep, AuditEvent, Grant
+from governance.models import AccessRequest, ApprovalStep, AuditEvent, Delegation, Grant
 from provisioning.models import FulfilmentTask, LocalMembership, MembershipChange
 from tests import company as c
 
@@ -190,6 +191,18 @@ def _two_steps(company) -> None:
     c.policy("Wiki", "manager", "app_owner", application=company.wiki)
 
 
+def _then_a_delegated_step(company) -> None:
+    """Step 2's approver is away: opening it hands it to their delegate."""
+    c.policy("Wiki", "manager", "named", application=company.wiki, named=[company.charlie])
+    now = timezone.now()
+    Delegation.objects.create(
+        person=company.charlie,
+        delegate=company.dana,
+        starts_at=now - timedelta(days=1),
+        ends_at=now + timedelta(days=1),
+    )
+
+
 def _all_of_two(company) -> None:
     c.policy("Wiki", "named_all", application=company.wiki, named=[company.alice, company.dana])
 
@@ -209,11 +222,22 @@ def _no_group(company) -> None:
         (None, None, "approve", R.PROVISIONING),
         (None, None, "deny", R.DENIED),
         (_two_steps, None, "approve", R.PENDING_APPROVAL),
+        (_two_steps, None, "deny", R.DENIED),
+        (_then_a_delegated_step, None, "approve", R.PENDING_APPROVAL),
         (_all_of_two, None, "approve", R.PENDING_APPROVAL),
         (_manual, None, "approve", R.PROVISIONING),
         (None, _no_group, "approve", R.FAILED),
     ],
-    ids=["approved", "denied", "first-of-two-steps", "one-of-all-approvers", "manual-fulfilment", "no-group"],
+    ids=[
+        "approved",
+        "denied",
+        "first-of-two-steps",
+        "denied-at-first-of-two-steps",
+        "next-step-delegated",
+        "one-of-all-approvers",
+        "manual-fulfilment",
+        "no-group",
+    ],
 )
 def test_a_decision_answers_the_request_as_reading_it_afterwards_shows_it(
     company, api, before_submit, before_decision, action, status
@@ -229,6 +253,8 @@ def test_a_decision_answers_the_request_as_reading_it_afterwards_shows_it(
     assert answer.status_code == 200, answer.content
     assert answer.json()["status"] == status
     assert answer.json() == api.get(f"{BASE}/access-requests/ITHELP-1/").json()
+    if before_submit is _then_a_delegated_step:
+        assert answer.json()["steps"][1]["approvers"] == ["dana@example.com"]
 
 
 def test_it_finds_the_approver_whatever_the_case_even_beside_a_lookalike_address(company, api):

@@ -109,5 +109,6 @@ def test_an_approval_over_the_api_costs_a_fixed_small_number_of_queries(company,
 
     assert first == approve_over_the_api(api, company, "IT-902")
     # lock, check, decide (and count it on the request for the metrics), grant, change, audit, render:
-    # no per-relation reloads, the steps read once, no Slack lookup with Slack off
-    assert first <= 29
+    # no per-relation reloads, the steps and their approvers read once, no Slack lookup with Slack
+    # off, and the answer renders the steps, grant and change the decision left without reading them
+    assert first <= 24

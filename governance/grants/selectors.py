@@ -23,10 +23,15 @@ def grants_with_detail() -> QuerySet[Grant]:
 REQUEST_DETAIL_JOINS = ("requester", "beneficiary", "application", "role", "grant")
 
 
-def _request_detail_prefetches() -> list[Prefetch | str]:
+def request_steps() -> Prefetch:
+    """A request's steps in order, with their approvers and who decided them (as rendered)."""
     steps = ApprovalStep.objects.select_related("decided_by", "decided_by_user").prefetch_related("approvers")
+    return Prefetch("steps", queryset=steps.order_by("order"))
+
+
+def _request_detail_prefetches() -> list[Prefetch | str]:
     return [
-        Prefetch("steps", queryset=steps.order_by("order")),
+        request_steps(),
         Prefetch("grant__membership_changes", queryset=MembershipChange.objects.select_related("group").order_by("id")),
         Prefetch("grant__fulfilment_tasks", queryset=FulfilmentTask.objects.order_by("id")),
         "grant__extensions",
@@ -39,8 +44,8 @@ def requests_with_detail() -> QuerySet[AccessRequest]:
 
 def with_detail(request: AccessRequest) -> AccessRequest:
     """`request` as a service returned it (its row, requester, beneficiary, application and role
-    loaded, and its grant if the service made one), with the rest of its detail read afresh."""
-    request._prefetched_objects_cache = {}
+    loaded, its steps and the grant it made with that grant's changes if it kept them), with the
+    rest of its detail read."""
     prefetch_related_objects([request], *_request_detail_prefetches())
     return request
 

@@ -7,6 +7,7 @@ is `governance.grants.release`.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -21,6 +22,7 @@ from governance.models import AccessRequest, Grant
 from governance.requests.routing import resolve_policy
 from governance.transitions import move_grant, move_grants, move_request, move_requests
 from lib import readable
+from lib.prefetch import keep_as_prefetched
 from provisioning.models import FulfilmentTask, MembershipChange
 from provisioning.outbox import services as provisioning
 
@@ -60,13 +62,15 @@ def start_grant(*, request: AccessRequest) -> Grant:
         grant=grant,
     )
     move_request(request, RequestStatus.PROVISIONING, actor=Actor.system("approval"), message="Provisioning started.")
+    _keep_new_grant_detail(grant)
     if role.application.provisioning_mode == Application.ProvisioningMode.MANUAL:
-        changes.open_grant_task(
+        task = changes.open_grant_task(
             grant,
             action=FulfilmentTask.Action.GRANT,
             instructions=f"Give {grant.person.name} <{grant.person.email}> the role “{role.name}” in "
             f"{role.application.name}, then mark this task done.",
         )
+        _keep_new_grant_detail(grant, tasks=[task])
         record(
             "fulfilment.opened",
             f"Manual fulfilment task opened for IT ({role.application.name}).",
@@ -78,8 +82,8 @@ def start_grant(*, request: AccessRequest) -> Grant:
     if not groups:
         _fail(grant, f"Role {role} maps to no identity-provider group; nothing can be provisioned.")
         return grant
-    for group in groups:
-        changes.queue_grant_change(grant, action=MembershipChange.Action.ADD, group=group)
+    queued = [changes.queue_grant_change(grant, action=MembershipChange.Action.ADD, group=group) for group in groups]
+    _keep_new_grant_detail(grant, changes=queued)
     record(
         "membership.queued",
         f"Queued: add {grant.person.email} to {', '.join(g.name for g in groups)}.",
@@ -88,6 +92,16 @@ def start_grant(*, request: AccessRequest) -> Grant:
         data={"groups": [g.name for g in groups]},
     )
     return grant
+
+
+def _keep_new_grant_detail(
+    grant: Grant, *, changes: Sequence[MembershipChange] = (), tasks: Sequence[FulfilmentTask] = ()
+) -> None:
+    """A grant just created has only the changes and tasks made with it, and no extension: kept
+    on it, so the request's answer renders them without reading them back."""
+    keep_as_prefetched(grant, "membership_changes", changes)
+    keep_as_prefetched(grant, "fulfilment_tasks", tasks)
+    keep_as_prefetched(grant, "extensions", [])
 
 
 def _lock_grant(grant_id: int) -> Grant:

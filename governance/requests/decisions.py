@@ -9,15 +9,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.db import transaction
+from django.db.models import prefetch_related_objects
 from django.utils import timezone
 
 from catalog.models import Person
 from governance.audit.services import Actor, audit_batch, record
 from governance.errors import Conflict, GovernanceError, NotAllowed
+from governance.grants import selectors
 from governance.jira import approvals as jira_approvals
 from governance.models import AccessRequest, ApprovalDecision, ApprovalStep, StepKind
 from governance.requests import channels, routing
-from governance.requests.steps import advance, cancel_open_steps, open_steps, set_step
+from governance.requests.steps import advance, cancel_open_steps, set_step
 from governance.requests.touches import add_manual_touch
 from governance.slack import posts as slack_posts
 from governance.transitions import move_request
@@ -70,7 +72,8 @@ def can_decide(step: ApprovalStep, person: Person | None, *, override: bool = Fa
             f"{person.email} decided an earlier step of {request}; its policy requires a different person for "
             f"step {step.order} (separation of duties).",
         )
-    is_approver = person is not None and step.approvers.filter(pk=person.pk).exists()
+    # From the step's approvers as read (prefetched by decide_step): a step has a handful.
+    is_approver = person is not None and any(approver.pk == person.pk for approver in step.approvers.all())
     if not is_approver and not override:
         name = person.email if person else who
         return Verdict(NOT_AN_APPROVER, f"{name} is not an approver of step {step.order} of {request}.")
@@ -117,7 +120,10 @@ def decide_step(
             raise Conflict(
                 f"Request {request} is not awaiting a decision (it is {request.status}).", code="not_pending"
             )
-        steps = open_steps(request)
+        # Every step with its approvers, read once: the checks and the advance use them, and they
+        # stay on the request (kept in step by what follows) for the answer to render.
+        prefetch_related_objects([request], selectors.request_steps())
+        steps = list(request.steps.all())
         step = next((step for step in steps if step.status == StepStatus.PENDING), None)
         if step is None:
             raise Conflict(f"Request {request} has no step awaiting a decision.", code="not_pending")

@@ -12,6 +12,7 @@ from governance.models import AccessRequest, ApprovalStep, StepKind
 from governance.notifications import services as notifications
 from governance.requests import routing
 from governance.transitions import move_request
+from lib.prefetch import kept_related
 
 RequestStatus = AccessRequest.Status
 StepStatus = ApprovalStep.Status
@@ -95,8 +96,12 @@ def set_step(step: ApprovalStep, status: str, **fields) -> None:
 
 
 def cancel_open_steps(request: AccessRequest) -> None:
-    """The request ended before its steps did: those still waiting or pending are cancelled."""
+    """The request ended before its steps did: those still waiting or pending are cancelled (in
+    the steps kept on the request too, when a service read them)."""
     request.steps.filter(status__in=OPEN).update(status=StepStatus.CANCELLED)
+    for step in kept_related(request, "steps") or ():
+        if step.status in OPEN:
+            step.status = StepStatus.CANCELLED
 
 
 def current_step(request: AccessRequest) -> ApprovalStep | None:

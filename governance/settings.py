@@ -98,9 +98,7 @@ DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / '
 _SQLITE = DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
 if _SQLITE:
     # The web server and the task cluster write to one file: WAL, a busy timeout and
-    # IMMEDIATE transactions keep writers from failing with "database is locked"; the backend
-    # tries a waiting transaction's BEGIN every millisecond (lib/sqlite/base.py).
-    DATABASES["default"]["ENGINE"] = "lib.sqlite"
+    # IMMEDIATE transactions keep writers from failing with "database is locked".
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA busy_timeout=10000; PRAGMA synchronous=NORMAL;",

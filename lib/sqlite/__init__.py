@@ -1,1 +1,0 @@
-"""A SQLite database backend for several processes writing one file (the embedded default)."""

@@ -270,8 +270,9 @@ else:
     Q_CLUSTER["orm"] = "default"
     # Seconds between the database broker's looks for new tasks when it found none (django-q2's
     # default is 0.2): a change queued by an approval waits on average half of it before any
-    # worker sees it. Each look is one small indexed read.
-    Q_CLUSTER["poll"] = env.float("Q_POLL", default=0.05)
+    # worker sees it. Each look is one small read: an idle cluster used 1.2 % of a core at 0.2 s,
+    # 2 % at 0.1 s, 3.9 % at 0.05 s (measured).
+    Q_CLUSTER["poll"] = env.float("Q_POLL", default=0.1)
 
 # Gatehouse behaviour.
 GATEHOUSE = {

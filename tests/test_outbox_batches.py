@@ -79,7 +79,11 @@ def test_a_task_also_takes_the_most_urgent_due_rows(company, django_capture_on_c
 
     assert {row.pk for row in delivered} == {add.pk, removal.pk}
     assert set(MembershipChange.objects.values_list("status", flat=True)) == {"succeeded"}
-    assert provisioning.membership_outbox.deliver([removal.pk]) == []  # the removal's own task: nothing left
+    with CaptureQueriesContext(connection) as captured:
+        assert provisioning.membership_outbox.deliver([removal.pk]) == []  # the removal's own task: nothing left
+    # Such a task costs its claim only (the most urgent due rows, the conditional update): no
+    # connector is readied for rows it did not get.
+    assert len(captured) == 2, [query["sql"] for query in captured]
 
 
 def test_a_single_change_run_by_hand_claims_only_itself(company, django_capture_on_commit_callbacks):

@@ -63,9 +63,10 @@ class Outbox(Generic[Row]):
         """Deliver one row; raise DeliveryError when it failed. The result goes to `succeeded`."""
         raise NotImplementedError
 
-    def prepare(self, ids: Sequence[int], batch: Batch) -> None:
-        """Before claiming: open what is slow to open (SDK clients, connections) in `batch`, so
-        the lease measures the deliveries, not the start-up."""
+    def prepare(self, rows: Sequence[Row], batch: Batch) -> None:
+        """Once rows are claimed, before any is performed: open what is slow to open (SDK clients,
+        connections) in `batch`, so the deadline for starting rows measures the deliveries, not
+        the start-up. Not called for a task that claimed nothing."""
 
     def wait_for(self, row: Row) -> tuple[datetime, str] | None:
         """(until, reason) when the row must not run yet (an earlier row of the same key is still
@@ -153,8 +154,9 @@ class Outbox(Generic[Row]):
         outcome. Safe to run twice: a row already taken or done is skipped."""
         policy = self.policy()
         with Batch() as batch:
-            self.prepare(ids, batch)
             rows = self._claim(ids, fill=self.fills_batches if fill is None else fill)
+            if rows:
+                self.prepare(rows, batch)
             # Rows not started well within the lease go back: past it, the sweep would take them over.
             deadline = timezone.now() + timedelta(seconds=min(policy.batch_seconds, policy.lease_seconds / 2))
             if self.concurrent:

@@ -68,10 +68,9 @@ class MembershipOutbox(Outbox[MembershipChange]):
         the task's own changes and those it filled its batch with."""
         return 2 * self.policy().batch_size
 
-    def prepare(self, ids: Sequence[int], batch: Batch) -> None:
-        """Have each provider's long-lived connector ready before the changes are claimed."""
-        names = MembershipChange.objects.filter(id__in=list(ids), status=MembershipChange.Status.QUEUED)
-        for name in set(names.values_list("group__connector", flat=True)):
+    def prepare(self, changes: Sequence[MembershipChange], batch: Batch) -> None:
+        """Have each claimed change's provider connector (long-lived, per process) ready."""
+        for name in {change.group.connector for change in changes}:
             with contextlib.suppress(ConnectorError):  # not configured: perform reports it per change
                 shared_connector(name)
 

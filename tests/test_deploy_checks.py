@@ -56,6 +56,34 @@ def test_a_negative_number_of_task_results_kept_stops_start_up_with_a_readable_m
     assert "GATEHOUSE_TASK_RESULTS_KEPT must be a whole number of successful tasks, 0 or more." in result.stderr
 
 
+@pytest.mark.parametrize("value", ["0", "-1", "600"])
+def test_a_database_broker_poll_out_of_range_stops_start_up_with_a_readable_message(tmp_path, value):
+    result = deploy_check(tmp_path, Q_POLL=value)
+    assert result.returncode != 0
+    assert "Q_POLL must be seconds from 0.01 to 60 between looks for new tasks, e.g. 0.1." in result.stderr
+
+
+def broker_poll(tmp_path: Path, **env: str) -> str:
+    """The database broker's poll interval as the product's settings read it (no REDIS_URL)."""
+    environment = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(tmp_path),
+        "DJANGO_SETTINGS_MODULE": "governance.settings",
+        "GATEHOUSE_DEV_DEFAULTS": "true",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        **env,
+    }
+    code = "import django; django.setup(); from django.conf import settings; print(settings.Q_CLUSTER['poll'])"
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=environment, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_the_database_broker_polls_every_tenth_of_a_second_unless_q_poll_says(tmp_path):
+    assert broker_poll(tmp_path) == "0.1"
+    assert broker_poll(tmp_path, Q_POLL="0.5") == "0.5"
+
+
 @pytest.mark.parametrize("path", ["/accounts/login/", "/api/docs/", "/admin/login/", "/api/v1/requests"])
 def test_every_page_has_a_content_security_policy(client, db, path):
     response = client.get(path)

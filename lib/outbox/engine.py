@@ -9,6 +9,7 @@ batched enqueue after commit) lives here once.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, Generic, TypeVar
@@ -21,6 +22,7 @@ from lib.broker import queue_task
 from lib.errors import DeliveryError
 from lib.http import RateWindow
 from lib.outbox.batch import Batch, Policy, RetryRefused, _Flush
+from lib.outbox.flight import JOIN_POLL_SECONDS, UNSTARTED, Flight, PerformedAtOnce, Run
 from lib.outbox.models import OutboxRow
 from lib.outbox.throttle import record_windows, within_budget
 from lib.ratelimit.budget import RateBudget
@@ -33,6 +35,8 @@ Waiting = tuple[datetime, str, frozenset[int]]
 ABANDONED = "worker stopped mid-way; retried"
 #: successes recorded per transaction
 SETTLE_CHUNK = 10
+#: a row waiting on an earlier row that is not under way is tried again after this long
+ORDER_RETRY = timedelta(seconds=5)
 
 
 class Outbox(Generic[Row]):
@@ -43,9 +47,9 @@ class Outbox(Generic[Row]):
     task: ClassVar[str]
     #: related rows to load with each claimed row
     select_related: ClassVar[tuple[str, ...]] = ()
-    #: True when `perform_many` runs a batch's rows at once: the batch goes in waves (a row that
-    #: waits on an earlier row of the batch, per `waiting`, runs in the next wave). False:
-    #: one row after the other, each checked by `wait_for` just before it runs.
+    #: True when a batch's rows run at once, through `flight` (a row that waits on an earlier row
+    #: of the task, per `waiting`, starts once that one is recorded). False: one row after the
+    #: other, each checked by `wait_for` just before it runs.
     concurrent: ClassVar[bool] = False
     #: True: a task also claims the outbox's most urgent other due rows (by priority, then due
     #: time), up to a batch more, so urgent rows never wait behind a queue of tasks and rows
@@ -153,20 +157,22 @@ class Outbox(Generic[Row]):
         (`perform_many`: in queue order, or concurrently where a user allows) and record every
         outcome. Safe to run twice: a row already taken or done is skipped."""
         policy = self.policy()
+        fill = self.fills_batches if fill is None else fill
         with Batch() as batch:
-            rows = self._claim(ids, fill=self.fills_batches if fill is None else fill)
+            rows = self._claim(ids, fill=fill)
             if rows:
                 self.prepare(rows, batch)
             # Rows not started well within the lease go back: past it, the sweep would take them over.
             deadline = timezone.now() + timedelta(seconds=min(policy.batch_seconds, policy.lease_seconds / 2))
             if self.concurrent:
-                self._deliver_in_waves(rows, batch, deadline)
+                rows = self._deliver_concurrently(rows, batch, deadline, join=fill)
             else:
                 self._deliver_in_order(rows, batch, deadline)
         return rows
 
     def _deliver_in_order(self, rows: Sequence[Row], batch: Batch, deadline: datetime) -> None:
         """One row after the other, each checked by `wait_for` just before it runs."""
+        flight = PerformedAtOnce(self, batch)
         for index, row in enumerate(rows):
             if index and timezone.now() > deadline:
                 self._hand_back(rows[index:])
@@ -175,65 +181,110 @@ class Outbox(Generic[Row]):
             if waiting is not None:
                 self.release(row, until=waiting[0], reason=waiting[1])
                 continue
-            self._deliver_wave([row], batch, deadline)
+            runnable = within_budget(self, [row])
+            if runnable:
+                flight.start(runnable, deadline)
+                self._settle_collected(flight.collect(), batch)
 
-    def _deliver_in_waves(self, rows: Sequence[Row], batch: Batch, deadline: datetime) -> None:
-        """The batch at once; a row waiting on an earlier row of the batch runs in the next wave."""
-        pending = list(rows)
-        while pending:
-            if timezone.now() > deadline and len(pending) < len(rows):
-                self._hand_back(pending)
-                return
-            ready, pending = self._split_waiting(pending)
-            if not ready:
-                return
-            self._deliver_wave(ready, batch, deadline)
+    def _deliver_concurrently(self, rows: Sequence[Row], batch: Batch, deadline: datetime, *, join: bool) -> list[Row]:
+        """The rows at once through the outbox's `flight`; a row waiting on an earlier row of the
+        task starts once that one settled. With `join`, while the task's own rows are under way
+        and the flight has room, newly due rows are claimed and started beside them (a row queued
+        while every worker waits on the provider need not wait for one to finish). Returns every
+        row the task claimed."""
+        if not rows:
+            return []
+        run = Run(rows)
+        flight = self.flight(batch)
+        try:
+            while run.pending or len(flight) or run.collected:
+                # Pending rows wait on rows of this task: look again once some settled or joined.
+                if run.pending and (run.recheck or not (len(flight) or run.collected)):
+                    self._start_ready(run, flight, deadline)
+                joining = join and run.own_under_way() and timezone.now() <= deadline and flight.room() > 0
+                if len(flight):
+                    run.took(flight.collect(run.wait_seconds(joining)))
+                if run.collected and (not len(flight) or run.pending or run.settle_due(self.settle_chunk)):
+                    self._settle_collected(run.take_collected(), batch)
+                    run.recheck = True
+                if joining and time.monotonic() >= run.next_join:
+                    self._join(run, flight, batch)
+        finally:
+            flight.close()
+        return run.claimed
 
-    def _split_waiting(self, rows: Sequence[Row]) -> tuple[list[Row], list[Row]]:
-        """(rows that may run now, rows that wait on an earlier row of this batch); rows that
+    def _start_ready(self, run: Run, flight: Flight, deadline: datetime) -> None:
+        """Start the pending rows that may run now (within the rate budget); past the deadline,
+        hand back those not started. Rows waiting on anything but this task's rows are released,
+        and so are those waiting on this task's pending rows alone when nothing else is left."""
+        run.recheck = False
+        if run.started_any and timezone.now() > deadline:
+            self._hand_back(run.pending)
+            run.pending = []
+            return
+        ready, waiting = self._split_waiting(run.pending, run.open_ids())
+        if not ready and not len(flight) and not run.collected:
+            self.release_many(waiting, until=timezone.now() + ORDER_RETRY, reason="waiting for an earlier row")
+            waiting = []
+        run.pending = waiting
+        runnable = within_budget(self, ready)
+        if runnable:
+            flight.start(runnable, deadline)
+            run.started(runnable)
+
+    def _split_waiting(self, rows: Sequence[Row], held: set[int]) -> tuple[list[Row], list[Row]]:
+        """(rows that may run now, rows that wait only on `held` rows of this task); rows that
         wait on anything else are released now."""
         ready: list[Row] = []
         waiting: list[Row] = []
-        batch_ids = {row.pk for row in rows}
         blocked = self.waiting(rows)
         for row in rows:
             found = blocked.get(row.pk)
             if found is None:
                 ready.append(row)
-            elif found[2] and found[2] <= batch_ids:
+            elif found[2] and found[2] <= held:
                 waiting.append(row)
             else:
                 self.release(row, until=found[0], reason=found[1])
-        if not ready:
-            for row in waiting:
-                self.release(row, until=timezone.now() + timedelta(seconds=5), reason="waiting for an earlier row")
-            waiting = []
         return ready, waiting
 
-    def _deliver_wave(self, rows: Sequence[Row], batch: Batch, deadline: datetime) -> None:
-        """Take the rows' calls from the budget, perform them, record the outcomes; rows not
-        started go back to the queue."""
-        runnable = within_budget(self, rows)
-        outcomes = self.perform_many(runnable, batch, deadline)
-        record_windows(self, batch, runnable, outcomes)
-        self._settle(runnable, outcomes)
-        unstarted = list(runnable[len(outcomes) :])
+    def _settle_collected(self, collected: Sequence[tuple[Row, Any]], batch: Batch) -> None:
+        """Record finished rows' outcomes and the provider's rate windows; rows the flight did
+        not start go back to the queue."""
+        done = [(row, outcome) for row, outcome in collected if outcome is not UNSTARTED]
+        rows, outcomes = [row for row, _ in done], [outcome for _, outcome in done]
+        record_windows(self, batch, rows, outcomes)
+        self._settle(rows, outcomes)
+        unstarted = [row for row, outcome in collected if outcome is UNSTARTED]
         if unstarted:
             self._hand_back(unstarted)
+
+    def _join(self, run: Run, flight: Flight, batch: Batch) -> None:
+        """Claim newly due rows, as many as the flight would start at once, to run beside it."""
+        run.next_join = time.monotonic() + JOIN_POLL_SECONDS
+        more = self._claim((), fill=True, limit=flight.room(), exclude=[row.pk for row in run.claimed])
+        if more:
+            self.prepare(more, batch)
+            run.joined(more)
 
     def deliver_one(self, row_id: int) -> Row | None:
         """Deliver that one row (no other row is claimed with it)."""
         rows = self.deliver([row_id], fill=False)
         return rows[0] if rows else None
 
-    def _claim(self, ids: Sequence[int], *, fill: bool) -> list[Row]:
-        """Take the due rows among `ids` (and, where the outbox fills its batches, its most urgent
-        other due rows) with one conditional update: a row another worker took is left."""
+    def _claim(
+        self, ids: Sequence[int], *, fill: bool, limit: int | None = None, exclude: Sequence[int] = ()
+    ) -> list[Row]:
+        """Take the due rows among `ids` (and, where the outbox fills its batches, up to `limit`
+        (default a batch) of its most urgent other due rows) with one conditional update: a row
+        another worker took is left."""
         model = self.model
         now = timezone.now()
         wanted = list(ids)
         if fill:
-            wanted += self._most_urgent_due(now, exclude=wanted)
+            wanted += self._most_urgent_due(now, exclude=[*wanted, *exclude], limit=limit)
+        if not wanted:
+            return []
         claimed = model.objects.filter(id__in=wanted, status=model.QUEUED, next_attempt_at__lte=now).update(
             status=model.RUNNING, claimed_at=now, attempts=F("attempts") + 1, enqueued_at=None, **self.stamp(now)
         )
@@ -242,13 +293,13 @@ class Outbox(Generic[Row]):
         mine = model.objects.filter(id__in=wanted, status=model.RUNNING, claimed_at=now)
         return list(mine.select_related(*self.select_related).order_by("id"))
 
-    def _most_urgent_due(self, now: datetime, *, exclude: Sequence[int]) -> list[int]:
-        """Up to a batch of due rows besides `exclude`, most urgent first (the sweep's index)."""
+    def _most_urgent_due(self, now: datetime, *, exclude: Sequence[int], limit: int | None = None) -> list[int]:
+        """Up to `limit` (default a batch) due rows besides `exclude`, most urgent first (the
+        sweep's index)."""
         model = self.model
         due = model.objects.filter(status=model.QUEUED, next_attempt_at__lte=now).exclude(id__in=list(exclude))
-        return list(
-            due.order_by("priority", "next_attempt_at", "id").values_list("id", flat=True)[: self.policy().batch_size]
-        )
+        size = self.policy().batch_size if limit is None else limit
+        return list(due.order_by("priority", "next_attempt_at", "id").values_list("id", flat=True)[:size])
 
     def perform_many(self, rows: Sequence[Row], batch: Batch, deadline: datetime) -> list[Any]:
         """Perform claimed rows; return one outcome per row started (a result, or the
@@ -261,6 +312,12 @@ class Outbox(Generic[Row]):
                 break
             outcomes.append(self.attempt(row, batch))
         return outcomes
+
+    def flight(self, batch: Batch) -> Flight:
+        """What runs a concurrent task's rows. Default: each `start` performs its rows through
+        `perform_many` before it returns. Override with one whose rows run in the background,
+        so that rows claimed later join those under way."""
+        return PerformedAtOnce(self, batch)
 
     def attempt(self, row: Row, batch: Batch) -> Any:
         """`perform` one row: its result, or the DeliveryError it raised (never raises)."""

@@ -17,20 +17,19 @@ from catalog.models import GroupMembership, IdpGroup, Person
 from lib.errors import DeliveryError
 from lib.http import RateWindow
 from lib.outbox.engine import Batch, Outbox, Policy, RetryRefused
+from lib.outbox.flight import collect_all
 from lib.outbox.models import Priority
 from lib.ratelimit.budget import RateBudget
 from provisioning.connectors import (
     AddResult,
     ConnectorError,
-    PermanentError,
     RemoveResult,
-    UserRef,
 )
-from provisioning.connectors.base import MemberChange
 from provisioning.connectors.pool import shared_connector
 from provisioning.models import FulfilmentTask, MembershipChange
 from provisioning.outbox import port
-from provisioning.outbox.budget import provider_concurrency, shared_budget
+from provisioning.outbox.budget import shared_budget
+from provisioning.outbox.flight import MembershipFlight
 
 ORDER_WAIT = timedelta(seconds=5)
 
@@ -126,31 +125,16 @@ class MembershipOutbox(Outbox[MembershipChange]):
         return outcome
 
     def perform_many(self, changes: Sequence[MembershipChange], batch: Batch, deadline: datetime) -> list[Any]:
-        """Each provider's changes of the batch in one `apply_changes` call (concurrent up to the
-        provider's limit); "added" to a membership the directory already showed is recorded as
-        "already a member" where the provider cannot tell (blind writes)."""
-        outcomes: dict[int, Any] = {}
-        by_provider: dict[str, list[MembershipChange]] = {}
-        for change in changes:
-            refusal = _refusal(change.group)
-            if refusal is not None:
-                outcomes[change.pk] = refusal
-            else:
-                by_provider.setdefault(change.group.connector, []).append(change)
-        held = _memberships_held(changes)
-        for name, members in by_provider.items():
-            batch.resource("providers", set).add(name)
-            try:
-                connector = shared_connector(name)
-            except ConnectorError as error:
-                outcomes.update((change.pk, error) for change in members)
-                continue
-            results = connector.apply_changes([_write(change) for change in members], provider_concurrency(name))
-            for change, result in zip(members, results, strict=True):
-                if result == AddResult.ADDED and connector.blind_writes and (change.person_id, change.group_id) in held:
-                    result = AddResult.ALREADY_MEMBER
-                outcomes[change.pk] = result
+        """The changes at once, through a flight of their own."""
+        flight = self.flight(batch)
+        flight.start(changes, deadline)
+        outcomes = {change.pk: outcome for change, outcome in collect_all(flight)}
         return [outcomes[change.pk] for change in changes]
+
+    def flight(self, batch: Batch) -> MembershipFlight:
+        """Each provider's changes run concurrently up to the provider's limit (async SDKs in the
+        background, so that changes claimed meanwhile join them)."""
+        return MembershipFlight(batch)
 
     def success_fields(self, change: MembershipChange, result: Any, now: datetime) -> dict[str, Any]:
         return {"result": result.value}
@@ -161,33 +145,6 @@ class MembershipOutbox(Outbox[MembershipChange]):
 
     def failed(self, change: MembershipChange, error: DeliveryError) -> None:
         port.notify_change_settled(change)
-
-
-def _refusal(group: IdpGroup) -> PermanentError | None:
-    """Why the provider would refuse changes to the group, said without asking it."""
-    if group.writable:
-        return None
-    reason = group.not_writable_reason or "the provider does not accept membership changes to it"
-    return PermanentError(f"Group {group.name} ({group.external_id}) cannot be changed by Gatehouse: {reason}")
-
-
-def _write(change: MembershipChange) -> MemberChange:
-    person = change.person
-    # The provider's id is known once a sync of that provider has listed the person.
-    known = person.external_id if person.directory == change.group.connector and person.external_id else None
-    action = MemberChange.ADD if change.action == MembershipChange.Action.ADD else MemberChange.REMOVE
-    return MemberChange(action, change.group.external_id, UserRef(email=person.email, external_id=known))
-
-
-def _memberships_held(changes: Sequence[MembershipChange]) -> set[tuple[int, int]]:
-    """(person, group) pairs the directory shows as members already (one query)."""
-    adds = [c for c in changes if c.action == MembershipChange.Action.ADD]
-    if not adds:
-        return set()
-    rows = GroupMembership.objects.filter(
-        person_id__in={c.person_id for c in adds}, group_id__in={c.group_id for c in adds}
-    ).values_list("person_id", "group_id")
-    return set(rows)
 
 
 membership_outbox = MembershipOutbox()

@@ -155,3 +155,13 @@ def test_writes_under_way_at_two_providers_each_on_its_own_loop_both_progress(ok
     (graph_write,) = [call.at for call in graph.calls if call.method == "POST"]
     assert abs(okta_write - graph_write) < LATENCY  # neither waited for the other's answer
     assert took < 2 * LATENCY
+
+
+def test_the_look_for_rows_to_join_is_one_statement_and_sees_due_rows_only(okta, group, django_assert_num_queries):
+    later = change(okta, group, due_in=timedelta(minutes=5))
+    with django_assert_num_queries(1):
+        assert membership_outbox._any_due() is False
+    MembershipChange.objects.filter(pk=later.pk).update(next_attempt_at=timezone.now() - timedelta(seconds=1))
+    assert membership_outbox._any_due() is True
+    MembershipChange.objects.filter(pk=later.pk).update(status="running")
+    assert membership_outbox._any_due() is False

@@ -40,17 +40,12 @@ class Flight(Protocol):
         """Give up on rows still under way (their leases bring them back)."""
 
 
-class PerformedAtOnce:
-    """The default flight: each `start` performs its rows through `perform_many` there and then."""
+class DoneAtOnce:
+    """Work made as soon as it is started: its (item, outcome) pairs wait here to be collected,
+    nothing is ever under way, and no more would start at once."""
 
-    def __init__(self, outbox: Outbox, batch: Batch):
-        self.outbox, self.batch = outbox, batch
+    def __init__(self) -> None:
         self._finished: list[tuple[Any, Any]] = []
-
-    def start(self, rows: Sequence[Any], deadline: datetime) -> None:
-        outcomes = self.outbox.perform_many(rows, self.batch, deadline)
-        self._finished += list(zip(rows, outcomes, strict=False))
-        self._finished += [(row, UNSTARTED) for row in rows[len(outcomes) :]]
 
     def collect(self, timeout: float | None = 0) -> list[tuple[Any, Any]]:
         finished, self._finished = self._finished, []
@@ -64,6 +59,19 @@ class PerformedAtOnce:
 
     def close(self) -> None:
         self._finished = []
+
+
+class PerformedAtOnce(DoneAtOnce):
+    """The default flight: each `start` performs its rows through `perform_many` there and then."""
+
+    def __init__(self, outbox: Outbox, batch: Batch):
+        super().__init__()
+        self.outbox, self.batch = outbox, batch
+
+    def start(self, rows: Sequence[Any], deadline: datetime) -> None:
+        outcomes = self.outbox.perform_many(rows, self.batch, deadline)
+        self._finished += list(zip(rows, outcomes, strict=False))
+        self._finished += [(row, UNSTARTED) for row in rows[len(outcomes) :]]
 
 
 class Run:

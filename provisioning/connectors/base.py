@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 from lib.errors import DeliveryError
 from lib.http import RateWindow
+from lib.outbox.flight import DoneAtOnce
 
 
 class ConnectorError(DeliveryError):
@@ -238,33 +239,16 @@ class Connector(abc.ABC):
         """Release connections; called when the connector is no longer needed."""
 
 
-class WritesInFlight:
+class WritesInFlight(DoneAtOnce):
     """Membership writes begun on one connector and not yet collected, each under a key of the
-    caller's. This one makes a `begin`'s writes before it returns; connectors whose SDK is async
-    start them and let later `begin`s join while they are under way (`room` says how many more
-    would start at once)."""
+    caller's, collected as (key, outcome). This one makes a `begin`'s writes before it returns;
+    connectors whose SDK is async start them and let later `begin`s join while they are under way
+    (`room` says how many more would start at once)."""
 
     def __init__(self, connector: Connector, concurrency: int):
+        super().__init__()
         self.connector, self.concurrency = connector, max(concurrency, 1)
-        self._finished: list[tuple[Any, Any]] = []
 
     def begin(self, keyed: list[tuple[Any, MemberChange]]) -> None:
         outcomes = self.connector.apply_changes([change for _, change in keyed], self.concurrency)
         self._finished += [(key, outcome) for (key, _), outcome in zip(keyed, outcomes, strict=True)]
-
-    def collect(self, timeout: float | None = 0) -> list[tuple[Any, Any]]:
-        """(key, outcome) of the writes finished since the last call; when none has, wait up to
-        `timeout` seconds (None: until one does) for the first."""
-        finished, self._finished = self._finished, []
-        return finished
-
-    def room(self) -> int:
-        """How many more writes would start at once now."""
-        return 0
-
-    def __len__(self) -> int:
-        """Writes begun and not yet collected."""
-        return len(self._finished)
-
-    def close(self) -> None:
-        """Give up on the writes not yet finished."""

@@ -36,6 +36,7 @@ class Call:
     body: bytes
     at: float = field(default_factory=time.time)  # when it arrived (epoch seconds)
     status: int | None = None  # what it was answered, once answered
+    answered_at: float | None = None  # when the answer was ready (epoch seconds), once answered
 
     def json(self) -> Any:
         return json.loads(self.body or b"null")
@@ -190,7 +191,7 @@ class Emulator:
         finally:
             with self.lock:
                 self.in_flight -= 1
-        call.status = reply.status
+        call.status, call.answered_at = reply.status, time.time()
         self._send(handler, reply)
 
     def _fault(self) -> Reply | None:
